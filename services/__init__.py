@@ -1,0 +1,1 @@
+"""The three services of Sổ vàng: intake, council and book. None imports another."""

@@ -1,0 +1,7 @@
+"""book: the golden books and everything published from them (API.md, book)."""
+
+from pathlib import Path
+
+SERVICE = "book"
+MIGRATIONS = Path(__file__).parent / "migrations"
+PREFIXES = ("/api/v1/books", "/api/v1/figures", "/feeds", "/honour-roll", "/press")

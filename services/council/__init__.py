@@ -1,0 +1,7 @@
+"""council: councils, rounds, ballots, tallies, decisions, dossiers, summaries (API.md, council)."""
+
+from pathlib import Path
+
+SERVICE = "council"
+MIGRATIONS = Path(__file__).parent / "migrations"
+PREFIXES = ("/api/v1/rounds", "/api/v1/reports")

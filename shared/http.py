@@ -1,0 +1,270 @@
+"""HTTP conventions of API.md shared by the three Flask apps: problem+json errors (RFC 9457),
+strict JSON bodies, marshmallow validation, cursor pages, Idempotency-Key, health checks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, jsonify, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from shared.db import Database, utcnow
+from shared.tables import idempotency_records
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+TITLES = {
+    400: "Yêu cầu không đọc được",
+    401: "Chưa xác thực",
+    403: "Không có quyền",
+    404: "Không tìm thấy",
+    405: "Phương thức không được hỗ trợ",
+    409: "Xung đột trạng thái",
+    413: "Nội dung quá lớn",
+    415: "Kiểu nội dung không được hỗ trợ",
+    422: "Dữ liệu không hợp lệ",
+    429: "Quá nhiều yêu cầu",
+    500: "Lỗi máy chủ",
+    503: "Dịch vụ chưa sẵn sàng",
+}
+
+
+class Problem(Exception):
+    """An error answered as application/problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: Mapping[str, Any] | None = None,
+        title: str | None = None,
+        type_: str = "about:blank",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = dict(errors) if errors else None
+        self.title = title or TITLES.get(status, "Lỗi")
+        self.type = type_
+        self.headers = dict(headers or {})
+
+    def response(self) -> Response:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        resp = Response(json.dumps(body, ensure_ascii=False), status=self.status, content_type=PROBLEM)
+        for k, v in self.headers.items():
+            resp.headers[k] = v
+        return resp
+
+
+def install_problem_handlers(app: Flask) -> None:
+    app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem) -> Response:
+        return exc.response()
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        keep = {k: v for k, v in exc.get_headers() if k in ("Allow", "Retry-After")}
+        return Problem(status, exc.description or TITLES.get(status, ""), headers=keep).response()
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return Problem(500, "Đã xảy ra lỗi không mong muốn; yêu cầu không được thực hiện.").response()
+
+
+# -- request bodies ----------------------------------------------------------------------------
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 4xx problem: 415 not JSON, 400 unreadable, 422 not an object."""
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise Problem(415, "Nội dung phải là application/json.")
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise Problem(400, f"Nội dung không phải UTF-8 hợp lệ: {exc.reason}.") from exc
+    except json.JSONDecodeError as exc:
+        raise Problem(400, f"JSON không đọc được: {exc.msg} (dòng {exc.lineno}, cột {exc.colno}).") from exc
+    if not isinstance(data, dict):
+        raise Problem(422, "Nội dung phải là một đối tượng JSON.", errors={"_schema": ["Phải là đối tượng JSON."]})
+    return data
+
+
+def load(schema: Schema, data: Any) -> Any:
+    """Validate with a marshmallow schema; field errors become a 422 problem."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise Problem(422, "Một số trường không hợp lệ.", errors=messages) from exc
+
+
+# -- lists -------------------------------------------------------------------------------------
+MAX_LIMIT = 500
+
+
+def page_params(default: int = 100) -> tuple[int, Any | None]:
+    """(limit, decoded cursor) of a list request."""
+    raw_limit = request.args.get("limit")
+    try:
+        limit = int(raw_limit) if raw_limit not in (None, "") else default
+    except ValueError:
+        raise Problem(422, "limit phải là số nguyên.", errors={"limit": ["Phải là số nguyên."]}) from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Problem(422, f"limit phải từ 1 đến {MAX_LIMIT}.", errors={"limit": [f"Từ 1 đến {MAX_LIMIT}."]})
+    cursor = request.args.get("cursor")
+    if not cursor:
+        return limit, None
+    try:
+        return limit, json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==="))
+    except (ValueError, binascii.Error):
+        raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]}) from None
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def page(items: list[Any], limit: int, key: Callable[[Any], Any]) -> dict[str, Any]:
+    """Given up to limit+1 items, the page body with ``next`` when there is more."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next": encode_cursor(key(items[-1])) if more and items else None}
+
+
+# -- Idempotency-Key ---------------------------------------------------------------------------
+PENDING = 0
+
+
+def idempotent(db_of: Callable[[], Database]) -> Callable:
+    """POST with ``Idempotency-Key``: the first response is stored and replayed byte for byte;
+    the same key with another body is 422; keys are scoped to the token's subject.
+
+    The first request claims the key by inserting a pending record, so among concurrent
+    requests with one key exactly one runs the use case; the others wait for its response.
+    """
+
+    def deco(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            key = request.headers.get("Idempotency-Key")
+            if not key:
+                return view(*args, **kwargs)
+            if len(key) > 255:
+                raise Problem(422, "Idempotency-Key quá dài.", errors={"Idempotency-Key": ["Tối đa 255 ký tự."]})
+            principal = getattr(g, "principal", None)
+            subject = f"{principal.role}:{principal.subject}" if principal else "anonymous"
+            digest = hashlib.sha256(
+                request.method.encode() + b" " + request.full_path.encode() + b"\n" + request.get_data(cache=True)
+            ).hexdigest()
+            db = db_of()
+            replay = _claim(db, subject, key, digest)
+            if replay is not None:
+                return replay
+            try:
+                resp = current_app.make_response(view(*args, **kwargs))
+            except Problem as exc:
+                resp = exc.response()
+            except Exception:
+                _release(db, subject, key)
+                raise
+            if resp.status_code >= 500:
+                _release(db, subject, key)
+                return resp
+            _store(db, subject, key, resp)
+            return resp
+
+        return wrapper
+
+    return deco
+
+
+def _claim(db: Database, subject: str, key: str, digest: str, wait_seconds: float = 30.0) -> Response | None:
+    t = idempotency_records
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with db.unit_of_work() as uow:
+            row = uow.session.execute(sa.select(t).where(t.c.subject == subject, t.c.key == key)).first()
+            if row is None:
+                try:
+                    uow.session.execute(
+                        t.insert().values(
+                            subject=subject, key=key, request_hash=digest, status=PENDING,
+                            content_type="", body=b"", created_at=utcnow(),
+                        )
+                    )
+                    uow.commit()
+                    return None
+                except IntegrityError:
+                    row = None
+        if row is not None:
+            if row.request_hash != digest:
+                raise Problem(
+                    422, "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
+                    errors={"Idempotency-Key": ["Đã dùng cho nội dung khác."]},
+                )
+            if row.status != PENDING:
+                return Response(row.body, status=row.status, content_type=row.content_type)
+        if time.monotonic() > deadline:
+            raise Problem(409, "Một yêu cầu với cùng Idempotency-Key đang được xử lý.")
+        time.sleep(0.05)
+
+
+def _store(db: Database, subject: str, key: str, resp: Response) -> None:
+    t = idempotency_records
+    with db.unit_of_work() as uow:
+        uow.session.execute(
+            t.update()
+            .where(t.c.subject == subject, t.c.key == key)
+            .values(status=resp.status_code, content_type=resp.content_type or "", body=resp.get_data())
+        )
+        uow.commit()
+
+
+def _release(db: Database, subject: str, key: str) -> None:
+    t = idempotency_records
+    with db.unit_of_work() as uow:
+        uow.session.execute(t.delete().where(t.c.subject == subject, t.c.key == key, t.c.status == PENDING))
+        uow.commit()
+
+
+# -- health ------------------------------------------------------------------------------------
+def install_health(app: Flask, db: Database, broker_ping: Callable[[], Any]) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok", "service": db.service})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        checks: dict[str, str] = {}
+        for name, probe in (("database", db.ping), ("broker", broker_ping)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unreachable: {type(exc).__name__}"
+        if all(v == "ok" for v in checks.values()):
+            return jsonify({"status": "ready", "service": db.service, "checks": checks})
+        raise Problem(503, f"Chưa sẵn sàng: {checks}", errors=None)

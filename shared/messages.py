@@ -1,0 +1,250 @@
+"""Every message that crosses a service boundary, defined once.
+
+A message is a small frozen dataclass with its marshmallow schema and its task name; the name's
+prefix is the queue of the service that consumes it (``council.…`` runs on the ``council``
+queue). Producers validate when they emit, consumers when they receive (``decode``).
+Commands are imperative (``CloseIntroductions``), events past tense (``DeedInscribed``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from shared.ids import new_id
+
+STATUSES = ("recorded", "introduced", "in_round", "recognised", "not_selected", "proposed", "inscribed")
+
+
+class MessageError(ValueError):
+    """A message that does not match its schema, or of an unknown type."""
+
+
+# -- payload parts ------------------------------------------------------------------------------
+class AuthorSchema(Schema):
+    officer = fields.String()
+    collective = fields.String()
+    name = fields.String(required=True)
+
+
+class EvidenceRefSchema(Schema):
+    sha256 = fields.String(required=True, validate=validate.Length(equal=64))
+    size = fields.Integer(required=True)
+    content_type = fields.String(required=True)
+
+
+class DeedCopySchema(Schema):
+    """The frozen copy of a deed that leaves intake: public fields only, never beneficiaries."""
+
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["good_deed", "achievement", "feat", "exemplar"]))
+    relation = fields.String(required=True, validate=validate.OneOf(["direct", "indirect"]))
+    occurred_on = fields.String(required=True)
+    month = fields.String(required=True)
+    place = fields.String(allow_none=True, load_default=None)
+    author = fields.Nested(AuthorSchema, required=True)
+    unit = fields.String(required=True)
+    subunit = fields.String(allow_none=True, load_default=None)
+    evidence = fields.List(fields.Nested(EvidenceRefSchema), load_default=list)
+
+
+class DecisionSchema(Schema):
+    number = fields.String(required=True)
+    date = fields.String(required=True)
+    issuer = fields.String(required=True)
+    issuer_name = fields.String(load_default="")
+
+
+class TallySchema(Schema):
+    approve = fields.Integer(required=True)
+    reject = fields.Integer(required=True)
+    abstain = fields.Integer(required=True)
+    entitled = fields.Integer(required=True)
+    ratio = fields.String(required=True)
+    round = fields.String(required=True)
+    round_kind = fields.String(required=True)
+    period = fields.String(required=True)
+
+
+# -- the catalogue ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Message:
+    TYPE: ClassVar[str]
+    SCHEMA: ClassVar[type[Schema]]
+
+    @property
+    def queue(self) -> str:
+        return self.TYPE.split(".", 1)[0]
+
+    def payload(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        errors = self.SCHEMA().validate(data)
+        if errors:
+            raise MessageError(f"{self.TYPE}: {errors}")
+        return data
+
+
+CATALOGUE: dict[str, type[Message]] = {}
+
+
+def message(cls: type[Message]) -> type[Message]:
+    CATALOGUE[cls.TYPE] = cls
+    return cls
+
+
+class _DeedRecordedSchema(Schema):
+    deed_id = fields.String(required=True)
+    unit = fields.String(required=True)
+    month = fields.String(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class DeedRecorded(Message):
+    """intake → council: a deed was recorded (R10 counts)."""
+
+    TYPE = "council.deed_recorded"
+    SCHEMA = _DeedRecordedSchema
+    deed_id: str
+    unit: str
+    month: str
+
+
+@message
+@dataclass(frozen=True)
+class DeedIntroduced(Message):
+    """intake → council: a deed was introduced to its unit (R5, R10 counts)."""
+
+    TYPE = "council.deed_introduced"
+    SCHEMA = _DeedRecordedSchema
+    deed_id: str
+    unit: str
+    month: str
+
+
+class _CloseIntroductionsSchema(Schema):
+    round_id = fields.String(required=True)
+    council = fields.String(required=True)
+    unit = fields.String(required=True)
+    month = fields.String(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class CloseIntroductions(Message):
+    """council → intake: a monthly round is opening; close the month to introductions (API.md)."""
+
+    TYPE = "intake.close_introductions"
+    SCHEMA = _CloseIntroductionsSchema
+    round_id: str
+    council: str
+    unit: str
+    month: str
+
+
+class _IntroductionsClosedSchema(Schema):
+    round_id = fields.String(required=True)
+    unit = fields.String(required=True)
+    month = fields.String(required=True)
+    recorded = fields.Integer(required=True)
+    deeds = fields.List(fields.Nested(DeedCopySchema), required=True)
+
+
+@message
+@dataclass(frozen=True)
+class IntroductionsClosed(Message):
+    """intake → council: the final list of a unit's introductions for a month, frozen copies."""
+
+    TYPE = "council.introductions_closed"
+    SCHEMA = _IntroductionsClosedSchema
+    round_id: str
+    unit: str
+    month: str
+    recorded: int
+    deeds: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _DeedFateSchema(Schema):
+    deed_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    round_id = fields.String(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class DeedFateDecided(Message):
+    """council → intake: what a round made of a deed (in_round, recognised, not_selected, …)."""
+
+    TYPE = "intake.deed_fate"
+    SCHEMA = _DeedFateSchema
+    deed_id: str
+    status: str
+    round_id: str
+
+
+class _InscribeSchema(Schema):
+    book = fields.String(required=True)
+    source = fields.String(required=True)
+    deed = fields.Nested(DeedCopySchema, required=True)
+    decision = fields.Nested(DecisionSchema, required=True)
+    tally = fields.Nested(TallySchema, required=True)
+
+
+@message
+@dataclass(frozen=True)
+class Inscribe(Message):
+    """council → book: inscribe a recognised deed (R8, R14). ``source`` is unique per inscription
+    (round and candidate), so a redelivered command never makes a second entry."""
+
+    TYPE = "book.inscribe"
+    SCHEMA = _InscribeSchema
+    book: str
+    source: str
+    deed: dict[str, Any]
+    decision: dict[str, Any]
+    tally: dict[str, Any]
+
+
+class _DeedInscribedSchema(Schema):
+    deed_id = fields.String(required=True)
+    book = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["inscription", "revocation"]))
+
+
+@message
+@dataclass(frozen=True)
+class DeedInscribed(Message):
+    """book → intake (and council): an entry about a deed was appended to a golden book."""
+
+    TYPE = "intake.deed_inscribed"
+    SCHEMA = _DeedInscribedSchema
+    deed_id: str
+    book: str
+    seq: int
+    kind: str = "inscription"
+
+
+# -- envelopes ----------------------------------------------------------------------------------
+def envelope(msg: Message, occurred_at: str) -> dict[str, Any]:
+    """The JSON body a task carries: id (for the consumer's inbox), type, payload."""
+    return {"id": new_id(), "type": msg.TYPE, "occurred_at": occurred_at, "payload": msg.payload()}
+
+
+def decode(env: dict[str, Any]) -> tuple[str, Message]:
+    """Validate an envelope on receipt: (message id, message)."""
+    if not isinstance(env, dict) or not isinstance(env.get("id"), str):
+        raise MessageError("envelope without an id")
+    cls = CATALOGUE.get(env.get("type", ""))
+    if cls is None:
+        raise MessageError(f"unknown message type {env.get('type')!r}")
+    try:
+        data = cls.SCHEMA().load(env.get("payload") or {})
+    except ValidationError as exc:
+        raise MessageError(f"{cls.TYPE}: {exc.messages}") from exc
+    return env["id"], cls(**data)

@@ -1,0 +1,110 @@
+"""The tables every service has in its own database: organisation copy, tokens, outbox, inbox,
+idempotency records. Each service's first migration creates them in its own schema."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+org_documents = sa.Table(
+    "org_documents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    # sha256 of the bearer token: the token itself is never stored.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(64), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("queue", sa.String(32), nullable=False),
+    sa.Column("envelope", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_outbox_unsent", "sent_at", "id"),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("message_id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+idempotency_records = sa.Table(
+    "idempotency_records",
+    metadata,
+    sa.Column("subject", sa.String(80), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def create_common_tables(op) -> None:  # noqa: ANN001 - alembic's op proxy
+    """Called from each service's first migration; spelled out so that history never moves."""
+    tz = sa.DateTime(timezone=True)
+    op.create_table(
+        "org_documents",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("digest", sa.String(64), nullable=False, unique=True),
+        sa.Column("document", sa.JSON, nullable=False),
+        sa.Column("loaded_at", tz, nullable=False),
+    )
+    op.create_table(
+        "tokens",
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column("role", sa.String(32), nullable=False),
+        sa.Column("subject", sa.String(64), nullable=False),
+        sa.Column("issued_at", tz, nullable=False),
+        sa.Column("expires_at", tz, nullable=False),
+        sa.Column("revoked_at", tz, nullable=True),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("message_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("type", sa.String(80), nullable=False),
+        sa.Column("queue", sa.String(32), nullable=False),
+        sa.Column("envelope", sa.JSON, nullable=False),
+        sa.Column("created_at", tz, nullable=False),
+        sa.Column("sent_at", tz, nullable=True),
+    )
+    op.create_index("ix_outbox_unsent", "outbox", ["sent_at", "id"])
+    op.create_table(
+        "inbox",
+        sa.Column("message_id", sa.String(36), primary_key=True),
+        sa.Column("type", sa.String(80), nullable=False),
+        sa.Column("processed_at", tz, nullable=False),
+    )
+    op.create_table(
+        "idempotency_records",
+        sa.Column("subject", sa.String(80), primary_key=True),
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("content_type", sa.String(100), nullable=False),
+        sa.Column("body", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", tz, nullable=False),
+    )
