@@ -94,7 +94,15 @@ class Settings:
 
     @property
     def broker_socket(self) -> Path:
-        return self.home / "broker.sock"
+        path = self.home / "broker.sock"
+        if len(str(path)) > 100:
+            # A unix socket path holds at most 107 bytes: a deep SOVANG_HOME gets one in /tmp.
+            import hashlib
+            import tempfile
+
+            digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
+            return Path(tempfile.gettempdir()) / f"sovang-{digest}.sock"
+        return path
 
     def effective_broker_url(self) -> str:
         if self.broker_url:

@@ -20,7 +20,7 @@ from shared.celery_app import install_wakeup, make_celery, make_relay, redis_cli
 from shared.config import Settings
 from shared.db import Database, UnitOfWork
 from shared.http import install_health, install_problem_handlers
-from shared.messages import Message
+from shared.messages import Message, MessageError
 from shared.outbox import consume
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,9 @@ def consumer(
         def task(self: Any, env: dict[str, Any]) -> None:
             try:
                 consume(runtime.db, env, handle)
+            except MessageError:
+                # A message that can never be valid is dropped loudly, not retried forever.
+                log.error("%s: invalid message dropped: %r", message_type.TYPE, env)
             except Exception as exc:
                 log.warning("%s failed (%s); retrying", message_type.TYPE, exc)
                 raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30)) from exc

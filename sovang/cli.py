@@ -1,0 +1,207 @@
+"""The ``sovang`` command (API.md, "The command line").
+
+Every command reads its settings from the environment (``shared.config``); with none set it
+runs the embedded default under ``$SOVANG_HOME`` (default ``./var``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.config import SERVICES, Settings
+
+log = logging.getLogger("sovang")
+
+
+class CliError(Exception):
+    """A command that cannot be carried out; printed on stderr, exit status 2."""
+
+
+def _runtime(name: str, settings: Settings) -> Any:
+    return importlib.import_module(f"services.{name}.app").build_runtime(settings)
+
+
+def _runtimes(settings: Settings, migrate: bool = True) -> dict[str, Any]:
+    runtimes = {name: _runtime(name, settings) for name in SERVICES}
+    if migrate:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        for rt in runtimes.values():
+            rt.migrate()
+    return runtimes
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    _runtimes(settings)
+    print("Đã cập nhật lược đồ cơ sở dữ liệu của intake, council, book.")
+    return 0
+
+
+def cmd_org_load(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.org import Organisation, OrgError
+
+    path = Path(args.file)
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+        org = Organisation.from_document(doc)
+    except FileNotFoundError:
+        raise CliError(f"không tìm thấy tệp {path}") from None
+    except (ValueError, OrgError) as exc:
+        raise CliError(f"tệp tổ chức không hợp lệ: {exc}") from None
+    changed = []
+    for name, rt in _runtimes(settings).items():
+        services = importlib.import_module(f"services.{name}.services")
+        if services.load_org(rt, doc):
+            changed.append(name)
+        rt.db.dispose()
+    what = ", ".join(changed) if changed else "không có gì thay đổi"
+    print(f"Đã nạp {org.province_name}: {len(org.units)} đơn vị, {len(org.subunits)} đơn vị cơ sở, "
+          f"{len(org.officers)} cán bộ ({what}).")
+    return 0
+
+
+def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.auth import new_token, store_token
+    from shared.org import ROLES
+
+    if args.role not in ROLES:
+        raise CliError(f"vai trò không hợp lệ {args.role!r}; một trong: {', '.join(ROLES)}")
+    runtimes = _runtimes(settings)
+    org = runtimes["intake"].orgs.get()
+    if org is None:
+        raise CliError("chưa nạp tổ chức: chạy `sovang org load FILE.json` trước")
+    if not org.holds_role(args.role, args.subject):
+        raise CliError(f"{args.subject} không giữ vai trò {args.role}")
+    token = new_token()
+    ttl = args.ttl_days or settings.token_ttl_days
+    for rt in runtimes.values():
+        with rt.db.unit_of_work() as uow:
+            store_token(uow, token, args.role, args.subject, ttl)
+            uow.commit()
+        rt.db.dispose()
+    print(token)
+    return 0
+
+
+def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.auth import revoke_token
+
+    revoked = False
+    for rt in _runtimes(settings).values():
+        with rt.db.unit_of_work() as uow:
+            revoked = revoke_token(uow, args.token) or revoked
+            uow.commit()
+        rt.db.dispose()
+    if not revoked:
+        raise CliError("không tìm thấy mã còn hiệu lực này")
+    print("Đã thu hồi mã.")
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"services.{args.service}.worker")
+    app = module.create_worker(settings)
+    argv = [
+        "worker", "-Q", args.service, "-n", f"{args.service}-{os.getpid()}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-P", args.pool, "-c", str(args.concurrency), "-l", settings.log_level,
+    ]
+    app.worker_main(argv)
+    return 0
+
+
+def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
+    """The scheduler (R21, R20): exactly one per deployment."""
+    app = importlib.import_module("services.council.worker").create_worker(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "-s", str(settings.home / "beat-schedule"), "-l", settings.log_level])
+    return 0
+
+
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    """One service's web process under gunicorn (the distributed deployment)."""
+    from sovang.web import serve_gunicorn
+
+    serve_gunicorn(args.service, settings, args.bind, args.workers)
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from sovang.up import run_up
+
+    return run_up(settings, args.host, args.port)
+
+
+# -- parsing -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sovang", description="Sổ vàng lập công – Mỗi ngày một việc tốt vì Nhân dân")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="chạy mọi dịch vụ, worker và bộ lập lịch trên một cổng")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--host", default="127.0.0.1")
+    up.set_defaults(func=cmd_up)
+
+    org = sub.add_parser("org", help="tổ chức").add_subparsers(dest="org_command", required=True)
+    load = org.add_parser("load", help="nạp tệp tổ chức (sovang-org/1) vào mọi dịch vụ")
+    load.add_argument("file")
+    load.set_defaults(func=cmd_org_load)
+
+    token = sub.add_parser("token", help="mã xác thực").add_subparsers(dest="token_command", required=True)
+    issue = token.add_parser("issue", help="cấp một mã; in mã ra stdout")
+    issue.add_argument("--role", required=True)
+    issue.add_argument("--subject", required=True)
+    issue.add_argument("--ttl-days", type=int, default=None)
+    issue.set_defaults(func=cmd_token_issue)
+    revoke = token.add_parser("revoke", help="thu hồi một mã")
+    revoke.add_argument("token")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    mig = sub.add_parser("migrate", help="tạo hoặc cập nhật bảng của mọi dịch vụ (Alembic)")
+    mig.set_defaults(func=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="một Celery worker của một dịch vụ")
+    worker.add_argument("service", choices=SERVICES)
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    worker.set_defaults(func=cmd_worker)
+
+    beat = sub.add_parser("beat", help="bộ lập lịch (chỉ một cho mỗi triển khai)")
+    beat.set_defaults(func=cmd_beat)
+
+    web = sub.add_parser("web", help="tiến trình web của một dịch vụ (gunicorn)")
+    web.add_argument("service", choices=SERVICES)
+    web.add_argument("--bind", default="127.0.0.1:8001")
+    web.add_argument("--workers", type=int, default=2)
+    web.set_defaults(func=cmd_web)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return args.func(settings, args) or 0
+    except CliError as exc:
+        print(f"sovang: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Web processes: one service under gunicorn (distributed), or all of them behind the
+dispatcher under waitress (``sovang up``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from shared.config import Settings
+
+
+def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return importlib.import_module(f"services.{service}.app").create_app(settings)
+
+    _App().run()

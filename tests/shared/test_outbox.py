@@ -1,0 +1,99 @@
+"""The outbox, its relay and the inbox (ARCHITECTURE.md, "Delivery guarantees") against a real
+Redis: a broker that is down delays messages and loses none; a redelivery takes effect once."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import redis as redis_lib
+import sqlalchemy as sa
+
+from shared.celery_app import make_celery, make_relay
+from shared.db import Database
+from shared.messages import DeedRecorded, envelope
+from shared.outbox import consume
+from shared.tables import metadata, outbox
+
+
+@pytest.fixture
+def scratch_db(sqlite_settings):
+    db = Database(sqlite_settings, "intake")
+    metadata.create_all(db.engine)  # a scratch database with only the common tables
+    yield db
+    db.dispose()
+
+
+def emit(db: Database, n: int) -> None:
+    with db.unit_of_work() as uow:
+        for i in range(n):
+            uow.emit(DeedRecorded(deed_id=f"d{i}", unit="CAH-DM", month="2026-11"))
+        uow.commit()
+
+
+def unsent(db: Database) -> int:
+    with db.reading() as s:
+        return s.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar()
+
+
+def test_a_rolled_back_use_case_leaves_no_message(scratch_db):
+    with scratch_db.unit_of_work() as uow:
+        uow.emit(DeedRecorded(deed_id="x", unit="CAH-DM", month="2026-11"))
+        # no commit: the unit of work rolls back
+    assert unsent(scratch_db) == 0
+
+
+def test_broker_down_keeps_messages_then_delivers_each_once(scratch_db, sqlite_settings, redis_url):
+    emit(scratch_db, 5)
+    down = sqlite_settings.with_(broker_url="redis://127.0.0.1:1/0")
+    dead_relay = make_relay(make_celery("intake", down), scratch_db, down)
+    with pytest.raises(Exception):  # noqa: B017 - any connection error
+        dead_relay.relay_once()
+    assert unsent(scratch_db) == 5, "nothing may be marked sent while the broker is away"
+
+    up = sqlite_settings.with_(broker_url=redis_url)
+    relay = make_relay(make_celery("intake", up), scratch_db, up)
+    assert relay.relay_once() == 5
+    assert relay.relay_once() == 0
+    assert unsent(scratch_db) == 0
+
+    # The messages wait on the consumer's queue ("council"), JSON, named by task, ids preserved.
+    queued = [json.loads(m) for m in redis_lib.Redis.from_url(redis_url).lrange("council", 0, -1)]
+    assert [m["headers"]["task"] for m in queued] == ["council.deed_recorded"] * 5
+    assert {m["content-type"] for m in queued} == {"application/json"}
+    args = [json.loads(base64.b64decode(m["body"]))[0][0] for m in queued]
+    with scratch_db.reading() as s:
+        ids = set(s.execute(sa.select(outbox.c.message_id)).scalars())
+    assert {a["id"] for a in args} == ids == {m["headers"]["id"] for m in queued}
+    assert sorted(a["payload"]["deed_id"] for a in args) == [f"d{i}" for i in range(5)]
+
+
+def test_inbox_applies_a_redelivered_message_once(scratch_db):
+    env = envelope(DeedRecorded(deed_id="d1", unit="CAH-DM", month="2026-11"), "2026-11-26T10:00:00+07:00")
+    seen = []
+    assert consume(scratch_db, env, lambda uow, msg: seen.append(msg.deed_id)) is True
+    assert consume(scratch_db, env, lambda uow, msg: seen.append(msg.deed_id)) is False
+    assert seen == ["d1"]
+
+
+def test_a_failing_handler_leaves_the_message_unprocessed(scratch_db):
+    env = envelope(DeedRecorded(deed_id="d2", unit="CAH-DM", month="2026-11"), "2026-11-26T10:00:00+07:00")
+
+    def boom(uow, msg):
+        raise RuntimeError("worker crashed")
+
+    with pytest.raises(RuntimeError):
+        consume(scratch_db, env, boom)
+    seen = []
+    assert consume(scratch_db, env, lambda uow, msg: seen.append(msg.deed_id)) is True
+    assert seen == ["d2"]
+
+
+def test_an_invalid_message_is_refused():
+    from shared.messages import MessageError, decode
+
+    with pytest.raises(MessageError):
+        decode({"id": "1", "type": "council.deed_recorded", "payload": {"deed_id": 3}})
+    with pytest.raises(MessageError):
+        decode({"id": "1", "type": "nobody.listens", "payload": {}})

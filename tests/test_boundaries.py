@@ -1,0 +1,86 @@
+"""The architecture's boundaries, checked on the source: no service imports another service's
+code, and no domain module imports a framework (ARCHITECTURE.md, STYLE.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("intake", "council", "book")
+FRAMEWORKS = {"flask", "werkzeug", "sqlalchemy", "celery", "kombu", "marshmallow", "redis", "alembic",
+              "apispec", "feedgen", "fpdf", "jinja2", "psycopg", "waitress", "gunicorn"}
+PURE_SHARED = {"shared.clock", "shared.org", "shared.ids"}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module in {"shared", "services"} or node.module.startswith("services."):
+                # `from shared import clock` imports the module shared.clock
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
+    return names
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def cross_service_imports(root: Path, service: str) -> list[tuple[str, str]]:
+    others = {f"services.{s}" for s in SERVICES if s != service}
+    return [(str(p.relative_to(root)), name) for p in python_files(root / "services" / service)
+            for name in imports_of(p) if any(name == o or name.startswith(o + ".") for o in others)]
+
+
+def impure_domain_imports(root: Path, service: str) -> list[tuple[str, str]]:
+    bad = []
+    for p in python_files(root / "services" / service / "domain"):
+        for name in imports_of(p):
+            top = name.split(".")[0]
+            if top in FRAMEWORKS or (top == "shared" and name not in PURE_SHARED) or (
+                top == "services" and not name.startswith(f"services.{service}.domain")
+            ):
+                bad.append((str(p.relative_to(root)), name))
+    return bad
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_service_imports_another(service: str) -> None:
+    assert python_files(ROOT / "services" / service), f"services/{service} has no code"
+    assert not cross_service_imports(ROOT, service)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_domain_imports_no_framework(service: str) -> None:
+    assert not impure_domain_imports(ROOT, service)
+
+
+def test_pure_shared_modules_import_only_the_standard_library() -> None:
+    for module in PURE_SHARED:
+        path = ROOT / (module.replace(".", "/") + ".py")
+        tops = {n.split(".")[0] for n in imports_of(path)}
+        assert not tops & (FRAMEWORKS | {"services"}), f"{module} imports {tops & FRAMEWORKS}"
+        assert not {n for n in imports_of(path) if n.startswith("shared.") and n not in PURE_SHARED}
+
+
+def test_the_checkers_catch_violations(tmp_path: Path) -> None:
+    domain = tmp_path / "services" / "intake" / "domain"
+    domain.mkdir(parents=True)
+    (domain / "rules.py").write_text(
+        "import flask\nfrom shared import clock\nfrom shared import db\nfrom services.book.domain import chain\n",
+        "utf-8",
+    )
+    assert cross_service_imports(tmp_path, "intake") == [
+        ("services/intake/domain/rules.py", "services.book.domain.chain")
+    ]
+    assert sorted(n for _, n in impure_domain_imports(tmp_path, "intake")) == [
+        "flask", "services.book.domain.chain", "shared.db"
+    ]
