@@ -100,21 +100,77 @@ def consumer(
     errors propagate so that Celery retries; late acks make a crash redeliver.
     """
 
+    deliveries = DeliveryCounter(runtime)
+
     def deco(handle: Callable[[UnitOfWork, Any], None]) -> Callable:
         @app.task(name=message_type.TYPE, bind=True, acks_late=True, max_retries=None)
         def task(self: Any, env: dict[str, Any]) -> None:
+            count = deliveries.count(env)
+            if count > runtime.settings.max_deliveries:
+                # Delivered too often (failing, or crashing its worker): park it, stop the loop.
+                park(runtime, env, f"delivered {count} times", count)
+                return
             try:
                 consume(runtime.db, env, handle)
-            except MessageError:
-                # A message that can never be valid is dropped loudly, not retried forever.
-                log.error("%s: invalid message dropped: %r", message_type.TYPE, env)
+            except MessageError as exc:
+                # A message that can never be valid is parked at once, not retried forever.
+                park(runtime, env, str(exc), count)
             except Exception as exc:
+                if count >= runtime.settings.max_deliveries:
+                    park(runtime, env, repr(exc), count)
+                    return
                 log.warning("%s failed (%s); retrying", message_type.TYPE, exc)
                 raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30)) from exc
 
         return handle
 
     return deco
+
+
+class DeliveryCounter:
+    """How many times each message reached this service, kept in Redis for a week; a crash
+    that kills the worker still counts, since the count is taken before the work."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._client: Any = None
+
+    def count(self, env: Any) -> int:
+        message_id = env.get("id") if isinstance(env, dict) else None
+        if not isinstance(message_id, str):
+            return 1
+        try:
+            if self._client is None:
+                self._client = redis_client(self.runtime.settings, timeout=2.0)
+            key = f"sovang:deliveries:{self.runtime.service}:{message_id}"
+            pipe = self._client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 7 * 24 * 3600)
+            return int(pipe.execute()[0])
+        except Exception:  # counting is a safeguard; the broker being away must not stop work
+            return 1
+
+
+def park(runtime: Runtime, env: Any, error: str, deliveries: int) -> None:
+    """Keep a message that will not succeed for an operator to look at."""
+    import sqlalchemy as sa
+
+    from shared.db import utcnow
+    from shared.tables import parked_messages
+
+    message_id = str(env.get("id")) if isinstance(env, dict) and env.get("id") else f"invalid-{id(env)}"
+    log.error("%s: message %s parked after %d deliveries: %s", runtime.service, message_id, deliveries, error)
+    with runtime.db.unit_of_work() as uow:
+        exists = uow.session.execute(
+            sa.select(parked_messages.c.message_id).where(parked_messages.c.message_id == message_id)
+        ).first()
+        if not exists:
+            uow.session.execute(parked_messages.insert().values(
+                message_id=message_id[:36], type=str(env.get("type", "?"))[:80] if isinstance(env, dict) else "?",
+                envelope=env if isinstance(env, dict) else {"raw": repr(env)}, error=error[:4000],
+                deliveries=deliveries, parked_at=utcnow(),
+            ))
+            uow.commit()
 
 
 def dumps(obj: Any) -> str:

@@ -49,6 +49,18 @@ inbox = sa.Table(
     sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+parked_messages = sa.Table(
+    "parked_messages",
+    metadata,
+    # A message that failed max_deliveries times: kept for an operator, no longer retried.
+    sa.Column("message_id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("envelope", sa.JSON, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("deliveries", sa.Integer, nullable=False),
+    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 idempotency_records = sa.Table(
     "idempotency_records",
     metadata,
@@ -97,6 +109,15 @@ def create_common_tables(op) -> None:  # noqa: ANN001 - alembic's op proxy
         sa.Column("message_id", sa.String(36), primary_key=True),
         sa.Column("type", sa.String(80), nullable=False),
         sa.Column("processed_at", tz, nullable=False),
+    )
+    op.create_table(
+        "parked_messages",
+        sa.Column("message_id", sa.String(36), primary_key=True),
+        sa.Column("type", sa.String(80), nullable=False),
+        sa.Column("envelope", sa.JSON, nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("parked_at", tz, nullable=False),
     )
     op.create_table(
         "idempotency_records",

@@ -7,9 +7,11 @@ gunicorn, and this dispatcher is not used.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
@@ -49,6 +51,8 @@ class Gateway:
             return self._health(path, start_response)
         if path == "/api/v1/openapi.json" and self.openapi is not None:
             return _json(start_response, "200 OK", self.openapi(), "application/json")
+        if path == "/api/v1/docs" or path.startswith("/api/v1/docs/"):
+            return docs(path, start_response)
         name = self.owner(path)
         if name is None:
             return _json(
@@ -83,6 +87,37 @@ class Gateway:
         )
 
 
+DOCS_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sổ vàng lập công — tài liệu API</title>
+<link rel="stylesheet" href="/api/v1/docs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/v1/docs/swagger-ui-bundle.js"></script>
+<script src="/api/v1/docs/init.js"></script></body></html>"""
+DOCS_INIT = 'window.ui = SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#swagger-ui"});'
+DOCS_ASSETS = {"swagger-ui.css": "text/css", "swagger-ui-bundle.js": "application/javascript"}
+
+
+def docs(path: str, start_response: Callable) -> Iterable[bytes]:
+    """A browsable page over the OpenAPI document, with Swagger UI shipped in a wheel (no CDN)."""
+    name = path.removeprefix("/api/v1/docs").strip("/")
+    if name in ("", "index.html"):
+        body, ctype = DOCS_PAGE.encode("utf-8"), "text/html; charset=utf-8"
+    elif name == "init.js":
+        body, ctype = DOCS_INIT.encode("utf-8"), "application/javascript"
+    elif name in DOCS_ASSETS:
+        import swagger_ui_bundle
+
+        body = (Path(swagger_ui_bundle.swagger_ui_path) / name).read_bytes()
+        ctype = DOCS_ASSETS[name]
+    else:
+        return _json(start_response, "404 NOT FOUND", {"type": "about:blank", "title": "Không tìm thấy",
+                     "status": 404, "detail": f"Không có {path}."}, "application/problem+json")
+    start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body))),
+                              ("Cache-Control", "public, max-age=3600")])
+    return [body]
+
+
 def service_module(name: str, part: str) -> Any:
     return importlib.import_module(f"services.{name}.{part}")
 
@@ -100,6 +135,7 @@ def create_gateway(settings: Settings | None = None) -> Gateway:
     return gateway
 
 
+@functools.cache
 def _merged_openapi() -> dict[str, Any]:
     """The OpenAPI documents of the three services, merged into one."""
     merged: dict[str, Any] = {
