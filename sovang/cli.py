@@ -38,6 +38,31 @@ def _runtimes(settings: Settings, migrate: bool = True) -> dict[str, Any]:
     return runtimes
 
 
+def _databases(settings: Settings) -> dict[str, Any]:
+    """Each service's database alone, migrated if it never was: what token commands need,
+    without loading the services' web and worker code (a token is issued in a blink)."""
+    from shared.db import Database
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    dbs = {}
+    for name in SERVICES:
+        db = Database(settings, name)
+        if not _migrated(db):
+            db.migrate(importlib.import_module(f"services.{name}").MIGRATIONS)
+        dbs[name] = db
+    return dbs
+
+
+def _migrated(db: Any) -> bool:
+    import sqlalchemy as sa
+
+    with db.reading() as s:
+        try:
+            return s.execute(sa.text("SELECT version_num FROM alembic_version")).first() is not None
+        except sa.exc.DBAPIError:
+            return False
+
+
 # -- commands ----------------------------------------------------------------------------------
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     _runtimes(settings)
@@ -69,24 +94,24 @@ def cmd_org_load(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.auth import new_token, store_token
+    from shared.auth import OrgCache, new_token, store_token
     from shared.org import ROLES
 
     if args.role not in ROLES:
         raise CliError(f"vai trò không hợp lệ {args.role!r}; một trong: {', '.join(ROLES)}")
-    runtimes = _runtimes(settings)
-    org = runtimes["intake"].orgs.get()
+    dbs = _databases(settings)
+    org = OrgCache(dbs["intake"]).get()
     if org is None:
         raise CliError("chưa nạp tổ chức: chạy `sovang org load FILE.json` trước")
     if not org.holds_role(args.role, args.subject):
         raise CliError(f"{args.subject} không giữ vai trò {args.role}")
     token = new_token()
     ttl = args.ttl_days or settings.token_ttl_days
-    for rt in runtimes.values():
-        with rt.db.unit_of_work() as uow:
+    for db in dbs.values():
+        with db.unit_of_work() as uow:
             store_token(uow, token, args.role, args.subject, ttl)
             uow.commit()
-        rt.db.dispose()
+        db.dispose()
     print(token)
     return 0
 
@@ -95,11 +120,11 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from shared.auth import revoke_token
 
     revoked = False
-    for rt in _runtimes(settings).values():
-        with rt.db.unit_of_work() as uow:
+    for db in _databases(settings).values():
+        with db.unit_of_work() as uow:
             revoked = revoke_token(uow, args.token) or revoked
             uow.commit()
-        rt.db.dispose()
+        db.dispose()
     if not revoked:
         raise CliError("không tìm thấy mã còn hiệu lực này")
     print("Đã thu hồi mã.")
@@ -193,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return args.func(settings, args) or 0

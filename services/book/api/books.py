@@ -1,0 +1,93 @@
+"""The golden books' API (API.md, book): books, entries, verification, revocations."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from services.book import queries, services
+from services.book.api.auth import who
+from services.book.api.common import runtime, unknown_book
+from services.book.domain.authority import may_revoke
+from services.book.domain.entries import RevocationRefused
+from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
+from shared.http import Problem, encode_cursor, idempotent, json_body, load, page_params
+
+bp = Blueprint("books", __name__)
+
+
+def _cursor(raw: object, kind: type) -> object:
+    if raw is not None and not isinstance(raw, kind):
+        raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+    return raw
+
+
+@bp.get("/api/v1/books")
+def list_books() -> Response:
+    limit, cursor = page_params()
+    rows = queries.list_books(runtime(), _cursor(cursor, str), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify({"items": [book_out(r) for r in rows], "next": encode_cursor(rows[-1].code) if more else None})
+
+
+@bp.get("/api/v1/books/<code>/entries")
+def list_entries(code: str) -> Response:
+    limit, cursor = page_params()
+    after = _cursor(cursor, int) or 0
+    found = queries.entries_page(runtime(), code, after, limit + 1)
+    if found is None:
+        raise unknown_book(code)
+    more = len(found) > limit
+    found = found[:limit]
+    items = [entry_out(e, revoked_by) for e, revoked_by in found]
+    return jsonify({"items": items, "next": encode_cursor(items[-1]["seq"]) if more else None})
+
+
+@bp.get("/api/v1/books/<code>/entries/<int:seq>")
+def get_entry(code: str, seq: int) -> Response:
+    found = queries.get_entry(runtime(), code, seq)
+    if found is None:
+        if queries.get_book(runtime(), code) is None:
+            raise unknown_book(code)
+        raise Problem(404, f"Sổ vàng {code} không có mục số {seq}.")
+    return jsonify(entry_out(*found))
+
+
+@bp.get("/api/v1/books/<code>/verify")
+def verify(code: str) -> Response:
+    verdict = queries.verify_book(runtime(), code)
+    if verdict is None:
+        raise unknown_book(code)
+    return jsonify(verdict_out(code, verdict))
+
+
+@bp.post("/api/v1/books/<code>/revocations")
+def revoke(code: str) -> Response:
+    # Authenticate first, so that the Idempotency-Key is scoped to the token's subject.
+    who(runtime().db, "unit_secretary", "province_secretary")
+    return _revoke(code)
+
+
+@idempotent(lambda: runtime().db)
+def _revoke(code: str) -> Response:
+    """R15a → 201 Entry of kind ``revocation``; 409 if already revoked."""
+    asker = who(runtime().db)
+    if queries.get_book(runtime(), code) is None:
+        raise unknown_book(code)
+    if not may_revoke(runtime().orgs.require(), asker.role, asker.subject, code):
+        raise Problem(403, f"Chỉ thư ký của đơn vị sở hữu sổ vàng {code} mới được thu hồi mục của sổ này.")
+    data = load(RevocationSchema(), json_body())
+    try:
+        created = services.revoke(runtime(), asker, code, data["seq"], data["reason"])
+    except services.UnknownBook:
+        raise unknown_book(code) from None
+    except services.NotAllowed:
+        raise Problem(403, f"Chỉ thư ký của đơn vị sở hữu sổ vàng {code} mới được thu hồi mục của sổ này.") from None
+    except RevocationRefused as refused:
+        if refused.reason == "not_found":
+            raise Problem(404, f"Sổ vàng {code} không có mục số {data['seq']}.") from None
+        raise Problem(409, refused.message) from None
+    resp = jsonify(entry_out(created))
+    resp.status_code = 201
+    resp.headers["Location"] = url_for("books.get_entry", code=code, seq=created["seq"])
+    return resp

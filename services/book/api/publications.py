@@ -1,0 +1,94 @@
+"""R16: what the press office and the public read — feeds, honour-roll pages, certificates, the
+quarterly press release and the running figures — served from what the worker generated."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from services.book import publisher as paths
+from services.book import queries
+from services.book.api.common import publication, runtime, unknown_book
+from services.book.domain.publication import valid_period
+from services.book.publisher import Publisher
+from shared import clock
+from shared.http import Problem
+
+bp = Blueprint("publications", __name__)
+
+FORMATS = "any(atom, rss, json)"
+
+
+def _book(code: str):  # noqa: ANN202
+    book = queries.get_book(runtime(), code)
+    if book is None:
+        raise unknown_book(code)
+    return book
+
+
+def _with_chain(resp: Response, book) -> Response:  # noqa: ANN001
+    """The chain head published beside every feed (R15)."""
+    resp.headers["X-Chain-Entries"] = str(book.entries)
+    resp.headers["X-Chain-Head"] = book.head or ""
+    return resp
+
+
+@bp.get(f"/feeds/<code>.<{FORMATS}:fmt>")
+def feed(code: str, fmt: str) -> Response:
+    """Atom 1.0, RSS 2.0, JSON Feed 1.1 of a book, newest first (its newest entries)."""
+    book = _book(code)
+    modified = book.updated_at or book.created_at
+    resp = publication(paths.feed_path(code, fmt), lambda p: p.feed(code, fmt), modified)
+    return _with_chain(resp, book)
+
+
+@bp.get(f"/feeds/<code>/archive/<int:number>.<{FORMATS}:fmt>")
+def feed_archive(code: str, number: int, fmt: str) -> Response:
+    """RFC 5005 archive document ``number`` of a book's feed (older entries)."""
+    book = _book(code)
+    resp = publication(paths.feed_path(code, fmt, number), lambda p: p.feed(code, fmt, number))
+    return _with_chain(resp, book)
+
+
+@bp.get("/honour-roll/")
+def books_page() -> Response:
+    return publication(paths.BOOKS_PAGE_PATH, Publisher.books_page)
+
+
+@bp.get("/honour-roll/<code>/")
+def book_page(code: str) -> Response:
+    book = _book(code)
+    return publication(paths.book_page_path(code), lambda p: p.book_page(code), book.updated_at or book.created_at)
+
+
+@bp.get("/honour-roll/<code>/<period>")
+def period_page(code: str, period: str) -> Response:
+    """A month's (``YYYY-MM``) or a quarter's (``YYYY-Qn``) honour roll of a book."""
+    book = _book(code)
+    if not valid_period(period):
+        raise Problem(404, f"Kỳ {period!r} không hợp lệ: dùng YYYY-MM hoặc YYYY-Qn.")
+    return publication(
+        paths.period_page_path(code, period), lambda p: p.period_page(code, period), book.updated_at or book.created_at
+    )
+
+
+@bp.get("/api/v1/books/<code>/entries/<int:seq>/certificate.pdf")
+def certificate(code: str, seq: int) -> Response:
+    """The certificate of an inscription (A4 PDF)."""
+    _book(code)
+    return publication(paths.certificate_path(code, seq), lambda p: p.certificate(code, seq))
+
+
+@bp.get("/press/<quarter>.<any(html, pdf):fmt>")
+def press(quarter: str, fmt: str) -> Response:
+    """The quarterly press release of the provincial book."""
+    try:
+        clock.Quarter.parse(quarter)
+    except ValueError:
+        raise Problem(404, f"Quý {quarter!r} không hợp lệ: dùng YYYY-Qn.") from None
+    return publication(paths.press_path(quarter, fmt), lambda p: p.press(quarter, fmt))
+
+
+@bp.get("/api/v1/figures")
+def figures() -> Response:
+    """R16: the running figures; revoked entries are not counted."""
+    return publication(paths.FIGURES_PATH, Publisher.figures)

@@ -1,0 +1,105 @@
+"""R16: the honour-roll pages and the press release, as HTML from autoescaped Jinja templates
+shipped in the package (no external stylesheet, font or script: readable offline, on a phone)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader
+
+from services.book.domain import publication as pub
+from services.book.domain.publication import PublicItem
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+HTML = "text/html; charset=utf-8"
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=True,  # every value is text; a deed's "<script>" is shown, never run
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_env.globals.update(
+    date_vi=pub.date_vi,
+    period_label=pub.period_label,
+    kind_label=lambda kind: pub.KIND_LABELS.get(kind, kind),
+    relation_label=lambda rel: pub.RELATION_LABELS.get(rel, rel),
+)
+
+LATEST_ON_INDEX = 30
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page says of the organisation."""
+
+    province_name: str
+    programme: str
+    since: str
+    unit_name: Callable[[str], str]
+
+    def values(self) -> dict[str, Any]:
+        return {"province_name": self.province_name, "programme": self.programme, "unit_name": self.unit_name}
+
+
+def _render(template: str, ctx: Context, **values: Any) -> bytes:
+    return _env.get_template(template).render(**ctx.values(), **values).encode("utf-8")
+
+
+def books_page(ctx: Context, books: Iterable[Mapping[str, Any]]) -> bytes:
+    return _render("books.html", ctx, books=list(books))
+
+
+def book_page(ctx: Context, book: str, book_name: str, items: list[PublicItem], entries: int, head: str | None) -> bytes:
+    """A book's honour roll: its periods and its newest entries."""
+    shown = [i for i in items if i.kind == pub.INSCRIPTION]
+    return _render(
+        "book.html",
+        ctx,
+        book=book,
+        book_name=book_name,
+        honoured=sum(1 for i in shown if i.honoured),
+        periods=pub.periods_of(items),
+        quarters=[q for q in pub.quarters_of(items) if q not in {p for p, _ in pub.periods_of(items)}],
+        latest=list(reversed(shown))[:LATEST_ON_INDEX],
+        entries=entries,
+        head=head,
+    )
+
+
+def period_page(
+    ctx: Context, book: str, book_name: str, period: str, items: list[PublicItem], entries: int, head: str | None
+) -> bytes:
+    """A book's honour roll of one month or quarter, in the order inscribed."""
+    chosen = pub.honoured_in(items, period)
+    return _render(
+        "period.html",
+        ctx,
+        book=book,
+        book_name=book_name,
+        period=period,
+        items=chosen,
+        honoured=sum(1 for i in chosen if i.honoured),
+        entries=entries,
+        head=head,
+    )
+
+
+def press_page(ctx: Context, book: str, quarter: str, items: list[PublicItem], province_total: int) -> bytes:
+    """R16: the quarterly press release of the provincial book."""
+    chosen = pub.honoured_in(items, quarter)
+    text = pub.press_text(ctx.province_name, quarter, sum(1 for i in chosen if i.honoured), province_total, ctx.since)
+    return _render(
+        "press.html",
+        ctx,
+        book=book,
+        quarter=quarter,
+        items=chosen,
+        headline=text.headline,
+        lead=text.lead,
+        running=text.running,
+    )

@@ -1,0 +1,68 @@
+"""What the book service answers (read-only sessions; nothing here writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from services.book import repository as repo
+from services.book.domain.chain import Verdict, verify
+from services.book.orm import books
+from services.book.publisher import Publisher
+from shared.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def list_books(runtime: Runtime, after: str | None, limit: int) -> list[Any]:
+    query = sa.select(books).order_by(books.c.code).limit(limit)
+    if after is not None:
+        query = query.where(books.c.code > after)
+    with runtime.db.reading() as s:
+        return list(s.execute(query))
+
+
+def get_book(runtime: Runtime, code: str) -> Any | None:
+    with runtime.db.reading() as s:
+        return repo.get_book(s, code)
+
+
+def entries_page(runtime: Runtime, code: str, after: int, limit: int) -> list[tuple[dict[str, Any], int | None]] | None:
+    """(entry, seq of its revocation or None) after ``after``, by seq; None for an unknown book."""
+    with runtime.db.reading() as s:
+        if repo.get_book(s, code) is None:
+            return None
+        rows = repo.entries_page(s, code, after, limit)
+        revoked = repo.revocations_of(s, code, [r["seq"] for r in rows])
+    return [(r, revoked.get(r["seq"])) for r in rows]
+
+
+def get_entry(runtime: Runtime, code: str, seq: int) -> tuple[dict[str, Any], int | None] | None:
+    with runtime.db.reading() as s:
+        row = repo.entry(s, code, seq)
+        if row is None:
+            return None
+        return row, repo.revocations_of(s, code, [seq]).get(seq)
+
+
+def verify_book(runtime: Runtime, code: str) -> Verdict | None:
+    """R15: the book's stored entries checked against its chain and its recorded head."""
+    with runtime.db.reading() as s:
+        book = repo.get_book(s, code)
+        if book is None:
+            return None
+        rows = repo.stored_entries(s, code)
+    return verify(code, rows, recorded_entries=book.entries, recorded_head=book.head)
+
+
+def artifact(runtime: Runtime, path: str) -> Any | None:
+    with runtime.db.reading() as s:
+        return repo.get_artifact(s, path)
+
+
+def rendered(runtime: Runtime, render: Callable[[Publisher], T]) -> T:
+    """Render a publication on the spot (one that no entry has generated yet)."""
+    with runtime.db.reading() as s:
+        return render(Publisher(s, runtime.orgs.get()))

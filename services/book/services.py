@@ -1,0 +1,161 @@
+"""The book service's use cases: loading the organisation, inscribing (R8, R14, R15) and revoking
+(R15a). The only place that commits; the consumer's transaction is committed by ``consume``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from services.book import repository as repo
+from services.book.domain.authority import may_revoke
+from services.book.domain.chain import GENESIS
+from services.book.domain.entries import (
+    INSCRIPTION,
+    REVOCATION,
+    check_revocable,
+    inscription,
+    public_deed,
+    revocation,
+)
+from services.book.publisher import Publisher
+from shared import clock
+from shared.auth import Principal, store_org
+from shared.db import UnitOfWork, utcnow
+from shared.messages import DeedInscribed, Inscribe
+from shared.org import Organisation
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+UNIT = "unit"
+PROVINCE = "province"
+
+
+class UnknownBook(LookupError):
+    """No golden book has this code."""
+
+
+class NotAllowed(PermissionError):
+    """The principal may not do this to this book."""
+
+
+def books_of(org: Organisation) -> dict[str, tuple[str, str]]:
+    """{code: (name, kind)}: one book per unit, and the provincial book."""
+    found = {org.province_code: (org.province_name, PROVINCE)}
+    for unit in org.units.values():
+        found[unit.code] = (unit.name, UNIT)
+    return found
+
+
+def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
+    """Keep the organisation and open a golden book for each unit and the province; the same
+    document again changes nothing (returns False)."""
+    with runtime.db.unit_of_work() as uow:
+        if not store_org(uow, doc):
+            return False
+        org = Organisation.from_document(doc)
+        now = utcnow().replace(microsecond=0)
+        publisher = Publisher(uow.session, org)
+        for code, (name, kind) in books_of(org).items():
+            book = repo.get_book(uow.session, code)
+            if book is None:
+                repo.add_book(uow.session, code, name, kind, now)
+            elif book.name != name:
+                repo.rename_book(uow.session, code, name)
+            else:
+                continue
+            publisher.book_created(code, now)
+        publisher.globals_changed(now)
+        uow.commit()
+    return True
+
+
+def _locked_book(runtime: Runtime, uow: UnitOfWork, code: str) -> Any:
+    """The book's head row, locked; a book the organisation names but that is not open yet
+    (an organisation loaded since) is opened here."""
+    book = repo.lock_book(uow.session, code)
+    if book is not None:
+        return book
+    org = runtime.orgs.get()
+    known = books_of(org) if org else {}
+    if code not in known:
+        raise UnknownBook(code)
+    name, kind = known[code]
+    repo.add_book(uow.session, code, name, kind, utcnow().replace(microsecond=0))
+    return repo.lock_book(uow.session, code)
+
+
+def _entry_time(book: Any) -> dt.datetime:
+    """Now, to the second, and never before the book's last entry (feeds stay in order)."""
+    now = utcnow().replace(microsecond=0)
+    return max(now, book.updated_at) if book.updated_at else now
+
+
+def _publish(runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime) -> None:
+    """Regenerate the publications an entry changes, in its transaction; a failure to render
+    never loses the entry: the stale artifacts go and requests render them afresh."""
+    publisher = Publisher(uow.session, runtime.orgs.get())
+    try:
+        with uow.session.begin_nested():
+            publisher.book_changed(code, touched, at)
+    except Exception:
+        log.exception("publishing book %s after entries %s failed; serving it unrendered", code, sorted(touched))
+        repo.drop_artifacts(uow.session, code)
+
+
+def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
+    """R8, R14, R15: append the inscription to its book (next ``seq``, chained to the head) and
+    tell intake; a command already applied (same ``source``) creates nothing (returns None)."""
+    book = _locked_book(runtime, uow, msg.book)
+    # Checked under the book's lock, so two deliveries at once cannot both pass.
+    if repo.source_exists(uow.session, msg.source):
+        log.info("inscription %s already in book %s", msg.source, msg.book)
+        return None
+    at = _entry_time(book)
+    org = runtime.orgs.get()
+    author_name = org.author_name(msg.deed.get("author") or {}) if org else None
+    deed = public_deed(msg.deed, author_name)
+    seq = book.entries + 1
+    fields = inscription(
+        book=msg.book, seq=seq, prev_hash=book.head or GENESIS, deed=deed, decision=msg.decision,
+        tally=msg.tally, at=at,
+    )
+    repo.insert_entry(uow.session, fields, msg.source, at)
+    repo.advance_book(uow.session, msg.book, seq, fields["hash"], at)
+    uow.emit(DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION))
+    _publish(runtime, uow, msg.book, {seq}, at)
+    return seq
+
+
+def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: str) -> dict[str, Any]:
+    """R15a: append a revocation of entry ``seq`` with its reason; the revoked deed leaves the
+    pages and feeds with a notice and stays in the chain. Returns the new entry."""
+    org = runtime.orgs.require()
+    with runtime.db.unit_of_work() as uow:
+        book = repo.lock_book(uow.session, code)
+        if book is None:
+            raise UnknownBook(code)
+        if not may_revoke(org, principal.role, principal.subject, code):
+            raise NotAllowed(code)
+        target = repo.entry(uow.session, code, seq)
+        check_revocable(target, repo.revocations_of(uow.session, code, [seq]).get(seq))
+        at = _entry_time(book)
+        new_seq = book.entries + 1
+        decision = {
+            "date": clock.local(at).date().isoformat(),
+            "issuer": code,
+            "issuer_name": book.name,
+            "by": principal.subject,
+            "role": principal.role,
+        }
+        fields = revocation(
+            book=code, seq=new_seq, prev_hash=book.head or GENESIS, target=target, reason=reason,
+            decision=decision, at=at,
+        )
+        repo.insert_entry(uow.session, fields, f"{REVOCATION}:{code}:{seq}", at)
+        repo.advance_book(uow.session, code, new_seq, fields["hash"], at)
+        uow.emit(DeedInscribed(deed_id=target["deed"]["id"], book=code, seq=new_seq, kind=REVOCATION))
+        _publish(runtime, uow, code, {seq, new_seq}, at)
+        uow.commit()
+    return dict(fields)

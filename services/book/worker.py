@@ -1,0 +1,24 @@
+"""The book service's Celery worker: consumes ``book.*`` (Inscribe) and relays its outbox."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from services.book import services
+from services.book.app import build_runtime
+from shared.config import Settings
+from shared.db import UnitOfWork
+from shared.messages import Inscribe
+from shared.runtime import Runtime, consumer, make_worker
+
+
+def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:
+    runtime = runtime or build_runtime(settings)
+    app = make_worker(runtime)
+
+    @consumer(app, runtime, Inscribe)
+    def inscribe(uow: UnitOfWork, msg: Inscribe) -> None:
+        """R8, R14: append the inscription to its golden book (once, whatever redeliveries)."""
+        services.inscribe(runtime, uow, msg)
+
+    return app

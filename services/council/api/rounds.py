@@ -1,0 +1,102 @@
+"""``/api/v1/rounds``: open, read, vote, count paper ballots, close, results and minutes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from services.council import minutes, services
+from services.council.api.auth import who as principal
+from services.council.schemas import BallotIn, OpenRoundIn, PaperBallotsIn, RoundQuery
+from shared.db import Database
+from shared.http import idempotent, json_body, load, page, page_params
+from shared.runtime import Runtime
+
+bp = Blueprint("council_rounds", __name__, url_prefix="/api/v1/rounds")
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["sovang"]
+
+
+def _db() -> Database:
+    return _runtime().db
+
+
+@bp.get("")
+def list_rounds() -> Response:
+    who = principal(_db(), *services.READER_ROLES)
+    limit, after = page_params()
+    filters = load(RoundQuery(), request.args.to_dict())
+    filters.pop("limit", None)
+    filters.pop("cursor", None)
+    items = services.list_rounds(_runtime(), who, filters, limit, after)
+    return jsonify(page(items, limit, key=lambda r: r["id"]))
+
+
+@bp.post("")
+def open_round() -> tuple[Response, int]:
+    principal(_db(), *services.SECRETARY_ROLES)
+    return _open_round()
+
+
+@idempotent(_db)
+def _open_round() -> tuple[Response, int]:
+    data = load(OpenRoundIn(), json_body())
+    return jsonify(services.open_round(_runtime(), g.principal, data)), 201
+
+
+@bp.get("/<round_id>")
+def read_round(round_id: str) -> Response:
+    who = principal(_db(), *services.READER_ROLES)
+    return jsonify(services.read_round(_runtime(), who, round_id))
+
+
+@bp.post("/<round_id>/ballots")
+def cast_ballot(round_id: str) -> tuple[Response, int]:
+    principal(_db())
+    return _cast_ballot(round_id)
+
+
+@idempotent(_db)
+def _cast_ballot(round_id: str) -> tuple[Response, int]:
+    data = load(BallotIn(), json_body())
+    return jsonify(services.cast_ballot(_runtime(), g.principal, round_id, data["choices"])), 201
+
+
+@bp.post("/<round_id>/paper-ballots")
+def enter_paper_ballots(round_id: str) -> tuple[Response, int]:
+    principal(_db(), *services.SECRETARY_ROLES)
+    return _enter_paper_ballots(round_id)
+
+
+@idempotent(_db)
+def _enter_paper_ballots(round_id: str) -> tuple[Response, int]:
+    data = load(PaperBallotsIn(), json_body())
+    papers = [b["choices"] for b in data["ballots"]]
+    return jsonify(services.enter_paper_ballots(_runtime(), g.principal, round_id, data["voters"], papers)), 201
+
+
+@bp.post("/<round_id>/close")
+def close_round(round_id: str) -> Response:
+    principal(_db(), *services.SECRETARY_ROLES)
+    return _close_round(round_id)
+
+
+@idempotent(_db)
+def _close_round(round_id: str) -> Response:
+    return jsonify(services.close_round(_runtime(), g.principal, round_id))
+
+
+@bp.get("/<round_id>/result")
+def read_result(round_id: str) -> Response:
+    return jsonify(services.read_result(_runtime(), lambda: principal(_db(), *services.READER_ROLES), round_id))
+
+
+@bp.get("/<round_id>/minutes.pdf")
+def read_minutes(round_id: str) -> Response:
+    data = services.minutes_data(_runtime(), lambda: principal(_db(), *services.READER_ROLES), round_id)
+    pdf = minutes.render(data)
+    return Response(
+        pdf, mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="bien-ban-kiem-phieu-{round_id}.pdf"'},
+    )

@@ -1,0 +1,24 @@
+"""The council's Flask app and runtime (API.md, council)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.council import MIGRATIONS, SERVICE
+from services.council.api.reports import bp as reports_bp
+from services.council.api.rounds import bp as rounds_bp
+from shared.config import Settings
+from shared.runtime import Runtime, make_flask
+
+
+def build_runtime(settings: Settings | None = None) -> Runtime:
+    return Runtime.build(SERVICE, MIGRATIONS, settings)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """The council's API; it never migrates (``runtime.migrate()`` does)."""
+    runtime = runtime or build_runtime(settings)
+    app = make_flask(runtime, __name__)
+    app.register_blueprint(rounds_bp)
+    app.register_blueprint(reports_bp)
+    return app

@@ -1,0 +1,156 @@
+"""R20: what closing a round does, inside the closing transaction (the caller commits): the tally
+(R7, R17), the selection (R8, R11, R12, R13), the decision (R8, R14), and the messages and records
+each selection causes. Called only by the one transaction whose compare-and-set closed the round."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from services.council import repository as repo
+from services.council.domain import ranking
+from services.council.domain.decisions import decision_number
+from services.council.domain.rounds import (
+    MONTHLY,
+    OPEN,
+    PROVINCIAL,
+    QUARTERLY,
+    RECOGNISING,
+    RUNOFF,
+)
+from services.council.domain.tally import count_ballots
+from services.council.orm import (
+    candidate_results,
+    candidates,
+    decisions,
+    dossiers,
+    entitlements,
+    recognitions,
+    rounds,
+    tallies,
+)
+from shared import clock
+from shared.db import UnitOfWork
+from shared.ids import new_id
+from shared.messages import DeedFateDecided, Inscribe
+from shared.org import Organisation
+
+
+def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org: Organisation,
+                runoff_hours: int) -> None:
+    """Count, select, decide and record the consequences of one round that was just closed."""
+    session = uow.session
+    cands = repo.candidates_of(session, row.id)
+    counts = count_ballots(repo.entitled_counts(session, row.id), (b.choices for b in repo.ballots_of(session, row.id)))
+    passing = [
+        ranking.Standing(c.id, counts[c.id].approve, counts[c.id].base(row.base))
+        for c in cands
+        if counts[c.id].passes(row.threshold_percent, row.base)
+    ]
+    cap = row.cap if row.kind == PROVINCIAL else row.places if row.kind == RUNOFF else None
+    selection = ranking.select(passing, cap)
+    selected = set(selection.selected)
+    passed = {s.candidate for s in passing}
+
+    decision = None
+    if selected and row.kind != QUARTERLY:
+        decision = _issue_decision(uow, row, now, org)
+    runoff_id = _open_runoff(uow, row, cands, selection, now, runoff_hours) if selection.needs_runoff else None
+    quota_met = bool(selected) if row.kind in RECOGNISING else None
+    session.execute(tallies.insert().values(
+        round_id=row.id, closed_at=now, closed_by=closed_by, voted=repo.voted_count(session, row),
+        quota_met=quota_met, decision_number=decision["number"] if decision else None,
+        decision_date=decision["date"] if decision else None, runoff_round_id=runoff_id,
+    ))
+    for c in cands:
+        n = counts[c.id]
+        session.execute(candidate_results.insert().values(
+            round_id=row.id, candidate_id=c.id, approve=n.approve, reject=n.reject, abstain=n.abstain,
+            entitled=n.entitled, base=n.base(row.base), passed=c.id in passed, selected=c.id in selected,
+            runoff=c.id in selection.tied,
+        ))
+
+    for c in cands:
+        n = counts[c.id]
+        tally = {
+            "approve": n.approve, "reject": n.reject, "abstain": n.abstain, "entitled": n.entitled,
+            "ratio": n.ratio_text(row.base), "round": row.id, "round_kind": row.kind, "period": row.period,
+        }
+        if c.id in selected:
+            _selected(uow, row, c, tally, decision, now)
+        elif row.kind == MONTHLY:
+            # API.md: a deed that passes but is not selected keeps its status; in a monthly round
+            # every passing deed is selected, so the others were not.
+            uow.emit(DeedFateDecided(deed_id=c.deed_id, status="not_selected", round_id=row.id))
+
+
+def _selected(uow: UnitOfWork, row: Row, c: Row, tally: dict[str, Any], decision: dict[str, str] | None,
+              now: dt.datetime) -> None:
+    session = uow.session
+    if row.kind in RECOGNISING:
+        assert decision is not None
+        # R8: recognised by the unit and inscribed in its golden book.
+        session.execute(recognitions.insert().values(
+            deed_id=c.deed_id, unit=row.unit, month=row.period, round_id=row.id, candidate_id=c.id,
+            deed=c.deed, decision=decision, tally=tally, recognised_at=now,
+        ))
+        uow.emit(Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally))
+        uow.emit(DeedFateDecided(deed_id=c.deed_id, status="recognised", round_id=row.id))
+    elif row.kind == QUARTERLY:
+        # R11: the proposal dossier, frozen, sent to the provincial council (in this service).
+        rec = session.execute(sa.select(recognitions).where(recognitions.c.deed_id == c.deed_id)).first()
+        session.execute(dossiers.insert().values(
+            id=new_id(), deed_id=c.deed_id, quarter=row.period, unit=row.unit, quarterly_round_id=row.id,
+            deed=c.deed, evidence=list(c.deed.get("evidence") or []),
+            monthly_decision=rec.decision if rec else {}, monthly_tally=rec.tally if rec else {},
+            quarterly_tally=tally, created_at=now,
+        ))
+        session.execute(recognitions.update().where(recognitions.c.deed_id == c.deed_id).values(proposed_in=row.id))
+        uow.emit(DeedFateDecided(deed_id=c.deed_id, status="proposed", round_id=row.id))
+    else:
+        # R14: inscribed in the provincial golden book.
+        assert decision is not None
+        uow.emit(Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally))
+
+
+def _issue_decision(uow: UnitOfWork, row: Row, now: dt.datetime, org: Organisation) -> dict[str, str]:
+    """R8, R14: the next number of the issuing unit in the local year of the closing day. Two rounds
+    of one unit closing at once race on the unique (issuer, year, seq): the loser retries."""
+    day = clock.local(now).date()
+    last = uow.session.execute(
+        sa.select(sa.func.max(decisions.c.seq)).where(decisions.c.issuer == row.unit, decisions.c.year == day.year)
+    ).scalar()
+    seq = (last or 0) + 1
+    number = decision_number(seq, row.unit)
+    uow.session.execute(decisions.insert().values(
+        number=number, issuer=row.unit, year=day.year, seq=seq, date=day.isoformat(), round_id=row.id, issued_at=now,
+    ))
+    return {"number": number, "date": day.isoformat(), "issuer": row.unit, "issuer_name": org.unit_name(row.unit)}
+
+
+def _open_runoff(uow: UnitOfWork, row: Row, cands: list[Row], selection: ranking.Selection, now: dt.datetime,
+                 runoff_hours: int) -> str:
+    """R13: a runoff among exactly the tied, for the places left, opened in the closing step."""
+    session = uow.session
+    runoff_id = new_id()
+    tied = [c for c in cands if c.id in set(selection.tied)]
+    roll = repo.roll(session, row.id)
+    session.execute(rounds.insert().values(
+        id=runoff_id, natural_key=f"runoff:{row.id}", council=row.council, unit=row.unit, kind=RUNOFF,
+        period=row.period, status=OPEN, opens_at=now, closes_at=now + dt.timedelta(hours=runoff_hours),
+        created_at=now, opened_by="system", runoff_of=row.id, places=selection.places,
+        threshold_percent=row.threshold_percent, base=row.base, cap=row.cap, open_ballots=row.open_ballots,
+        entitled=len(set().union(*(roll[c.id] for c in tied))), paper=False,
+    ))
+    for position, c in enumerate(tied):
+        cid = new_id()
+        session.execute(candidates.insert().values(
+            id=cid, round_id=runoff_id, position=position, deed_id=c.deed_id, title=c.title, author=c.author,
+            unit=c.unit, deed=c.deed, dossier_id=c.dossier_id,
+        ))
+        for member in sorted(roll[c.id]):
+            session.execute(entitlements.insert().values(round_id=runoff_id, member=member, candidate_id=cid))
+    return runoff_id

@@ -1,0 +1,51 @@
+"""R18, R19, R19a: what makes a ballot acceptable; electronic ones name exactly the candidates the
+member is entitled to, paper ones must reconcile with the members who took a ballot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence, Set
+
+from services.council.domain.tally import CHOICES
+
+
+def ballot_errors(choices: Mapping[str, str], entitled_to: Set[str]) -> dict[str, list[str]]:
+    """API.md: every candidate the member is entitled to, and none other; choices of CHOICES."""
+    errors: dict[str, list[str]] = {}
+    for cid, choice in choices.items():
+        if cid not in entitled_to:
+            errors[cid] = ["Không phải ứng viên mà thành viên này được bỏ phiếu."]
+        elif choice not in CHOICES:
+            errors[cid] = [f"Phải là một trong: {', '.join(CHOICES)}."]
+    for cid in sorted(entitled_to - set(choices)):
+        errors[cid] = ["Thiếu lựa chọn cho ứng viên này."]
+    return errors
+
+
+def paper_errors(
+    voters: int,
+    ballots: Sequence[Mapping[str, str]],
+    entitled_members: int,
+    entitled_per_candidate: Mapping[str, int],
+) -> dict[str, list[str]]:
+    """R19a: ballots may not exceed the members who took one, nor those members the entitled;
+    no candidate may get more choices than it has entitled members."""
+    errors: dict[str, list[str]] = {}
+    if voters > entitled_members:
+        errors["voters"] = [f"Số người nhận phiếu ({voters}) vượt số thành viên có quyền bỏ phiếu ({entitled_members})."]
+    if len(ballots) > voters:
+        errors["ballots"] = [f"Số phiếu ({len(ballots)}) vượt số người nhận phiếu ({voters})."]
+    per_candidate = dict.fromkeys(entitled_per_candidate, 0)
+    for i, choices in enumerate(ballots):
+        for cid, choice in choices.items():
+            if cid not in per_candidate:
+                errors.setdefault(f"ballots.{i}", []).append(f"Ứng viên {cid} không thuộc phiên này.")
+            elif choice not in CHOICES:
+                errors.setdefault(f"ballots.{i}", []).append(f"Lựa chọn phải là một trong: {', '.join(CHOICES)}.")
+            else:
+                per_candidate[cid] += 1
+    for cid, n in per_candidate.items():
+        if n > entitled_per_candidate[cid]:
+            errors.setdefault("ballots", []).append(
+                f"Ứng viên {cid} có {n} lựa chọn nhưng chỉ {entitled_per_candidate[cid]} thành viên có quyền."
+            )
+    return errors

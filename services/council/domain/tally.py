@@ -1,0 +1,82 @@
+"""R7: the tally of one candidate, in exact integer arithmetic.
+
+A candidate passes when ``100 * approve >= threshold * base``. The base is set per council:
+``entitled`` (every member entitled to vote on the deed, R17 recusals removed: abstaining or not
+voting counts against) or ``cast`` (the ballots that expressed a choice on it, abstentions
+included). A candidate with an empty base passes nothing: no one could approve it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+APPROVE, REJECT, ABSTAIN = "approve", "reject", "abstain"
+CHOICES = (APPROVE, REJECT, ABSTAIN)
+BASES = ("entitled", "cast")
+
+
+class TallyError(ValueError):
+    """Ballots that cannot be counted against these candidates."""
+
+
+def passes(approve: int, base: int, threshold_percent: int) -> bool:
+    """R7: ``100 * approve >= threshold * base``, never with an empty base."""
+    return base > 0 and 100 * approve >= threshold_percent * base
+
+
+@dataclass(frozen=True)
+class Count:
+    """The counted ballots of one candidate."""
+
+    approve: int = 0
+    reject: int = 0
+    abstain: int = 0
+    entitled: int = 0
+
+    @property
+    def cast(self) -> int:
+        return self.approve + self.reject + self.abstain
+
+    def base(self, rule: str) -> int:
+        """R7: the denominator of the ratio under the council's base rule."""
+        if rule == "entitled":
+            return self.entitled
+        if rule == "cast":
+            return self.cast
+        raise TallyError(f"unknown base {rule!r}")
+
+    def ratio(self, rule: str) -> Fraction | None:
+        base = self.base(rule)
+        return Fraction(self.approve, base) if base else None
+
+    def ratio_text(self, rule: str) -> str:
+        """The ratio as the Result shows it: ``"6/7"`` (approvals over the base, not reduced)."""
+        return f"{self.approve}/{self.base(rule)}"
+
+    def passes(self, threshold_percent: int, rule: str) -> bool:
+        return passes(self.approve, self.base(rule), threshold_percent)
+
+
+def count_ballots(entitled: Mapping[str, int], ballots: Iterable[Mapping[str, str]]) -> dict[str, Count]:
+    """Count ballots (``{candidate: choice}``) for candidates with their number of entitled members.
+
+    The order of the ballots never matters. A ballot naming an unknown candidate or choice, or more
+    choices on a candidate than it has entitled members, is refused (R17, R19a).
+    """
+    tallies = {cid: {APPROVE: 0, REJECT: 0, ABSTAIN: 0} for cid in entitled}
+    for ballot in ballots:
+        for cid, choice in ballot.items():
+            if cid not in tallies:
+                raise TallyError(f"unknown candidate {cid!r}")
+            if choice not in CHOICES:
+                raise TallyError(f"unknown choice {choice!r}")
+            tallies[cid][choice] += 1
+    counts = {}
+    for cid, t in tallies.items():
+        count = Count(t[APPROVE], t[REJECT], t[ABSTAIN], entitled[cid])
+        if count.cast > count.entitled:
+            raise TallyError(f"{count.cast} choices on {cid!r} but only {count.entitled} entitled members")
+        counts[cid] = count
+    return counts

@@ -1,0 +1,201 @@
+"""The council's tables (its own database): councils, rounds, candidates, voter rolls, ballots,
+tallies, decisions, recognitions, dossiers and the deed counts of R10.
+
+R19: who voted (``voters``) and how (``ballots``) are kept apart. Neither has a timestamp, a
+serial id or, on SQLite, a rowid (``WITHOUT ROWID``: rows sit in key order, the receipt being
+random), so nothing pairs a member with a choice; casting a ballot also rewrites the round's rows
+of both tables in key order, so PostgreSQL's physical order and transaction ids tell nothing either.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shared.db import Instant
+
+metadata = sa.MetaData()
+
+S = sa.String
+
+councils = sa.Table(
+    "councils",
+    metadata,
+    sa.Column("code", S(40), primary_key=True),
+    sa.Column("unit", S(40), nullable=False),
+    sa.Column("secretary", S(40), nullable=False),
+    sa.Column("threshold_percent", sa.Integer, nullable=False),
+    sa.Column("base", S(16), nullable=False),
+    sa.Column("cap", sa.Integer, nullable=True),
+    sa.Column("open_ballots", sa.Boolean, nullable=False, default=False),
+)
+
+council_members = sa.Table(
+    "council_members",
+    metadata,
+    sa.Column("council", S(40), primary_key=True),
+    sa.Column("member", S(40), primary_key=True),
+)
+
+rounds = sa.Table(
+    "rounds",
+    metadata,
+    sa.Column("id", S(36), primary_key=True),
+    # One round per council, kind and period ("HD-X:monthly:2025-05"); a runoff per round it settles.
+    sa.Column("natural_key", S(200), nullable=False, unique=True),
+    sa.Column("council", S(40), nullable=False),
+    sa.Column("unit", S(40), nullable=False),
+    sa.Column("kind", S(16), nullable=False),
+    sa.Column("period", S(8), nullable=False),
+    sa.Column("status", S(8), nullable=False),
+    sa.Column("opens_at", Instant, nullable=False),
+    sa.Column("closes_at", Instant, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("opened_by", S(64), nullable=False),
+    sa.Column("runoff_of", S(36), nullable=True),
+    sa.Column("places", sa.Integer, nullable=True),
+    # The council's rules as they stood at opening.
+    sa.Column("threshold_percent", sa.Integer, nullable=False),
+    sa.Column("base", S(16), nullable=False),
+    sa.Column("cap", sa.Integer, nullable=True),
+    sa.Column("open_ballots", sa.Boolean, nullable=False),
+    sa.Column("entitled", sa.Integer, nullable=False),
+    sa.Column("paper", sa.Boolean, nullable=False, default=False),
+    sa.Column("paper_voters", sa.Integer, nullable=True),
+    sa.Column("recorded", sa.Integer, nullable=True),
+    sa.Index("ix_rounds_council_period", "council", "period"),
+    sa.Index("ix_rounds_status_closes_at", "status", "closes_at"),
+)
+
+candidates = sa.Table(
+    "candidates",
+    metadata,
+    sa.Column("id", S(36), primary_key=True),
+    sa.Column("round_id", S(36), sa.ForeignKey("rounds.id"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("deed_id", S(64), nullable=False),
+    sa.Column("title", S(400), nullable=False),
+    sa.Column("author", sa.JSON, nullable=False),
+    sa.Column("unit", S(40), nullable=False),
+    # The frozen public copy of the deed (shared.messages.DeedCopySchema).
+    sa.Column("deed", sa.JSON, nullable=False),
+    sa.Column("dossier_id", S(36), nullable=True),
+    sa.UniqueConstraint("round_id", "deed_id", name="uq_candidates_round_deed"),
+)
+
+# R17: which member may vote on which candidate, frozen at opening.
+entitlements = sa.Table(
+    "entitlements",
+    metadata,
+    sa.Column("round_id", S(36), primary_key=True),
+    sa.Column("member", S(40), primary_key=True),
+    sa.Column("candidate_id", S(36), primary_key=True),
+)
+
+# R18, R19: who voted, and nothing else.
+voters = sa.Table(
+    "voters",
+    metadata,
+    sa.Column("round_id", S(36), primary_key=True),
+    sa.Column("member", S(40), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# R19: how they voted, under a random receipt; ``voter`` only for councils with open ballots.
+ballots = sa.Table(
+    "ballots",
+    metadata,
+    sa.Column("round_id", S(36), primary_key=True),
+    sa.Column("receipt", S(32), primary_key=True),
+    sa.Column("choices", sa.JSON, nullable=False),
+    sa.Column("voter", S(40), nullable=True),
+    sqlite_with_rowid=False,
+)
+
+# R20: one tally per round, written in the transaction that closes it.
+tallies = sa.Table(
+    "tallies",
+    metadata,
+    sa.Column("round_id", S(36), sa.ForeignKey("rounds.id"), primary_key=True),
+    sa.Column("closed_at", Instant, nullable=False),
+    sa.Column("closed_by", S(16), nullable=False),
+    sa.Column("voted", sa.Integer, nullable=False),
+    sa.Column("quota_met", sa.Boolean, nullable=True),
+    sa.Column("decision_number", S(80), nullable=True),
+    sa.Column("decision_date", S(10), nullable=True),
+    sa.Column("runoff_round_id", S(36), nullable=True),
+)
+
+candidate_results = sa.Table(
+    "candidate_results",
+    metadata,
+    sa.Column("round_id", S(36), primary_key=True),
+    sa.Column("candidate_id", S(36), primary_key=True),
+    sa.Column("approve", sa.Integer, nullable=False),
+    sa.Column("reject", sa.Integer, nullable=False),
+    sa.Column("abstain", sa.Integer, nullable=False),
+    sa.Column("entitled", sa.Integer, nullable=False),
+    sa.Column("base", sa.Integer, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("selected", sa.Boolean, nullable=False),
+    sa.Column("runoff", sa.Boolean, nullable=False),
+)
+
+# R8, R14: numbered per issuing unit per year.
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("number", S(80), primary_key=True),
+    sa.Column("issuer", S(40), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("date", S(10), nullable=False),
+    sa.Column("round_id", S(36), nullable=False, unique=True),
+    sa.Column("issued_at", Instant, nullable=False),
+    sa.UniqueConstraint("issuer", "year", "seq", name="uq_decisions_issuer_year_seq"),
+)
+
+# R8, R11: the deeds a unit recognised, the pool of its quarterly round.
+recognitions = sa.Table(
+    "recognitions",
+    metadata,
+    sa.Column("deed_id", S(64), primary_key=True),
+    sa.Column("unit", S(40), nullable=False),
+    sa.Column("month", S(7), nullable=False),
+    sa.Column("round_id", S(36), nullable=False),
+    sa.Column("candidate_id", S(36), nullable=False),
+    sa.Column("deed", sa.JSON, nullable=False),
+    sa.Column("decision", sa.JSON, nullable=False),
+    sa.Column("tally", sa.JSON, nullable=False),
+    sa.Column("recognised_at", Instant, nullable=False),
+    sa.Column("proposed_in", S(36), nullable=True),
+    sa.Index("ix_recognitions_unit_month", "unit", "month"),
+)
+
+# R11: the proposal dossier a unit sends the provincial council, frozen.
+dossiers = sa.Table(
+    "dossiers",
+    metadata,
+    sa.Column("id", S(36), primary_key=True),
+    sa.Column("deed_id", S(64), nullable=False, unique=True),
+    sa.Column("quarter", S(7), nullable=False),
+    sa.Column("unit", S(40), nullable=False),
+    sa.Column("quarterly_round_id", S(36), nullable=False),
+    sa.Column("deed", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("monthly_decision", sa.JSON, nullable=False),
+    sa.Column("monthly_tally", sa.JSON, nullable=False),
+    sa.Column("quarterly_tally", sa.JSON, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Index("ix_dossiers_quarter", "quarter"),
+)
+
+# R10: the deeds intake told us about, for the monthly summary.
+tracked_deeds = sa.Table(
+    "tracked_deeds",
+    metadata,
+    sa.Column("deed_id", S(64), primary_key=True),
+    sa.Column("unit", S(40), nullable=False),
+    sa.Column("month", S(7), nullable=False),
+    sa.Column("introduced", sa.Boolean, nullable=False),
+    sa.Index("ix_tracked_deeds_unit_month", "unit", "month"),
+)

@@ -1,0 +1,134 @@
+"""The read side: Round, Result and the monthly summary (R10) as API.md shapes them, built from a
+session; nothing here writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from services.council import repository as repo
+from services.council.domain.rounds import CLOSED, MONTHLY, RECOGNISING, SUPPLEMENTARY
+from services.council.orm import candidates, recognitions, rounds, tallies, tracked_deeds
+from services.council.schemas import ResultOut, RoundOut, dump
+from shared import clock
+
+
+def round_view(session: Session, row: Row) -> dict[str, Any]:
+    """API.md, Round."""
+    cands = repo.candidates_of(session, row.id)
+    return dump(RoundOut, {
+        "id": row.id,
+        "council": row.council,
+        "kind": row.kind,
+        "period": row.period,
+        "status": row.status,
+        "opens_at": clock.isoformat(row.opens_at),
+        "closes_at": clock.isoformat(row.closes_at),
+        "entitled": row.entitled,
+        "voted": repo.voted_count(session, row),
+        "candidates": [
+            {"id": c.id, "deed_id": c.deed_id, "title": c.title, "author": c.author, "unit": c.unit} for c in cands
+        ],
+        "runoff_of": row.runoff_of,
+    })
+
+
+def result_view(session: Session, row: Row) -> dict[str, Any]:
+    """API.md, Result: counts and ballots only once the round is closed (R19), never a voter's
+    name unless the council votes by open ballot."""
+    cands = repo.candidates_of(session, row.id)
+    tally = repo.tally(session, row.id) if row.status == CLOSED else None
+    if tally is None:
+        entitled = repo.entitled_counts(session, row.id)
+        return dump(ResultOut, {
+            "round": row.id,
+            "status": row.status,
+            "candidates": [
+                {"id": c.id, "deed_id": c.deed_id, "approve": None, "reject": None, "abstain": None,
+                 "entitled": entitled.get(c.id, 0), "ratio": None, "passed": None, "selected": None}
+                for c in cands
+            ],
+            "ballots": [],
+            "decision": None,
+            "runoff": None,
+            "quota_met": None,
+        })
+    results = repo.results_of(session, row.id)
+    items = []
+    for c in cands:
+        r = results[c.id]
+        items.append({
+            "id": c.id, "deed_id": c.deed_id, "approve": r.approve, "reject": r.reject, "abstain": r.abstain,
+            "entitled": r.entitled, "ratio": f"{r.approve}/{r.base}", "passed": r.passed, "selected": r.selected,
+        })
+    published = []
+    for b in repo.ballots_of(session, row.id):
+        ballot = {"receipt": b.receipt, "choices": b.choices}
+        if row.open_ballots and b.voter:
+            ballot["voter"] = b.voter
+        published.append(ballot)
+    decision = (
+        {"number": tally.decision_number, "date": tally.decision_date} if tally.decision_number else None
+    )
+    return dump(ResultOut, {
+        "round": row.id,
+        "status": row.status,
+        "candidates": items,
+        "ballots": published,
+        "decision": decision,
+        "runoff": tally.runoff_round_id,
+        "quota_met": tally.quota_met,
+    })
+
+
+def monthly_summary(session: Session, units: list[str], month: str) -> list[dict[str, Any]]:
+    """R10: per unit, deeds recorded, introduced, put to the vote, recognised; quota met or not."""
+    td = tracked_deeds
+    counts = {
+        unit: (recorded, introduced or 0)
+        for unit, recorded, introduced in session.execute(
+            sa.select(td.c.unit, sa.func.count(), sa.func.sum(sa.case((td.c.introduced, 1), else_=0)))
+            .where(td.c.month == month, td.c.unit.in_(units))
+            .group_by(td.c.unit)
+        )
+    }
+    month_rounds = session.execute(
+        sa.select(rounds.c.unit, rounds.c.kind, rounds.c.id, rounds.c.recorded, tallies.c.quota_met)
+        .select_from(rounds.outerjoin(tallies, tallies.c.round_id == rounds.c.id))
+        .where(rounds.c.period == month, rounds.c.kind.in_(RECOGNISING), rounds.c.unit.in_(units))
+    ).all()
+    by_unit: dict[str, dict[str, Row]] = {}
+    for r in month_rounds:
+        by_unit.setdefault(r.unit, {})[r.kind] = r
+    recognised = dict(
+        session.execute(
+            sa.select(recognitions.c.unit, sa.func.count())
+            .where(recognitions.c.month == month, recognitions.c.unit.in_(units))
+            .group_by(recognitions.c.unit)
+        ).all()
+    )
+    rows = []
+    for unit in units:
+        recorded, introduced = counts.get(unit, (0, 0))
+        kinds = by_unit.get(unit, {})
+        monthly = kinds.get(MONTHLY)
+        put_to_vote = 0
+        if monthly is not None:
+            put_to_vote = session.execute(
+                sa.select(sa.func.count()).select_from(candidates).where(candidates.c.round_id == monthly.id)
+            ).scalar_one()
+            # Intake's own count when it closed the month, if it knew of more than we heard of.
+            recorded = max(recorded, monthly.recorded or 0)
+            introduced = max(introduced, put_to_vote)
+        quota_met = None
+        if monthly is not None and monthly.quota_met is not None:
+            supplementary = kinds.get(SUPPLEMENTARY)
+            quota_met = bool(monthly.quota_met or (supplementary is not None and supplementary.quota_met))
+        rows.append({
+            "unit": unit, "month": month, "recorded": recorded, "introduced": introduced,
+            "candidates": put_to_vote, "recognised": recognised.get(unit, 0), "quota_met": quota_met,
+        })
+    return rows

@@ -1,0 +1,140 @@
+"""Queries over the council's tables inside a caller's session; nothing here commits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from services.council.orm import (
+    ballots,
+    candidate_results,
+    candidates,
+    council_members,
+    councils,
+    entitlements,
+    rounds,
+    tallies,
+    voters,
+)
+
+
+def council(session: Session, code: str) -> Row | None:
+    return session.execute(sa.select(councils).where(councils.c.code == code)).first()
+
+
+def members(session: Session, code: str) -> list[str]:
+    return list(
+        session.execute(
+            sa.select(council_members.c.member).where(council_members.c.council == code).order_by(council_members.c.member)
+        ).scalars()
+    )
+
+
+def is_member(session: Session, code: str, officer: str) -> bool:
+    return session.execute(
+        sa.select(council_members.c.member).where(council_members.c.council == code, council_members.c.member == officer)
+    ).first() is not None
+
+
+def councils_of_member(session: Session, officer: str) -> list[str]:
+    return list(session.execute(sa.select(council_members.c.council).where(council_members.c.member == officer)).scalars())
+
+
+def councils_of_secretary(session: Session, officer: str) -> list[str]:
+    return list(session.execute(sa.select(councils.c.code).where(councils.c.secretary == officer)).scalars())
+
+
+def round_(session: Session, round_id: str, lock: bool = False) -> Row | None:
+    """A round; ``lock`` holds its row until the transaction ends (ballots against close, R20)."""
+    query = sa.select(rounds).where(rounds.c.id == round_id)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).first()
+
+
+def round_by_key(session: Session, natural_key: str) -> Row | None:
+    return session.execute(sa.select(rounds).where(rounds.c.natural_key == natural_key)).first()
+
+
+def candidates_of(session: Session, round_id: str) -> list[Row]:
+    return list(
+        session.execute(sa.select(candidates).where(candidates.c.round_id == round_id).order_by(candidates.c.position))
+    )
+
+
+def entitled_counts(session: Session, round_id: str) -> dict[str, int]:
+    """R17: how many members may vote on each candidate of a round."""
+    counts = {c.id: 0 for c in candidates_of(session, round_id)}
+    rows = session.execute(
+        sa.select(entitlements.c.candidate_id, sa.func.count())
+        .where(entitlements.c.round_id == round_id)
+        .group_by(entitlements.c.candidate_id)
+    )
+    for cid, n in rows:
+        counts[cid] = n
+    return counts
+
+
+def entitled_to(session: Session, round_id: str, member: str) -> set[str]:
+    return set(
+        session.execute(
+            sa.select(entitlements.c.candidate_id).where(
+                entitlements.c.round_id == round_id, entitlements.c.member == member
+            )
+        ).scalars()
+    )
+
+
+def roll(session: Session, round_id: str) -> dict[str, set[str]]:
+    """candidate id → the members entitled to vote on it."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for cid, member in session.execute(
+        sa.select(entitlements.c.candidate_id, entitlements.c.member).where(entitlements.c.round_id == round_id)
+    ):
+        out[cid].add(member)
+    return out
+
+
+def has_voted(session: Session, round_id: str, member: str) -> bool:
+    return session.execute(
+        sa.select(voters.c.member).where(voters.c.round_id == round_id, voters.c.member == member)
+    ).first() is not None
+
+
+def voted_count(session: Session, round_row: Row) -> int:
+    """How many ballots the round holds (electronic or paper)."""
+    return session.execute(
+        sa.select(sa.func.count()).select_from(ballots).where(ballots.c.round_id == round_row.id)
+    ).scalar_one()
+
+
+def ballots_of(session: Session, round_id: str) -> list[Row]:
+    """The round's ballots in receipt order, which is random (R19)."""
+    return list(session.execute(sa.select(ballots).where(ballots.c.round_id == round_id).order_by(ballots.c.receipt)))
+
+
+def tally(session: Session, round_id: str) -> Row | None:
+    return session.execute(sa.select(tallies).where(tallies.c.round_id == round_id)).first()
+
+
+def results_of(session: Session, round_id: str) -> dict[str, Row]:
+    return {
+        r.candidate_id: r
+        for r in session.execute(sa.select(candidate_results).where(candidate_results.c.round_id == round_id))
+    }
+
+
+def reshuffle(session: Session, round_id: str) -> None:
+    """R19: rewrite the round's voters and ballots in key order (member code, random receipt), so
+    neither the physical order of rows nor the transaction that wrote them tells who cast which."""
+    for table, key in ((voters, voters.c.member), (ballots, ballots.c.receipt)):
+        rows: list[dict[str, Any]] = [
+            dict(r._mapping) for r in session.execute(sa.select(table).where(table.c.round_id == round_id).order_by(key))
+        ]
+        session.execute(table.delete().where(table.c.round_id == round_id))
+        if rows:
+            session.execute(table.insert(), rows)

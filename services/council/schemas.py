@@ -1,0 +1,206 @@
+"""Input schemas (strict: an unknown field is a 422) and output schemas that whitelist the fields
+of API.md's Round, Result and monthly report row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
+from services.council.domain.tally import CHOICES
+
+REQUIRED = "Trường bắt buộc."
+MESSAGES = {
+    "required": REQUIRED,
+    "null": "Không được để trống.",
+    "invalid": "Giá trị không hợp lệ.",
+}
+
+
+def _m(**extra: str) -> dict[str, str]:
+    return {**MESSAGES, **extra}
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "Trường không được phép.", "type": "Phải là một đối tượng JSON."}
+
+
+# -- in -----------------------------------------------------------------------------------------
+class OpenRoundIn(Strict):
+    """``POST /api/v1/rounds``."""
+
+    council = fields.String(required=True, validate=validate.Length(1, 40), error_messages=_m(invalid="Phải là chuỗi."))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(OPENABLE, error=f"Phải là một trong: {', '.join(OPENABLE)}."),
+        error_messages=_m(invalid="Phải là chuỗi."),
+    )
+    period = fields.String(required=True, validate=validate.Length(1, 8), error_messages=_m(invalid="Phải là chuỗi."))
+    closes_at = fields.AwareDateTime(
+        format="iso", load_default=None,
+        error_messages=_m(invalid="Phải là thời điểm ISO 8601 có múi giờ.", invalid_awareness="Phải có múi giờ."),
+    )
+
+
+class BallotIn(Strict):
+    """``POST /api/v1/rounds/{id}/ballots``: one choice per candidate the member may vote on."""
+
+    choices = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 64)),
+        values=fields.String(error_messages=_m(invalid="Phải là chuỗi.")),
+        required=True,
+        error_messages=_m(invalid="Phải là đối tượng {{mã ứng viên: lựa chọn}}."),
+    )
+
+
+class PaperBallotIn(Strict):
+    choices = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 64)),
+        values=fields.String(error_messages=_m(invalid="Phải là chuỗi.")),
+        required=True,
+        error_messages=_m(invalid="Phải là đối tượng {{mã ứng viên: lựa chọn}}."),
+    )
+
+
+class PaperBallotsIn(Strict):
+    """``POST /api/v1/rounds/{id}/paper-ballots`` (R19a)."""
+
+    voters = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, error="Không được âm."),
+        error_messages=_m(invalid="Phải là số nguyên."),
+    )
+    ballots = fields.List(
+        fields.Nested(PaperBallotIn), required=True, validate=validate.Length(max=1000),
+        error_messages=_m(invalid="Phải là danh sách phiếu."),
+    )
+
+
+class RoundQuery(Strict):
+    """``GET /api/v1/rounds`` filters (besides ``limit`` and ``cursor``)."""
+
+    council = fields.String(validate=validate.Length(1, 40))
+    status = fields.String(validate=validate.OneOf(STATUSES, error=f"Phải là một trong: {', '.join(STATUSES)}."))
+    period = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$", error="Phải là YYYY-MM hoặc YYYY-Qn."))
+    kind = fields.String(validate=validate.OneOf(KINDS, error=f"Phải là một trong: {', '.join(KINDS)}."))
+    limit = fields.String()
+    cursor = fields.String()
+
+
+# -- out ----------------------------------------------------------------------------------------
+class AuthorOut(Schema):
+    officer = fields.String()
+    collective = fields.String()
+    name = fields.String()
+
+
+class CandidateOut(Schema):
+    id = fields.String()
+    deed_id = fields.String()
+    title = fields.String()
+    author = fields.Nested(AuthorOut)
+    unit = fields.String()
+
+
+class RoundOut(Schema):
+    """API.md, Round."""
+
+    id = fields.String()
+    council = fields.String()
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    period = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    opens_at = fields.String(metadata={"format": "date-time"})
+    closes_at = fields.String(metadata={"format": "date-time"})
+    entitled = fields.Integer()
+    voted = fields.Integer()
+    candidates = fields.List(fields.Nested(CandidateOut))
+    runoff_of = fields.String(allow_none=True)
+
+
+class CandidateResultOut(Schema):
+    id = fields.String()
+    deed_id = fields.String()
+    approve = fields.Integer(allow_none=True)
+    reject = fields.Integer(allow_none=True)
+    abstain = fields.Integer(allow_none=True)
+    entitled = fields.Integer()
+    ratio = fields.String(allow_none=True, metadata={"example": "6/7"})
+    passed = fields.Boolean(allow_none=True)
+    selected = fields.Boolean(allow_none=True)
+
+
+class BallotOut(Schema):
+    receipt = fields.String()
+    choices = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.OneOf(CHOICES)))
+    voter = fields.String(metadata={"description": "only for councils that vote by open ballot"})
+
+
+class DecisionOut(Schema):
+    number = fields.String()
+    date = fields.String(metadata={"format": "date"})
+
+
+class ResultOut(Schema):
+    """API.md, Result."""
+
+    round = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    candidates = fields.List(fields.Nested(CandidateResultOut))
+    ballots = fields.List(fields.Nested(BallotOut))
+    decision = fields.Nested(DecisionOut, allow_none=True)
+    runoff = fields.String(allow_none=True)
+    quota_met = fields.Boolean(allow_none=True)
+
+
+class ReceiptOut(Schema):
+    receipt = fields.String()
+
+
+class PaperCountOut(Schema):
+    round = fields.String()
+    voters = fields.Integer()
+    ballots = fields.List(fields.Nested(BallotOut))
+
+
+class MonthlyRowOut(Schema):
+    """API.md, monthly report row (R10)."""
+
+    unit = fields.String()
+    month = fields.String()
+    recorded = fields.Integer()
+    introduced = fields.Integer()
+    candidates = fields.Integer()
+    recognised = fields.Integer()
+    quota_met = fields.Boolean(allow_none=True)
+
+
+def dump(schema: type[Schema], data: Any, many: bool = False) -> Any:
+    return schema(many=many).dump(data)
+
+
+class RoundPage(Schema):
+    items = fields.List(fields.Nested(RoundOut))
+    next = fields.String(allow_none=True)
+
+
+class MonthlyReport(Schema):
+    items = fields.List(fields.Nested(MonthlyRowOut))
+    next = fields.String(allow_none=True)
+
+
+class ReportQuery(Schema):
+    month = fields.String(required=True, metadata={"description": "YYYY-MM"})
+
+
+class ProblemOut(Schema):
+    """RFC 9457 problem details, as every error of API.md."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw())

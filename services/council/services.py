@@ -1,0 +1,617 @@
+"""The council's use cases: the only place that commits.
+
+Councils come from the organisation; rounds open (API.md), freeze their candidates and voter
+rolls, take ballots while open (R18, R19, R19a), and close exactly once (R20), by their
+secretary or by the sweep at their deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.council import queries
+from services.council import repository as repo
+from services.council.closing import tally_round
+from services.council.config import config_of
+from services.council.domain.ballots import ballot_errors, paper_errors
+from services.council.domain.rounds import (
+    CLOSED,
+    MONTHLY,
+    OPEN,
+    OPENING,
+    PROVINCIAL,
+    QUARTERLY,
+    SUPPLEMENTARY,
+    PeriodError,
+    check_openable,
+    entitled_members,
+    latest_ended_month,
+    latest_ended_quarter,
+    parse_period,
+)
+from services.council.orm import (
+    ballots,
+    candidates,
+    council_members,
+    councils,
+    dossiers,
+    entitlements,
+    recognitions,
+    rounds,
+    tallies,
+    tracked_deeds,
+    voters,
+)
+from shared import clock
+from shared.auth import Principal, store_org
+from shared.clock import Month, Quarter
+from shared.db import UnitOfWork, utcnow
+from shared.http import Problem
+from shared.ids import new_id, receipt
+from shared.messages import CloseIntroductions, DeedIntroduced, DeedRecorded, IntroductionsClosed
+from shared.org import Organisation
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SECRETARY_ROLES = ("unit_secretary", "province_secretary")
+READER_ROLES = ("council_member", "unit_secretary", "province_secretary")
+
+
+# -- the organisation ----------------------------------------------------------------------------
+def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
+    """Store the organisation and derive the councils and their members; the same document again
+    changes nothing. Open rounds keep the rules and rolls frozen when they opened."""
+    with runtime.db.unit_of_work() as uow:
+        if not store_org(uow, doc):
+            return False
+        org = Organisation.from_document(doc)
+        flags = _open_ballot_flags(doc) | config_of(runtime).open_ballot_councils
+        uow.session.execute(council_members.delete())
+        uow.session.execute(councils.delete())
+        for c in org.councils.values():
+            uow.session.execute(councils.insert().values(
+                code=c.code, unit=c.unit, secretary=c.secretary, threshold_percent=c.threshold_percent,
+                base=c.base, cap=c.cap_per_quarter, open_ballots=c.code in flags,
+            ))
+            for member in sorted(set(c.members)):
+                uow.session.execute(council_members.insert().values(council=c.code, member=member))
+        uow.commit()
+    return True
+
+
+def _open_ballot_flags(doc: dict[str, Any]) -> set[str]:
+    found = []
+    for c in [doc["province"]["council"], *(u["council"] for u in doc["units"])]:
+        if c.get("open_ballots") is True:
+            found.append(c["code"])
+    return set(found)
+
+
+def _org(runtime: Runtime) -> Organisation:
+    return runtime.orgs.require()
+
+
+# -- who may do what -----------------------------------------------------------------------------
+def _is_secretary(who: Principal, council: Row) -> bool:
+    role = "province_secretary" if council.cap is not None else "unit_secretary"
+    return who.role == role and who.subject == council.secretary
+
+
+def _may_read(session: Session, who: Principal, council_code: str) -> bool:
+    """Members of the council, its secretary, and the province secretary (who oversees all)."""
+    if who.role == "province_secretary":
+        return True
+    council = repo.council(session, council_code)
+    if council is None:
+        return False
+    if who.role == "unit_secretary":
+        return council.secretary == who.subject
+    if who.role == "council_member":
+        return repo.is_member(session, council_code, who.subject)
+    return False
+
+
+def visible_councils(session: Session, who: Principal) -> list[str] | None:
+    """The councils whose rounds ``who`` may list; None for all."""
+    if who.role == "province_secretary":
+        return None
+    if who.role == "unit_secretary":
+        return repo.councils_of_secretary(session, who.subject)
+    if who.role == "council_member":
+        return repo.councils_of_member(session, who.subject)
+    return []
+
+
+# -- opening -------------------------------------------------------------------------------------
+def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.datetime | None = None,
+               opened_by: str | None = None) -> dict:
+    """API.md ``POST /rounds``: a secretary opens a round of their council; candidates are frozen at
+    opening (a monthly round freezes them when intake answers ``CloseIntroductions``)."""
+    now = now or utcnow()
+    org = _org(runtime)
+    cfg = config_of(runtime)
+    kind = data["kind"]
+    with runtime.db.unit_of_work() as uow:
+        session = uow.session
+        council = repo.council(session, data["council"])
+        if council is None:
+            raise Problem(422, "Không có hội đồng này.", errors={"council": ["Không có hội đồng này."]})
+        if not _is_secretary(who, council):
+            raise Problem(403, f"Chỉ thư ký của {council.code} được mở phiên bỏ phiếu.")
+        provincial = council.cap is not None
+        if (kind == PROVINCIAL) != provincial:
+            hint = "chỉ Hội đồng cấp tỉnh" if kind == PROVINCIAL else "Hội đồng cấp tỉnh chỉ mở phiên provincial"
+            raise Problem(422, f"Loại phiên không hợp với hội đồng: {hint}.", errors={"kind": [hint]})
+        try:
+            period = parse_period(kind, data["period"])
+            check_openable(period, now, dt.date.fromisoformat(org.since))
+        except PeriodError as exc:
+            raise Problem(422, str(exc), errors={"period": [str(exc)]}) from None
+        closes_at = data.get("closes_at")
+        if closes_at is not None and closes_at <= now:
+            raise Problem(422, "Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
+        closes_at = closes_at or cfg.calendar.default_closes_at(kind, period, now)
+        key = f"{council.code}:{kind}:{period}"
+        if repo.round_by_key(session, key) is not None:
+            raise Problem(409, f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
+        deeds = _candidates_for(session, council, kind, period)
+        if kind != MONTHLY and not deeds:
+            raise Problem(409, f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")
+        round_id = new_id()
+        session.execute(rounds.insert().values(
+            id=round_id, natural_key=key, council=council.code, unit=council.unit, kind=kind, period=str(period),
+            status=OPENING if kind == MONTHLY else OPEN, opens_at=now, closes_at=closes_at, created_at=now,
+            opened_by=opened_by or f"{who.role}:{who.subject}", threshold_percent=council.threshold_percent, base=council.base,
+            cap=council.cap, open_ballots=council.open_ballots, entitled=len(repo.members(session, council.code)),
+            paper=False,
+        ))
+        if kind == MONTHLY:
+            # API.md: intake closes the month to introductions and answers with the final list.
+            uow.emit(CloseIntroductions(round_id=round_id, council=council.code, unit=council.unit, month=str(period)))
+        else:
+            _freeze(session, round_id, council.code, deeds, org)
+        try:
+            uow.commit()
+        except IntegrityError:
+            raise Problem(409, f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.") from None
+    return get_round_view(runtime, round_id)
+
+
+def _candidates_for(session: Session, council: Row, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
+    """The deeds a round of ``kind`` would put to the vote: (frozen copy, dossier id)."""
+    if kind == SUPPLEMENTARY:
+        # R9: once, for a month whose round closed with its quota unmet, before the quarter's round.
+        monthly = repo.round_by_key(session, f"{council.code}:{MONTHLY}:{period}")
+        tally = repo.tally(session, monthly.id) if monthly is not None else None
+        if tally is None:
+            raise Problem(409, f"Phiên tháng {period} chưa đóng: chưa thể mở phiên bổ sung.")
+        if tally.quota_met:
+            raise Problem(409, f"Tháng {period} đã đạt chỉ tiêu: không có phiên bổ sung.")
+        assert isinstance(period, Month)
+        if repo.round_by_key(session, f"{council.code}:{QUARTERLY}:{period.quarter}") is not None:
+            raise Problem(409, f"Phiên quý {period.quarter} đã mở: không còn mở phiên bổ sung cho tháng {period}.")
+        return [(c.deed, None) for c in repo.candidates_of(session, monthly.id)]
+    if kind == QUARTERLY:
+        # R11: the unit's deeds recognised in the quarter and not yet proposed.
+        assert isinstance(period, Quarter)
+        months = [str(m) for m in period.months]
+        rows = session.execute(
+            sa.select(recognitions.c.deed)
+            .where(recognitions.c.unit == council.unit, recognitions.c.month.in_(months),
+                   recognitions.c.proposed_in.is_(None))
+            .order_by(recognitions.c.recognised_at, recognitions.c.deed_id)
+        ).scalars()
+        return [(deed, None) for deed in rows]
+    if kind == PROVINCIAL:
+        # R12: the dossiers received for the quarter.
+        rows = session.execute(
+            sa.select(dossiers.c.id, dossiers.c.deed).where(dossiers.c.quarter == str(period))
+            .order_by(dossiers.c.created_at, dossiers.c.id)
+        )
+        return [(r.deed, r.id) for r in rows]
+    return []
+
+
+def _freeze(session: Session, round_id: str, council_code: str, deeds: list[tuple[dict, str | None]],
+            org: Organisation) -> None:
+    """Candidates and voter roll, frozen (R17: members minus those recused per deed)."""
+    members = repo.members(session, council_code)
+    roll: set[str] = set()
+    for position, (deed, dossier_id) in enumerate(deeds):
+        cid = new_id()
+        author = dict(deed["author"])
+        session.execute(candidates.insert().values(
+            id=cid, round_id=round_id, position=position, deed_id=deed["id"], title=deed["title"], author=author,
+            unit=deed["unit"], deed=deed, dossier_id=dossier_id,
+        ))
+        collective = org.collective_members(author["collective"]) if author.get("collective") else set()
+        for member in entitled_members(members, author, collective):
+            roll.add(member)
+            session.execute(entitlements.insert().values(round_id=round_id, member=member, candidate_id=cid))
+    session.execute(rounds.update().where(rounds.c.id == round_id).values(entitled=len(roll)))
+
+
+# -- the handshake with intake (API.md) ----------------------------------------------------------
+def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsClosed, now: dt.datetime | None = None) -> None:
+    """intake closed the month and sent the final list: freeze it and open the round for ballots.
+
+    A round with no candidate is not opened (API.md): it closes at once, empty, its quota unmet, and
+    causes no message. A second delivery changes nothing (the round is no longer ``opening``)."""
+    now = now or utcnow()
+    session = uow.session
+    row = repo.round_(session, msg.round_id, lock=True)
+    if row is None or row.status != OPENING:
+        log.info("introductions_closed for round %s in status %s: nothing to do",
+                 msg.round_id, row.status if row else None)
+        return
+    org = runtime.orgs.get()
+    if org is None:
+        raise RuntimeError("organisation not loaded")
+    deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] == row.period]
+    for d in deeds:
+        _track(session, d["id"], d["unit"], d["month"], introduced=True)
+    if not deeds:
+        session.execute(rounds.update().where(rounds.c.id == row.id).values(
+            status=CLOSED, recorded=msg.recorded, entitled=0))
+        session.execute(tallies.insert().values(
+            round_id=row.id, closed_at=now, closed_by="empty", voted=0, quota_met=False,
+        ))
+        return
+    _freeze(session, row.id, row.council, [(d, None) for d in deeds], org)
+    session.execute(rounds.update().where(rounds.c.id == row.id).values(status=OPEN, recorded=msg.recorded))
+
+
+# -- R10 counts ----------------------------------------------------------------------------------
+def _track(session: Session, deed_id: str, unit: str, month: str, introduced: bool) -> None:
+    found = session.execute(sa.select(tracked_deeds.c.introduced).where(tracked_deeds.c.deed_id == deed_id)).first()
+    if found is None:
+        session.execute(tracked_deeds.insert().values(deed_id=deed_id, unit=unit, month=month, introduced=introduced))
+    elif introduced and not found.introduced:
+        session.execute(tracked_deeds.update().where(tracked_deeds.c.deed_id == deed_id).values(introduced=True))
+
+
+def deed_recorded(uow: UnitOfWork, msg: DeedRecorded) -> None:
+    """R10: one more deed recorded in that unit and month."""
+    _track(uow.session, msg.deed_id, msg.unit, msg.month, introduced=False)
+
+
+def deed_introduced(uow: UnitOfWork, msg: DeedIntroduced) -> None:
+    """R10: one more deed introduced (counted once whatever the order the messages arrive in)."""
+    _track(uow.session, msg.deed_id, msg.unit, msg.month, introduced=True)
+
+
+# -- ballots -------------------------------------------------------------------------------------
+def _open_for_ballots(row: Row, now: dt.datetime) -> None:
+    if row.status == OPENING:
+        raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
+    if row.status == CLOSED:
+        raise Problem(409, "Phiên đã đóng: không nhận phiếu.")
+    if now >= row.closes_at:
+        # R20: a ballot counts only if received before the deadline, swept or not.
+        raise Problem(409, "Đã quá hạn bỏ phiếu của phiên.")
+
+
+def cast_ballot(runtime: Runtime, who: Principal, round_id: str, choices: dict[str, str],
+                now: dt.datetime | None = None) -> dict[str, str]:
+    """R18, R19: one final ballot per member per open round, on exactly the candidates the member
+    is entitled to; who voted is stored apart from how, and the voter gets a random receipt."""
+    now = now or utcnow()
+    try:
+        with runtime.db.unit_of_work() as uow:
+            session = uow.session
+            row = repo.round_(session, round_id, lock=True)
+            if row is None:
+                raise Problem(404, "Không có phiên bỏ phiếu này.")
+            member = who.role == "council_member" and (
+                repo.is_member(session, row.council, who.subject)
+                or bool(repo.entitled_to(session, row.id, who.subject))
+            )
+            if not member:
+                raise Problem(403, f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
+            _open_for_ballots(row, now)
+            if row.paper:
+                raise Problem(409, "Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
+            if repo.has_voted(session, row.id, who.subject):
+                raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
+            entitled_to = repo.entitled_to(session, row.id, who.subject)
+            if not entitled_to:
+                raise Problem(409, "Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
+            errors = ballot_errors(choices, entitled_to)
+            if errors:
+                raise Problem(422, "Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
+                              errors={"choices": errors})
+            code = _insert_ballot(session, row, dict(choices), who.subject if row.open_ballots else None)
+            session.execute(voters.insert().values(round_id=row.id, member=who.subject))
+            repo.reshuffle(session, row.id)
+            uow.commit()
+    except IntegrityError:
+        # The same member casting twice at the same moment: the other ballot won.
+        raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.") from None
+    return {"receipt": code}
+
+
+def _insert_ballot(session: Session, row: Row, choices: dict[str, str], voter: str | None) -> str:
+    taken = {b.receipt for b in repo.ballots_of(session, row.id)}
+    code = receipt()
+    while code in taken:
+        code = receipt()
+    session.execute(ballots.insert().values(round_id=row.id, receipt=code, choices=choices, voter=voter))
+    return code
+
+
+def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_count: int,
+                        papers: list[dict[str, str]], now: dt.datetime | None = None) -> dict[str, Any]:
+    """R19a: the secretary enters the counted paper ballots of a council that met in person, once;
+    they must reconcile with the members who took a ballot and with the entitled."""
+    now = now or utcnow()
+    with runtime.db.unit_of_work() as uow:
+        session = uow.session
+        row = repo.round_(session, round_id, lock=True)
+        if row is None:
+            raise Problem(404, "Không có phiên bỏ phiếu này.")
+        council = repo.council(session, row.council)
+        if council is None or not _is_secretary(who, council):
+            raise Problem(403, f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
+        _open_for_ballots(row, now)
+        if row.paper or repo.voted_count(session, row):
+            raise Problem(409, "Phiên đã có phiếu: phiếu giấy chỉ nhập một lần, khi chưa có phiếu nào.")
+        errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
+        if errors:
+            raise Problem(422, "Số phiếu không khớp (R19a).", errors=errors)
+        published = []
+        for choices in papers:
+            code = _insert_ballot(session, row, dict(choices), None)
+            published.append({"receipt": code, "choices": dict(choices)})
+        session.execute(rounds.update().where(rounds.c.id == row.id).values(paper=True, paper_voters=voters_count))
+        repo.reshuffle(session, row.id)
+        uow.commit()
+    published.sort(key=lambda b: b["receipt"])
+    return {"round": round_id, "voters": voters_count, "ballots": published}
+
+
+# -- closing (R20) -------------------------------------------------------------------------------
+def _retrying(attempt: Callable[[], T], tries: int = 5) -> T:
+    """Run a transaction again when it lost a race on a unique key (decision numbers)."""
+    for i in range(tries):
+        try:
+            return attempt()
+        except IntegrityError:
+            if i == tries - 1:
+                raise
+            log.info("close lost a race on a unique key; retrying")
+    raise AssertionError("unreachable")
+
+
+def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetime | None = None) -> dict:
+    """R20: the secretary closes a round early once every entitled member has voted, or at any time
+    once its deadline has passed; exactly once (409 if already closed, the result unchanged)."""
+    now = now or utcnow()
+    org = _org(runtime)
+    cfg = config_of(runtime)
+
+    def attempt() -> None:
+        with runtime.db.unit_of_work() as uow:
+            session = uow.session
+            row = repo.round_(session, round_id)
+            if row is None:
+                raise Problem(404, "Không có phiên bỏ phiếu này.")
+            council = repo.council(session, row.council)
+            if council is None or not _is_secretary(who, council):
+                raise Problem(403, f"Chỉ thư ký của {row.council} được đóng phiên.")
+            if row.status == CLOSED:
+                raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
+            if row.status == OPENING:
+                raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
+            if now < row.closes_at and not row.paper and repo.voted_count(session, row) < row.entitled:
+                raise Problem(409, "Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
+            if not _compare_and_set_closed(session, row.id):
+                raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
+            tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
+            uow.commit()
+
+    _retrying(attempt)
+    return get_result_view(runtime, round_id)
+
+
+def _compare_and_set_closed(session: Session, round_id: str, due_by: dt.datetime | None = None) -> bool:
+    """R20: the guarded transition open → closed; only one transaction ever sees it succeed."""
+    cond = [rounds.c.id == round_id, rounds.c.status == OPEN]
+    if due_by is not None:
+        cond.append(rounds.c.closes_at <= due_by)
+    return session.execute(rounds.update().where(*cond).values(status=CLOSED)).rowcount == 1
+
+
+def close_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
+    """R20: close every open round past its deadline (the beat's sweep, so a beat that was down
+    catches up); safe under duplicate triggers and several workers. Returns the rounds it closed."""
+    now = now or utcnow()
+    with runtime.db.reading() as s:
+        due = list(s.execute(
+            sa.select(rounds.c.id).where(rounds.c.status == OPEN, rounds.c.closes_at <= now).order_by(rounds.c.closes_at)
+        ).scalars())
+    if not due:
+        return []
+    org = _org(runtime)
+    cfg = config_of(runtime)
+    closed = []
+    for round_id in due:
+        def attempt(round_id: str = round_id) -> bool:
+            with runtime.db.unit_of_work() as uow:
+                if not _compare_and_set_closed(uow.session, round_id, due_by=now):
+                    return False
+                row = repo.round_(uow.session, round_id)
+                tally_round(uow, row, now, "schedule", org, cfg.calendar.runoff_hours)
+                uow.commit()
+                return True
+
+        try:
+            if _retrying(attempt):
+                closed.append(round_id)
+        except Exception:  # one bad round must not keep the others open
+            log.exception("closing round %s at its deadline failed", round_id)
+    return closed
+
+
+# -- R21: the calendar ---------------------------------------------------------------------------
+def open_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
+    """R21 (when ``SOVANG_CALENDAR`` is on): after a month ends, open each unit's monthly round;
+    after a quarter's last monthly round closes, each unit's quarterly round (if it has candidates);
+    after the quarterly rounds' deadline, the provincial round (if dossiers came)."""
+    now = now or utcnow()
+    org = runtime.orgs.get()
+    if org is None:
+        return []
+    opened: list[str] = []
+    month = latest_ended_month(now)
+    quarter = latest_ended_quarter(now)
+    since = Month.of(dt.date.fromisoformat(org.since))
+    for council in org.councils.values():
+        system = Principal("province_secretary" if council.provincial else "unit_secretary", council.secretary)
+        wanted: list[tuple[str, str]] = []
+        if council.provincial:
+            quarterly_due = clock.quarterly_round_closes_at(quarter, runtime.settings.quarterly_close_day)
+            if now >= quarterly_due and not _quarterly_rounds_pending(runtime, quarter):
+                wanted.append((PROVINCIAL, str(quarter)))
+        else:
+            if month >= since:
+                wanted.append((MONTHLY, str(month)))
+            if _month_settled(runtime, council.code, quarter.last_month):
+                wanted.append((QUARTERLY, str(quarter)))
+        for kind, period in wanted:
+            with runtime.db.reading() as s:
+                if repo.round_by_key(s, f"{council.code}:{kind}:{period}") is not None:
+                    continue
+            try:
+                view = open_round(runtime, system, {"council": council.code, "kind": kind, "period": period}, now,
+                                  opened_by="calendar")
+                opened.append(view["id"])
+            except Problem as exc:
+                if exc.status != 409:
+                    log.warning("calendar could not open %s %s of %s: %s", kind, period, council.code, exc.detail)
+    return opened
+
+
+def _month_settled(runtime: Runtime, council: str, month: Month) -> bool:
+    """R21: the quarter's last monthly round (and its supplementary one, if any) has closed."""
+    with runtime.db.reading() as s:
+        monthly = repo.round_by_key(s, f"{council}:{MONTHLY}:{month}")
+        supplementary = repo.round_by_key(s, f"{council}:{SUPPLEMENTARY}:{month}")
+    return monthly is not None and monthly.status == CLOSED and (supplementary is None or supplementary.status == CLOSED)
+
+
+def _quarterly_rounds_pending(runtime: Runtime, quarter: Quarter) -> bool:
+    with runtime.db.reading() as s:
+        return s.execute(
+            sa.select(sa.func.count()).select_from(rounds)
+            .where(rounds.c.kind == QUARTERLY, rounds.c.period == str(quarter), rounds.c.status != CLOSED)
+        ).scalar_one() > 0
+
+
+# -- reading -------------------------------------------------------------------------------------
+def get_round_view(runtime: Runtime, round_id: str) -> dict:
+    with runtime.db.reading() as s:
+        row = repo.round_(s, round_id)
+        if row is None:
+            raise Problem(404, "Không có phiên bỏ phiếu này.")
+        return queries.round_view(s, row)
+
+
+def read_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
+    with runtime.db.reading() as s:
+        row = repo.round_(s, round_id)
+        if row is None:
+            raise Problem(404, "Không có phiên bỏ phiếu này.")
+        if not _may_read(s, who, row.council):
+            raise Problem(403, f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
+        return queries.round_view(s, row)
+
+
+def list_rounds(runtime: Runtime, who: Principal, filters: dict[str, str], limit: int, after: Any) -> list[dict]:
+    """Up to ``limit + 1`` rounds ``who`` may see, oldest first, after the cursor's id."""
+    with runtime.db.reading() as s:
+        visible = visible_councils(s, who)
+        query = sa.select(rounds)
+        if "council" in filters:
+            if visible is not None and filters["council"] not in visible:
+                raise Problem(403, f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
+            query = query.where(rounds.c.council == filters["council"])
+        elif visible is not None:
+            query = query.where(rounds.c.council.in_(visible))
+        for name in ("status", "period", "kind"):
+            if name in filters:
+                query = query.where(getattr(rounds.c, name) == filters[name])
+        if after is not None:
+            if not isinstance(after, str):
+                raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+            query = query.where(rounds.c.id > after)
+        rows = s.execute(query.order_by(rounds.c.id).limit(limit + 1)).all()
+        return [queries.round_view(s, r) for r in rows]
+
+
+def read_result(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict:
+    """Result: public once the round is closed; before, members and secretaries see it without counts."""
+    with runtime.db.reading() as s:
+        row = repo.round_(s, round_id)
+        if row is None:
+            raise Problem(404, "Không có phiên bỏ phiếu này.")
+        if row.status != CLOSED and not _may_read(s, who_of(), row.council):
+            raise Problem(403, f"Chỉ thành viên và thư ký của {row.council} được xem kết quả trước khi phiên đóng.")
+        return queries.result_view(s, row)
+
+
+def get_result_view(runtime: Runtime, round_id: str) -> dict:
+    with runtime.db.reading() as s:
+        row = repo.round_(s, round_id)
+        if row is None:
+            raise Problem(404, "Không có phiên bỏ phiếu này.")
+        return queries.result_view(s, row)
+
+
+def minutes_data(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
+    """What the counting minutes (biên bản kiểm phiếu) of a closed round say; public once closed."""
+    org = _org(runtime)
+    with runtime.db.reading() as s:
+        row = repo.round_(s, round_id)
+        if row is None:
+            raise Problem(404, "Không có phiên bỏ phiếu này.")
+        if row.status != CLOSED:
+            if not _may_read(s, who_of(), row.council):
+                raise Problem(403, f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
+            raise Problem(409, "Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
+        tally = repo.tally(s, round_id)
+        return {
+            "round": queries.round_view(s, row),
+            "result": queries.result_view(s, row),
+            "council_name": f"Hội đồng xét việc tốt vì Nhân dân {org.unit_name(row.unit)}",
+            "unit_name": org.unit_name(row.unit),
+            "threshold_percent": row.threshold_percent,
+            "base": row.base,
+            "paper": row.paper,
+            "paper_voters": row.paper_voters,
+            "closed_at": clock.isoformat(tally.closed_at) if tally else None,
+            "closed_by": tally.closed_by if tally else None,
+        }
+
+
+def monthly_report(runtime: Runtime, who: Principal, month: str) -> list[dict[str, Any]]:
+    """R10: the province secretary sees every unit, a unit secretary their own."""
+    org = _org(runtime)
+    if who.role == "province_secretary":
+        units = list(org.units)
+    else:
+        unit = org.unit_led_by(who.subject)
+        if unit is None:
+            raise Problem(403, "Không phải thư ký của đơn vị nào.")
+        units = [unit]
+    with runtime.db.reading() as s:
+        return queries.monthly_summary(s, units, month)

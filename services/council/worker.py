@@ -1,0 +1,75 @@
+"""The council's Celery worker and beat: the consumers of its messages and the R20/R21 sweeps.
+
+Tasks (queue ``council``): ``council.deed_recorded``, ``council.deed_introduced``,
+``council.introductions_closed`` (consumers), ``council.close_due_rounds`` (beat, every
+``settings.sweep_seconds``) and ``council.open_due_rounds`` (beat, when ``SOVANG_CALENDAR`` is on).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+
+from services.council import services
+from services.council.app import build_runtime
+from services.council.config import config_of
+from shared.config import Settings
+from shared.db import UnitOfWork
+from shared.messages import DeedIntroduced, DeedRecorded, IntroductionsClosed
+from shared.runtime import Runtime, consumer, make_worker
+
+log = logging.getLogger(__name__)
+
+CLOSE_DUE_ROUNDS = "council.close_due_rounds"
+OPEN_DUE_ROUNDS = "council.open_due_rounds"
+CALENDAR_SECONDS = 60.0
+
+
+def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:
+    runtime = runtime or build_runtime(settings)
+    app = make_worker(runtime)
+
+    @consumer(app, runtime, DeedRecorded)
+    def deed_recorded(uow: UnitOfWork, msg: DeedRecorded) -> None:
+        services.deed_recorded(uow, msg)
+
+    @consumer(app, runtime, DeedIntroduced)
+    def deed_introduced(uow: UnitOfWork, msg: DeedIntroduced) -> None:
+        services.deed_introduced(uow, msg)
+
+    @consumer(app, runtime, IntroductionsClosed)
+    def introductions_closed(uow: UnitOfWork, msg: IntroductionsClosed) -> None:
+        services.introductions_closed(runtime, uow, msg)
+
+    @app.task(name=CLOSE_DUE_ROUNDS, acks_late=True, ignore_result=True, shared=False)
+    def close_due_rounds() -> list[str]:
+        """R20: close every open round past its deadline, exactly once each."""
+        if runtime.orgs.get() is None:
+            return []
+        return services.close_due_rounds(runtime)
+
+    @app.task(name=OPEN_DUE_ROUNDS, acks_late=True, ignore_result=True, shared=False)
+    def open_due_rounds() -> list[str]:
+        """R21: open the rounds of the calendar whose period has ended."""
+        if not config_of(runtime).calendar_enabled:
+            return []
+        return services.open_due_rounds(runtime)
+
+    schedule: dict[str, Any] = {
+        CLOSE_DUE_ROUNDS: {
+            "task": CLOSE_DUE_ROUNDS,
+            "schedule": runtime.settings.sweep_seconds,
+            # A sweep that waited longer than one period is superseded by the next one.
+            "options": {"queue": "council", "expires": max(runtime.settings.sweep_seconds * 5, 10.0)},
+        },
+    }
+    if config_of(runtime).calendar_enabled:
+        schedule[OPEN_DUE_ROUNDS] = {
+            "task": OPEN_DUE_ROUNDS,
+            "schedule": CALENDAR_SECONDS,
+            "options": {"queue": "council", "expires": CALENDAR_SECONDS * 5},
+        }
+    app.conf.beat_schedule = schedule
+    return app

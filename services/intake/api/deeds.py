@@ -1,0 +1,222 @@
+"""The intake paths of API.md: deeds, their introduction and their evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import io
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_content_length
+
+from services.intake import schemas, services
+from services.intake.domain.errors import IntakeError
+from services.intake.domain.evidence import EXTENSIONS
+from services.intake.domain.scope import Actor
+from services.intake.ratelimit import retry_after
+from shared.auth import Principal, principal, token_hash
+from shared.db import utcnow
+from shared.http import Problem, idempotent, json_body, load, page, page_params
+from shared.org import ROLES
+from shared.runtime import Runtime
+from shared.tables import tokens
+
+bp = Blueprint("intake", __name__, url_prefix="/api/v1/deeds")
+
+_batch_in = schemas.BatchIn()
+_deed_in = schemas.DeedIn()
+_introduce_in = schemas.IntroduceIn()
+_query = schemas.DeedQuery()
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["sovang"]
+
+
+def actor() -> Actor:
+    p = g.principal
+    return Actor(p.role, p.subject)
+
+
+def as_problem(exc: IntakeError) -> Problem:
+    return Problem(exc.status, exc.detail, errors=exc.errors)
+
+
+def refusals(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A use case's refusal becomes a problem inside the view, so Idempotency-Key replays it."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except IntakeError as exc:
+            raise as_problem(exc) from exc
+
+    return wrapper
+
+
+def _authenticate(db: Any) -> None:
+    """``shared.auth.authenticate`` with one fix: SQLite gives the token's ``expires_at`` back
+    without its offset (the column is not an ``Instant``), which made every SQLite request a 500.
+    Remove once shared/tables.py declares the token columns as ``Instant``."""
+    header = request.headers.get("Authorization")
+    if getattr(g, "principal", None) is not None or not header or not header.startswith("Bearer "):
+        return  # shared.auth.principal answers these (401)
+    token = header[len("Bearer "):].strip()
+    with db.reading() as s:
+        row = s.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash(token))).first()
+    if row is None:
+        return
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+    if row.revoked_at is not None or expires <= utcnow() or row.role not in ROLES:
+        raise Problem(401, "Mã xác thực không hợp lệ, đã hết hạn hoặc đã bị thu hồi.",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    g.principal = Principal(row.role, row.subject)
+
+
+def _bound_chunked_body() -> None:
+    """A body sent without Content-Length (chunked) over the limit is 413 like any other.
+
+    werkzeug stops reading such a stream at the limit without saying so, which would hand the
+    view a truncated body; read one byte past the limit here to tell the two apart.
+    """
+    environ = request.environ
+    if get_content_length(environ) is not None or not environ.get("wsgi.input_terminated"):
+        return
+    limit = request.max_content_length
+    if limit is None:
+        return
+    raw = environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        raise Problem(413, _TOO_LARGE)
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+_TOO_LARGE = "Nội dung quá lớn: một thân JSON tối đa 1 MiB, một tệp bằng chứng tối đa 20 MiB."
+
+
+@bp.before_request
+def authenticate_and_limit() -> None:
+    """Every path needs a token (401), then counts against that token's rate limit (429)."""
+    if request.endpoint == "intake.add_evidence":
+        # Evidence files may be larger than a JSON body (API.md: 20 MiB), plus the form's framing.
+        request.max_content_length = runtime().settings.max_evidence_bytes + 64 * 1024
+    _authenticate(runtime().db)
+    principal(runtime().db)
+    _bound_chunked_body()
+    limiter = current_app.extensions["intake.rate_limiter"]
+    token = request.headers.get("Authorization", "")[len("Bearer "):].strip()
+    wait = limiter.hit(hashlib.sha256(token.encode()).hexdigest())
+    if wait is not None:
+        raise Problem(429, "Quá nhiều yêu cầu với mã xác thực này; hãy thử lại sau.",
+                      headers={"Retry-After": retry_after(wait)})
+
+
+def body() -> dict[str, Any]:
+    """``shared.http.json_body``, with two inputs it lets through as a 500 made a 400: JSON nested
+    too deep (RecursionError) and integers longer than Python reads (ValueError)."""
+    try:
+        return json_body()
+    except RecursionError:
+        raise Problem(400, "JSON không đọc được: lồng nhau quá sâu.") from None
+    except ValueError as exc:
+        raise Problem(400, f"JSON không đọc được: {exc}.") from None
+
+
+def _db() -> Any:
+    return runtime().db
+
+
+def _created(body: Any) -> tuple[Response, int]:
+    return jsonify(body), 201
+
+
+@bp.post("")
+@idempotent(_db)
+@refusals
+def record() -> Any:
+    data = load(_deed_in, body())
+    view = services.record_deed(runtime(), actor(), data)
+    return _created(schemas.deed_out(view))
+
+
+@bp.post("/batch")
+@idempotent(_db)
+@refusals
+def record_batch() -> Any:
+    try:
+        data = _batch_in.load(body())
+    except ValidationError as exc:
+        raise Problem(422, "Lô việc tốt không hợp lệ; không việc nào được lưu.",
+                      errors=schemas.batch_errors(exc.messages)) from exc
+    views = services.record_batch(runtime(), actor(), data["deeds"])
+    return _created({"items": [schemas.deed_out(v) for v in views]})
+
+
+@bp.get("")
+@refusals
+def list_deeds() -> Any:
+    filters = load(_query, request.args.to_dict())
+    limit, cursor = page_params()
+    if cursor is not None and not isinstance(cursor, str):
+        raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+    views = services.list_deeds(runtime(), actor(), filters, limit, cursor)
+    return jsonify(page([schemas.deed_out(v) for v in views], limit, key=lambda d: d["id"]))
+
+
+@bp.get("/<deed_id>")
+@refusals
+def get_deed(deed_id: str) -> Any:
+    return jsonify(schemas.deed_out(services.get_deed(runtime(), actor(), deed_id)))
+
+
+@bp.post("/<deed_id>/introduce")
+@idempotent(_db)
+@refusals
+def introduce(deed_id: str) -> Any:
+    if request.get_data(cache=True).strip() or request.mimetype:
+        load(_introduce_in, body())
+    return jsonify(schemas.deed_out(services.introduce(runtime(), actor(), deed_id)))
+
+
+@bp.post("/<deed_id>/evidence")
+@idempotent(_db)
+@refusals
+def add_evidence(deed_id: str) -> Any:
+    limit = runtime().settings.max_evidence_bytes
+    if request.mimetype != "multipart/form-data":
+        raise Problem(415, "Bằng chứng gửi dạng multipart/form-data, trường file.")
+    try:
+        upload = request.files.get("file")
+        extra = [k for k in (*request.form.keys(), *request.files.keys()) if k != "file"]
+    except RequestEntityTooLarge:
+        raise Problem(413, f"Tệp bằng chứng tối đa {limit // (1024 * 1024)} MiB.") from None
+    if extra:
+        raise Problem(422, "Trường không được phép.", errors={k: ["Trường không được phép."] for k in extra})
+    if upload is None:
+        raise Problem(422, "Thiếu tệp bằng chứng.", errors={"file": ["Trường này là bắt buộc."]})
+    content = upload.stream.read(limit + 1)
+    if len(content) > limit:
+        raise Problem(413, f"Tệp bằng chứng tối đa {limit // (1024 * 1024)} MiB.")
+    return _created(services.add_evidence(runtime(), actor(), deed_id, content))
+
+
+@bp.get("/<deed_id>/evidence/<sha256>")
+@refusals
+def get_evidence(deed_id: str, sha256: str) -> Response:
+    content_type, data = services.get_evidence(runtime(), actor(), deed_id, sha256)
+    resp = Response(data, content_type=content_type)
+    # The stored name is the content's hash: no name a client sent is ever served back.
+    resp.headers["Content-Disposition"] = f'attachment; filename="{sha256}.{EXTENSIONS.get(content_type, "bin")}"'
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    resp.set_etag(sha256)
+    return resp.make_conditional(request)

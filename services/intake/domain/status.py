@@ -1,0 +1,25 @@
+"""A deed's status moves only forward (API.md, intake): what other services tell intake later
+never takes a deed back."""
+
+from __future__ import annotations
+
+# not_selected ranks below recognised: a deed not selected in a monthly round may still be
+# recognised by a supplementary round (R9), while a recognised deed that loses a later round
+# keeps its status (API.md).
+ORDER = ("recorded", "introduced", "in_round", "not_selected", "recognised", "proposed", "inscribed")
+_RANK = {s: i for i, s in enumerate(ORDER)}
+
+
+def advance(current: str, proposed: str) -> str:
+    """The status after being told ``proposed``: it, when it moves forward; else ``current``."""
+    if proposed not in _RANK:
+        return current
+    return proposed if _RANK[proposed] > _RANK.get(current, -1) else current
+
+
+def status_after_entry(deed_unit: str, book: str, kind: str) -> str | None:
+    """The status a book entry implies: a unit book's inscription is recognition (R8), any other
+    book is the provincial one (R14); a revocation (R15a) implies none."""
+    if kind != "inscription":
+        return None
+    return "recognised" if book == deed_unit else "inscribed"

@@ -1,0 +1,45 @@
+"""R4: text is kept in Unicode NFC with its diacritics; search ignores case and diacritics."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0 controls and DEL; tab, line feed and carriage return are allowed in multi-line text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WORD = re.compile(r"\w+")
+
+
+def nfc(text: str) -> str:
+    """R4: the NFC form of ``text``, diacritics kept exactly."""
+    return unicodedata.normalize("NFC", text)
+
+
+def text_problem(text: str, multiline: bool = False) -> str | None:
+    """Why ``text`` cannot be stored (lone surrogates, control characters), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Chứa ký tự Unicode không hợp lệ (surrogate đơn lẻ)."
+    pattern = _CONTROL_MULTILINE if multiline else _CONTROL
+    if pattern.search(text):
+        return "Chứa ký tự điều khiển không được phép."
+    return None
+
+
+def fold(text: str) -> str:
+    """R4: ``text`` without case or diacritics, for search ("Việc Tốt" → "viec tot")."""
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    return stripped.replace("đ", "d").replace("Đ", "D").casefold()
+
+
+def search_words(query: str) -> list[str]:
+    """R4: the folded words of a search query; a deed matches when it holds every one."""
+    return _WORD.findall(fold(nfc(query)))
+
+
+def search_text(*parts: str | None) -> str:
+    """The folded text that ``search_words`` are looked up in (title, description)."""
+    return "\n".join(fold(p) for p in parts if p)

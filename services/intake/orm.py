@@ -1,0 +1,100 @@
+"""intake's own tables (SQLAlchemy 2). Created only by the migrations in ``migrations/``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import Instant
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData()
+
+
+class Deed(Base):
+    """A deed as recorded (R1, R2), with its current status and the book entries about it."""
+
+    __tablename__ = "deeds"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    author_kind: Mapped[str] = mapped_column(sa.String(16))  # "officer" | "collective"
+    author_code: Mapped[str] = mapped_column(sa.String(64))
+    author_name: Mapped[str] = mapped_column(sa.Text)
+    unit: Mapped[str] = mapped_column(sa.String(64))
+    subunit: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    occurred_on: Mapped[dt.date] = mapped_column(sa.Date)
+    month: Mapped[str] = mapped_column(sa.String(7))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    relation: Mapped[str] = mapped_column(sa.String(16))
+    title: Mapped[str] = mapped_column(sa.Text)
+    description: Mapped[str] = mapped_column(sa.Text)
+    place: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    beneficiaries: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    # R4: title and description folded (no case, no diacritics) for ``q``.
+    search_text: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    book_entries: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(Instant)
+    created_by: Mapped[str] = mapped_column(sa.String(100))
+
+    __table_args__ = (
+        sa.Index("ix_deeds_unit_month_status", "unit", "month", "status"),
+        sa.Index("ix_deeds_unit_id", "unit", "id"),
+    )
+
+    @property
+    def author(self) -> dict[str, str]:
+        return {self.author_kind: self.author_code}
+
+
+class UnitMonth(Base):
+    """One unit's month: the row introductions and the round's opening lock on, so that no
+    introduction slips in while the month is being closed (API.md, council)."""
+
+    __tablename__ = "unit_months"
+
+    unit: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    month: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(Instant, nullable=True)
+    closed_by_round: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+
+
+class IntroductionClosure(Base):
+    """One round's request to close a month, answered once (natural key: the round)."""
+
+    __tablename__ = "introduction_closures"
+
+    round_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    council: Mapped[str] = mapped_column(sa.String(64))
+    unit: Mapped[str] = mapped_column(sa.String(64))
+    month: Mapped[str] = mapped_column(sa.String(7))
+    deed_ids: Mapped[list[str]] = mapped_column(sa.JSON)
+    closed_at: Mapped[dt.datetime] = mapped_column(Instant)
+
+
+class EvidenceFile(Base):
+    """An evidence file, stored once by its content hash (the database is shared by every web
+    process of the service, a local folder would not be)."""
+
+    __tablename__ = "evidence_files"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    stored_at: Mapped[dt.datetime] = mapped_column(Instant)
+
+
+class DeedEvidence(Base):
+    """Which evidence files a deed holds."""
+
+    __tablename__ = "deed_evidence"
+
+    deed_id: Mapped[str] = mapped_column(sa.ForeignKey("deeds.id"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.ForeignKey("evidence_files.sha256"), primary_key=True)
+    added_at: Mapped[dt.datetime] = mapped_column(Instant)
+    added_by: Mapped[str] = mapped_column(sa.String(100))

@@ -1,0 +1,76 @@
+"""Rate limits per token (API.md: 429 with Retry-After), behind one interface.
+
+In the distributed path every web process shares one count in Redis; the embedded default runs
+every service in one process, where a count in memory is the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str) -> float | None:
+        """Count one request; None when allowed, else the seconds to wait before the next one."""
+
+
+class MemoryRateLimiter:
+    """Fixed windows counted in this process."""
+
+    def __init__(self, limit: int, window: float = 60.0, now: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self.now = now
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str) -> float | None:
+        t = self.now()
+        slot = int(t // self.window)
+        with self._lock:
+            if len(self._counts) > 10_000:
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= slot}
+            count = self._counts.get((key, slot), 0) + 1
+            self._counts[(key, slot)] = count
+        if count <= self.limit:
+            return None
+        return (slot + 1) * self.window - t
+
+
+class RedisRateLimiter:
+    """Fixed windows counted in Redis, shared by every web process of the deployment."""
+
+    def __init__(self, client: redis.Redis, limit: int, window: int = 60, prefix: str = "sovang:rl:intake") -> None:
+        self.client = client
+        self.limit = limit
+        self.window = window
+        self.prefix = prefix
+
+    def hit(self, key: str) -> float | None:
+        t = time.time()
+        slot = int(t // self.window)
+        name = f"{self.prefix}:{key}:{slot}"
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(name)
+            pipe.expire(name, self.window * 2)
+            count = pipe.execute()[0]
+        except redis.RedisError as exc:  # the limiter must not take the service down with Redis
+            log.warning("rate limiter unavailable (%s); request let through", exc)
+            return None
+        if count <= self.limit:
+            return None
+        return (slot + 1) * self.window - t
+
+
+def retry_after(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))

@@ -1,0 +1,241 @@
+"""What intake accepts (strict: an unknown field is an error, never ignored) and what it answers
+(whitelisted fields). Messages are Vietnamese: they reach the units' systems as ``errors``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.intake.domain.text import nfc, text_problem
+from shared import clock
+from shared.messages import STATUSES
+
+KINDS = ("good_deed", "achievement", "feat", "exemplar")
+RELATIONS = ("direct", "indirect")
+MAX_BATCH = 1000
+TITLE_MAX = 200
+DESCRIPTION_MAX = 10_000
+PLACE_MAX = 500
+BENEFICIARIES_MAX = 2_000
+CODE_MAX = 64
+
+REQUIRED = "Trường này là bắt buộc."
+NULL = "Không được là null."
+_MESSAGES = {"required": REQUIRED, "null": NULL, "validator_failed": "Giá trị không hợp lệ."}
+
+
+def _messages(**extra: str) -> dict[str, str]:
+    return {**_MESSAGES, **extra}
+
+
+class StrictSchema(Schema):
+    """Unknown fields are refused (marshmallow's default, kept on purpose), in Vietnamese."""
+
+    error_messages = {  # noqa: RUF012 - marshmallow's class attribute
+        "unknown": "Trường không được phép.",
+        "type": "Phải là một đối tượng JSON.",
+    }
+
+
+class Text(fields.String):
+    """R4: a string stored in NFC; lone surrogates and control characters are refused."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", _messages(invalid="Phải là chuỗi ký tự."))
+        super().__init__(**kwargs)
+        self.multiline = multiline
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = text_problem(text, self.multiline)
+        if problem:
+            raise ValidationError(problem)
+        return nfc(text)
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Không được để trống.")
+
+
+def _length(lo: int, hi: int) -> validate.Length:
+    return validate.Length(min=lo, max=hi, error=f"Độ dài phải từ {lo} đến {hi} ký tự.")
+
+
+class LocalDate(fields.Date):
+    """A local date ``YYYY-MM-DD`` (R21), nothing looser."""
+
+    _PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", _messages(invalid="Ngày phải có dạng YYYY-MM-DD."))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.date:
+        if not isinstance(value, str) or not self._PATTERN.match(value):
+            raise self.make_error("invalid")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise self.make_error("invalid") from None
+
+
+class LocalInstant(fields.DateTime):
+    """An instant answered in ISO 8601 with the +07:00 offset (R21)."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else clock.isoformat(value)
+
+
+def _choice(options: tuple[str, ...]) -> fields.String:
+    return fields.String(
+        required=True,
+        validate=validate.OneOf(options, error=f"Phải là một trong: {', '.join(options)}."),
+        error_messages=_messages(invalid="Phải là chuỗi ký tự."),
+        metadata={"enum": list(options)},
+    )
+
+
+# -- input ---------------------------------------------------------------------------------------
+class DeedAuthorIn(StrictSchema):
+    """``{"officer": CODE}`` or ``{"collective": CODE}`` (a sub-unit or a unit)."""
+
+    officer = Text(validate=_length(1, CODE_MAX))
+    collective = Text(validate=_length(1, CODE_MAX))
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(data) != 1:
+            raise ValidationError("Cần đúng một trong hai: officer hoặc collective.", "_schema")
+
+
+class DeedIn(StrictSchema):
+    """A deed as a unit's system sends it (R2)."""
+
+    author = fields.Nested(DeedAuthorIn, required=True, error_messages=_messages(type="Phải là một đối tượng JSON."))
+    occurred_on = LocalDate(required=True)
+    kind = _choice(KINDS)
+    relation = _choice(RELATIONS)
+    title = Text(required=True, validate=[_length(1, TITLE_MAX), _not_blank])
+    description = Text(required=True, multiline=True, validate=[_length(1, DESCRIPTION_MAX), _not_blank])
+    place = Text(allow_none=True, validate=_length(1, PLACE_MAX))
+    beneficiaries = Text(allow_none=True, multiline=True, validate=_length(1, BENEFICIARIES_MAX))
+
+
+class BatchIn(StrictSchema):
+    deeds = fields.List(
+        fields.Nested(DeedIn, error_messages=_messages(type="Phải là một đối tượng JSON.")),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH, error=f"Từ 1 đến {MAX_BATCH} việc tốt."),
+        error_messages=_messages(invalid="Phải là một danh sách."),
+    )
+
+
+class IntroduceIn(StrictSchema):
+    """Introducing takes no field; an empty object (or no body) is expected."""
+
+
+class DeedQuery(StrictSchema):
+    """The filters of ``GET /api/v1/deeds`` (``limit`` and ``cursor`` are read apart)."""
+
+    unit = Text(validate=_length(1, CODE_MAX))
+    month = fields.String(
+        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Tháng phải có dạng YYYY-MM."),
+        error_messages=_messages(),
+    )
+    status = fields.String(
+        validate=validate.OneOf(STATUSES, error=f"Phải là một trong: {', '.join(STATUSES)}."),
+        error_messages=_messages(),
+        metadata={"enum": list(STATUSES)},
+    )
+    q = Text(validate=_length(1, 200))
+    limit = fields.Integer(
+        validate=validate.Range(min=1, max=500, error="Từ 1 đến 500."),
+        error_messages=_messages(invalid="Phải là số nguyên."),
+        metadata={"description": "1–500, mặc định 100"},
+    )
+    cursor = fields.String(error_messages=_messages())
+
+
+# -- output --------------------------------------------------------------------------------------
+class DeedAuthor(Schema):
+    officer = fields.String()
+    collective = fields.String()
+    name = fields.String(metadata={"description": "Tên hiển thị (cấp bậc, họ tên hoặc tên đơn vị)"})
+
+
+class DeedBookEntry(Schema):
+    book = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    kind = fields.String(metadata={"description": "chỉ có với mục thu hồi (revocation)"})
+
+
+class EvidenceOut(Schema):
+    sha256 = fields.String(required=True)
+    size = fields.Integer(required=True)
+    content_type = fields.String(required=True)
+
+
+class DeedOut(Schema):
+    """A deed as intake answers it; ``beneficiaries`` only ever reaches those who may read it."""
+
+    id = fields.String(required=True)
+    author = fields.Nested(DeedAuthor, required=True)
+    occurred_on = fields.Date(required=True)
+    kind = fields.String(required=True, metadata={"enum": list(KINDS)})
+    relation = fields.String(required=True, metadata={"enum": list(RELATIONS)})
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    place = fields.String(allow_none=True)
+    beneficiaries = fields.String(allow_none=True)
+    unit = fields.String(required=True)
+    subunit = fields.String(allow_none=True)
+    month = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    created_at = LocalInstant(required=True)
+    book_entries = fields.List(fields.Nested(DeedBookEntry), required=True)
+    evidence = fields.List(fields.Nested(EvidenceOut), required=True)
+
+
+class DeedPage(Schema):
+    items = fields.List(fields.Nested(DeedOut), required=True)
+    next = fields.String(allow_none=True, required=True)
+
+
+class DeedItems(Schema):
+    items = fields.List(fields.Nested(DeedOut), required=True)
+
+
+class ProblemOut(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+_deed_out = DeedOut()
+
+
+def deed_out(view: dict[str, Any]) -> dict[str, Any]:
+    return _deed_out.dump(view)
+
+
+def batch_errors(messages: dict[str, Any]) -> dict[str, Any]:
+    """Errors of a batch keyed by the index of the deed they concern (API.md)."""
+    if isinstance(messages.get("deeds"), dict):
+        per_item = {str(i): v for i, v in messages["deeds"].items()}
+        rest = {k: v for k, v in messages.items() if k != "deeds"}
+        return {**rest, **per_item}
+    return messages
+
+
+class EvidenceUpload(Schema):
+    """``multipart/form-data`` with one part, ``file`` (the name sent with it is ignored)."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})

@@ -1,0 +1,450 @@
+"""intake's use cases: each runs in one unit of work and is the only place that commits.
+
+The message handlers at the end run inside the consumer's unit of work (``shared.outbox.consume``
+commits them together with the inbox record).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.intake.domain import scope
+from services.intake.domain.dates import month_of, occurred_on_problem
+from services.intake.domain.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedType
+from services.intake.domain.evidence import sniff
+from services.intake.domain.scope import Actor
+from services.intake.domain.status import advance, status_after_entry
+from services.intake.domain.text import search_text, search_words
+from services.intake.orm import Deed, DeedEvidence, EvidenceFile, IntroductionClosure, UnitMonth
+from shared import clock
+from shared.auth import store_org
+from shared.db import UnitOfWork, utcnow
+from shared.ids import new_id
+from shared.messages import (
+    CloseIntroductions,
+    DeedFateDecided,
+    DeedInscribed,
+    DeedIntroduced,
+    DeedRecorded,
+    IntroductionsClosed,
+)
+from shared.org import Organisation
+from shared.runtime import Runtime
+from shared.tables import idempotency_records
+
+log = logging.getLogger(__name__)
+
+# Evidence may be added while the deed is still intake's alone: once its month is closed the
+# council holds a frozen copy, which a later file would silently miss.
+EVIDENCE_OPEN = ("recorded", "introduced")
+
+
+# -- the organisation ----------------------------------------------------------------------------
+def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
+    """Keep the organisation; loading the same document again changes nothing (False)."""
+    with runtime.db.unit_of_work() as uow:
+        changed = store_org(uow, doc)
+        if changed:
+            uow.commit()
+    return changed
+
+
+# -- recording -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Placed:
+    """A valid deed input placed in the organisation: its unit, sub-unit and author's name."""
+
+    data: dict[str, Any]
+    unit: str
+    subunit: str | None
+    author_name: str
+
+
+def _place(org: Organisation, actor: Actor, data: dict[str, Any], today: dt.date, runtime: Runtime) -> Placed:
+    """R2, R3: check one deed input against the organisation, the actor's scope and the dates."""
+    author = data["author"]
+    placed = org.author_unit(author)
+    if placed is None:
+        what = "Cán bộ" if "officer" in author else "Tập thể"
+        code = next(iter(author.values()))
+        raise Invalid("Tác giả không có trong tổ chức.",
+                      {"author": [f"{what} {code} không thuộc đơn vị nào của tổ chức."]})
+    if not scope.may_record(org, actor, author):
+        raise Forbidden(f"Vai trò {actor.role} của {actor.subject} không được ghi việc tốt của tác giả này.")
+    since = dt.date.fromisoformat(runtime.settings.programme_since)
+    problem = occurred_on_problem(data["occurred_on"], today, since, runtime.settings.late_days)
+    if problem:
+        raise Invalid(problem, {"occurred_on": [problem]})
+    unit, subunit = placed
+    return Placed(data, unit, subunit, org.author_name(author))
+
+
+def _new_deed(placed: Placed, actor: Actor, now: dt.datetime) -> Deed:
+    data = placed.data
+    ((kind, code),) = data["author"].items()
+    return Deed(
+        id=new_id(),
+        author_kind=kind,
+        author_code=code,
+        author_name=placed.author_name,
+        unit=placed.unit,
+        subunit=placed.subunit,
+        occurred_on=data["occurred_on"],
+        month=month_of(data["occurred_on"]),
+        kind=data["kind"],
+        relation=data["relation"],
+        title=data["title"],
+        description=data["description"],
+        place=data.get("place"),
+        beneficiaries=data.get("beneficiaries"),
+        search_text=search_text(data["title"], data["description"]),
+        status="recorded",
+        book_entries=[],
+        created_at=now,
+        created_by=f"{actor.role}:{actor.subject}",
+    )
+
+
+def record_deed(runtime: Runtime, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """R2: record one deed (status ``recorded``); council hears of it for its counts (R10)."""
+    org = runtime.orgs.require()
+    placed = _place(org, actor, data, clock.today(), runtime)
+    with runtime.db.unit_of_work() as uow:
+        deed = _new_deed(placed, actor, utcnow())
+        uow.session.add(deed)
+        uow.emit(DeedRecorded(deed_id=deed.id, unit=deed.unit, month=deed.month))
+        uow.session.flush()
+        view = _view(deed, [])
+        uow.commit()
+    return view
+
+
+def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All or nothing: every deed is checked first; one refused → nothing stored, reasons by index."""
+    if actor.role not in scope.BATCH_RECORDERS:
+        raise Forbidden(f"Vai trò {actor.role} không được ghi theo lô.")
+    org = runtime.orgs.require()
+    today = clock.today()
+    placed: list[Placed] = []
+    invalid: dict[str, Any] = {}
+    forbidden: dict[str, Any] = {}
+    for i, data in enumerate(items):
+        try:
+            placed.append(_place(org, actor, data, today, runtime))
+        except Invalid as exc:
+            invalid[str(i)] = exc.errors
+        except Forbidden as exc:
+            forbidden[str(i)] = {"author": [exc.detail]}
+    if forbidden:
+        raise Forbidden("Có việc tốt ngoài phạm vi được ghi; không việc nào được lưu.", forbidden)
+    if invalid:
+        raise Invalid("Có việc tốt không hợp lệ; không việc nào được lưu.", invalid)
+    now = utcnow()
+    with runtime.db.unit_of_work() as uow:
+        deeds = [_new_deed(p, actor, now) for p in placed]
+        uow.session.add_all(deeds)
+        for deed in deeds:
+            uow.emit(DeedRecorded(deed_id=deed.id, unit=deed.unit, month=deed.month))
+        uow.session.flush()
+        views = [_view(d, []) for d in deeds]
+        uow.commit()
+    return views
+
+
+# -- reading -------------------------------------------------------------------------------------
+def _evidence_of(session: Session, deed_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {i: [] for i in deed_ids}
+    if not deed_ids:
+        return out
+    rows = session.execute(
+        sa.select(DeedEvidence.deed_id, EvidenceFile.sha256, EvidenceFile.size, EvidenceFile.content_type)
+        .join(EvidenceFile, EvidenceFile.sha256 == DeedEvidence.sha256)
+        .where(DeedEvidence.deed_id.in_(deed_ids))
+        .order_by(DeedEvidence.added_at, DeedEvidence.sha256)
+    ).all()
+    for row in rows:
+        out[row.deed_id].append({"sha256": row.sha256, "size": row.size, "content_type": row.content_type})
+    return out
+
+
+def _view(deed: Deed, evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything intake may answer about a deed to one who may read it (schemas whitelist it)."""
+    return {
+        "id": deed.id,
+        "author": {**deed.author, "name": deed.author_name},
+        "occurred_on": deed.occurred_on,
+        "kind": deed.kind,
+        "relation": deed.relation,
+        "title": deed.title,
+        "description": deed.description,
+        "place": deed.place,
+        "beneficiaries": deed.beneficiaries,
+        "unit": deed.unit,
+        "subunit": deed.subunit,
+        "month": deed.month,
+        "status": deed.status,
+        "created_at": deed.created_at,
+        "book_entries": list(deed.book_entries or []),
+        "evidence": evidence,
+    }
+
+
+def _readable(session: Session, org: Organisation, actor: Actor, deed_id: str) -> Deed:
+    """The deed, if the actor may read it; 404 alike for a deed absent and one out of scope, so
+    that its existence does not leak to other units."""
+    if actor.role not in scope.READERS:
+        raise Forbidden(f"Vai trò {actor.role} không được xem việc tốt.")
+    deed = session.get(Deed, deed_id) if len(deed_id) <= 36 else None
+    if deed is None or not scope.may_read(org, actor, deed.unit):
+        raise NotFound("Không tìm thấy việc tốt này.")
+    return deed
+
+
+def get_deed(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
+    org = runtime.orgs.require()
+    with runtime.db.reading() as s:
+        deed = _readable(s, org, actor, deed_id)
+        return _view(deed, _evidence_of(s, [deed.id])[deed.id])
+
+
+def list_deeds(
+    runtime: Runtime, actor: Actor, filters: dict[str, Any], limit: int, after: str | None
+) -> list[dict[str, Any]]:
+    """Deeds in the actor's scope, oldest first, up to ``limit + 1`` (for the next cursor).
+
+    ``q`` (R4) keeps the deeds whose title or description holds every word of it, ignoring case
+    and diacritics.
+    """
+    if actor.role not in scope.READERS:
+        raise Forbidden(f"Vai trò {actor.role} không được xem việc tốt.")
+    org = runtime.orgs.require()
+    unit = filters.get("unit")
+    if actor.role == "province_secretary":
+        if not scope.may_read(org, actor, unit or ""):
+            raise Forbidden("Chỉ thư ký Công an tỉnh được xem việc tốt của mọi đơn vị.")
+        if unit is not None and unit not in org.units:
+            raise Invalid("Đơn vị không có trong tổ chức.", {"unit": [f"Không có đơn vị {unit}."]})
+    else:
+        own = scope.actor_unit(org, actor)
+        if own is None:
+            raise Forbidden(f"{actor.subject} không thuộc đơn vị nào.")
+        if unit is not None and unit != own:
+            raise Forbidden(f"Chỉ được xem việc tốt của đơn vị mình ({own}).")
+        unit = own
+    query = sa.select(Deed).order_by(Deed.id).limit(limit + 1)
+    if unit is not None:
+        query = query.where(Deed.unit == unit)
+    if filters.get("month"):
+        query = query.where(Deed.month == filters["month"])
+    if filters.get("status"):
+        query = query.where(Deed.status == filters["status"])
+    for word in search_words(filters.get("q") or ""):
+        query = query.where(Deed.search_text.contains(word, autoescape=True))
+    if after is not None:
+        query = query.where(Deed.id > after)
+    with runtime.db.reading() as s:
+        deeds = list(s.scalars(query))
+        evidence = _evidence_of(s, [d.id for d in deeds])
+        return [_view(d, evidence[d.id]) for d in deeds]
+
+
+# -- introducing ---------------------------------------------------------------------------------
+def _lock_month(session: Session, unit: str, month: str) -> UnitMonth:
+    """The (unit, month) row, locked: introductions and the month's closing take turns on it."""
+    dialect = session.get_bind().dialect.name
+    values = {"unit": unit, "month": month}
+    if dialect == "postgresql":
+        stmt = postgresql.insert(UnitMonth).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(UnitMonth).values(values).on_conflict_do_nothing()
+    session.execute(stmt)
+    return session.execute(
+        sa.select(UnitMonth).where(UnitMonth.unit == unit, UnitMonth.month == month).with_for_update()
+    ).scalar_one()
+
+
+def introduce(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
+    """R5: a sub-unit lead or the unit secretary introduces a recorded deed to its unit; 409 once
+    the unit's round for that month has opened. Introducing it again changes nothing."""
+    if actor.role not in scope.INTRODUCERS:
+        raise Forbidden(f"Vai trò {actor.role} không được giới thiệu việc tốt.")
+    org = runtime.orgs.require()
+    with runtime.db.unit_of_work() as uow:
+        s = uow.session
+        deed = _readable(s, org, actor, deed_id)
+        if not scope.may_introduce(org, actor, deed.unit, deed.subunit):
+            raise Forbidden("Chỉ trưởng đơn vị cơ sở của việc tốt hoặc thư ký đơn vị được giới thiệu việc tốt này.")
+        unit_month = _lock_month(s, deed.unit, deed.month)
+        s.refresh(deed)
+        if unit_month.closed_at is not None:
+            raise Conflict(f"Tháng {deed.month} của đơn vị {deed.unit} đã khép giới thiệu: vòng xét tháng đã mở.")
+        if deed.status not in ("recorded", "introduced"):
+            raise Conflict(f"Việc tốt đang ở trạng thái {deed.status}, không thể giới thiệu.")
+        if deed.status == "recorded":
+            deed.status = "introduced"
+            uow.emit(DeedIntroduced(deed_id=deed.id, unit=deed.unit, month=deed.month))
+        s.flush()
+        view = _view(deed, _evidence_of(s, [deed.id])[deed.id])
+        uow.commit()
+    return view
+
+
+# -- evidence ------------------------------------------------------------------------------------
+def add_evidence(runtime: Runtime, actor: Actor, deed_id: str, content: bytes) -> dict[str, Any]:
+    """Keep an evidence file by its content hash; its type is read from its bytes."""
+    if actor.role not in scope.RECORDERS:
+        raise Forbidden(f"Vai trò {actor.role} không được thêm bằng chứng.")
+    if not content:
+        raise Invalid("Tệp rỗng.", {"file": ["Tệp rỗng."]})
+    content_type = sniff(content[:16])
+    if content_type is None:
+        raise UnsupportedType(
+            "Chỉ nhận tệp JPEG, PNG, WebP, PDF hoặc MP4 (kiểu đọc từ nội dung tệp).",
+            {"file": ["Kiểu tệp không được chấp nhận."]},
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    org = runtime.orgs.require()
+    with runtime.db.unit_of_work() as uow:
+        s = uow.session
+        deed = _readable(s, org, actor, deed_id)
+        if not scope.may_record(org, actor, deed.author):
+            raise Forbidden("Chỉ người được ghi việc tốt này mới được thêm bằng chứng.")
+        if deed.status not in EVIDENCE_OPEN:
+            raise Conflict(f"Việc tốt đang ở trạng thái {deed.status}: bản sao đã chuyển hội đồng, "
+                           "không thêm bằng chứng được nữa.")
+        now = utcnow()
+        if s.get(EvidenceFile, digest) is None:
+            s.add(EvidenceFile(sha256=digest, size=len(content), content_type=content_type, data=content,
+                               stored_at=now))
+            s.flush()
+        if s.get(DeedEvidence, (deed.id, digest)) is None:
+            s.add(DeedEvidence(deed_id=deed.id, sha256=digest, added_at=now,
+                               added_by=f"{actor.role}:{actor.subject}"))
+        uow.commit()
+    return {"sha256": digest, "size": len(content), "content_type": content_type}
+
+
+def get_evidence(runtime: Runtime, actor: Actor, deed_id: str, sha256: str) -> tuple[str, bytes]:
+    """An evidence file of a deed, to whoever may read the deed and to the council members while
+    the deed is their candidate."""
+    org = runtime.orgs.require()
+    with runtime.db.reading() as s:
+        deed = s.get(Deed, deed_id) if len(deed_id) <= 36 else None
+        allowed = deed is not None and (
+            scope.may_read(org, actor, deed.unit)
+            or scope.may_see_candidate_evidence(org, actor, deed.unit, deed.status)
+        )
+        if not allowed:
+            if actor.role not in (*scope.READERS, "council_member"):
+                raise Forbidden(f"Vai trò {actor.role} không được xem bằng chứng.")
+            raise NotFound("Không tìm thấy việc tốt này.")
+        row = s.execute(
+            sa.select(EvidenceFile.content_type, EvidenceFile.data)
+            .join(DeedEvidence, DeedEvidence.sha256 == EvidenceFile.sha256)
+            .where(DeedEvidence.deed_id == deed_id, EvidenceFile.sha256 == sha256)
+        ).first()
+        if row is None:
+            raise NotFound("Việc tốt này không có tệp bằng chứng đó.")
+        return row.content_type, row.data
+
+
+# -- messages from the other services ------------------------------------------------------------
+def _copy(deed: Deed, evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    """The frozen public copy of a deed that leaves intake (DeedCopySchema): never beneficiaries."""
+    return {
+        "id": deed.id,
+        "title": deed.title,
+        "description": deed.description,
+        "kind": deed.kind,
+        "relation": deed.relation,
+        "occurred_on": deed.occurred_on.isoformat(),
+        "month": deed.month,
+        "place": deed.place,
+        "author": {**deed.author, "name": deed.author_name},
+        "unit": deed.unit,
+        "subunit": deed.subunit,
+        "evidence": evidence,
+    }
+
+
+# A later round of the same month (R9's supplementary round) puts to the vote again what the
+# first one did not select; nothing can be introduced to a closed month.
+CANDIDATE_STATUSES = ("introduced", "in_round", "not_selected")
+
+
+def close_introductions(uow: UnitOfWork, msg: CloseIntroductions) -> None:
+    """A monthly round is opening: close the unit's month to introductions, put its introduced
+    deeds in the round and send council the final list with frozen copies, all in this
+    transaction. A round already answered is answered once only."""
+    s = uow.session
+    if s.get(IntroductionClosure, msg.round_id) is not None:
+        return
+    unit_month = _lock_month(s, msg.unit, msg.month)
+    now = utcnow()
+    if unit_month.closed_at is None:
+        unit_month.closed_at = now
+        unit_month.closed_by_round = msg.round_id
+    deeds = list(s.scalars(
+        sa.select(Deed)
+        .where(Deed.unit == msg.unit, Deed.month == msg.month, Deed.status.in_(CANDIDATE_STATUSES))
+        .order_by(Deed.id)
+    ))
+    for deed in deeds:
+        deed.status = advance(deed.status, "in_round")
+    recorded = s.scalar(
+        sa.select(sa.func.count()).select_from(Deed).where(Deed.unit == msg.unit, Deed.month == msg.month)
+    )
+    evidence = _evidence_of(s, [d.id for d in deeds])
+    s.add(IntroductionClosure(round_id=msg.round_id, council=msg.council, unit=msg.unit, month=msg.month,
+                              deed_ids=[d.id for d in deeds], closed_at=now))
+    uow.emit(IntroductionsClosed(
+        round_id=msg.round_id, unit=msg.unit, month=msg.month, recorded=int(recorded or 0),
+        deeds=[_copy(d, evidence[d.id]) for d in deeds],
+    ))
+
+
+def deed_fate(uow: UnitOfWork, msg: DeedFateDecided) -> None:
+    """What a round made of a deed; a status never moves backwards (a late or stale message is
+    ignored)."""
+    deed = uow.session.get(Deed, msg.deed_id, with_for_update=True)
+    if deed is None:
+        log.warning("deed_fate for unknown deed %s ignored", msg.deed_id)
+        return
+    deed.status = advance(deed.status, msg.status)
+
+
+def deed_inscribed(uow: UnitOfWork, msg: DeedInscribed) -> None:
+    """A golden book holds an entry about the deed: list it once, and move the status on
+    (recognised for the unit's book, inscribed for the provincial one)."""
+    deed = uow.session.get(Deed, msg.deed_id, with_for_update=True)
+    if deed is None:
+        log.warning("deed_inscribed for unknown deed %s ignored", msg.deed_id)
+        return
+    entries = list(deed.book_entries or [])
+    if not any(e.get("book") == msg.book and e.get("seq") == msg.seq for e in entries):
+        entry: dict[str, Any] = {"book": msg.book, "seq": msg.seq}
+        if msg.kind != "inscription":
+            entry["kind"] = msg.kind
+        deed.book_entries = [*entries, entry]
+    implied = status_after_entry(deed.unit, msg.book, msg.kind)
+    if implied:
+        deed.status = advance(deed.status, implied)
+
+
+# -- housekeeping --------------------------------------------------------------------------------
+def purge_idempotency_records(runtime: Runtime, now: dt.datetime | None = None) -> int:
+    """Forget Idempotency-Keys older than ``idempotency_ttl_hours`` (API.md: kept at least 24 h)."""
+    cutoff = (now or utcnow()) - dt.timedelta(hours=runtime.settings.idempotency_ttl_hours)
+    t = idempotency_records
+    with runtime.db.unit_of_work() as uow:
+        result = uow.session.execute(t.delete().where(t.c.created_at < cutoff, t.c.status != 0))
+        uow.commit()
+    return int(result.rowcount or 0)

@@ -1,0 +1,20 @@
+"""intake's Celery worker: it hears what council and book decided about its deeds."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from services.intake import services
+from services.intake.app import build_runtime
+from shared.config import Settings
+from shared.messages import CloseIntroductions, DeedFateDecided, DeedInscribed
+from shared.runtime import Runtime, consumer, make_worker
+
+
+def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:
+    runtime = runtime or build_runtime(settings)
+    app = make_worker(runtime)
+    consumer(app, runtime, CloseIntroductions)(services.close_introductions)
+    consumer(app, runtime, DeedFateDecided)(services.deed_fate)
+    consumer(app, runtime, DeedInscribed)(services.deed_inscribed)
+    return app

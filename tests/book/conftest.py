@@ -1,0 +1,64 @@
+"""Fixtures of the book service's tests: a migrated book database with the organisation loaded,
+its Flask client, real bearer tokens, and Inscribe commands delivered through the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from book_helpers import UNIT, deliver, inscribe_command, make_runtime
+from flask.testing import FlaskClient
+
+from services.book.app import create_app
+from shared.auth import new_token, store_token
+from shared.config import Settings
+from shared.messages import Inscribe
+from shared.runtime import Runtime
+
+
+@pytest.fixture
+def runtime(sqlite_settings: Settings, org_document: dict) -> Iterator[Runtime]:
+    rt = make_runtime(sqlite_settings, org_document)
+    yield rt
+    rt.db.dispose()
+
+
+def without_wakeups(runtime: Runtime) -> None:
+    """No broker runs in these tests: drop the relay's after-commit nudge, which (redis-py's
+    default retries with backoff) would hold each commit for seconds; see the report on
+    shared/celery_app.py ``install_wakeup``."""
+    runtime.db.after_commit.clear()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> FlaskClient:
+    app = create_app(runtime=runtime)
+    without_wakeups(runtime)
+    return app.test_client()
+
+
+@pytest.fixture
+def token(runtime: Runtime) -> Callable[[str, str], str]:
+    """A real bearer token stored (hashed) in the book's database: ``token(role, subject)``."""
+
+    def issue(role: str, subject: str) -> str:
+        value = new_token()
+        with runtime.db.unit_of_work() as uow:
+            store_token(uow, value, role, subject, ttl_days=1)
+            uow.commit()
+        return value
+
+    return issue
+
+
+@pytest.fixture
+def inscribe(runtime: Runtime) -> Callable[..., Inscribe]:
+    """Inscribe one deed: ``inscribe(book, deed=…, period=…)`` → the command delivered."""
+
+    def run(book: str = UNIT, **kwargs: Any) -> Inscribe:
+        msg = inscribe_command(book, **kwargs)
+        deliver(runtime, msg)
+        return msg
+
+    return run

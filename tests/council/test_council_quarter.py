@@ -1,0 +1,218 @@
+"""The rounds after the month: supplementary (R9), quarterly unit rounds with their dossiers (R11),
+provincial rounds with the cap (R12) and the runoff of exactly the tied (R13), inscribed in the
+provincial book (R14)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from services.council import services
+from shared import clock
+from shared.clock import Month, Quarter
+from tests.council.conftest import (
+    COUNCIL,
+    MEMBERS,
+    PROVINCE,
+    PROVINCE_SECRETARY,
+    PROVINCIAL,
+    PROVINCIAL_MEMBERS,
+    UNIT,
+    deed_copy,
+    open_monthly,
+    outbox_messages,
+)
+
+
+def last_quarter() -> Quarter:
+    current = Month.of(clock.today()).quarter
+    return Quarter(current.year - 1, 4) if current.q == 1 else Quarter(current.year, current.q - 1)
+
+
+def ballot_round(client, rnd: dict, voters: list[dict], approvals: dict[str, int]) -> None:  # noqa: ANN001
+    """Voter i approves a candidate when i < approvals[deed id], else rejects."""
+    for i, headers in enumerate(voters):
+        choices = {c["id"]: "approve" if i < approvals.get(c["deed_id"], 0) else "reject" for c in rnd["candidates"]}
+        r = client.post(f"/api/v1/rounds/{rnd['id']}/ballots", json={"choices": choices}, headers=headers)
+        assert r.status_code == 201, r.get_json()
+
+
+def close(client, rnd: dict, headers: dict) -> dict:  # noqa: ANN001
+    r = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=headers)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def open_round(client, headers: dict, council: str, kind: str, period: str) -> Any:  # noqa: ANN001
+    return client.post("/api/v1/rounds", json={"council": council, "kind": kind, "period": period}, headers=headers)
+
+
+@pytest.fixture
+def unit_voters(members: dict) -> list[dict]:
+    return [members[m] for m in MEMBERS]
+
+
+@pytest.fixture
+def province(auth) -> dict:  # noqa: ANN001
+    return auth("province_secretary", PROVINCE_SECRETARY)
+
+
+@pytest.fixture
+def province_voters(auth) -> list[dict]:  # noqa: ANN001
+    return [auth("council_member", m) for m in PROVINCIAL_MEMBERS]
+
+
+def test_supplementary_then_quarterly_round_sends_dossiers(client, runtime, secretary, unit_voters) -> None:
+    q = last_quarter()
+    m1, m2, m3 = (str(m) for m in q.months)
+    # Month 1: two deeds recognised.
+    a, b = deed_copy(month=m1, title="Cứu hộ cháy nhà"), deed_copy(month=m1, title="Tìm trẻ lạc")
+    rnd1 = open_monthly(client, secretary, runtime, [a, b], period=m1)
+    ballot_round(client, rnd1, unit_voters, {a["id"]: 7, b["id"]: 6})
+    assert close(client, rnd1, secretary)["quota_met"] is True
+
+    # Month 2: nothing passes, quota unmet; one supplementary round (R9) over the same deeds.
+    c = deed_copy(month=m2, title="Giúp dân thu hoạch cà phê")
+    rnd2 = open_monthly(client, secretary, runtime, [c], period=m2)
+    assert open_round(client, secretary, COUNCIL, "supplementary", m2).status_code == 409  # not closed yet
+    ballot_round(client, rnd2, unit_voters, {c["id"]: 3})
+    assert close(client, rnd2, secretary)["quota_met"] is False
+    r = open_round(client, secretary, COUNCIL, "supplementary", m2)
+    assert r.status_code == 201, r.get_json()
+    sup = r.get_json()
+    assert sup["status"] == "open" and [x["deed_id"] for x in sup["candidates"]] == [c["id"]]
+    assert open_round(client, secretary, COUNCIL, "supplementary", m2).status_code == 409  # once
+    assert open_round(client, secretary, COUNCIL, "supplementary", m1).status_code == 409  # quota met
+    ballot_round(client, sup, unit_voters, {c["id"]: 7})
+    sup_result = close(client, sup, secretary)
+    assert sup_result["quota_met"] is True and sup_result["decision"]["number"] == f"2/QĐ-{UNIT}"
+    fates = [(m["payload"]["deed_id"], m["payload"]["status"]) for m in outbox_messages(runtime, "intake.deed_fate")]
+    assert (c["id"], "not_selected") in fates and (c["id"], "recognised") in fates
+    assert {m["payload"]["book"] for m in outbox_messages(runtime, "book.inscribe")} == {UNIT}
+
+    # Month 3 closes empty; then the quarterly round over the three recognised deeds (R11).
+    open_monthly(client, secretary, runtime, [], period=m3)
+    r = open_round(client, secretary, COUNCIL, "quarterly", str(q))
+    assert r.status_code == 201, r.get_json()
+    quarterly = r.get_json()
+    assert quarterly["status"] == "open" and quarterly["period"] == str(q)
+    assert {x["deed_id"] for x in quarterly["candidates"]} == {a["id"], b["id"], c["id"]}
+    assert open_round(client, secretary, COUNCIL, "supplementary", m3).status_code == 409  # quarter opened
+    ballot_round(client, quarterly, unit_voters, {a["id"]: 7, b["id"]: 2, c["id"]: 6})
+    result = close(client, quarterly, secretary)
+    assert result["decision"] is None and result["quota_met"] is None
+    assert {x["deed_id"] for x in result["candidates"] if x["selected"]} == {a["id"], c["id"]}
+    proposed = [m["payload"] for m in outbox_messages(runtime, "intake.deed_fate") if m["payload"]["status"] == "proposed"]
+    assert {p["deed_id"] for p in proposed} == {a["id"], c["id"]}
+    assert len(outbox_messages(runtime, "book.inscribe")) == 3  # quarterly rounds inscribe nothing
+
+    # A deed proposed once is not a candidate again.
+    with runtime.db.reading() as s:
+        from services.council.orm import dossiers
+
+        rows = {d.deed_id: d for d in s.execute(dossiers.select())}
+    assert set(rows) == {a["id"], c["id"]}
+    dossier = rows[a["id"]]
+    assert dossier.quarter == str(q) and dossier.unit == UNIT and dossier.deed["title"] == "Cứu hộ cháy nhà"
+    assert dossier.monthly_decision["number"] == f"1/QĐ-{UNIT}" and dossier.monthly_tally["ratio"] == "7/7"
+    assert dossier.quarterly_tally["round_kind"] == "quarterly" and dossier.quarterly_tally["ratio"] == "7/7"
+
+
+def recognised_and_proposed(client, runtime, auth, unit: str, n: int, q: Quarter) -> list[dict]:  # noqa: ANN001
+    """Drive ``n`` deeds of ``unit`` through a monthly and a quarterly round: ``n`` dossiers."""
+    sec = auth("unit_secretary", f"{unit}-0008")
+    voters = [auth("council_member", f"{unit}-000{i}") for i in range(1, 8)]
+    month = str(q.months[0])
+    deeds = [deed_copy(unit=unit, month=month, title=f"Việc tốt {unit} số {i}",
+                       author={"officer": f"{unit}-0020", "name": "Cán bộ"}) for i in range(n)]
+    rnd = open_monthly(client, sec, runtime, deeds, period=month, council=f"HD-{unit}", unit=unit)
+    ballot_round(client, rnd, voters, {d["id"]: 7 for d in deeds})
+    close(client, rnd, sec)
+    quarterly = open_round(client, sec, f"HD-{unit}", "quarterly", str(q)).get_json()
+    ballot_round(client, quarterly, voters, {d["id"]: 7 for d in deeds})
+    close(client, quarterly, sec)
+    return deeds
+
+
+def test_provincial_round_caps_ranks_and_runs_off_the_tied(client, runtime, auth, province, province_voters,
+                                                             org_document) -> None:
+    doc = copy.deepcopy(org_document)
+    doc["province"]["council"]["cap_per_quarter"] = 2
+    assert services.load_org(runtime, doc) is True
+    q = last_quarter()
+    deeds = recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q)
+    deeds += recognised_and_proposed(client, runtime, auth, "CAH-DM", 2, q)
+    a, b, c, d = (x["id"] for x in deeds)
+
+    assert open_round(client, auth("unit_secretary", "CATP-GN-0008"), PROVINCIAL, "provincial", str(q)).status_code == 403
+    r = open_round(client, province, PROVINCIAL, "provincial", str(q))
+    assert r.status_code == 201, r.get_json()
+    prov = r.get_json()
+    assert prov["status"] == "open" and prov["entitled"] == 11
+    assert {x["deed_id"] for x in prov["candidates"]} == {a, b, c, d}
+
+    # A 11/11; B and C 10/11 tie across place 2; D 9/11 passes but ranks below.
+    ballot_round(client, prov, province_voters, {a: 11, b: 10, c: 10, d: 9})
+    result = close(client, prov, province)
+    by = {x["deed_id"]: x for x in result["candidates"]}
+    assert [by[k]["passed"] for k in (a, b, c, d)] == [True, True, True, True]
+    assert [by[k]["selected"] for k in (a, b, c, d)] == [True, False, False, False]
+    assert result["decision"]["number"] == f"1/QĐ-{PROVINCE}"
+    assert result["runoff"]
+    (inscribe,) = [m["payload"] for m in outbox_messages(runtime, "book.inscribe") if m["payload"]["book"] == PROVINCE]
+    assert inscribe["deed"]["id"] == a and inscribe["tally"]["round_kind"] == "provincial"
+    assert inscribe["decision"]["issuer_name"] == "Công an tỉnh Đắk Nông"
+
+    runoff = client.get(f"/api/v1/rounds/{result['runoff']}", headers=province).get_json()
+    assert runoff["kind"] == "runoff" and runoff["runoff_of"] == prov["id"] and runoff["status"] == "open"
+    assert {x["deed_id"] for x in runoff["candidates"]} == {b, c}
+    listed = client.get(f"/api/v1/rounds?council={PROVINCIAL}&kind=runoff", headers=province).get_json()
+    assert [x["id"] for x in listed["items"]] == [runoff["id"]]
+
+    # The runoff fills the one place left; never more than the cap in all.
+    ballot_round(client, runoff, province_voters, {b: 11, c: 9})
+    final = close(client, runoff, province)
+    assert {x["deed_id"] for x in final["candidates"] if x["selected"]} == {b}
+    assert final["decision"]["number"] == f"2/QĐ-{PROVINCE}" and final["runoff"] is None
+    inscribed = [m["payload"]["deed"]["id"] for m in outbox_messages(runtime, "book.inscribe")
+                 if m["payload"]["book"] == PROVINCE]
+    assert inscribed == [a, b]
+    assert open_round(client, province, PROVINCIAL, "provincial", str(q)).status_code == 409
+
+
+def test_a_runoff_that_ties_again_runs_off_again(client, runtime, auth, province, province_voters, org_document) -> None:
+    doc = copy.deepcopy(org_document)
+    doc["province"]["council"]["cap_per_quarter"] = 1
+    services.load_org(runtime, doc)
+    q = last_quarter()
+    a, b = (x["id"] for x in recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q))
+    prov = open_round(client, province, PROVINCIAL, "provincial", str(q)).get_json()
+    ballot_round(client, prov, province_voters, {a: 10, b: 10})
+    first = close(client, prov, province)
+    assert first["decision"] is None and first["runoff"]
+    runoff = client.get(f"/api/v1/rounds/{first['runoff']}", headers=province).get_json()
+    ballot_round(client, runoff, province_voters, {a: 11, b: 11})
+    second = close(client, runoff, province)
+    assert second["runoff"] and second["runoff"] != runoff["id"]
+    again = client.get(f"/api/v1/rounds/{second['runoff']}", headers=province).get_json()
+    assert again["runoff_of"] == runoff["id"] and {x["deed_id"] for x in again["candidates"]} == {a, b}
+
+
+def test_runoffs_close_by_schedule_too(client, runtime, auth, province, province_voters, org_document) -> None:
+    doc = copy.deepcopy(org_document)
+    doc["province"]["council"]["cap_per_quarter"] = 1
+    services.load_org(runtime, doc)
+    q = last_quarter()
+    a, b = (x["id"] for x in recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q))
+    prov = open_round(client, province, PROVINCIAL, "provincial", str(q)).get_json()
+    ballot_round(client, prov, province_voters, {a: 10, b: 10})
+    runoff_id = close(client, prov, province)["runoff"]
+    runoff = client.get(f"/api/v1/rounds/{runoff_id}", headers=province).get_json()
+    ballot_round(client, runoff, province_voters[:10], {a: 9, b: 8})
+    after = dt.datetime.fromisoformat(runoff["closes_at"]) + dt.timedelta(seconds=1)
+    assert services.close_due_rounds(runtime, now=after) == [runoff_id]
+    result = client.get(f"/api/v1/rounds/{runoff_id}/result").get_json()
+    assert {x["deed_id"] for x in result["candidates"] if x["selected"]} == {a}
