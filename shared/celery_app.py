@@ -13,6 +13,8 @@ from typing import Any
 import redis
 from celery import Celery
 from kombu import Queue
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from shared.config import SERVICES, Settings
 from shared.db import Database
@@ -53,15 +55,16 @@ def make_celery(service: str, settings: Settings) -> Celery:
     return app
 
 
-def redis_client(settings: Settings, timeout: float = 5.0) -> redis.Redis:
-    """A plain Redis client on the broker (wake-ups, rate limits)."""
+def redis_client(settings: Settings, timeout: float = 5.0, retries: int | None = None) -> redis.Redis:
+    """A plain Redis client on the broker (wake-ups, rate limits); ``retries=0`` fails at once."""
     url = settings.effective_broker_url()
+    extra: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if retries is not None:
+        extra["retry"] = Retry(NoBackoff(), retries)
+        extra["retry_on_error"] = []
     if url.startswith("redis+socket://"):
-        return redis.Redis(
-            unix_socket_path=url.removeprefix("redis+socket://"), socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return redis.Redis(unix_socket_path=url.removeprefix("redis+socket://"), **extra)
+    return redis.Redis.from_url(url, **extra)
 
 
 def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
@@ -82,7 +85,7 @@ def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
 def install_wakeup(db: Database, settings: Settings) -> None:
     """After each commit, nudge the relay so a message leaves at once rather than at the next poll."""
     # A short timeout: with the broker away the hint is dropped, the request is not held up.
-    client = redis_client(settings, timeout=0.2)
+    client = redis_client(settings, timeout=0.2, retries=0)
     key = wake_key(db.service)
 
     def nudge() -> None:

@@ -47,6 +47,17 @@ class Settings:
     monthly_close_day: int = 7
     monthly_close_hour: int = 17
     quarterly_close_day: int = 15
+    # A round opened after its calendar deadline closes this many hours later.
+    late_round_hours: int = 72
+    # How long a supplementary round (R9) and a runoff round (R13) stay open by default.
+    supplementary_days: int = 7
+    runoff_hours: int = 72
+    # Let the scheduler open the rounds of the R21 calendar by itself.
+    calendar: bool = False
+    # Councils that vote by open (named) ballot instead of secret ballot (R19).
+    open_ballot_councils: frozenset[str] = frozenset()
+    # Requests per minute per token (intake).
+    rate_limit_per_minute: int = 1200
     # How often the scheduler looks for rounds past their deadline (seconds).
     sweep_seconds: float = 2.0
     # How often an outbox relay looks for unsent messages when nothing woke it (seconds).
@@ -76,6 +87,14 @@ class Settings:
             monthly_close_day=_int(env, "SOVANG_MONTHLY_CLOSE_DAY", cls.monthly_close_day),
             monthly_close_hour=_int(env, "SOVANG_MONTHLY_CLOSE_HOUR", cls.monthly_close_hour),
             quarterly_close_day=_int(env, "SOVANG_QUARTERLY_CLOSE_DAY", cls.quarterly_close_day),
+            late_round_hours=_int(env, "SOVANG_LATE_ROUND_HOURS", cls.late_round_hours),
+            supplementary_days=_int(env, "SOVANG_SUPPLEMENTARY_DAYS", cls.supplementary_days),
+            runoff_hours=_int(env, "SOVANG_RUNOFF_HOURS", cls.runoff_hours),
+            calendar=_flag(env, "SOVANG_CALENDAR", cls.calendar),
+            open_ballot_councils=frozenset(
+                c.strip() for c in (env.get("SOVANG_OPEN_BALLOT_COUNCILS") or "").split(",") if c.strip()
+            ),
+            rate_limit_per_minute=_int(env, "SOVANG_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             sweep_seconds=_float(env, "SOVANG_SWEEP_SECONDS", cls.sweep_seconds),
             relay_poll_seconds=_float(env, "SOVANG_RELAY_POLL_SECONDS", cls.relay_poll_seconds),
             token_ttl_days=_int(env, "SOVANG_TOKEN_TTL_DAYS", cls.token_ttl_days),

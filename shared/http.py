@@ -7,6 +7,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import io
 import json
 import logging
 import time
@@ -38,6 +39,16 @@ TITLES = {
     429: "Quá nhiều yêu cầu",
     500: "Lỗi máy chủ",
     503: "Dịch vụ chưa sẵn sàng",
+}
+
+
+# werkzeug's own refusals, told in Vietnamese like every other problem.
+DETAILS = {
+    400: "Yêu cầu không đọc được.",
+    404: "Không có đường dẫn này.",
+    405: "Phương thức không được hỗ trợ cho đường dẫn này.",
+    413: "Nội dung quá lớn: một thân JSON tối đa 1 MiB, một tệp bằng chứng tối đa 20 MiB.",
+    415: "Kiểu nội dung không được hỗ trợ.",
 }
 
 
@@ -83,7 +94,12 @@ def install_problem_handlers(app: Flask) -> None:
     def _http(exc: HTTPException) -> Response:
         status = exc.code or 500
         keep = {k: v for k, v in exc.get_headers() if k in ("Allow", "Retry-After")}
-        return Problem(status, exc.description or TITLES.get(status, ""), headers=keep).response()
+        detail = DETAILS.get(status) or TITLES.get(status, "Lỗi")
+        return Problem(status, detail, headers=keep).response()
+
+    @app.before_request
+    def _bound_chunked_json() -> None:
+        bound_chunked_body()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -92,6 +108,24 @@ def install_problem_handlers(app: Flask) -> None:
 
 
 # -- request bodies ----------------------------------------------------------------------------
+def bound_chunked_body() -> None:
+    """A JSON body sent without Content-Length (chunked) over the limit is 413 like any other:
+    werkzeug would stop reading at the limit and hand the view a truncated body."""
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    limit = request.max_content_length
+    if limit is None or not (request.mimetype or "").endswith("json"):
+        return
+    raw = environ["wsgi.input"].read(limit + 1)
+    if len(raw) > limit:
+        raise Problem(413, DETAILS[413])
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 4xx problem: 415 not JSON, 400 unreadable, 422 not an object."""
     mimetype = request.mimetype or ""
@@ -107,6 +141,10 @@ def json_body() -> dict[str, Any]:
         raise Problem(400, f"Nội dung không phải UTF-8 hợp lệ: {exc.reason}.") from exc
     except json.JSONDecodeError as exc:
         raise Problem(400, f"JSON không đọc được: {exc.msg} (dòng {exc.lineno}, cột {exc.colno}).") from exc
+    except RecursionError:
+        raise Problem(400, "JSON không đọc được: lồng nhau quá sâu.") from None
+    except ValueError as exc:  # e.g. an integer longer than Python reads
+        raise Problem(400, f"JSON không đọc được: {exc}.") from None
     if not isinstance(data, dict):
         raise Problem(422, "Nội dung phải là một đối tượng JSON.", errors={"_schema": ["Phải là đối tượng JSON."]})
     return data
@@ -156,6 +194,8 @@ def page(items: list[Any], limit: int, key: Callable[[Any], Any]) -> dict[str, A
 
 # -- Idempotency-Key ---------------------------------------------------------------------------
 PENDING = 0
+# A claim whose request never finished (its process died) is taken over after this long.
+PENDING_EXPIRES_SECONDS = 60
 
 
 def idempotent(db_of: Callable[[], Database]) -> Callable:
@@ -219,6 +259,13 @@ def _claim(db: Database, subject: str, key: str, digest: str, wait_seconds: floa
                     return None
                 except IntegrityError:
                     row = None
+        if row is not None and _stale(db, row):
+            with db.unit_of_work() as uow:
+                uow.session.execute(t.delete().where(
+                    t.c.subject == subject, t.c.key == key, t.c.created_at == row.created_at
+                ))
+                uow.commit()
+            continue
         if row is not None:
             if row.request_hash != digest:
                 raise Problem(
@@ -230,6 +277,14 @@ def _claim(db: Database, subject: str, key: str, digest: str, wait_seconds: floa
         if time.monotonic() > deadline:
             raise Problem(409, "Một yêu cầu với cùng Idempotency-Key đang được xử lý.")
         time.sleep(0.05)
+
+
+def _stale(db: Database, row: Any) -> bool:
+    """An expired record (older than the TTL), or a pending claim abandoned by a dead process."""
+    age = (utcnow() - row.created_at).total_seconds()
+    if row.status == PENDING:
+        return age > PENDING_EXPIRES_SECONDS
+    return age > db.settings.idempotency_ttl_hours * 3600
 
 
 def _store(db: Database, subject: str, key: str, resp: Response) -> None:

@@ -103,7 +103,7 @@ def consumer(
     deliveries = DeliveryCounter(runtime)
 
     def deco(handle: Callable[[UnitOfWork, Any], None]) -> Callable:
-        @app.task(name=message_type.TYPE, bind=True, acks_late=True, max_retries=None)
+        @app.task(name=message_type.TYPE, bind=True, acks_late=True, max_retries=None, shared=False)
         def task(self: Any, env: dict[str, Any]) -> None:
             count = deliveries.count(env)
             if count > runtime.settings.max_deliveries:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.db import Instant
+
 metadata = sa.MetaData()
 
 org_documents = sa.Table(
@@ -13,7 +15,7 @@ org_documents = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("digest", sa.String(64), nullable=False, unique=True),
     sa.Column("document", sa.JSON, nullable=False),
-    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("loaded_at", Instant, nullable=False),
 )
 
 tokens = sa.Table(
@@ -23,9 +25,9 @@ tokens = sa.Table(
     sa.Column("token_hash", sa.String(64), primary_key=True),
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("subject", sa.String(64), nullable=False),
-    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("issued_at", Instant, nullable=False),
+    sa.Column("expires_at", Instant, nullable=False),
+    sa.Column("revoked_at", Instant, nullable=True),
 )
 
 outbox = sa.Table(
@@ -36,8 +38,8 @@ outbox = sa.Table(
     sa.Column("type", sa.String(80), nullable=False),
     sa.Column("queue", sa.String(32), nullable=False),
     sa.Column("envelope", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("sent_at", Instant, nullable=True),
     sa.Index("ix_outbox_unsent", "sent_at", "id"),
 )
 
@@ -46,7 +48,7 @@ inbox = sa.Table(
     metadata,
     sa.Column("message_id", sa.String(36), primary_key=True),
     sa.Column("type", sa.String(80), nullable=False),
-    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("processed_at", Instant, nullable=False),
 )
 
 parked_messages = sa.Table(
@@ -58,7 +60,7 @@ parked_messages = sa.Table(
     sa.Column("envelope", sa.JSON, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("deliveries", sa.Integer, nullable=False),
-    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("parked_at", Instant, nullable=False),
 )
 
 idempotency_records = sa.Table(
@@ -70,7 +72,7 @@ idempotency_records = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("content_type", sa.String(100), nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
 )
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -61,6 +62,8 @@ class Publisher:
     def __init__(self, session: Session, org: Organisation | None) -> None:
         self.session = session
         self.org = org
+        # A publisher lives for one use case, after its writes: each book is read once.
+        self._books: dict[str, tuple[Any, list[dict], list[PublicItem]] | None] = {}
 
     # -- what every publication says of the organisation ---------------------------------------
     @property
@@ -73,12 +76,12 @@ class Publisher:
             return pages.Context("Công an tỉnh", DEFAULT_PROGRAMME, "2021-09-01", lambda code: code)
         return pages.Context(org.province_name, org.programme_name or DEFAULT_PROGRAMME, org.since, org.unit_name)
 
-    def _book(self, code: str) -> tuple[object, list[dict], list[PublicItem]] | None:
-        book = repo.get_book(self.session, code)
-        if book is None:
-            return None
-        rows = repo.book_entries(self.session, code)
-        return book, rows, pub.public_items(code, rows)
+    def _book(self, code: str) -> tuple[Any, list[dict], list[PublicItem]] | None:
+        if code not in self._books:
+            book = repo.get_book(self.session, code)
+            rows = repo.book_entries(self.session, code) if book is not None else []
+            self._books[code] = (book, rows, pub.public_items(code, rows)) if book is not None else None
+        return self._books[code]
 
     # -- rendering -------------------------------------------------------------------------------
     def feed(self, code: str, fmt: str, archive: int | None = None) -> Rendered | None:
@@ -87,7 +90,7 @@ class Publisher:
         if found is None:
             return None
         book, _rows, items = found
-        count = archive_total = pub.archive_count(book.entries)
+        archive_total = pub.archive_count(book.entries)
         if archive is not None and not 1 <= archive <= archive_total:
             return None
         first, last = pub.archive_range(archive) if archive else pub.current_range(book.entries)

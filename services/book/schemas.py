@@ -20,7 +20,7 @@ class RevocationSchema(Schema):
 
     seq = fields.Integer(
         required=True, strict=True,
-        validate=validate.Range(min=1, error="Phải là số thứ tự của một mục (từ 1)."),
+        validate=validate.Range(min=1, max=2**31 - 1, error="Phải là số thứ tự của một mục (từ 1)."),
         error_messages={"required": "Bắt buộc.", "null": "Bắt buộc.", "invalid": "Phải là số nguyên."},
     )
     reason = fields.String(
@@ -63,3 +63,79 @@ def verdict_out(book: str, verdict: Verdict) -> dict[str, Any]:
         "first_bad_seq": verdict.first_bad_seq,
         "problem": verdict.problem,
     }
+
+
+# -- output shapes, as documented (the views build them with the functions above) ----------------
+class BookOut(Schema):
+    code = fields.String(required=True, metadata={"description": "Mã đơn vị, hoặc mã tỉnh (CAT) cho sổ vàng của tỉnh"})
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["unit", "province"]))
+    entries = fields.Integer(required=True)
+    head = fields.String(allow_none=True, metadata={"description": "Mã băm SHA-256 của mục cuối (đầu chuỗi)"})
+
+
+class EntryAuthor(Schema):
+    officer = fields.String()
+    collective = fields.String()
+    name = fields.String(required=True)
+
+
+class EntryDeed(Schema):
+    id = fields.String(required=True)
+    title = fields.String()
+    description = fields.String()
+    kind = fields.String(validate=validate.OneOf(["good_deed", "achievement", "feat", "exemplar"]))
+    relation = fields.String(validate=validate.OneOf(["direct", "indirect"]))
+    occurred_on = fields.Date()
+    author = fields.Nested(EntryAuthor)
+    unit = fields.String()
+
+
+class EntryOut(Schema):
+    book = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["inscription", "revocation"]))
+    revokes = fields.Integer(allow_none=True, metadata={"description": "Mục bị thu hồi (chỉ với mục thu hồi)"})
+    reason = fields.String(allow_none=True, metadata={"description": "Lý do thu hồi (chỉ với mục thu hồi)"})
+    deed = fields.Nested(EntryDeed, required=True)
+    decision = fields.Dict(allow_none=True, metadata={"description": "number, date, issuer, issuer_name"})
+    tally = fields.Dict(allow_none=True, metadata={"description": "approve, reject, abstain, entitled, ratio, round, round_kind, period"})
+    inscribed_at = fields.String(required=True, metadata={"description": "ISO 8601, +07:00"})
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True, metadata={"description": "SHA-256 của dạng chuẩn của mục (R15)"})
+    revoked_by = fields.Integer(allow_none=True, metadata={"description": "Mục thu hồi mục này, nếu có"})
+
+
+class BookPage(Schema):
+    items = fields.List(fields.Nested(BookOut), required=True)
+    next = fields.String(allow_none=True)
+
+
+class EntryPage(Schema):
+    items = fields.List(fields.Nested(EntryOut), required=True)
+    next = fields.String(allow_none=True)
+
+
+class VerificationOut(Schema):
+    book = fields.String(required=True)
+    valid = fields.Boolean(required=True)
+    entries = fields.Integer(required=True)
+    head = fields.String(allow_none=True)
+    first_bad_seq = fields.Integer(allow_none=True, metadata={"description": "Mục đầu tiên không còn khớp chuỗi"})
+    problem = fields.String(allow_none=True)
+
+
+class FiguresOut(Schema):
+    since = fields.Date(required=True)
+    province_total = fields.Integer(required=True, metadata={"description": "Việc tốt ghi vào sổ vàng của tỉnh, không kể mục đã thu hồi"})
+    by_quarter = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    by_unit = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    unit_books = fields.Dict(metadata={"description": "Cùng các số ấy cho sổ vàng của các đơn vị"})
+
+
+class ProblemOut(Schema):
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))

@@ -70,7 +70,7 @@ def render(data: dict[str, Any]) -> bytes:
     pdf.set_font("DejaVu", "", 8)
     headings = ("STT", "Việc tốt", "Tác giả", "Tán thành", "Không tán thành", "Không biểu quyết",
                 "Có quyền", "Tỉ lệ", "Đạt", "Được chọn")
-    with pdf.table(col_widths=(8, 48, 30, 14, 16, 16, 13, 13, 10, 14), text_align="CENTER", line_height=4.5,
+    with pdf.table(col_widths=(8, 46, 30, 14, 16, 16, 13, 13, 15, 15), text_align="CENTER", line_height=4.5,
                    headings_style=FontFace(emphasis="BOLD")) as table:
         table.row(headings)
         for i, c in enumerate(result["candidates"], 1):

@@ -199,3 +199,17 @@ tracked_deeds = sa.Table(
     sa.Column("introduced", sa.Boolean, nullable=False),
     sa.Index("ix_tracked_deeds_unit_month", "unit", "month"),
 )
+
+# R19 with Idempotency-Key: a retried ballot gets its first answer back, but the record is found
+# only through the client's secret key (``lookup`` and ``fingerprint`` are keyed hashes, ``sealed``
+# the answer enciphered with it), so it pairs no member with a receipt.
+ballot_requests = sa.Table(
+    "ballot_requests",
+    metadata,
+    sa.Column("lookup", S(64), primary_key=True),
+    sa.Column("fingerprint", S(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Instant, nullable=False),
+    sqlite_with_rowid=False,
+)

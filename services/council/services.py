@@ -38,6 +38,7 @@ from services.council.domain.rounds import (
     parse_period,
 )
 from services.council.orm import (
+    ballot_requests,
     ballots,
     candidates,
     council_members,
@@ -137,7 +138,15 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
                opened_by: str | None = None) -> dict:
     """API.md ``POST /rounds``: a secretary opens a round of their council; candidates are frozen at
     opening (a monthly round freezes them when intake answers ``CloseIntroductions``)."""
-    now = now or utcnow()
+    try:
+        round_id = _open_round(runtime, who, data, now or utcnow(), opened_by)
+    except IntegrityError:
+        # Two secretaries' requests at once: the other one opened it (unique natural key).
+        raise Problem(409, f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
+    return get_round_view(runtime, round_id)
+
+
+def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.datetime, opened_by: str | None) -> str:
     org = _org(runtime)
     cfg = config_of(runtime)
     kind = data["kind"]
@@ -180,11 +189,8 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
             uow.emit(CloseIntroductions(round_id=round_id, council=council.code, unit=council.unit, month=str(period)))
         else:
             _freeze(session, round_id, council.code, deeds, org)
-        try:
-            uow.commit()
-        except IntegrityError:
-            raise Problem(409, f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.") from None
-    return get_round_view(runtime, round_id)
+        uow.commit()
+    return round_id
 
 
 def _candidates_for(session: Session, council: Row, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
@@ -301,10 +307,13 @@ def _open_for_ballots(row: Row, now: dt.datetime) -> None:
         raise Problem(409, "Đã quá hạn bỏ phiếu của phiên.")
 
 
-def cast_ballot(runtime: Runtime, who: Principal, round_id: str, choices: dict[str, str],
-                now: dt.datetime | None = None) -> dict[str, str]:
+def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
+                choices: dict[str, str] | Callable[[], dict[str, str]], now: dt.datetime | None = None) -> dict[str, str]:
     """R18, R19: one final ballot per member per open round, on exactly the candidates the member
-    is entitled to; who voted is stored apart from how, and the voter gets a random receipt."""
+    is entitled to; who voted is stored apart from how, and the voter gets a random receipt.
+
+    ``choices`` may be a function that reads them from the request, so that a malformed body is
+    judged only once the round is known to exist and the voter to be a member (404, 403 first)."""
     now = now or utcnow()
     try:
         with runtime.db.unit_of_work() as uow:
@@ -318,6 +327,8 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str, choices: dict[s
             )
             if not member:
                 raise Problem(403, f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
+            if callable(choices):
+                choices = choices()
             _open_for_ballots(row, now)
             if row.paper:
                 raise Problem(409, "Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
@@ -460,6 +471,16 @@ def close_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[s
         except Exception:  # one bad round must not keep the others open
             log.exception("closing round %s at its deadline failed", round_id)
     return closed
+
+
+def forget_ballot_requests(runtime: Runtime, now: dt.datetime | None = None) -> int:
+    """Drop the sealed Idempotency-Key answers of ballots once the idempotency window is over."""
+    now = now or utcnow()
+    with runtime.db.unit_of_work() as uow:
+        n = uow.session.execute(ballot_requests.delete().where(
+            ballot_requests.c.created_at < now - dt.timedelta(hours=runtime.settings.idempotency_ttl_hours))).rowcount
+        uow.commit()
+    return n
 
 
 # -- R21: the calendar ---------------------------------------------------------------------------

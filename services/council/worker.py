@@ -8,6 +8,7 @@ Tasks (queue ``council``): ``council.deed_recorded``, ``council.deed_introduced`
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 CLOSE_DUE_ROUNDS = "council.close_due_rounds"
 OPEN_DUE_ROUNDS = "council.open_due_rounds"
 CALENDAR_SECONDS = 60.0
+# How often the sweep also forgets expired ballot Idempotency-Key answers.
+PURGE_SECONDS = 3600.0
 
 
 def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:
@@ -43,12 +46,18 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     def introductions_closed(uow: UnitOfWork, msg: IntroductionsClosed) -> None:
         services.introductions_closed(runtime, uow, msg)
 
+    purge_after = [0.0]
+
     @app.task(name=CLOSE_DUE_ROUNDS, acks_late=True, ignore_result=True, shared=False)
     def close_due_rounds() -> list[str]:
         """R20: close every open round past its deadline, exactly once each."""
         if runtime.orgs.get() is None:
             return []
-        return services.close_due_rounds(runtime)
+        closed = services.close_due_rounds(runtime)
+        if time.monotonic() >= purge_after[0]:
+            services.forget_ballot_requests(runtime)
+            purge_after[0] = time.monotonic() + PURGE_SECONDS
+        return closed
 
     @app.task(name=OPEN_DUE_ROUNDS, acks_late=True, ignore_result=True, shared=False)
     def open_due_rounds() -> list[str]:
@@ -61,7 +70,7 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
         CLOSE_DUE_ROUNDS: {
             "task": CLOSE_DUE_ROUNDS,
             "schedule": runtime.settings.sweep_seconds,
-            # A sweep that waited longer than one period is superseded by the next one.
+            # A sweep left waiting (no worker up) is dropped: the next one does the same work.
             "options": {"queue": "council", "expires": max(runtime.settings.sweep_seconds * 5, 10.0)},
         },
     }

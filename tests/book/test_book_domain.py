@@ -192,7 +192,7 @@ def test_deed_text_is_plain_text_with_the_decision_and_tally():
 # -- RFC 5005 paging ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("entries", "archives", "current"),
-    [(0, 0, (1, 0)), (1, 0, (1, 1)), (50, 0, (1, 50)), (51, 1, (51, 51)), (100, 1, (51, 100)), (101, 2, (101, 101))],
+    [(0, 0, (1, 0)), (1, 0, (1, 1)), (50, 0, (1, 50)), (51, 1, (2, 51)), (100, 1, (51, 100)), (101, 2, (52, 101))],
 )
 def test_feed_paging(entries, archives, current):
     assert pub.FEED_PAGE == 50

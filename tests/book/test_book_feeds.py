@@ -151,9 +151,9 @@ def test_long_books_are_paged_as_rfc5005_archives(client, inscribe, monkeypatch)
     monkeypatch.setattr(publication, "FEED_PAGE", 3)
     for n in range(1, 8):
         inscribe(UNIT, deed=deed_copy(f"Việc {n}"))
-    # 7 entries, pages of 3: archives 1 (1-3) and 2 (4-6), the current document holds 7.
+    # 7 entries, pages of 3: archives 1 (1-3) and 2 (4-6); the current document holds the newest 3.
     current = ET.fromstring(client.get(f"/feeds/{UNIT}.atom").data)
-    assert [e.findtext(f"{ATOM}title") for e in current.findall(f"{ATOM}entry")] == ["Việc 7"]
+    assert [e.findtext(f"{ATOM}title") for e in current.findall(f"{ATOM}entry")] == ["Việc 7", "Việc 6", "Việc 5"]
     links = {link.get("rel"): link.get("href") for link in current.findall(f"{ATOM}link")}
     assert links["prev-archive"] == f"/feeds/{UNIT}/archive/2.atom" and current.find(f"{FH}archive") is None
 

@@ -8,13 +8,9 @@ from book_helpers import PROVINCE, UNIT, deed_copy, deliver, inscribe_command, s
 
 from services.book import repository as repo
 from services.book import services
-from services.book.app import build_runtime
 from services.book.domain.chain import GENESIS, entry_hash, verify
 from services.book.orm import books, entries
-from services.book.worker import create_worker
 from shared import clock
-from shared.db import utcnow
-from shared.messages import envelope
 
 
 def test_load_org_opens_one_book_per_unit_and_the_provincial_book(runtime, org_document):
@@ -101,18 +97,3 @@ def test_an_unknown_book_is_refused_and_nothing_is_kept(runtime):
         raise AssertionError("an unknown book was accepted")
     with runtime.db.reading() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(entries)).scalar() == 0
-
-
-def test_the_worker_task_inscribes_once(sqlite_settings, org_document):
-    runtime = build_runtime(sqlite_settings)
-    runtime.migrate()
-    services.load_org(runtime, org_document)
-    worker = create_worker(runtime=runtime)
-    runtime.db.after_commit.clear()  # no broker here: no relay to wake (see conftest.without_wakeups)
-    task = worker.tasks["book.inscribe"]
-    env = envelope(inscribe_command(UNIT), clock.isoformat(utcnow()))
-    task.apply(args=[env], throw=True)
-    task.apply(args=[env], throw=True)
-    with runtime.db.reading() as s:
-        assert repo.get_book(s, UNIT).entries == 1
-    runtime.db.dispose()

@@ -72,6 +72,8 @@ def test_inscribe_list_verify_and_revoke_on_postgresql(pg_runtime):
 
 
 def test_the_worker_task_inscribes_once_on_postgresql(pg_runtime):
+    # The only test that builds a book worker: shared.runtime.consumer registers its task as a
+    # Celery "shared" task, so a second worker in this process would get the first one's task.
     worker = create_worker(runtime=pg_runtime)
     env = envelope(inscribe_command(UNIT), clock.isoformat(utcnow()))
     worker.tasks["book.inscribe"].apply(args=[env], throw=True)
@@ -134,3 +136,21 @@ def test_one_command_delivered_by_eight_workers_at_once_is_inscribed_once(pg_run
     with pg_runtime.db.reading() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(entries)).scalar() == 1
         assert repo.get_book(s, UNIT).entries == 1
+
+
+def test_numbers_beyond_any_entry_are_404_or_422_not_500_on_postgresql(pg_runtime):
+    client = create_app(runtime=pg_runtime).test_client()
+    big = 2**40
+    for path in (f"/api/v1/books/{UNIT}/entries/{big}", f"/api/v1/books/{UNIT}/entries/{big}/certificate.pdf",
+                 f"/feeds/{UNIT}/archive/{big}.atom"):
+        assert client.get(path).status_code == 404, path
+    from shared.http import encode_cursor
+
+    assert client.get(f"/api/v1/books/{UNIT}/entries?cursor={encode_cursor(big)}").status_code == 422
+    token = new_token()
+    with pg_runtime.db.unit_of_work() as uow:
+        store_token(uow, token, "unit_secretary", UNIT_SECRETARY, 1)
+        uow.commit()
+    r = client.post(f"/api/v1/books/{UNIT}/revocations", json={"seq": big, "reason": "x"},
+                    headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422 and "seq" in r.get_json()["errors"]

@@ -213,3 +213,36 @@ def test_running_figures_leave_out_revoked_entries(client, token, inscribe):
     assert body["province_total"] == 1 and body["by_quarter"] == {"2024-Q2": 1}
     r = client.get("/api/v1/figures")
     assert json.loads(r.data) == body and r.headers["ETag"]
+
+
+def test_revoking_an_earlier_provincial_entry_updates_later_releases(client, token, inscribe):
+    inscribe(PROVINCE, deed=deed_copy("Quý hai"), period="2024-Q2", round_kind="provincial")
+    inscribe(PROVINCE, deed=deed_copy("Quý ba"), period="2024-Q3", round_kind="provincial")
+    assert "công nhận 2 việc tốt" in client.get("/press/2024-Q3.html").data.decode()
+    headers = {"Authorization": f"Bearer {token('province_secretary', PROVINCE_SECRETARY)}"}
+    assert client.post(f"/api/v1/books/{PROVINCE}/revocations", json={"seq": 1, "reason": "Sai"},
+                       headers=headers).status_code == 201
+    q2 = client.get("/press/2024-Q2.html").data.decode()
+    assert "Quý hai" not in q2 and "đã bị thu hồi" in q2
+    assert "công nhận 1 việc tốt" in client.get("/press/2024-Q3.html").data.decode()
+
+
+def test_a_publication_that_fails_to_render_never_loses_the_entry(client, runtime, inscribe, monkeypatch, caplog):
+    from services.book import queries
+    from services.book.publisher import Publisher
+
+    inscribe(UNIT, deed=deed_copy("Trước"))
+    assert queries.artifact(runtime, f"/feeds/{UNIT}.atom") is not None
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr(Publisher, "book_changed", broken)
+    inscribe(UNIT, deed=deed_copy("Sau"))
+    monkeypatch.undo()
+    assert "renderer broke" in caplog.text
+    assert client.get(f"/api/v1/books/{UNIT}/verify").get_json()["entries"] == 2
+    # The stale artifacts went: the feed is rendered afresh and holds both entries.
+    assert queries.artifact(runtime, f"/feeds/{UNIT}.atom") is None
+    atom = client.get(f"/feeds/{UNIT}.atom").data.decode()
+    assert "Trước" in atom and "Sau" in atom

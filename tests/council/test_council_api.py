@@ -220,6 +220,10 @@ def test_casting_ballots(client, runtime, secretary, members, auth) -> None:
     assert vote(client, rnd, auth("council_member", MEMBERS[1]) | {}, "approve").status_code == 201
     assert client.get(f"/api/v1/rounds/{rnd['id']}", headers=m0).get_json()["voted"] == 2
     assert vote(client, {"id": "nope", "candidates": []}, m0, {}).status_code == 404
+    # The round and the voter are judged before the body.
+    outsider = auth("council_member", "CAH-DM-0001")
+    assert client.post(f"/api/v1/rounds/{rnd['id']}/ballots", json={"x": 1}, headers=outsider).status_code == 403
+    assert client.post("/api/v1/rounds/nope/ballots", json={"x": 1}, headers=m0).status_code == 404
 
 
 def test_a_ballot_retried_with_its_idempotency_key_counts_once(client, runtime, secretary, members) -> None:
@@ -500,3 +504,22 @@ def test_the_handshake_is_idempotent(client, runtime, secretary) -> None:
     assert got["status"] == "open" and [c["deed_id"] for c in got["candidates"]] == [msg.deeds[0]["id"]]
     # A message about a round this council never opened changes nothing.
     assert deliver(runtime, IntroductionsClosed(round_id="unknown", unit=UNIT, month=this_month(), recorded=0, deeds=[]))
+
+
+def test_a_retried_ballot_leaves_no_trace_of_its_voter(client, runtime, secretary, members) -> None:
+    """R19 with Idempotency-Key: the stored answer cannot be found or read without the client's key."""
+    from services.council.orm import ballot_requests
+    from shared.tables import idempotency_records
+
+    rnd = open_monthly(client, secretary, runtime, [deed_copy()])
+    h = {**members[MEMBERS[0]], "Idempotency-Key": "my-secret-key"}
+    receipt = vote(client, rnd, h, "approve").get_json()["receipt"]
+    assert vote(client, rnd, h, "approve").get_json() == {"receipt": receipt}
+    assert vote(client, rnd, h, "reject").status_code == 422  # same key, another body
+    with runtime.db.reading() as s:
+        assert s.execute(sa.select(idempotency_records)).all() == []
+        (row,) = s.execute(sa.select(ballot_requests)).all()
+    stored = repr(tuple(row))
+    assert receipt not in stored and MEMBERS[0] not in stored and "my-secret-key" not in stored
+    assert services.forget_ballot_requests(runtime) == 0
+    assert services.forget_ballot_requests(runtime, now=clock.now() + dt.timedelta(days=3)) == 1

@@ -69,10 +69,10 @@ def test_the_calendar_is_a_setting(runtime) -> None:
     assert OPEN_DUE_ROUNDS not in app.conf.beat_schedule
     assert app.tasks[OPEN_DUE_ROUNDS]() == []  # off: opens nothing
 
-    cfg = CouncilConfig.from_settings(
-        Settings(monthly_close_day=5, monthly_close_hour=9),
-        {"SOVANG_CALENDAR": "1", "SOVANG_RUNOFF_HOURS": "24", "SOVANG_OPEN_BALLOT_COUNCILS": "HD-CAT, HD-P-TM"},
-    )
+    cfg = CouncilConfig.from_settings(Settings.from_env({
+        "SOVANG_MONTHLY_CLOSE_DAY": "5", "SOVANG_MONTHLY_CLOSE_HOUR": "9",
+        "SOVANG_CALENDAR": "1", "SOVANG_RUNOFF_HOURS": "24", "SOVANG_OPEN_BALLOT_COUNCILS": "HD-CAT, HD-P-TM",
+    }))
     assert cfg.calendar_enabled and cfg.open_ballot_councils == {"HD-CAT", "HD-P-TM"}
     assert cfg.calendar == Calendar(monthly_close_day=5, monthly_close_hour=9, runoff_hours=24)
     configure(runtime, cfg)

@@ -94,6 +94,11 @@ def test_the_api_on_postgresql(pg_runtime: Runtime) -> None:
     assert result.get_json()["candidates"][0]["ratio"] == "7/7"
     assert result.get_json()["decision"]["number"] == f"1/QĐ-{UNIT}"
     assert len(outbox_messages(pg_runtime, "book.inscribe")) == 1
+    report = client.get(f"/api/v1/reports/monthly?month={this_month()}", headers=sec).get_json()
+    assert report["items"] == [{"unit": UNIT, "month": this_month(), "recorded": 1, "introduced": 1, "candidates": 1,
+                                "recognised": 1, "quota_met": True}]
+    pdf = client.get(f"/api/v1/rounds/{rnd['id']}/minutes.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
 
 def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
@@ -101,9 +106,9 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
     each, none twice, decision numbers unique per unit."""
     org = pg_runtime.orgs.require()
     soon = utcnow() + dt.timedelta(seconds=30)
-    months = [str(Month(2025, m)) for m in range(1, 5)]
+    months = [str(Month(2025, m)) for m in range(1, 6)]
     rounds_ = []
-    for unit in list(org.units.values())[:5]:
+    for unit in list(org.units.values())[:10]:
         for month in months:
             rounds_.append((unit, open_round(pg_runtime, unit.code, unit.council, unit.secretary, month,
                                              closes_at=soon)))
@@ -136,13 +141,35 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
     for t in threads:
         t.join()
     assert not errors
-    assert count(pg_runtime, tallies) == len(rounds_) == 20
-    assert count(pg_runtime, candidate_results) == 20
-    assert len(outbox_messages(pg_runtime, "book.inscribe")) == 20
+    assert count(pg_runtime, tallies) == len(rounds_) == 50
+    assert count(pg_runtime, candidate_results) == 50
+    assert len(outbox_messages(pg_runtime, "book.inscribe")) == 50
     with pg_runtime.db.reading() as s:
         numbers = s.execute(sa.select(decisions.c.issuer, decisions.c.seq)).all()
     by_unit: dict[str, list[int]] = {}
     for issuer, seq in numbers:
         by_unit.setdefault(issuer, []).append(seq)
-    assert all(sorted(seqs) == [1, 2, 3, 4] for seqs in by_unit.values()), by_unit
-    assert count(pg_runtime, ballots) == 20 * 7
+    assert all(sorted(seqs) == [1, 2, 3, 4, 5] for seqs in by_unit.values()), by_unit
+    assert count(pg_runtime, ballots) == 50 * 7
+
+
+def test_concurrent_openings_make_one_round(pg_runtime: Runtime) -> None:
+    who = Principal("unit_secretary", SECRETARY)
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(services.open_round(pg_runtime, who, {"council": COUNCIL, "kind": "monthly",
+                                                                  "period": this_month()})["id"])
+        except services.Problem as exc:
+            outcomes.append(exc.status)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(o for o in outcomes if isinstance(o, int)) == [409, 409, 409]
+    assert len(outbox_messages(pg_runtime, "intake.close_introductions")) == 1

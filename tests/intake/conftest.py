@@ -161,3 +161,20 @@ def record(client: FlaskClient, token: Callable[[str, str], str], people: People
         return r.get_json()
 
     return do
+
+
+def multipart(parts: dict[str, tuple[bytes, str] | str]) -> dict[str, Any]:
+    """A multipart/form-data body built by hand (werkzeug's test client leaves the temporary
+    file of a large one open): ``{"file": (content, filename), "note": "text"}``."""
+    boundary = "sovang-test-boundary-7f3a"
+    out = b""
+    for name, value in parts.items():
+        if isinstance(value, tuple):
+            content, filename = value
+            head = (f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n")
+        else:
+            content, head = value.encode(), f'Content-Disposition: form-data; name="{name}"\r\n\r\n'
+        out += f"--{boundary}\r\n".encode() + head.encode() + content + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return {"data": out, "content_type": f"multipart/form-data; boundary={boundary}"}

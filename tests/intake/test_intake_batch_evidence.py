@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 
 import sqlalchemy as sa
 
@@ -13,7 +12,7 @@ from services.intake import services
 from services.intake.orm import Deed, DeedEvidence, EvidenceFile
 from shared.messages import CloseIntroductions, DeedFateDecided
 from shared.tables import outbox
-from tests.intake.conftest import auth, deed_body, today
+from tests.intake.conftest import auth, deed_body, multipart, today
 
 BATCH = "/api/v1/deeds/batch"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -80,10 +79,9 @@ def test_batch_bounds_and_roles(client, token, people, runtime) -> None:
 
 
 # -- evidence ------------------------------------------------------------------------------------
-def upload(client, tok: str, deed_id: str, content: bytes, name: str = "anh.png", **extra):
-    data = {"file": (io.BytesIO(content), name), **extra}
-    return client.post(f"/api/v1/deeds/{deed_id}/evidence", data=data, headers=auth(tok),
-                       content_type="multipart/form-data")
+def upload(client, tok: str, deed_id: str, content: bytes, name: str = "anh.png", **extra: str):
+    return client.post(f"/api/v1/deeds/{deed_id}/evidence", headers=auth(tok),
+                       **multipart({"file": (content, name), **extra}))
 
 
 def test_evidence_is_kept_by_its_hash_and_served_to_readers(client, token, people, record, runtime) -> None:
@@ -123,8 +121,7 @@ def test_evidence_refusals(client, token, people, record, runtime) -> None:
     assert r.status_code == 415 and "file" in r.get_json()["errors"]
     assert upload(client, own, deed["id"], b"", name="rong.png").status_code == 422
     assert upload(client, own, deed["id"], PNG, note="x").status_code == 422
-    r = client.post(f"/api/v1/deeds/{deed['id']}/evidence", data={"other": (io.BytesIO(PNG), "a.png")},
-                    headers=auth(own), content_type="multipart/form-data")
+    r = client.post(f"/api/v1/deeds/{deed['id']}/evidence", headers=auth(own), **multipart({"other": (PNG, "a.png")}))
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     r = client.post(f"/api/v1/deeds/{deed['id']}/evidence", json={"file": "x"}, headers=auth(own))
     assert r.status_code == 415

@@ -17,7 +17,7 @@ from services.intake.ratelimit import MemoryRateLimiter
 from services.intake.schemas import DeedIn, DeedOut
 from shared.messages import STATUSES
 from shared.tables import idempotency_records, outbox
-from tests.intake.conftest import auth, deed_body
+from tests.intake.conftest import auth, deed_body, multipart
 
 DEEDS = "/api/v1/deeds"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 100
@@ -73,8 +73,8 @@ def actors(people) -> dict[str, tuple[str, str]]:
 def test_authorisation_matrix(client, token, people, record) -> None:
     deed = record()
     own = token("officer", people.officer)
-    sha = client.post(f"{DEEDS}/{deed['id']}/evidence", data={"file": (io.BytesIO(PNG), "a.png")},
-                      headers=auth(own), content_type="multipart/form-data").get_json()["sha256"]
+    sha = client.post(f"{DEEDS}/{deed['id']}/evidence", headers=auth(own),
+                      **multipart({"file": (PNG, "a.png")})).get_json()["sha256"]
     body = deed_body({"officer": people.officer})
     calls = {
         "record": lambda h: client.post(DEEDS, json=body, headers=h),
@@ -83,8 +83,7 @@ def test_authorisation_matrix(client, token, people, record) -> None:
         "list": lambda h: client.get(f"{DEEDS}?unit={people.unit}", headers=h),
         "introduce": lambda h: client.post(f"{DEEDS}/{deed['id']}/introduce", json={}, headers=h),
         "add_evidence": lambda h: client.post(f"{DEEDS}/{deed['id']}/evidence", headers=h,
-                                              data={"file": (io.BytesIO(PNG), "a.png")},
-                                              content_type="multipart/form-data"),
+                                              **multipart({"file": (PNG, "a.png")})),
         "get_evidence": lambda h: client.get(f"{DEEDS}/{deed['id']}/evidence/{sha}", headers=h),
     }
     wrong = []
@@ -188,15 +187,13 @@ def corpus(people) -> list[tuple[str, dict, int]]:
         ("list: unknown parameter", {"method": "GET", "path": f"{DEEDS}?sort=desc"}, 422),
         ("introduce: a body with a field", {**js({"force": True}), "path": "INTRODUCE", "role": "lead"}, 422),
         ("introduce: malformed JSON", {**raw(b"{"), "path": "INTRODUCE", "role": "lead"}, 400),
-        ("evidence: an executable", {"data": {"file": (io.BytesIO(b"MZ" + b"\x00" * 64), "x.png")},
-                                     "content_type": "multipart/form-data", "path": "EVIDENCE"}, 415),
-        ("evidence: HTML", {"data": {"file": (io.BytesIO(b"<html><script>alert(1)</script>"), "x.pdf")},
-                            "content_type": "multipart/form-data", "path": "EVIDENCE"}, 415),
+        ("evidence: an executable", {**multipart({"file": (b"MZ" + b"\x00" * 64, "x.png")}), "path": "EVIDENCE"}, 415),
+        ("evidence: HTML", {**multipart({"file": (b"<html><script>alert(1)</script>", "x.pdf")}),
+                            "path": "EVIDENCE"}, 415),
         ("evidence: as JSON", {**js({"file": "aGVsbG8="}), "path": "EVIDENCE"}, 415),
-        ("evidence: no file part", {"data": {"note": "x"}, "content_type": "multipart/form-data",
-                                    "path": "EVIDENCE"}, 422),
-        ("evidence: over 20 MiB", {"data": {"file": (io.BytesIO(PNG + b"\x00" * (20 * 1024 * 1024)), "x.png")},
-                                   "content_type": "multipart/form-data", "path": "EVIDENCE"}, 413),
+        ("evidence: no file part", {**multipart({"note": "x"}), "path": "EVIDENCE"}, 422),
+        ("evidence: over 20 MiB", {**multipart({"file": (PNG + b"\x00" * (20 * 1024 * 1024), "x.png")}),
+                                   "path": "EVIDENCE"}, 413),
     ]
     return cases
 

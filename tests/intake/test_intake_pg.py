@@ -15,7 +15,7 @@ from shared.db import utcnow
 from shared.messages import CloseIntroductions, DeedFateDecided, DeedInscribed, decode, envelope
 from shared.outbox import consume
 from shared.tables import outbox
-from tests.intake.conftest import auth, deed_body, people_of
+from tests.intake.conftest import auth, deed_body, multipart, people_of
 
 pytestmark = pytest.mark.distributed
 
@@ -48,8 +48,7 @@ def test_thin_path_on_postgresql(pg_settings, org_document) -> None:
     again = client.post("/api/v1/deeds", json=deed_body({"officer": p.officer}, title="Việc tốt trên PostgreSQL"),
                         headers=auth(officer, **{"Idempotency-Key": "pg-1"}))
     assert again.get_data() == r.get_data()
-    ev = client.post(f"/api/v1/deeds/{deed['id']}/evidence", data={"file": (__import__("io").BytesIO(PNG), "a.png")},
-                     headers=auth(officer))
+    ev = client.post(f"/api/v1/deeds/{deed['id']}/evidence", headers=auth(officer), **multipart({"file": (PNG, "a.png")}))
     assert ev.status_code == 201 and ev.get_json()["content_type"] == "image/png"
     got = client.get(f"/api/v1/deeds/{deed['id']}/evidence/{ev.get_json()['sha256']}", headers=auth(lead))
     assert got.status_code == 200 and got.data == PNG

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from services.book import queries, services
 from services.book.api.auth import who
-from services.book.api.common import runtime, unknown_book
+from services.book.api.common import MAX_SEQ, runtime, unknown_book
 from services.book.domain.authority import may_revoke
 from services.book.domain.entries import RevocationRefused
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
@@ -16,7 +16,10 @@ bp = Blueprint("books", __name__)
 
 
 def _cursor(raw: object, kind: type) -> object:
-    if raw is not None and not isinstance(raw, kind):
+    bad = raw is not None and (
+        not isinstance(raw, kind) or isinstance(raw, bool) or (kind is int and not 0 <= raw <= MAX_SEQ)
+    )
+    if bad:
         raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
     return raw
 
@@ -45,7 +48,7 @@ def list_entries(code: str) -> Response:
 
 @bp.get("/api/v1/books/<code>/entries/<int:seq>")
 def get_entry(code: str, seq: int) -> Response:
-    found = queries.get_entry(runtime(), code, seq)
+    found = queries.get_entry(runtime(), code, seq) if seq <= MAX_SEQ else None
     if found is None:
         if queries.get_book(runtime(), code) is None:
             raise unknown_book(code)

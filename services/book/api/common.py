@@ -11,6 +11,9 @@ from services.book.repository import etag_of
 from shared.http import Problem
 from shared.runtime import Runtime
 
+# The largest entry number a column holds (PostgreSQL integer): larger ones name nothing.
+MAX_SEQ = 2**31 - 1
+
 
 def runtime() -> Runtime:
     return current_app.extensions["sovang"]

@@ -7,7 +7,7 @@ from flask import Blueprint, Response
 
 from services.book import publisher as paths
 from services.book import queries
-from services.book.api.common import publication, runtime, unknown_book
+from services.book.api.common import MAX_SEQ, publication, runtime, unknown_book
 from services.book.domain.publication import valid_period
 from services.book.publisher import Publisher
 from shared import clock
@@ -45,6 +45,8 @@ def feed(code: str, fmt: str) -> Response:
 def feed_archive(code: str, number: int, fmt: str) -> Response:
     """RFC 5005 archive document ``number`` of a book's feed (older entries)."""
     book = _book(code)
+    if number > MAX_SEQ:
+        raise Problem(404, "Không có ấn phẩm này.")
     resp = publication(paths.feed_path(code, fmt, number), lambda p: p.feed(code, fmt, number))
     return _with_chain(resp, book)
 
@@ -75,6 +77,8 @@ def period_page(code: str, period: str) -> Response:
 def certificate(code: str, seq: int) -> Response:
     """The certificate of an inscription (A4 PDF)."""
     _book(code)
+    if seq > MAX_SEQ:
+        raise Problem(404, "Không có ấn phẩm này.")
     return publication(paths.certificate_path(code, seq), lambda p: p.certificate(code, seq))
 
 

@@ -216,9 +216,9 @@ def quarters_of(items: Iterable[PublicItem]) -> list[str]:
 def archive_count(entries: int) -> int:
     """How many complete archive documents a book of ``entries`` entries has.
 
-    The current document always holds the newest 1..FEED_PAGE entries; archive k (from 1)
-    holds entries (k-1)*FEED_PAGE+1 .. k*FEED_PAGE and never changes once complete, except
-    when one of its entries is revoked.
+    Archive k (from 1) holds entries (k-1)*FEED_PAGE+1 .. k*FEED_PAGE and never changes once
+    complete, except when one of its entries is revoked. An archive is published once an entry
+    beyond it exists.
     """
     return (entries - 1) // FEED_PAGE if entries > 0 else 0
 
@@ -228,7 +228,9 @@ def archive_range(k: int) -> tuple[int, int]:
 
 
 def current_range(entries: int) -> tuple[int, int]:
-    return archive_count(entries) * FEED_PAGE + 1, entries
+    """The current (subscription) document: always the newest FEED_PAGE entries, which may
+    overlap the newest archive (RFC 5005 readers keep one copy per entry id)."""
+    return max(1, entries - FEED_PAGE + 1), entries
 
 
 def archive_of(seq: int, entries: int) -> int | None:

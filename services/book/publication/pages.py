@@ -25,6 +25,7 @@ _env = Environment(
 )
 _env.globals.update(
     date_vi=pub.date_vi,
+    instant_vi=pub.instant_vi,
     period_label=pub.period_label,
     kind_label=lambda kind: pub.KIND_LABELS.get(kind, kind),
     relation_label=lambda rel: pub.RELATION_LABELS.get(rel, rel),

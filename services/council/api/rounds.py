@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from services.council import minutes, services
 from services.council.api.auth import who as principal
+from services.council.api.sealed import sealed_idempotent
 from services.council.schemas import BallotIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.db import Database
 from shared.http import idempotent, json_body, load, page, page_params
@@ -57,10 +58,11 @@ def cast_ballot(round_id: str) -> tuple[Response, int]:
     return _cast_ballot(round_id)
 
 
-@idempotent(_db)
+@sealed_idempotent(_db)
 def _cast_ballot(round_id: str) -> tuple[Response, int]:
-    data = load(BallotIn(), json_body())
-    return jsonify(services.cast_ballot(_runtime(), g.principal, round_id, data["choices"])), 201
+    body = json_body()
+    receipt = services.cast_ballot(_runtime(), g.principal, round_id, lambda: load(BallotIn(), body)["choices"])
+    return jsonify(receipt), 201
 
 
 @bp.post("/<round_id>/paper-ballots")

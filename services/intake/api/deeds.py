@@ -105,19 +105,20 @@ _TOO_LARGE = "Nội dung quá lớn: một thân JSON tối đa 1 MiB, một t�
 
 @bp.before_request
 def authenticate_and_limit() -> None:
-    """Every path needs a token (401), then counts against that token's rate limit (429)."""
+    """Every path needs a token (401), then counts against that token's rate limit (429);
+    only then is a body without length read (413 past the limit)."""
     if request.endpoint == "intake.add_evidence":
         # Evidence files may be larger than a JSON body (API.md: 20 MiB), plus the form's framing.
         request.max_content_length = runtime().settings.max_evidence_bytes + 64 * 1024
     _authenticate(runtime().db)
     principal(runtime().db)
-    _bound_chunked_body()
     limiter = current_app.extensions["intake.rate_limiter"]
     token = request.headers.get("Authorization", "")[len("Bearer "):].strip()
     wait = limiter.hit(hashlib.sha256(token.encode()).hexdigest())
     if wait is not None:
         raise Problem(429, "Quá nhiều yêu cầu với mã xác thực này; hãy thử lại sau.",
                       headers={"Retry-After": retry_after(wait)})
+    _bound_chunked_body()
 
 
 def body() -> dict[str, Any]:
@@ -127,8 +128,8 @@ def body() -> dict[str, Any]:
         return json_body()
     except RecursionError:
         raise Problem(400, "JSON không đọc được: lồng nhau quá sâu.") from None
-    except ValueError as exc:
-        raise Problem(400, f"JSON không đọc được: {exc}.") from None
+    except ValueError:
+        raise Problem(400, "JSON không đọc được: số nguyên quá dài.") from None
 
 
 def _db() -> Any:

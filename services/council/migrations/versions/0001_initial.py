@@ -168,12 +168,21 @@ def upgrade() -> None:
         sa.Column("introduced", sa.Boolean, nullable=False),
     )
     op.create_index("ix_tracked_deeds_unit_month", "tracked_deeds", ["unit", "month"])
+    op.create_table(
+        "ballot_requests",
+        sa.Column("lookup", S(64), primary_key=True),
+        sa.Column("fingerprint", S(64), nullable=False),
+        sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("sealed", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", Instant, nullable=False),
+        sqlite_with_rowid=False,
+    )
 
 
 def downgrade() -> None:
     for name in (
-        "tracked_deeds", "dossiers", "recognitions", "decisions", "candidate_results", "tallies",
+        "ballot_requests", "tracked_deeds", "dossiers", "recognitions", "decisions", "candidate_results", "tallies",
         "ballots", "voters", "entitlements", "candidates", "rounds", "council_members", "councils",
-        "idempotency_records", "inbox", "outbox", "tokens", "org_documents",
+        "idempotency_records", "parked_messages", "inbox", "outbox", "tokens", "org_documents",
     ):
         op.drop_table(name)
