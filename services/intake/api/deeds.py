@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import io
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -20,12 +18,9 @@ from services.intake.domain.errors import IntakeError
 from services.intake.domain.evidence import EXTENSIONS
 from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
-from shared.auth import Principal, principal, token_hash
-from shared.db import utcnow
+from shared.auth import principal
 from shared.http import Problem, idempotent, json_body, load, page, page_params
-from shared.org import ROLES
 from shared.runtime import Runtime
-from shared.tables import tokens
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1/deeds")
 
@@ -61,25 +56,6 @@ def refusals(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _authenticate(db: Any) -> None:
-    """``shared.auth.authenticate`` with one fix: SQLite gives the token's ``expires_at`` back
-    without its offset (the column is not an ``Instant``), which made every SQLite request a 500.
-    Remove once shared/tables.py declares the token columns as ``Instant``."""
-    header = request.headers.get("Authorization")
-    if getattr(g, "principal", None) is not None or not header or not header.startswith("Bearer "):
-        return  # shared.auth.principal answers these (401)
-    token = header[len("Bearer "):].strip()
-    with db.reading() as s:
-        row = s.execute(sa.select(tokens).where(tokens.c.token_hash == token_hash(token))).first()
-    if row is None:
-        return
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-    if row.revoked_at is not None or expires <= utcnow() or row.role not in ROLES:
-        raise Problem(401, "Mã xác thực không hợp lệ, đã hết hạn hoặc đã bị thu hồi.",
-                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    g.principal = Principal(row.role, row.subject)
-
-
 def _bound_chunked_body() -> None:
     """A body sent without Content-Length (chunked) over the limit is 413 like any other.
 
@@ -110,7 +86,6 @@ def authenticate_and_limit() -> None:
     if request.endpoint == "intake.add_evidence":
         # Evidence files may be larger than a JSON body (API.md: 20 MiB), plus the form's framing.
         request.max_content_length = runtime().settings.max_evidence_bytes + 64 * 1024
-    _authenticate(runtime().db)
     principal(runtime().db)
     limiter = current_app.extensions["intake.rate_limiter"]
     token = request.headers.get("Authorization", "")[len("Bearer "):].strip()
