@@ -51,7 +51,7 @@ class Runtime:
         return self._celery
 
     def broker_ping(self) -> Any:
-        return redis_client(self.settings, timeout=1.0).ping()
+        return redis_client(self.settings, timeout=1.0, retries=0).ping()
 
 
 class _Utf8JSON(DefaultJSONProvider):
@@ -141,7 +141,7 @@ class DeliveryCounter:
             return 1
         try:
             if self._client is None:
-                self._client = redis_client(self.runtime.settings, timeout=2.0)
+                self._client = redis_client(self.runtime.settings, timeout=2.0, retries=0)
             key = f"sovang:deliveries:{self.runtime.service}:{message_id}"
             pipe = self._client.pipeline()
             pipe.incr(key)

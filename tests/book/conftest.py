@@ -24,18 +24,9 @@ def runtime(sqlite_settings: Settings, org_document: dict) -> Iterator[Runtime]:
     rt.db.dispose()
 
 
-def without_wakeups(runtime: Runtime) -> None:
-    """No broker runs in these tests: drop the relay's after-commit nudge, which (redis-py's
-    default retries with backoff) would hold each commit for seconds; see the report on
-    shared/celery_app.py ``install_wakeup``."""
-    runtime.db.after_commit.clear()
-
-
 @pytest.fixture
 def client(runtime: Runtime) -> FlaskClient:
-    app = create_app(runtime=runtime)
-    without_wakeups(runtime)
-    return app.test_client()
+    return create_app(runtime=runtime).test_client()
 
 
 @pytest.fixture

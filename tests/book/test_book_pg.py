@@ -72,8 +72,6 @@ def test_inscribe_list_verify_and_revoke_on_postgresql(pg_runtime):
 
 
 def test_the_worker_task_inscribes_once_on_postgresql(pg_runtime):
-    # The only test that builds a book worker: shared.runtime.consumer registers its task as a
-    # Celery "shared" task, so a second worker in this process would get the first one's task.
     worker = create_worker(runtime=pg_runtime)
     env = envelope(inscribe_command(UNIT), clock.isoformat(utcnow()))
     worker.tasks["book.inscribe"].apply(args=[env], throw=True)

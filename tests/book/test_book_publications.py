@@ -246,3 +246,12 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(client, runtim
     assert queries.artifact(runtime, f"/feeds/{UNIT}.atom") is None
     atom = client.get(f"/feeds/{UNIT}.atom").data.decode()
     assert "Trước" in atom and "Sau" in atom
+
+
+def test_pages_use_the_fonts_the_project_ships(client):
+    html = client.get(f"/honour-roll/{UNIT}/").data.decode()
+    assert "/honour-roll/assets/DejaVuSerif.ttf" in html
+    font = client.get("/honour-roll/assets/DejaVuSerif.ttf")
+    assert font.status_code == 200 and font.mimetype == "font/ttf" and font.data[:4] == b"\x00\x01\x00\x00"
+    assert client.get("/honour-roll/assets/..%2Fservices.py").status_code == 404
+    assert client.get("/honour-roll/assets/README.txt").status_code == 404

@@ -59,6 +59,13 @@ class System:
     def token(self, role: str, subject: str) -> str:
         return self.cli("token", "issue", "--role", role, "--subject", subject).stdout.strip().splitlines()[-1]
 
+    def tokens(self, role: str, subjects: list[str]) -> list[str]:
+        """One ``sovang token issue`` per subject, run side by side."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(lambda subject: self.token(role, subject), subjects))
+
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         out = open(self.log, "wb")  # noqa: SIM115

@@ -97,7 +97,7 @@ def test_one_deed_from_post_to_feed(system: System) -> None:
     x = system.token("officer", dm["officer"])
     lead = system.token("subunit_lead", dm["lead"])
     sec = system.token("unit_secretary", dm["secretary"])
-    members = [system.token("council_member", m) for m in dm["members"]]
+    members = system.tokens("council_member", dm["members"])
     refused = system.cli("token", "issue", "--role", "province_secretary", "--subject", dm["officer"], check=False)
     assert refused.returncode != 0 and not refused.stdout.strip()
 
@@ -165,7 +165,7 @@ def test_the_scheduler_closes_a_round_at_its_deadline(system: System) -> None:
     x = system.token("officer", cj["officer"])
     lead = system.token("subunit_lead", cj["lead"])
     sec = system.token("unit_secretary", cj["secretary"])
-    members = [system.token("council_member", m) for m in cj["members"]]
+    members = system.tokens("council_member", cj["members"])
     deed = record(system, x, cj["officer"], f"Trả lại ví cho người đánh rơi [{secrets.token_hex(3)}]")
     assert system.http("POST", f"/api/v1/deeds/{deed['id']}/introduce", lead, {}).status == 200
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 
 from services.book import queries, services
-from services.book.api.auth import who
 from services.book.api.common import MAX_SEQ, runtime, unknown_book
 from services.book.domain.authority import may_revoke
 from services.book.domain.entries import RevocationRefused
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
+from shared.auth import principal
 from shared.http import Problem, encode_cursor, idempotent, json_body, load, page_params
 
 bp = Blueprint("books", __name__)
@@ -67,14 +67,14 @@ def verify(code: str) -> Response:
 @bp.post("/api/v1/books/<code>/revocations")
 def revoke(code: str) -> Response:
     # Authenticate first, so that the Idempotency-Key is scoped to the token's subject.
-    who(runtime().db, "unit_secretary", "province_secretary")
+    principal(runtime().db, "unit_secretary", "province_secretary")
     return _revoke(code)
 
 
 @idempotent(lambda: runtime().db)
 def _revoke(code: str) -> Response:
     """R15a → 201 Entry of kind ``revocation``; 409 if already revoked."""
-    asker = who(runtime().db)
+    asker = principal(runtime().db)
     if queries.get_book(runtime(), code) is None:
         raise unknown_book(code)
     if not may_revoke(runtime().orgs.require(), asker.role, asker.subject, code):

@@ -7,9 +7,11 @@ from flask import Blueprint, Response
 
 from services.book import publisher as paths
 from services.book import queries
-from services.book.api.common import MAX_SEQ, publication, runtime, unknown_book
+from services.book.api.common import MAX_SEQ, conditional, publication, runtime, unknown_book
 from services.book.domain.publication import valid_period
+from services.book.publication.pdf import ASSETS
 from services.book.publisher import Publisher
+from services.book.repository import etag_of
 from shared import clock
 from shared.http import Problem
 
@@ -49,6 +51,20 @@ def feed_archive(code: str, number: int, fmt: str) -> Response:
         raise Problem(404, "Không có ấn phẩm này.")
     resp = publication(paths.feed_path(code, fmt, number), lambda p: p.feed(code, fmt, number))
     return _with_chain(resp, book)
+
+
+FONTS = {"DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"}
+
+
+@bp.get("/honour-roll/assets/<name>")
+def font(name: str) -> Response:
+    """The fonts the pages use (shipped with the project): Vietnamese exact on any reader."""
+    if name not in FONTS:
+        raise Problem(404, "Không có tệp này.")
+    body = (ASSETS / name).read_bytes()
+    resp = conditional(body, "font/ttf", etag_of(body), None)
+    resp.headers["Cache-Control"] = "public, max-age=604800"
+    return resp
 
 
 @bp.get("/honour-roll/")
