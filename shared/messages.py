@@ -230,6 +230,41 @@ class DeedInscribed(Message):
     kind: str = "inscription"
 
 
+class _DossierSentSchema(Schema):
+    dossier_id = fields.String(required=True)
+    deed_id = fields.String(required=True)
+    quarter = fields.String(required=True)
+    unit = fields.String(required=True)
+    quarterly_round_id = fields.String(required=True)
+    deed = fields.Nested(DeedCopySchema, required=True)
+    evidence = fields.List(fields.Nested(EvidenceRefSchema), required=True)
+    monthly_decision = fields.Dict(required=True)
+    monthly_tally = fields.Dict(required=True)
+    quarterly_tally = fields.Dict(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class DossierSent(Message):
+    """a unit council → the provincial council: the proposal dossier of an exemplary deed (R11):
+    the deed, its evidence, its monthly decision and tally, the quarterly tally. Both councils
+    live in the council service today; the message keeps the province's intake of dossiers the
+    same whether or not it ever runs apart."""
+
+    TYPE = "council.dossier_sent"
+    SCHEMA = _DossierSentSchema
+    dossier_id: str
+    deed_id: str
+    quarter: str
+    unit: str
+    quarterly_round_id: str
+    deed: dict[str, Any]
+    evidence: list[dict[str, Any]]
+    monthly_decision: dict[str, Any]
+    monthly_tally: dict[str, Any]
+    quarterly_tally: dict[str, Any]
+
+
 # -- envelopes ----------------------------------------------------------------------------------
 def envelope(msg: Message, occurred_at: str) -> dict[str, Any]:
     """The JSON body a task carries: id (for the consumer's inbox), type, payload."""

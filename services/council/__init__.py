@@ -4,4 +4,5 @@ from pathlib import Path
 
 SERVICE = "council"
 MIGRATIONS = Path(__file__).parent / "migrations"
-PREFIXES = ("/api/v1/rounds", "/api/v1/reports")
+# /ballot and /dashboard: the pages for people (the member's ballot page, the province's dashboard).
+PREFIXES = ("/api/v1/rounds", "/api/v1/reports", "/ballot", "/dashboard")

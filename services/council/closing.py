@@ -26,7 +26,6 @@ from services.council.orm import (
     candidate_results,
     candidates,
     decisions,
-    dossiers,
     entitlements,
     recognitions,
     rounds,
@@ -35,7 +34,7 @@ from services.council.orm import (
 from shared import clock
 from shared.db import UnitOfWork
 from shared.ids import new_id
-from shared.messages import DeedFateDecided, Inscribe
+from shared.messages import DeedFateDecided, DossierSent, Inscribe
 from shared.org import Organisation
 
 
@@ -100,13 +99,13 @@ def _selected(uow: UnitOfWork, row: Row, c: Row, tally: dict[str, Any], decision
         uow.emit(Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally))
         uow.emit(DeedFateDecided(deed_id=c.deed_id, status="recognised", round_id=row.id))
     elif row.kind == QUARTERLY:
-        # R11: the proposal dossier, frozen, sent to the provincial council (in this service).
+        # R11: the proposal dossier, frozen, sent to the provincial council as a message.
         rec = session.execute(sa.select(recognitions).where(recognitions.c.deed_id == c.deed_id)).first()
-        session.execute(dossiers.insert().values(
-            id=new_id(), deed_id=c.deed_id, quarter=row.period, unit=row.unit, quarterly_round_id=row.id,
+        uow.emit(DossierSent(
+            dossier_id=new_id(), deed_id=c.deed_id, quarter=row.period, unit=row.unit, quarterly_round_id=row.id,
             deed=c.deed, evidence=list(c.deed.get("evidence") or []),
             monthly_decision=rec.decision if rec else {}, monthly_tally=rec.tally if rec else {},
-            quarterly_tally=tally, created_at=now,
+            quarterly_tally=tally,
         ))
         session.execute(recognitions.update().where(recognitions.c.deed_id == c.deed_id).values(proposed_in=row.id))
         uow.emit(DeedFateDecided(deed_id=c.deed_id, status="proposed", round_id=row.id))

@@ -57,7 +57,7 @@ from shared.clock import Month, Quarter
 from shared.db import UnitOfWork, utcnow
 from shared.http import Problem
 from shared.ids import new_id, receipt
-from shared.messages import CloseIntroductions, DeedIntroduced, DeedRecorded, IntroductionsClosed
+from shared.messages import CloseIntroductions, DeedIntroduced, DeedRecorded, DossierSent, IntroductionsClosed
 from shared.org import Organisation
 from shared.runtime import Runtime
 
@@ -297,6 +297,19 @@ def deed_introduced(uow: UnitOfWork, msg: DeedIntroduced) -> None:
 
 
 # -- ballots -------------------------------------------------------------------------------------
+def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
+    """R11, R12: the provincial council receives a unit's proposal dossier, once per deed."""
+    exists = uow.session.execute(sa.select(dossiers.c.id).where(dossiers.c.deed_id == msg.deed_id)).first()
+    if exists:
+        return
+    uow.session.execute(dossiers.insert().values(
+        id=msg.dossier_id, deed_id=msg.deed_id, quarter=msg.quarter, unit=msg.unit,
+        quarterly_round_id=msg.quarterly_round_id, deed=msg.deed, evidence=msg.evidence,
+        monthly_decision=msg.monthly_decision, monthly_tally=msg.monthly_tally,
+        quarterly_tally=msg.quarterly_tally, created_at=utcnow(),
+    ))
+
+
 def _open_for_ballots(row: Row, now: dt.datetime) -> None:
     if row.status == OPENING:
         raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")

@@ -113,6 +113,14 @@ def deliver(runtime: Runtime, msg: Message, handle: Callable | None = None, env:
     return consume(runtime.db, env, handle)
 
 
+def deliver_dossiers(runtime: Runtime) -> int:
+    """Hand every dossier a quarterly round sent to the provincial council, as its worker would."""
+    delivered = 0
+    for env in outbox_messages(runtime, "council.dossier_sent"):
+        delivered += consume(runtime.db, env, services.dossier_sent)
+    return delivered
+
+
 def outbox_messages(runtime: Runtime, type_: str | None = None) -> list[dict[str, Any]]:
     with runtime.db.reading() as s:
         query = sa.select(outbox.c.envelope).order_by(outbox.c.id)

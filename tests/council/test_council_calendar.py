@@ -16,7 +16,7 @@ from shared.auth import Principal
 from shared.clock import TZ
 from shared.config import Settings
 from shared.messages import IntroductionsClosed
-from tests.council.conftest import MEMBERS, SECRETARY, UNIT, deed_copy, deliver, outbox_messages
+from tests.council.conftest import MEMBERS, SECRETARY, UNIT, deed_copy, deliver, deliver_dossiers, outbox_messages
 
 pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")
 
@@ -52,6 +52,7 @@ def test_the_calendar_opens_monthly_quarterly_and_provincial_rounds(runtime) -> 
         services.cast_ballot(runtime, Principal("council_member", m), quarterly_id,
                              {quarterly["candidates"][0]["id"]: "approve"}, now=later)
     services.close_round(runtime, Principal("unit_secretary", SECRETARY), quarterly_id, now=later)
+    assert deliver_dossiers(runtime) == 1
     assert services.open_due_rounds(runtime, now=later) == []  # the province waits for the deadline
 
     after_deadline = dt.datetime(2025, 7, 16, 0, 0, 1, tzinfo=TZ)

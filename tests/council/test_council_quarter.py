@@ -22,6 +22,7 @@ from tests.council.conftest import (
     PROVINCIAL_MEMBERS,
     UNIT,
     deed_copy,
+    deliver_dossiers,
     open_monthly,
     outbox_messages,
 )
@@ -109,6 +110,10 @@ def test_supplementary_then_quarterly_round_sends_dossiers(client, runtime, secr
     assert {p["deed_id"] for p in proposed} == {a["id"], c["id"]}
     assert len(outbox_messages(runtime, "book.inscribe")) == 3  # quarterly rounds inscribe nothing
 
+    # R11: the dossiers travel to the provincial council as messages; a redelivery adds nothing.
+    assert {m["payload"]["deed_id"] for m in outbox_messages(runtime, "council.dossier_sent")} == {a["id"], c["id"]}
+    assert deliver_dossiers(runtime) == 2
+    assert deliver_dossiers(runtime) == 0
     # A deed proposed once is not a candidate again.
     with runtime.db.reading() as s:
         from services.council.orm import dossiers
@@ -134,6 +139,7 @@ def recognised_and_proposed(client, runtime, auth, unit: str, n: int, q: Quarter
     quarterly = open_round(client, sec, f"HD-{unit}", "quarterly", str(q)).get_json()
     ballot_round(client, quarterly, voters, {d["id"]: 7 for d in deeds})
     close(client, quarterly, sec)
+    deliver_dossiers(runtime)
     return deeds
 
 
