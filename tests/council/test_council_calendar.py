@@ -16,7 +16,15 @@ from shared.auth import Principal
 from shared.clock import TZ
 from shared.config import Settings
 from shared.messages import IntroductionsClosed
-from tests.council.conftest import MEMBERS, SECRETARY, UNIT, deed_copy, deliver, deliver_dossiers, outbox_messages
+from tests.council.conftest import (
+    MEMBERS,
+    SECRETARY,
+    UNIT,
+    deed_copy,
+    deliver,
+    deliver_dossiers,
+    outbox_messages,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")
 
