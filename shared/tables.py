@@ -40,6 +40,9 @@ outbox = sa.Table(
     sa.Column("envelope", sa.JSON, nullable=False),
     sa.Column("created_at", Instant, nullable=False),
     sa.Column("sent_at", Instant, nullable=True),
+    # The broker run (Redis run_id) the row was sent to: a broker that restarted without its data
+    # gets the rows sent to its earlier run again (shared.outbox). Added by each service's 0002.
+    sa.Column("broker_run", sa.String(40), nullable=True),
     sa.Index("ix_outbox_unsent", "sent_at", "id"),
 )
 
@@ -131,3 +134,13 @@ def create_common_tables(op) -> None:  # noqa: ANN001 - alembic's op proxy
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.Column("created_at", tz, nullable=False),
     )
+
+
+def add_outbox_broker_run(op) -> None:  # noqa: ANN001 - alembic's op proxy
+    """Called from each service's second migration (issue 6: nothing lost when Redis restarts empty)."""
+    op.add_column("outbox", sa.Column("broker_run", sa.String(40), nullable=True))
+
+
+def drop_outbox_broker_run(op) -> None:  # noqa: ANN001
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("broker_run")
