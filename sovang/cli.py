@@ -159,10 +159,50 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Play a whole quarter through the services (issue 8), then serve it if asked."""
+    from shared.clock import Quarter
+    from sovang.demo import DemoError, run_demo
+
+    if args.home:
+        settings = settings.with_(home=Path(args.home).resolve())
+    if not os.environ.get("SOVANG_LOG_LEVEL"):
+        # The demo tells its own story; the services' routine logs (PDF fonts…) would drown it.
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        quarter = Quarter.parse(args.quarter) if args.quarter else None
+    except ValueError:
+        raise CliError(f"quý không hợp lệ {args.quarter!r}: dùng YYYY-Qn") from None
+    try:
+        run_demo(settings, args.seed, quarter, args.port)
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
+    if args.serve:
+        from sovang.up import run_up
+
+        return run_up(settings, "127.0.0.1", args.port)
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from sovang.up import run_up
 
     return run_up(settings, args.host, args.port)
+
+
+def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
+    """The distributed topology as real processes on this machine (PostgreSQL + Redis)."""
+    from sovang.cluster import Cluster, ClusterError, per_service, run_cluster
+
+    try:
+        cluster = Cluster(
+            settings, host=args.host, port=args.port, web=per_service(args.web, 2),
+            workers=per_service(args.workers, 2), concurrency=args.concurrency, pool=args.pool,
+            gateway_workers=args.gateway_workers, beat=not args.no_beat,
+        )
+    except (ClusterError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    return run_cluster(cluster)
 
 
 # -- parsing -----------------------------------------------------------------------------------
@@ -174,6 +214,25 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--host", default="127.0.0.1")
     up.set_defaults(func=cmd_up)
+
+    cluster = sub.add_parser("cluster", help="cụm phân tán trên máy này: web, worker, beat, cổng (PostgreSQL + Redis)")
+    cluster.add_argument("--port", type=int, default=8000)
+    cluster.add_argument("--host", default="127.0.0.1")
+    cluster.add_argument("--web", default="2", help="số worker gunicorn mỗi dịch vụ: 2, hoặc intake=4,book=2")
+    cluster.add_argument("--workers", default="2", help="số tiến trình Celery worker mỗi dịch vụ: 2, hoặc intake=1,book=3")
+    cluster.add_argument("--concurrency", type=int, default=2)
+    cluster.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
+    cluster.add_argument("--gateway-workers", type=int, default=2)
+    cluster.add_argument("--no-beat", action="store_true", help="không chạy beat (một beat chạy ở nơi khác)")
+    cluster.set_defaults(func=cmd_cluster)
+
+    demo = sub.add_parser("demo", help="chơi trọn một quý qua các dịch vụ (dữ liệu minh hoạ, tái lập theo --seed)")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--home", default=None, help="thư mục dữ liệu (mặc định SOVANG_HOME); phải trống")
+    demo.add_argument("--quarter", default=None, help="quý YYYY-Qn (mặc định: quý gần nhất đã kết thúc)")
+    demo.add_argument("--port", type=int, default=8000, help="cổng của các địa chỉ in ra (và của --serve)")
+    demo.add_argument("--serve", action="store_true", help="sau khi chơi xong, chạy sovang up trên dữ liệu đó")
+    demo.set_defaults(func=cmd_demo)
 
     org = sub.add_parser("org", help="tổ chức").add_subparsers(dest="org_command", required=True)
     load = org.add_parser("load", help="nạp tệp tổ chức (sovang-org/1) vào mọi dịch vụ")

@@ -149,7 +149,7 @@ def ballot_home() -> Response:
     with _runtime().db.reading() as s:
         rounds = pq.member_rounds(s, who.subject)
     return _page("pages/ballot_home.html", who=who, name=_member_name(org, who.subject), rounds=rounds,
-                 form_token=form_token(token), councils=[c for c in org.councils_of(who.subject)],
+                 form_token=form_token(token),
                  instant=pq.instant_label, period_label=pq.period_label)
 
 
