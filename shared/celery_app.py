@@ -7,7 +7,10 @@ name and never import the consumer's code.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -18,7 +21,7 @@ from redis.retry import Retry
 
 from shared.config import SERVICES, Settings
 from shared.db import Database
-from shared.outbox import Relay, wake_key
+from shared.outbox import Relay, confirm_key, wake_key
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +31,67 @@ def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, task: Any =
     return {"queue": queue} if queue in SERVICES else {}
 
 
+def _number(settings: Settings, name: str, env: str, default: float) -> float:
+    """A broker setting: the field of ``Settings`` when it has one, else its environment variable.
+
+    (These belong in ``shared.config.Settings``; until they are there, the variable is read here.)
+    """
+    value = getattr(settings, name, None)
+    if value is not None:
+        return float(value)
+    raw = os.environ.get(env)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class BrokerOptions:
+    """How the services use Redis as a broker, and how they survive it failing."""
+
+    # A message taken by a worker that died unacknowledged is delivered again after this long
+    # (SOVANG_BROKER_VISIBILITY_TIMEOUT, seconds). Longer than any task; short in fault tests.
+    visibility_timeout: float = 300.0
+    # Rows sent to a broker run that lost its data are sent again when sent within this window
+    # (SOVANG_BROKER_REPLAY_HOURS): longer than any message waits in a queue.
+    replay_hours: float = 24.0
+    # A message sent this long ago (SOVANG_BROKER_CONFIRM_SECONDS) that no consumer confirmed,
+    # while its queue is empty, was lost between the broker and a worker: it is sent again.
+    confirm_seconds: float = 60.0
+    # A publish or command on a connection that stopped answering fails after this long.
+    socket_timeout: float = 30.0
+    socket_connect_timeout: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> BrokerOptions:
+        return cls(
+            visibility_timeout=_number(settings, "broker_visibility_timeout", "SOVANG_BROKER_VISIBILITY_TIMEOUT",
+                                       cls.visibility_timeout),
+            replay_hours=_number(settings, "broker_replay_hours", "SOVANG_BROKER_REPLAY_HOURS", cls.replay_hours),
+            confirm_seconds=_number(settings, "broker_confirm_seconds", "SOVANG_BROKER_CONFIRM_SECONDS",
+                                    cls.confirm_seconds),
+        )
+
+    def transport_options(self) -> dict[str, Any]:
+        return {
+            "visibility_timeout": self.visibility_timeout,
+            # Look for abandoned messages often enough that the timeout above is what counts
+            # (kombu's default looks every 10 s but scans only every 10th time).
+            "unacked_restore_interval": int(max(1, min(10, self.visibility_timeout // 10))),
+            "unacked_restore_throttle": 1,
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+        }
+
+
 def make_celery(service: str, settings: Settings) -> Celery:
     app = Celery(f"sovang.{service}", set_as_current=False)
     app.conf.update(
         broker_url=settings.effective_broker_url(),
         broker_connection_retry_on_startup=True,
-        # A message unacknowledged this long (a worker that died) is delivered again.
-        broker_transport_options={"visibility_timeout": 300},
+        # A broker away for long is waited for, never given up on (the default stops after 100).
+        broker_connection_max_retries=None,
+        broker_transport_options=BrokerOptions.of(settings).transport_options(),
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -67,10 +124,29 @@ def redis_client(settings: Settings, timeout: float = 5.0, retries: int | None =
     return redis.Redis.from_url(url, **extra)
 
 
+class RedisConfirmations:
+    """The consumers' confirmations, kept in Redis by ``shared.runtime.consumer``."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def confirmed(self, message_ids: list[str]) -> list[bool]:
+        return [v is not None for v in self.client.mget([confirm_key(m) for m in message_ids])]
+
+    def idle(self, queue: str) -> bool:
+        return int(self.client.llen(queue)) == 0
+
+
 def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
-    """The relay of a service's outbox, publishing through its Celery app."""
+    """The relay of a service's outbox, publishing through its Celery app.
+
+    Messages go to the anonymous exchange with the queue's name as routing key (Celery does so
+    for a direct queue given by name): Redis then pushes straight onto the queue's list, with no
+    lookup of exchange bindings, which a broker that restarted empty would not have yet.
+    """
     client = redis_client(settings)
     producer_pool = celery.producer_pool
+    options = BrokerOptions.of(settings)
 
     def publish(name: str, queue: str, env: dict[str, Any], message_id: str) -> None:
         with producer_pool.acquire(block=True) as producer:
@@ -79,7 +155,13 @@ def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
     def wait(seconds: float) -> None:
         client.blpop([wake_key(db.service)], timeout=seconds)
 
-    return Relay(db, publish, wait)
+    def broker_run() -> str:
+        return str(client.info("server")["run_id"])
+
+    return Relay(db, publish, wait, broker_run=broker_run,
+                 replay_window=dt.timedelta(hours=options.replay_hours),
+                 confirmations=RedisConfirmations(client),
+                 confirm_after=dt.timedelta(seconds=options.confirm_seconds))
 
 
 def install_wakeup(db: Database, settings: Settings) -> None:

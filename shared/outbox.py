@@ -5,14 +5,33 @@ A use case writes its messages into ``outbox`` in its own transaction; the relay
 unsent rows to the broker and marks them sent only once the broker took them, so a broker that
 is down delays messages and never loses one. A consumer records each message id in ``inbox`` in
 the same transaction as its effect, so a message delivered twice takes effect once.
+
+"Sent" is not "safe": a Redis that restarts without its data (no persistence, a lost disk, a
+failover to a replica that had not caught up) forgets what was queued or being worked on. So
+each sent row records the broker's *run* (Redis's ``run_id``, new at every start of the server),
+read before publishing. When a relay sees another run than the one it last published to, every
+row sent to an earlier run within ``replay_window`` is marked unsent again and goes out once
+more; the consumers' inbox absorbs the copies of messages that had in fact arrived. A relay
+also looks back over the last few minutes now and then, for rows that another relay marked
+with the old run just after the change was seen (a relay that died right then).
+
+"Taken off the queue" is not "received" either: a Celery worker takes a message with BRPOP, which
+removes it from the list at once; if the answer is lost on the way (the connection reset at that
+moment), the message is gone while the broker kept all its data. So the consumer confirms each
+message it handled (a key in Redis, ``confirm_key``), and the relay looks, every little while, at
+the rows it sent more than ``confirm_after`` ago that no confirmation covers: the confirmed ones
+are marked ``confirmed_at``, the others are sent again if their queue is empty (so not merely
+waiting behind others). Again the inbox absorbs the copies of those that had arrived after all.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +60,21 @@ def wake_key(service: str) -> str:
     return f"sovang:outbox-wake:{service}"
 
 
+def confirm_key(message_id: str) -> str:
+    """Where a consumer confirms it handled a message (message ids are unique across services)."""
+    return f"sovang:handled:{message_id}"
+
+
+class Confirmations(Protocol):
+    """What the relay asks the broker about the messages it sent."""
+
+    def confirmed(self, message_ids: list[str]) -> list[bool]:
+        """For each message, whether its consumer confirmed it."""
+
+    def idle(self, queue: str) -> bool:
+        """Whether nothing waits in that queue now."""
+
+
 class Relay:
     """Publishes one service's outbox to the broker, in order, until stopped."""
 
@@ -50,15 +84,111 @@ class Relay:
         publish: Callable[[str, str, dict[str, Any], str], None],
         wait: Callable[[float], None] | None = None,
         batch: int = 200,
+        broker_run: Callable[[], str] | None = None,
+        replay_window: dt.timedelta = dt.timedelta(hours=24),
+        recheck_seconds: float = 30.0,
+        keep_sent: dt.timedelta = dt.timedelta(days=7),
+        confirmations: Confirmations | None = None,
+        confirm_after: dt.timedelta = dt.timedelta(seconds=60),
     ) -> None:
         self.db = db
         self.publish = publish  # (task name, queue, envelope, message id)
         self.wait = wait
         self.batch = batch
+        # The broker's current run (Redis ``run_id``); None: a broker that never loses data.
+        self.broker_run = broker_run
+        self.replay_window = replay_window
+        self.recheck_seconds = recheck_seconds
+        self.keep_sent = max(keep_sent, replay_window)
+        self.republished = 0  # rows marked unsent again because their broker lost its data
+        # Whether consumers confirmed what was sent; None: trust "sent" (no such check).
+        self.confirmations = confirmations
+        self.confirm_after = confirm_after
+        self.confirm_every = max(0.5, min(30.0, confirm_after.total_seconds() / 2))
+        self.resent = 0  # rows sent again because no consumer confirmed them
+        self._run: str | None = None  # the run this relay last published to
+        self._recheck_at = 0.0
+        self._confirm_at = 0.0
+        self._prune_at = 0.0
         self._stop = threading.Event()
+
+    def check_broker(self) -> str | None:
+        """The broker's run now; rows sent to an earlier run are queued again (module docstring)."""
+        if self.broker_run is None:
+            return None
+        run = self.broker_run()
+        now = time.monotonic()
+        if run != self._run:
+            self.requeue_lost(run, self.replay_window)
+            self._run = run
+            self._recheck_at = now + self.recheck_seconds
+        elif now >= self._recheck_at:
+            self.requeue_lost(run, dt.timedelta(seconds=4 * self.recheck_seconds))
+            self._recheck_at = now + self.recheck_seconds
+        return run
+
+    def requeue_lost(self, run: str, window: dt.timedelta) -> int:
+        """Mark unsent the rows sent within ``window`` to another broker run than ``run`` (and not
+        confirmed by their consumer: those arrived, whatever the broker forgot since)."""
+        with self.db.unit_of_work() as uow:
+            lost = outbox.update().where(
+                outbox.c.sent_at >= utcnow() - window,
+                outbox.c.confirmed_at.is_(None),
+                sa.or_(outbox.c.broker_run.is_(None), outbox.c.broker_run != run),
+            ).values(sent_at=None, broker_run=None)
+            n = uow.session.execute(lost).rowcount or 0
+            uow.commit()
+        if n:
+            log.warning("outbox of %s: the broker (run %s) lost its data; %d message(s) sent before will go out again",
+                        self.db.service, run, n)
+            self.republished += n
+        return n
+
+    def check_confirmations(self, force: bool = False) -> int:
+        """Every ``confirm_every`` seconds: mark the rows their consumer confirmed, send again those
+        it never had (module docstring). Returns how many go out again."""
+        if self.confirmations is None:
+            return 0
+        clock_now = time.monotonic()
+        if not force and clock_now < self._confirm_at:
+            return 0
+        self._confirm_at = clock_now + self.confirm_every
+        now = utcnow()
+        due = now - self.confirm_after
+        with self.db.reading() as s:
+            rows = s.execute(
+                sa.select(outbox.c.id, outbox.c.message_id, outbox.c.queue).where(
+                    outbox.c.confirmed_at.is_(None), outbox.c.sent_at <= due,
+                    outbox.c.sent_at >= now - self.replay_window,
+                ).order_by(outbox.c.id).limit(1000)
+            ).all()
+        if not rows:
+            return 0
+        done = self.confirmations.confirmed([r.message_id for r in rows])
+        confirmed = [r.id for r, ok in zip(rows, done, strict=True) if ok]
+        pending = [r for r, ok in zip(rows, done, strict=True) if not ok]
+        idle = {q: self.confirmations.idle(q) for q in {r.queue for r in pending}}
+        lost = [r.id for r in pending if idle[r.queue]]
+        n = 0
+        with self.db.unit_of_work() as uow:
+            if confirmed:
+                uow.session.execute(outbox.update().where(outbox.c.id.in_(confirmed)).values(confirmed_at=now))
+            if lost:
+                n = uow.session.execute(outbox.update().where(
+                    outbox.c.id.in_(lost), outbox.c.confirmed_at.is_(None), outbox.c.sent_at <= due,
+                ).values(sent_at=None, broker_run=None)).rowcount or 0
+            uow.commit()
+        if n:
+            log.warning("outbox of %s: %d message(s) sent over %ds ago never reached a consumer; sending them again",
+                        self.db.service, n, self.confirm_after.total_seconds())
+            self.resent += n
+        return n
 
     def relay_once(self) -> int:
         """Publish one batch of unsent messages; returns how many were sent."""
+        # Read before publishing: a row is never marked with a run newer than the one it went to.
+        run = self.check_broker()
+        self.check_confirmations()
         with self.db.unit_of_work() as uow:
             query = sa.select(outbox.c.id, outbox.c.type, outbox.c.queue, outbox.c.envelope, outbox.c.message_id)
             query = query.where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(self.batch)
@@ -67,6 +197,8 @@ class Relay:
                 query = query.with_for_update(skip_locked=True)
             rows = uow.session.execute(query).all()
             if not rows:
+                uow.session.rollback()
+                self._prune()
                 return 0
             sent: list[int] = []
             try:
@@ -76,9 +208,21 @@ class Relay:
             finally:
                 # What the broker took is marked sent even if a later publish failed.
                 if sent:
-                    uow.session.execute(outbox.update().where(outbox.c.id.in_(sent)).values(sent_at=utcnow()))
+                    uow.session.execute(
+                        outbox.update().where(outbox.c.id.in_(sent)).values(sent_at=utcnow(), broker_run=run)
+                    )
                     uow.commit()
             return len(sent)
+
+    def _prune(self) -> None:
+        """Now and then, forget rows sent long ago (beyond any replay): the outbox stays small."""
+        now = time.monotonic()
+        if now < self._prune_at:
+            return
+        self._prune_at = now + 3600.0
+        with self.db.unit_of_work() as uow:
+            uow.session.execute(outbox.delete().where(outbox.c.sent_at < utcnow() - self.keep_sent))
+            uow.commit()
 
     def run(self, idle_seconds: float = 0.5) -> None:
         backoff = idle_seconds
@@ -111,6 +255,15 @@ class Relay:
         )
         thread.start()
         return thread
+
+
+def already_processed(db: Database, env: Any) -> bool:
+    """Whether this message took effect here already (its id is in the inbox)."""
+    message_id = env.get("id") if isinstance(env, dict) else None
+    if not isinstance(message_id, str):
+        return False
+    with db.reading() as s:
+        return s.execute(sa.select(inbox.c.message_id).where(inbox.c.message_id == message_id)).first() is not None
 
 
 def consume(db: Database, env: dict[str, Any], handle: Callable[[UnitOfWork, Message], None]) -> bool:

@@ -16,12 +16,12 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from shared.auth import OrgCache
-from shared.celery_app import install_wakeup, make_celery, make_relay, redis_client
+from shared.celery_app import BrokerOptions, install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
 from shared.db import Database, UnitOfWork
 from shared.http import install_health, install_problem_handlers
 from shared.messages import Message, MessageError
-from shared.outbox import consume
+from shared.outbox import already_processed, confirm_key, consume
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,11 @@ def consumer(
         def task(self: Any, env: dict[str, Any]) -> None:
             count = deliveries.count(env)
             if count > runtime.settings.max_deliveries:
-                # Delivered too often (failing, or crashing its worker): park it, stop the loop.
-                park(runtime, env, f"delivered {count} times", count)
+                if not already_processed(runtime.db, env):
+                    # Delivered too often (failing, or crashing its worker): park it, stop the loop.
+                    park(runtime, env, f"delivered {count} times", count)
+                # else one more copy of a message that took effect (redeliveries, replays)
+                deliveries.confirm(env)
                 return
             try:
                 consume(runtime.db, env, handle)
@@ -116,36 +119,58 @@ def consumer(
                 # A message that can never be valid is parked at once, not retried forever.
                 park(runtime, env, str(exc), count)
             except Exception as exc:
-                if count >= runtime.settings.max_deliveries:
-                    park(runtime, env, repr(exc), count)
-                    return
-                log.warning("%s failed (%s); retrying", message_type.TYPE, exc)
-                raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30)) from exc
+                if count < runtime.settings.max_deliveries:
+                    log.warning("%s failed (%s); retrying", message_type.TYPE, exc)
+                    raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30)) from exc
+                park(runtime, env, repr(exc), count)
+            # Handled (or parked): the relay that sent it need not send it again (shared.outbox).
+            deliveries.confirm(env)
 
         return handle
 
     return deco
 
 
+COUNT_SECONDS = 24 * 3600
+
+
 class DeliveryCounter:
-    """How many times each message reached this service, kept in Redis for a week; a crash
-    that kills the worker still counts, since the count is taken before the work."""
+    """How many times each message reached this service, kept in Redis for a day (a failing
+    message is redelivered within minutes: retries wait at most 30 s, a dead worker's messages
+    come back after the visibility timeout; a day keeps the keys to one day's messages, see
+    docs/capacity.md); a crash that kills the worker still counts, since the count is taken
+    before the work."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._client: Any = None
+        # A confirmation is kept as long as its message may be replayed, and an hour more.
+        self._confirm_ttl = int(BrokerOptions.of(runtime.settings).replay_hours * 3600) + 3600
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            self._client = redis_client(self.runtime.settings, timeout=2.0, retries=0)
+        return self._client
+
+    def confirm(self, env: Any) -> None:
+        """Tell the sender's relay this message was handled here (kept as long as it may replay)."""
+        message_id = env.get("id") if isinstance(env, dict) else None
+        if not isinstance(message_id, str):
+            return
+        try:
+            self._redis().set(confirm_key(message_id), 1, ex=self._confirm_ttl)
+        except Exception:  # unconfirmed only means sent once more, and absorbed by the inbox
+            log.debug("confirming %s failed", message_id, exc_info=True)
 
     def count(self, env: Any) -> int:
         message_id = env.get("id") if isinstance(env, dict) else None
         if not isinstance(message_id, str):
             return 1
         try:
-            if self._client is None:
-                self._client = redis_client(self.runtime.settings, timeout=2.0, retries=0)
             key = f"sovang:deliveries:{self.runtime.service}:{message_id}"
-            pipe = self._client.pipeline()
+            pipe = self._redis().pipeline()
             pipe.incr(key)
-            pipe.expire(key, 7 * 24 * 3600)
+            pipe.expire(key, COUNT_SECONDS)
             return int(pipe.execute()[0])
         except Exception:  # counting is a safeguard; the broker being away must not stop work
             return 1

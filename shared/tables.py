@@ -43,6 +43,9 @@ outbox = sa.Table(
     # The broker run (Redis run_id) the row was sent to: a broker that restarted without its data
     # gets the rows sent to its earlier run again (shared.outbox). Added by each service's 0002.
     sa.Column("broker_run", sa.String(40), nullable=True),
+    # When the consumer was seen to have handled it (its confirmation in Redis): a sent row never
+    # confirmed is sent again (shared.outbox: a worker's BRPOP answer lost on the way). Added by 0003.
+    sa.Column("confirmed_at", Instant, nullable=True),
     sa.Index("ix_outbox_unsent", "sent_at", "id"),
 )
 
@@ -144,3 +147,14 @@ def add_outbox_broker_run(op) -> None:  # noqa: ANN001 - alembic's op proxy
 def drop_outbox_broker_run(op) -> None:  # noqa: ANN001
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("broker_run")
+
+
+def add_outbox_confirmed_at(op) -> None:  # noqa: ANN001
+    """Called from each service's third migration (issue 6: a message taken off the queue and lost
+    before its consumer had it is sent again)."""
+    op.add_column("outbox", sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def drop_outbox_confirmed_at(op) -> None:  # noqa: ANN001
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("confirmed_at")

@@ -15,6 +15,7 @@ import http.client
 import itertools
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -59,19 +60,108 @@ def _problem(start_response: Callable, status: int, title: str, detail: str) -> 
     return [body]
 
 
-class _Idle:
-    """One thread's idle connection to one upstream address."""
+class _Conn:
+    """One connection to an upstream process, with the bytes read past what was consumed."""
 
-    __slots__ = ("conn", "since")
+    __slots__ = ("sock", "buf", "since")
 
-    def __init__(self, conn: http.client.HTTPConnection, since: float) -> None:
-        self.conn = conn
-        self.since = since
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.since = 0.0
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(CHUNK)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def head(self) -> bytes:
+        """Up to the blank line ending a response head; EOFError when the upstream closed first."""
+        while True:
+            i = self.buf.find(b"\r\n\r\n")
+            if i >= 0:
+                head = bytes(self.buf[:i])
+                del self.buf[:i + 4]
+                return head
+            if len(self.buf) > 65536:
+                raise http.client.HTTPException("response head too long")
+            if not self._fill():
+                raise EOFError(bool(self.buf))
+
+    def line(self) -> bytes:
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            if len(self.buf) > 8192 or not self._fill():
+                raise http.client.HTTPException("bad chunked body")
+
+    def exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill():
+                raise http.client.IncompleteRead(bytes(self.buf), n - len(self.buf))
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def some(self, n: int) -> bytes:
+        """At most n bytes: what is buffered, else one read; b"" at the end of the stream."""
+        if not self.buf and not self._fill():
+            return b""
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+
+class _Response:
+    """A response head from upstream, and how its body is delimited."""
+
+    __slots__ = ("status", "reason", "headers", "length", "chunked", "keep")
+
+    def __init__(self, head: bytes, method: str) -> None:
+        lines = head.decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        code, _, self.reason = rest.partition(" ")
+        self.status = int(code)
+        self.headers: list[tuple[str, str]] = []
+        length = connection = encoding = None
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip(), value.strip()
+            low = name.lower()
+            if low == "content-length":
+                length = int(value)
+            elif low == "connection":
+                connection = value.lower()
+            elif low == "transfer-encoding":
+                encoding = value.lower()
+            if low not in HOP_BY_HOP:
+                self.headers.append((name, value))
+        self.chunked = encoding is not None and "chunked" in encoding
+        if method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
+            self.length: int | None = 0
+        else:
+            self.length = None if self.chunked else length
+        delimited = self.length is not None or self.chunked
+        self.keep = delimited and version == "HTTP/1.1" and (connection is None or "close" not in connection)
 
 
 class Upstream:
     """One service's web processes as a WSGI app: each request is forwarded to the next address
-    (round robin), over the serving thread's kept-alive connection when it has one."""
+    (round robin), over the serving thread's kept-alive connection when it has one.
+
+    The HTTP/1.1 client is a lean one of its own (a few string operations per response instead
+    of ``http.client``'s e-mail header parser): the gateway is on every request's path."""
 
     def __init__(self, name: str, addresses: list[Address], timeout: float = 120.0,
                  connect_timeout: float = 5.0, max_body: int = MAX_BODY) -> None:
@@ -86,30 +176,33 @@ class Upstream:
         self._local = threading.local()
 
     # -- connections -----------------------------------------------------------------------------
-    def _idle(self) -> dict[Address, _Idle]:
+    def _idle(self) -> dict[Address, _Conn]:
         idle = getattr(self._local, "idle", None)
         if idle is None:
             idle = self._local.idle = {}
         return idle
 
-    def _connection(self, address: Address) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, address: Address) -> tuple[_Conn, bool]:
         held = self._idle().pop(address, None)
         if held is not None:
-            if time.monotonic() - held.since < IDLE_REUSE_SECONDS:
-                return held.conn, True
-            held.conn.close()
-        conn = http.client.HTTPConnection(address[0], address[1], timeout=self.connect_timeout)
-        return conn, False
+            if time.monotonic() - held.since < IDLE_REUSE_SECONDS and not held.buf:
+                return held, True
+            held.close()
+        sock = socket.create_connection(address, timeout=self.connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.timeout)
+        return _Conn(sock), False
 
-    def _release(self, address: Address, conn: http.client.HTTPConnection, reusable: bool) -> None:
+    def _release(self, address: Address, conn: _Conn, reusable: bool) -> None:
         if not reusable:
             conn.close()
             return
         idle = self._idle()
         old = idle.get(address)
         if old is not None:
-            old.conn.close()
-        idle[address] = _Idle(conn, time.monotonic())
+            old.close()
+        conn.since = time.monotonic()
+        idle[address] = conn
 
     # -- the request -----------------------------------------------------------------------------
     @staticmethod
@@ -122,23 +215,32 @@ class Upstream:
         return f"{path}?{query}" if query else path
 
     @staticmethod
-    def _headers(environ: dict[str, Any], length: int | None) -> dict[str, str]:
-        headers: dict[str, str] = {}
+    def _head(method: str, target: str, environ: dict[str, Any], length: int | None) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1"]
+        forwarded = None
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 name = key[5:].replace("_", "-").title()
-                if name.lower() not in HOP_BY_HOP and name != "Content-Length":
-                    headers[name] = value
+                low = name.lower()
+                if low in HOP_BY_HOP or low == "content-length" or low == "expect":
+                    continue
+                if low == "x-forwarded-for":
+                    forwarded = value
+                    continue
+                lines.append(f"{name}: {value}")
         if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
+            lines.append(f"Content-Type: {environ['CONTENT_TYPE']}")
         if length is not None:
-            headers["Content-Length"] = str(length)
+            lines.append(f"Content-Length: {length}")
         remote = environ.get("REMOTE_ADDR")
         if remote:
-            prior = headers.get("X-Forwarded-For")
-            headers["X-Forwarded-For"] = f"{prior}, {remote}" if prior else remote
-        headers.setdefault("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http"))
-        return headers
+            lines.append(f"X-Forwarded-For: {forwarded}, {remote}" if forwarded else f"X-Forwarded-For: {remote}")
+        elif forwarded:
+            lines.append(f"X-Forwarded-For: {forwarded}")
+        if "HTTP_X_FORWARDED_PROTO" not in environ:
+            lines.append(f"X-Forwarded-Proto: {environ.get('wsgi.url_scheme', 'http')}")
+        lines.append("Connection: keep-alive")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _body(self, environ: dict[str, Any]) -> bytes | None:
         """The request body, whole; None when there is none. Raises OverflowError past the limit."""
@@ -165,63 +267,72 @@ class Upstream:
                             "Nội dung quá lớn: một thân JSON tối đa 1 MiB, một tệp bằng chứng tối đa 20 MiB.")
         except ValueError:
             return _problem(start_response, 400, "Yêu cầu không đọc được", "Content-Length không hợp lệ.")
-        target = self._target(environ)
-        headers = self._headers(environ, len(body) if body is not None else None)
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""
+        request = self._head(method, self._target(environ), environ, None if body is None else len(body))
+        if body:
+            request += body
+        safe_again = "HTTP_IDEMPOTENCY_KEY" in environ
         tried = 0
         while tried < len(self.addresses):
             address = self.addresses[next(self._turn)]
             tried += 1
             for _ in range(2):  # a second go only when a kept-alive connection had gone stale
-                conn, reused = self._connection(address)
+                try:
+                    conn, reused = self._connection(address)
+                except ConnectionRefusedError:
+                    break  # that process is not listening: the next address
+                except OSError:
+                    break
                 sent = False
                 try:
-                    conn.request(method, target, body=body, headers=headers)
+                    conn.sock.sendall(request)
                     sent = True
-                    conn.sock.settimeout(self.timeout)
-                    resp = conn.getresponse()
-                except ConnectionRefusedError:
+                    while True:
+                        resp = _Response(conn.head(), method)
+                        if not 100 <= resp.status < 200:
+                            break  # an interim answer (100 Continue) is not the response
+                except EOFError as exc:
                     conn.close()
-                    break  # that process is not listening: the next address
-                except TimeoutError:
-                    conn.close()
-                    if not sent:
-                        break
-                    return _problem(start_response, 504, "Dịch vụ trả lời quá chậm",
-                                    f"Dịch vụ {self.name} không trả lời kịp; xin thử lại.")
-                except (http.client.HTTPException, OSError):
-                    conn.close()
-                    # A stale kept-alive connection: the request never reached a live process
-                    # (it failed while sending), or it is safe to send again (idempotent).
-                    if reused and (not sent or method in IDEMPOTENT):
+                    # Closed without a byte of answer on a kept-alive connection: most likely the
+                    # upstream had let it go idle. Sent again when that is safe (as Go's HTTP
+                    # client does): an idempotent method, or a POST with an Idempotency-Key.
+                    if reused and not exc.args[0] and (method in IDEMPOTENT or safe_again):
                         continue
-                    if not sent:
-                        break
                     return _problem(start_response, 502, "Dịch vụ không trả lời",
                                     f"Dịch vụ {self.name} đã ngắt kết nối; xin thử lại.")
-                return self._answer(address, conn, resp, method, start_response)
+                except TimeoutError:
+                    conn.close()
+                    return _problem(start_response, 504, "Dịch vụ trả lời quá chậm",
+                                    f"Dịch vụ {self.name} không trả lời kịp; xin thử lại.")
+                except (http.client.HTTPException, OSError, ValueError):
+                    conn.close()
+                    if reused and (not sent or method in IDEMPOTENT or safe_again):
+                        continue
+                    return _problem(start_response, 502, "Dịch vụ không trả lời",
+                                    f"Dịch vụ {self.name} đã ngắt kết nối; xin thử lại.")
+                return self._answer(address, conn, resp, start_response)
         return _problem(start_response, 502, "Dịch vụ không trả lời",
                         f"Dịch vụ {self.name} tạm thời không trả lời; xin thử lại.")
 
-    def _answer(self, address: Address, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse,
-                method: str, start_response: Callable) -> Iterable[bytes]:
-        out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
-        start_response(f"{resp.status} {resp.reason}", out)
-        if method == "HEAD" or resp.length is not None and resp.length <= BUFFER_UP_TO:
+    def _answer(self, address: Address, conn: _Conn, resp: _Response, start_response: Callable) -> Iterable[bytes]:
+        start_response(f"{resp.status} {resp.reason}", resp.headers)
+        if resp.length is not None and resp.length <= BUFFER_UP_TO:
             try:
-                data = resp.read()
+                data = conn.exactly(resp.length)
             except (http.client.HTTPException, OSError):
                 conn.close()
                 raise
-            self._release(address, conn, not resp.will_close)
+            self._release(address, conn, resp.keep)
             return [data] if data else []
         return _Stream(self, address, conn, resp)
 
 
 class _Stream:
-    """A large answer, passed on chunk by chunk; the connection is pooled only if read to the end."""
+    """A large or chunked answer, passed on piece by piece; the connection is pooled only if the
+    body was read to its end."""
 
-    def __init__(self, upstream: Upstream, address: Address, conn: http.client.HTTPConnection,
-                 resp: http.client.HTTPResponse) -> None:
+    def __init__(self, upstream: Upstream, address: Address, conn: _Conn, resp: _Response) -> None:
         self.upstream = upstream
         self.address = address
         self.conn = conn
@@ -229,15 +340,32 @@ class _Stream:
         self.done = False
 
     def __iter__(self) -> Iterator[bytes]:
-        while True:
-            chunk = self.resp.read(CHUNK)
-            if not chunk:
+        conn = self.conn
+        if self.resp.chunked:
+            while True:
+                size = int(conn.line().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while conn.line():  # trailers, up to the blank line
+                        pass
+                    self.done = True
+                    return
+                yield conn.exactly(size)
+                conn.line()
+        left = self.resp.length
+        while left is None or left > 0:
+            data = conn.some(CHUNK if left is None else min(CHUNK, left))
+            if not data:
+                if left:
+                    raise http.client.IncompleteRead(b"", left)
                 self.done = True
                 return
-            yield chunk
+            if left is not None:
+                left -= len(data)
+            yield data
+        self.done = True
 
     def close(self) -> None:
-        self.upstream._release(self.address, self.conn, self.done and not self.resp.will_close)
+        self.upstream._release(self.address, self.conn, self.done and self.resp.keep)
 
 
 def create_proxy(routes: dict[str, list[Address]]) -> Any:

@@ -1,0 +1,275 @@
+"""Profiles (pyinstrument) of the slow paths, taken in this process against the run's database
+and Redis, with the same code the web and worker processes run: the Flask app through its test
+client (no gunicorn in between), the book's inscribe handler through ``consume``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.org import People
+from bench.throughput import _today, batch_body, deed_body
+
+OUT = Path(__file__).resolve().parent / "profiles"
+
+
+def _ensure_pyinstrument() -> Any:
+    try:
+        import pyinstrument
+    except ImportError:
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pyinstrument"], check=True)
+        import pyinstrument
+    return pyinstrument
+
+
+class RoundTrips:
+    """Counts what one engine does: statements, connection checkouts (each one a ``pool_pre_ping``
+    round trip on PostgreSQL), commits and rollbacks."""
+
+    def __init__(self, engine: Any) -> None:
+        import sqlalchemy as sa
+
+        self.counts = {"statements": 0, "checkouts": 0, "commits": 0, "rollbacks": 0}
+        sa.event.listen(engine, "before_cursor_execute", self._count("statements"))
+        sa.event.listen(engine.pool, "checkout", self._count("checkouts"))
+        sa.event.listen(engine, "commit", self._count("commits"))
+        sa.event.listen(engine, "rollback", self._count("rollbacks"))
+
+    def _count(self, key: str) -> Any:
+        def hook(*_a: Any, **_k: Any) -> None:
+            self.counts[key] += 1
+
+        return hook
+
+    def reset(self) -> None:
+        for k in self.counts:
+            self.counts[k] = 0
+
+    def per(self, n: int) -> dict[str, float]:
+        return {k: round(v / n, 2) for k, v in self.counts.items()}
+
+
+def _save(name: str, profiler: Any, note: str) -> str:
+    OUT.mkdir(exist_ok=True)
+    text = profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False)
+    path = OUT / f"{name}.txt"
+    path.write_text(f"# {note}\n{text}", "utf-8")
+    return str(path.relative_to(OUT.parent.parent))
+
+
+def post_deeds(settings: Any, people: People, unit: str, requests: int = 200) -> dict[str, Any]:
+    pyinstrument = _ensure_pyinstrument()
+    from services.intake.app import create_app
+
+    app = create_app(settings)
+    client = app.test_client()
+    author = next(o for o in people.unit_officers(unit) if ("officer", o) in people.tokens)
+    headers = {"Authorization": f"Bearer {people.token('officer', author)}"}
+    body = deed_body({"officer": author}, _today())
+    trips = RoundTrips(app.extensions["sovang"].db.engine)
+    for i in range(10):
+        client.post("/api/v1/deeds", json=body, headers={**headers, "Idempotency-Key": f"warm-{time.time()}-{i}"})
+    trips.reset()
+    profiler = pyinstrument.Profiler(interval=0.0005)
+    t0 = time.perf_counter()
+    with profiler:
+        for i in range(requests):
+            r = client.post("/api/v1/deeds", json=body, headers={**headers, "Idempotency-Key": f"p-{time.time()}-{i}"})
+            assert r.status_code == 201, r.data
+    per_request = (time.perf_counter() - t0) / requests
+    per = trips.per(requests)
+    # The same without Idempotency-Key, unprofiled: what the key's two transactions cost.
+    trips.reset()
+    t0 = time.perf_counter()
+    for _ in range(requests // 2):
+        assert client.post("/api/v1/deeds", json=body, headers=headers).status_code == 201
+    without = (time.perf_counter() - t0) / (requests // 2)
+    per_without = trips.per(requests // 2)
+    path = _save("post_deeds", profiler, f"POST /api/v1/deeds x{requests}, in-process, {per_request * 1000:.1f} ms each; "
+                                        f"per request: {per}; without Idempotency-Key (not profiled): "
+                                        f"{without * 1000:.1f} ms each, {per_without}")
+    app.extensions["sovang"].db.dispose()
+    return {"file": path, "ms_per_request": per_request * 1000, "per_request": per,
+            "ms_per_request_without_key": without * 1000, "per_request_without_key": per_without}
+
+
+def post_batch(settings: Any, people: People, unit: str, requests: int = 2) -> dict[str, Any]:
+    pyinstrument = _ensure_pyinstrument()
+    from services.intake.app import create_app
+
+    org = people.org
+    sub = next(s for s in org.subunits.values() if s.unit == unit)
+    authors = [o.code for o in org.officers.values() if o.subunit == sub.code]
+    app = create_app(settings)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {people.token('subunit_lead', sub.lead)}"}
+    raw = json.dumps(batch_body(authors, _today()), ensure_ascii=False)
+    client.post("/api/v1/deeds/batch", data=raw, content_type="application/json", headers=headers)
+    profiler = pyinstrument.Profiler(interval=0.001)
+    t0 = time.perf_counter()
+    with profiler:
+        for _ in range(requests):
+            r = client.post("/api/v1/deeds/batch", data=raw, content_type="application/json", headers=headers)
+            assert r.status_code == 201, r.data[:300]
+    per_request = (time.perf_counter() - t0) / requests
+    path = _save("post_batch", profiler, f"POST /api/v1/deeds/batch (1000 deeds) x{requests}, in-process, "
+                                        f"{per_request * 1000:.0f} ms each")
+    app.extensions["sovang"].db.dispose()
+    return {"file": path, "ms_per_request": per_request * 1000}
+
+
+def inscribe(settings: Any, people: People, book: str, times: int = 3) -> dict[str, Any]:
+    """The book's inscribe handler (what the worker runs for ``book.inscribe``) on a full book."""
+    pyinstrument = _ensure_pyinstrument()
+    from bench.books import _inscribe_message
+    from services.book import repository as repo
+    from services.book import services as book_services
+    from services.book.app import build_runtime
+    from shared import clock
+    from shared.db import utcnow
+    from shared.messages import envelope
+    from shared.outbox import consume
+
+    rt = build_runtime(settings)
+    trips = RoundTrips(rt.db.engine)
+    with rt.db.reading() as s:
+        have = repo.get_book(s, book).entries
+    trips.reset()
+    profiler = pyinstrument.Profiler(interval=0.001)
+    t0 = time.perf_counter()
+    with profiler:
+        for n in range(have, have + times):
+            consume(rt.db, envelope(_inscribe_message(people, book, n), clock.isoformat(utcnow())),
+                    lambda uow, msg: book_services.inscribe(rt, uow, msg))
+    each = (time.perf_counter() - t0) / times
+    per = trips.per(times)
+    path = _save("inscribe", profiler, f"book.inscribe on a book of {have} entries x{times}, in-process, "
+                                      f"{each * 1000:.0f} ms each; per inscription: {per}")
+    rt.db.dispose()
+    return {"file": path, "ms_per_inscription": each * 1000, "book_entries": have, "per_inscription": per}
+
+
+def deed_recorded(settings: Any, unit: str, times: int = 300) -> dict[str, Any]:
+    """council's handler of ``council.deed_recorded`` through ``consume`` (inbox, R10 count), the
+    message every recorded deed causes: what bounds the sustained rate of recording."""
+    pyinstrument = _ensure_pyinstrument()
+    from services.council import services as council_services
+    from services.council.app import build_runtime
+    from shared.ids import new_id
+    from shared.messages import DeedRecorded, envelope
+    from shared.outbox import consume
+
+    rt = build_runtime(settings)
+    trips = RoundTrips(rt.db.engine)
+    envs = [envelope(DeedRecorded(deed_id=new_id(), unit=unit, month="2021-09"), "2021-09-30T12:00:00+07:00")
+            for _ in range(times)]
+    for env in envs[:10]:
+        consume(rt.db, env, council_services.deed_recorded)
+    trips.reset()
+    profiler = pyinstrument.Profiler(interval=0.0005)
+    t0 = time.perf_counter()
+    with profiler:
+        for env in envs[10:]:
+            consume(rt.db, env, council_services.deed_recorded)
+    each = (time.perf_counter() - t0) / (times - 10)
+    per = trips.per(times - 10)
+    path = _save("deed_recorded", profiler, f"council.deed_recorded x{times - 10} through consume, in-process, "
+                                           f"{each * 1000:.1f} ms each; per message: {per}")
+    rt.db.dispose()
+    return {"file": path, "ms_per_message": each * 1000, "per_message": per}
+
+
+def feed(settings: Any, book: str, requests: int = 300) -> dict[str, Any]:
+    """``GET /feeds/{book}.atom`` through the book app (the stored artifact served)."""
+    pyinstrument = _ensure_pyinstrument()
+    from services.book.app import create_app
+
+    app = create_app(settings)
+    client = app.test_client()
+    trips = RoundTrips(app.extensions["sovang"].db.engine)
+    size = len(client.get(f"/feeds/{book}.atom").data)
+    trips.reset()
+    profiler = pyinstrument.Profiler(interval=0.0002)
+    t0 = time.perf_counter()
+    with profiler:
+        for _ in range(requests):
+            r = client.get(f"/feeds/{book}.atom")
+            assert r.status_code == 200
+    each = (time.perf_counter() - t0) / requests
+    per = trips.per(requests)
+    path = _save("feed", profiler, f"GET /feeds/{book}.atom x{requests} ({size} bytes), in-process, "
+                                  f"{each * 1000:.2f} ms each; per request: {per}")
+    app.extensions["sovang"].db.dispose()
+    return {"file": path, "ms_per_request": each * 1000, "bytes": size, "per_request": per}
+
+
+# -- py-spy: the Celery worker of a service while it works off a backlog --------------------------
+SKIP = ("_run_module_as_main", "_run_code", "<module>", "main ", "cmd_worker", "Celery.", "Command.", "Group.",
+        "Context.", "pass_context", "handle_preload", "worker worker", "WorkController", "Blueprint",
+        "StartStop", "BasePool", "TaskPool", "AsynPool", "Pool.", "BaseProcess", "ForkProcess", "Popen",
+        "Worker.", "worker (", "Thread._bootstrap", "Thread.run")
+
+
+def _ensure_py_spy() -> str:
+    import shutil
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("py-spy")
+    if not exe.exists() and not shutil.which("py-spy"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
+    return str(exe) if exe.exists() else "py-spy"
+
+
+def spy_start(pids: dict[str, int], seconds: float) -> list[Any]:
+    """Start py-spy (wall-clock, idle included) on each process for ``seconds``."""
+    import subprocess
+
+    exe = _ensure_py_spy()
+    procs = []
+    for name, pid in pids.items():
+        out = Path(f"/tmp/bench-spy-{pid}.raw")
+        procs.append((name, out, subprocess.Popen(
+            [exe, "record", "-d", str(max(1, int(seconds))), "-r", "200", "--idle", "--nonblocking", "-p", str(pid),
+             "-f", "raw", "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    return procs
+
+
+def spy_finish(procs: list[Any], name: str, note: str) -> str:
+    """Wait for py-spy and write the inclusive share of the top frames of each process."""
+    lines = [f"# {note}", "# py-spy, wall clock (idle included): share of samples in which each frame is on the stack", ""]
+    for label, out, proc in procs:
+        proc.wait(timeout=120)
+        totals: dict[str, int] = {}
+        n = 0
+        try:
+            text = out.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            c = int(count)
+            n += c
+            seen = set()
+            for frame in stack.split(";"):
+                fn, _, where = frame.partition(" (")
+                key = f"{fn} ({where.split(':')[0].split('/')[-1]}" + ")" if where else fn
+                if key not in seen:
+                    seen.add(key)
+                    totals[key] = totals.get(key, 0) + c
+        out.unlink(missing_ok=True)
+        lines.append(f"## {label}: {n} samples")
+        shown = [(k, v) for k, v in sorted(totals.items(), key=lambda kv: -kv[1]) if not k.startswith(SKIP)]
+        lines += [f"{v * 100 / n:5.1f}%  {k}" for k, v in shown[:40]] if n else ["(no samples)"]
+        lines.append("")
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.txt"
+    path.write_text("\n".join(lines), "utf-8")
+    return str(path.relative_to(OUT.parent.parent))
