@@ -48,6 +48,10 @@ outbox = sa.Table(
     sa.Column("confirmed_at", Instant, nullable=True),
     sa.Index("ix_outbox_unsent", "sent_at", "id"),
 )
+# The relays look at sent rows not yet confirmed every few seconds: a partial index keeps that to
+# the few in flight, however many rows the outbox keeps.
+_UNCONFIRMED = sa.text("confirmed_at IS NULL AND sent_at IS NOT NULL")
+sa.Index("ix_outbox_unconfirmed", outbox.c.sent_at, postgresql_where=_UNCONFIRMED, sqlite_where=_UNCONFIRMED)
 
 inbox = sa.Table(
     "inbox",
@@ -153,8 +157,11 @@ def add_outbox_confirmed_at(op) -> None:  # noqa: ANN001
     """Called from each service's third migration (issue 6: a message taken off the queue and lost
     before its consumer had it is sent again)."""
     op.add_column("outbox", sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
+    where = sa.text("confirmed_at IS NULL AND sent_at IS NOT NULL")
+    op.create_index("ix_outbox_unconfirmed", "outbox", ["sent_at"], postgresql_where=where, sqlite_where=where)
 
 
 def drop_outbox_confirmed_at(op) -> None:  # noqa: ANN001
+    op.drop_index("ix_outbox_unconfirmed", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("confirmed_at")

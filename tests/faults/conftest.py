@@ -18,13 +18,15 @@ from faults_harness import LEDGER, ORG_FILE, ROOT, Cluster, RedisServer, table
 from sovang.faultproxy import FaultProxy
 
 # What the cluster of the fault tests runs with: a sweep every second (R20 lateness), a short
-# visibility timeout (a killed worker's messages come back in seconds, not 5 minutes), parking
-# after 4 deliveries, deeds of past months allowed (each test has periods of its own).
+# visibility timeout (a killed worker's messages come back in seconds, not 5 minutes), messages
+# no consumer confirmed sent again after 10 s (not 60), parking after 4 deliveries, deeds of past
+# months allowed (each test has periods of its own).
 CLUSTER_ENV = {
     "SOVANG_SWEEP_SECONDS": "1",
     "SOVANG_LATE_DAYS": "4000",
     "SOVANG_MAX_DELIVERIES": "4",
     "SOVANG_BROKER_VISIBILITY_TIMEOUT": "6",
+    "SOVANG_BROKER_CONFIRM_SECONDS": "10",
     "SOVANG_RATE_LIMIT_PER_MINUTE": "1000000",
     "SOVANG_RELAY_POLL_SECONDS": "0.5",
     "SOVANG_LOG_LEVEL": "INFO",
