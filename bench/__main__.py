@@ -1,4 +1,4 @@
-"""``python -m bench``: run the whole benchmark of issue 7 and write ``bench/RESULTS.md``.
+"""``python -m bench``: run the whole benchmark and write ``bench/RESULTS.md``.
 
 Two stacks, each on a fresh PostgreSQL database (``sovang_bench_<random>`` on 127.0.0.1:5432,
 dropped afterwards) and Redis database 13 (flushed before and after): the first for the paths,

@@ -1,4 +1,4 @@
-"""Per-process figures for the capacity model (docs/capacity.md, issue 6).
+"""Per-process figures for the capacity model (docs/capacity.md).
 
 Runs ``sovang cluster`` with ONE process of each kind (1 gunicorn worker per service, 1 Celery
 worker per service with 1 pool process, 1 gateway worker, 1 beat) on a fresh PostgreSQL database

@@ -302,7 +302,7 @@ def write(r: dict) -> None:
     failed = ("\n## Phases that failed\n\n" + "\n".join(f"- `{k}`:\n```\n{v}\n```" for k, v in failures.items())) \
         if failures else ""
     analysis = ANALYSIS_MD.read_text("utf-8") if ANALYSIS_MD.exists() else ""
-    text = f"""# Performance, measured (issue 7)
+    text = f"""# Performance, measured
 
 Run of {r.get('started')}, {(r.get('wall_s') or 0) / 60:.1f} min, with `{r.get('command')}`
 (from the repository root: `.venv/bin/python -m bench`, or `bench/run`).

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,18 +28,6 @@ log = logging.getLogger(__name__)
 def route_by_prefix(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any) -> dict:
     queue = name.split(".", 1)[0]
     return {"queue": queue} if queue in SERVICES else {}
-
-
-def _number(settings: Settings, name: str, env: str, default: float) -> float:
-    """A broker setting: the field of ``Settings`` when it has one, else its environment variable.
-
-    (These belong in ``shared.config.Settings``; until they are there, the variable is read here.)
-    """
-    value = getattr(settings, name, None)
-    if value is not None:
-        return float(value)
-    raw = os.environ.get(env)
-    return float(raw) if raw not in (None, "") else default
 
 
 @dataclass(frozen=True)
@@ -63,11 +50,9 @@ class BrokerOptions:
     @classmethod
     def of(cls, settings: Settings) -> BrokerOptions:
         return cls(
-            visibility_timeout=_number(settings, "broker_visibility_timeout", "SOVANG_BROKER_VISIBILITY_TIMEOUT",
-                                       cls.visibility_timeout),
-            replay_hours=_number(settings, "broker_replay_hours", "SOVANG_BROKER_REPLAY_HOURS", cls.replay_hours),
-            confirm_seconds=_number(settings, "broker_confirm_seconds", "SOVANG_BROKER_CONFIRM_SECONDS",
-                                    cls.confirm_seconds),
+            visibility_timeout=settings.broker_visibility_timeout,
+            replay_hours=settings.broker_replay_hours,
+            confirm_seconds=settings.broker_confirm_seconds,
         )
 
     def transport_options(self) -> dict[str, Any]:

@@ -66,6 +66,12 @@ class Settings:
     idempotency_ttl_hours: int = 48
     max_body_bytes: int = 1024 * 1024
     max_evidence_bytes: int = 20 * 1024 * 1024
+    # Seconds before a message taken by a worker that died is delivered again.
+    broker_visibility_timeout: float = 300.0
+    # A sent message no consumer confirmed this long after (its queue empty) is sent again.
+    broker_confirm_seconds: float = 60.0
+    # Unconfirmed messages sent within this window go out again when Redis lost its data.
+    broker_replay_hours: float = 24.0
     # A message that fails this many deliveries is parked instead of retried forever.
     max_deliveries: int = 10
     log_level: str = "INFO"
@@ -100,6 +106,9 @@ class Settings:
             token_ttl_days=_int(env, "SOVANG_TOKEN_TTL_DAYS", cls.token_ttl_days),
             idempotency_ttl_hours=_int(env, "SOVANG_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours),
             max_deliveries=_int(env, "SOVANG_MAX_DELIVERIES", cls.max_deliveries),
+            broker_visibility_timeout=_float(env, "SOVANG_BROKER_VISIBILITY_TIMEOUT", cls.broker_visibility_timeout),
+            broker_confirm_seconds=_float(env, "SOVANG_BROKER_CONFIRM_SECONDS", cls.broker_confirm_seconds),
+            broker_replay_hours=_float(env, "SOVANG_BROKER_REPLAY_HOURS", cls.broker_replay_hours),
             log_level=env.get("SOVANG_LOG_LEVEL") or cls.log_level,
         )
 

@@ -144,7 +144,7 @@ def create_common_tables(op) -> None:  # noqa: ANN001 - alembic's op proxy
 
 
 def add_outbox_broker_run(op) -> None:  # noqa: ANN001 - alembic's op proxy
-    """Called from each service's second migration (issue 6: nothing lost when Redis restarts empty)."""
+    """Called from each service's second migration (nothing lost when Redis restarts empty)."""
     op.add_column("outbox", sa.Column("broker_run", sa.String(40), nullable=True))
 
 
@@ -154,7 +154,7 @@ def drop_outbox_broker_run(op) -> None:  # noqa: ANN001
 
 
 def add_outbox_confirmed_at(op) -> None:  # noqa: ANN001
-    """Called from each service's third migration (issue 6: a message taken off the queue and lost
+    """Called from each service's third migration (a message taken off the queue and lost
     before its consumer had it is sent again)."""
     op.add_column("outbox", sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
     where = sa.text("confirmed_at IS NULL AND sent_at IS NOT NULL")

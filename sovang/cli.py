@@ -160,7 +160,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    """Play a whole quarter through the services (issue 8), then serve it if asked."""
+    """Play a whole quarter through the services, then serve it if asked."""
     from shared.clock import Quarter
     from sovang.demo import DemoError, run_demo
 

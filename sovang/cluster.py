@@ -1,4 +1,4 @@
-"""``sovang cluster``: the distributed topology as real processes on one machine (issue 6).
+"""``sovang cluster``: the distributed topology as real processes on one machine.
 
 Against a running PostgreSQL and Redis (``SOVANG_DATABASE_URL``, ``SOVANG_BROKER_URL``): for each
 service its gunicorn web process (``sovang web``, N workers), M Celery worker processes

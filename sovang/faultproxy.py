@@ -1,4 +1,4 @@
-"""A TCP proxy on loopback that injects network faults between clients and a server (issue 6).
+"""A TCP proxy on loopback that injects network faults between clients and a server.
 
 Put it between the processes and Redis (``SOVANG_BROKER_URL`` on the proxy's port) and switch it:
 

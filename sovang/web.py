@@ -17,6 +17,10 @@ def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int) ->
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
+            # gunicorn's control socket has one path per user: several masters would take it
+            # from each other.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return importlib.import_module(f"services.{service}.app").create_app(settings)

@@ -1,4 +1,4 @@
-"""Pages for people (issue 8): the council member's ballot page (``/ballot/``) and the province's
+"""Pages for people: the council member's ballot page (``/ballot/``) and the province's
 dashboard (``/dashboard/``), server-rendered in Vietnamese from autoescaped Jinja templates with
 everything they need shipped here (no CDN).
 

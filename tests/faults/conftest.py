@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests (issue 6): a Redis of their own behind the fault proxy, a fresh
+"""Fixtures of the fault tests: a Redis of their own behind the fault proxy, a fresh
 PostgreSQL database, one ``sovang cluster`` shared by the tests of a module (2 workers per service),
 and the table of outcomes printed at the end of the run."""
 

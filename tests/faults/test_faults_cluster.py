@@ -1,4 +1,4 @@
-"""Issue 6 against ``sovang cluster`` (2 gunicorn workers and 2 Celery workers per service, one
+"""Faults injected into ``sovang cluster`` (2 gunicorn workers and 2 Celery workers per service, one
 beat, the gateway), its broker a Redis of the tests' own behind the fault proxy.
 
 Each test records a history of client operations through the gateway, injects its fault, then

@@ -1,4 +1,4 @@
-"""Nothing lost between the outbox and a consumer (issue 6): each sent outbox row names the broker
+"""Nothing lost between the outbox and a consumer: each sent outbox row names the broker
 run it went to, and a relay that finds another run sends the rows of the earlier one again, once;
 a row no consumer confirmed is sent again once its queue is empty (a message taken off the queue
 and lost on the way); the consumers' inbox absorbs the copies. On SQLite (one relay) and

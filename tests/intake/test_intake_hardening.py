@@ -1,4 +1,4 @@
-"""intake against the clients a unit could write (issue 3): the authorisation matrix, a corpus
+"""intake against the clients a unit could write: the authorisation matrix, a corpus
 of bad inputs, one Idempotency-Key raced by 20 clients, rate limits, and the OpenAPI document."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""outbox.broker_run: the broker run each message was sent to (issue 6, shared.outbox)
+"""outbox.broker_run: the broker run each message was sent to (shared.outbox)
 
 Revision ID: 0002_book_outbox_broker_run
 Revises: 0001_book_initial

@@ -1,4 +1,4 @@
-"""outbox.confirmed_at: when the consumer was seen to have handled the message (issue 6, shared.outbox)
+"""outbox.confirmed_at: when the consumer was seen to have handled the message (shared.outbox)
 
 Revision ID: 0003_book_outbox_confirmed
 Revises: 0002_book_outbox_broker_run
