@@ -141,13 +141,13 @@ def test_the_copies_take_effect_once(scratch_db, sqlite_settings, own_redis):
     assert sorted(seen) == ["d0", "d1", "d2"]
 
 
-def test_the_visibility_timeout_is_a_setting(monkeypatch, sqlite_settings):
+def test_the_visibility_timeout_is_a_setting(sqlite_settings):
     assert BrokerOptions.of(sqlite_settings).visibility_timeout == 300
-    monkeypatch.setenv("SOVANG_BROKER_VISIBILITY_TIMEOUT", "7")
-    monkeypatch.setenv("SOVANG_BROKER_REPLAY_HOURS", "48")
-    opts = BrokerOptions.of(sqlite_settings)
+    settings = Settings.from_env({"SOVANG_HOME": str(sqlite_settings.home),
+                                  "SOVANG_BROKER_VISIBILITY_TIMEOUT": "7", "SOVANG_BROKER_REPLAY_HOURS": "48"})
+    opts = BrokerOptions.of(settings)
     assert (opts.visibility_timeout, opts.replay_hours) == (7, 48)
-    app = make_celery("book", sqlite_settings)
+    app = make_celery("book", settings)
     transport = app.conf.broker_transport_options
     assert transport["visibility_timeout"] == 7 and transport["unacked_restore_interval"] == 1
     assert app.conf.broker_connection_max_retries is None
