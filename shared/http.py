@@ -108,14 +108,15 @@ def install_problem_handlers(app: Flask) -> None:
 
 
 # -- request bodies ----------------------------------------------------------------------------
-def bound_chunked_body() -> None:
-    """A JSON body sent without Content-Length (chunked) over the limit is 413 like any other:
-    werkzeug would stop reading at the limit and hand the view a truncated body."""
+def bound_chunked_body(json_only: bool = True) -> None:
+    """A body sent without Content-Length (chunked) over the limit is 413 like any other:
+    werkzeug would stop reading at the limit and hand the view a truncated body. The app-wide
+    check covers JSON bodies; a view with a larger limit (evidence files) calls it itself."""
     environ = request.environ
     if request.content_length is not None or not environ.get("wsgi.input_terminated"):
         return
     limit = request.max_content_length
-    if limit is None or not (request.mimetype or "").endswith("json"):
+    if limit is None or (json_only and not (request.mimetype or "").endswith("json")):
         return
     raw = environ["wsgi.input"].read(limit + 1)
     if len(raw) > limit:

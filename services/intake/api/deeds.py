@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.wsgi import get_content_length
 
 from services.intake import schemas, services
 from services.intake.domain.errors import IntakeError
@@ -19,7 +17,7 @@ from services.intake.domain.evidence import EXTENSIONS
 from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
 from shared.auth import principal
-from shared.http import Problem, idempotent, json_body, load, page, page_params
+from shared.http import Problem, bound_chunked_body, idempotent, json_body, load, page, page_params
 from shared.runtime import Runtime
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1/deeds")
@@ -56,29 +54,6 @@ def refusals(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _bound_chunked_body() -> None:
-    """A body sent without Content-Length (chunked) over the limit is 413 like any other.
-
-    werkzeug stops reading such a stream at the limit without saying so, which would hand the
-    view a truncated body; read one byte past the limit here to tell the two apart.
-    """
-    environ = request.environ
-    if get_content_length(environ) is not None or not environ.get("wsgi.input_terminated"):
-        return
-    limit = request.max_content_length
-    if limit is None:
-        return
-    raw = environ["wsgi.input"].read(limit + 1)
-    if len(raw) > limit:
-        raise Problem(413, _TOO_LARGE)
-    environ["wsgi.input"] = io.BytesIO(raw)
-    environ["CONTENT_LENGTH"] = str(len(raw))
-    environ.pop("HTTP_TRANSFER_ENCODING", None)
-
-
-_TOO_LARGE = "Nội dung quá lớn: một thân JSON tối đa 1 MiB, một tệp bằng chứng tối đa 20 MiB."
-
-
 @bp.before_request
 def authenticate_and_limit() -> None:
     """Every path needs a token (401), then counts against that token's rate limit (429);
@@ -93,18 +68,7 @@ def authenticate_and_limit() -> None:
     if wait is not None:
         raise Problem(429, "Quá nhiều yêu cầu với mã xác thực này; hãy thử lại sau.",
                       headers={"Retry-After": retry_after(wait)})
-    _bound_chunked_body()
-
-
-def body() -> dict[str, Any]:
-    """``shared.http.json_body``, with two inputs it lets through as a 500 made a 400: JSON nested
-    too deep (RecursionError) and integers longer than Python reads (ValueError)."""
-    try:
-        return json_body()
-    except RecursionError:
-        raise Problem(400, "JSON không đọc được: lồng nhau quá sâu.") from None
-    except ValueError:
-        raise Problem(400, "JSON không đọc được: số nguyên quá dài.") from None
+    bound_chunked_body(json_only=False)
 
 
 def _db() -> Any:
@@ -119,7 +83,7 @@ def _created(body: Any) -> tuple[Response, int]:
 @idempotent(_db)
 @refusals
 def record() -> Any:
-    data = load(_deed_in, body())
+    data = load(_deed_in, json_body())
     view = services.record_deed(runtime(), actor(), data)
     return _created(schemas.deed_out(view))
 
@@ -129,7 +93,7 @@ def record() -> Any:
 @refusals
 def record_batch() -> Any:
     try:
-        data = _batch_in.load(body())
+        data = _batch_in.load(json_body())
     except ValidationError as exc:
         raise Problem(422, "Lô việc tốt không hợp lệ; không việc nào được lưu.",
                       errors=schemas.batch_errors(exc.messages)) from exc
@@ -159,7 +123,7 @@ def get_deed(deed_id: str) -> Any:
 @refusals
 def introduce(deed_id: str) -> Any:
     if request.get_data(cache=True).strip() or request.mimetype:
-        load(_introduce_in, body())
+        load(_introduce_in, json_body())
     return jsonify(schemas.deed_out(services.introduce(runtime(), actor(), deed_id)))
 
 
