@@ -8,7 +8,7 @@ import io
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from services.council import services
-from services.council.api.auth import who as principal
+from shared.auth import principal
 from shared.clock import Month
 from shared.http import Problem
 from shared.runtime import Runtime

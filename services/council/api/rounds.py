@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from services.council import minutes, services
-from services.council.api.auth import who as principal
 from services.council.api.sealed import sealed_idempotent
 from services.council.schemas import BallotIn, OpenRoundIn, PaperBallotsIn, RoundQuery
+from shared.auth import principal
 from shared.db import Database
 from shared.http import idempotent, json_body, load, page, page_params
 from shared.runtime import Runtime
