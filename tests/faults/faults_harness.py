@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,26 +31,11 @@ import sqlalchemy as sa
 from shared.auth import new_token, store_token
 from shared.config import SERVICES, Settings
 from shared.db import Database
+from tests.e2e.harness import free_port, poll  # noqa: F401 - re-exported to the fault tests
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG_FILE = ROOT / "shared" / "data" / "dak-nong.json"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def poll(fn: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30.0, every: float = 0.25) -> Any:
-    """Call ``fn()`` until ``ok(value)`` or the timeout; the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if ok(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 # -- Redis of our own ------------------------------------------------------------------------------
