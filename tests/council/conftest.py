@@ -59,8 +59,7 @@ def runtime(sqlite_settings: Settings, org_document: dict) -> Iterator[Runtime]:
 def app(runtime: Runtime) -> Flask:
     app = create_app(runtime=runtime)
     app.config["TESTING"] = True
-    # No broker in these tests: drop the relay's wake-up hint, which would retry a dead socket
-    # with back-off after every commit (see the report on shared/celery_app.install_wakeup).
+    # No broker in these tests: no relay to wake after a commit.
     runtime.db.after_commit.clear()
     return app
 

@@ -98,7 +98,7 @@ def test_a_sweep_that_was_down_catches_up(client, runtime, secretary) -> None:
 def test_the_beat_task_closes_due_rounds(client, runtime, secretary, members) -> None:
     """The worker's ``council.close_due_rounds`` task, called directly, with a round past its deadline."""
     app = create_worker(runtime=runtime)
-    runtime.db.after_commit.clear()  # no broker here: no relay wake-ups (see conftest)
+    runtime.db.after_commit.clear()  # no broker here: no relay to wake
     assert app.conf.beat_schedule[CLOSE_DUE_ROUNDS]["task"] == CLOSE_DUE_ROUNDS
     assert app.conf.beat_schedule[CLOSE_DUE_ROUNDS]["schedule"] == runtime.settings.sweep_seconds
     rnd = open_monthly(client, secretary, runtime, [deed_copy()],

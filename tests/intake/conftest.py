@@ -92,8 +92,7 @@ def runtime(sqlite_settings: Settings, org_document: dict) -> Runtime:
 def app(runtime: Runtime) -> Flask:
     app = create_app(runtime=runtime)
     app.config["TESTING"] = True
-    # No broker runs in these tests: drop the relay's wake-up hint, which otherwise waits out
-    # redis-py's default retries (about 4 s) after every commit that emits a message.
+    # No broker in these tests: no relay to wake after a commit.
     runtime.db.after_commit.clear()
     return app
 
