@@ -179,6 +179,13 @@ class UnitOfWork:
         add_to_outbox(self.session, message)
         self.emitted += 1
 
+    def emit_many(self, messages: list) -> None:
+        """Emit several messages with one INSERT (a batch's worth), in order."""
+        from shared.outbox import add_many_to_outbox
+
+        add_many_to_outbox(self.session, list(messages))
+        self.emitted += len(messages)
+
     def commit(self) -> None:
         self.session.commit()
         if not self.emitted:

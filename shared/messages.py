@@ -83,18 +83,28 @@ class Message:
 
     def payload(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        errors = self.SCHEMA().validate(data)
+        errors = schema_of(type(self)).validate(data)
         if errors:
             raise MessageError(f"{self.TYPE}: {errors}")
         return data
 
 
 CATALOGUE: dict[str, type[Message]] = {}
+# One schema instance per message class: marshmallow schemas are reusable, and building one per
+# message was a measurable share of a batch of 1000 deeds.
+_SCHEMAS: dict[type[Message], Schema] = {}
 
 
 def message(cls: type[Message]) -> type[Message]:
     CATALOGUE[cls.TYPE] = cls
     return cls
+
+
+def schema_of(cls: type[Message]) -> Schema:
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        schema = _SCHEMAS[cls] = cls.SCHEMA()
+    return schema
 
 
 class _DeedRecordedSchema(Schema):
@@ -113,6 +123,28 @@ class DeedRecorded(Message):
     deed_id: str
     unit: str
     month: str
+
+
+class _DeedsRecordedSchema(Schema):
+    unit = fields.String(required=True)
+    month = fields.String(required=True)
+    deed_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+
+
+@message
+@dataclass(frozen=True)
+class DeedsRecorded(Message):
+    """intake → council: deeds of one unit and month were recorded together (R10 counts).
+
+    A batch tells council once per (unit, month) instead of once per deed, so the counting
+    costs one message and one transaction per batch. ``DeedRecorded`` stays in the catalogue
+    so that messages already in an outbox are still understood."""
+
+    TYPE = "council.deeds_recorded"
+    SCHEMA = _DeedsRecordedSchema
+    unit: str
+    month: str
+    deed_ids: list[str] = field(default_factory=list)
 
 
 @message
@@ -279,7 +311,7 @@ def decode(env: dict[str, Any]) -> tuple[str, Message]:
     if cls is None:
         raise MessageError(f"unknown message type {env.get('type')!r}")
     try:
-        data = cls.SCHEMA().load(env.get("payload") or {})
+        data = schema_of(cls).load(env.get("payload") or {})
     except ValidationError as exc:
         raise MessageError(f"{cls.TYPE}: {exc.messages}") from exc
     return env["id"], cls(**data)

@@ -56,6 +56,21 @@ def add_to_outbox(session: Session, msg: Message) -> str:
     return env["id"]
 
 
+def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
+    """Write several messages in the caller's transaction with one multi-row INSERT."""
+    if not msgs:
+        return []
+    at = utcnow()
+    occurred = clock.isoformat(at)
+    rows = []
+    for msg in msgs:
+        env = envelope(msg, occurred)
+        rows.append({"message_id": env["id"], "type": msg.TYPE, "queue": msg.queue, "envelope": env,
+                     "created_at": at})
+    session.execute(outbox.insert(), rows)
+    return [row["message_id"] for row in rows]
+
+
 def wake_key(service: str) -> str:
     return f"sovang:outbox-wake:{service}"
 

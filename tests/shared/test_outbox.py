@@ -97,3 +97,28 @@ def test_an_invalid_message_is_refused():
         decode({"id": "1", "type": "council.deed_recorded", "payload": {"deed_id": 3}})
     with pytest.raises(MessageError):
         decode({"id": "1", "type": "nobody.listens", "payload": {}})
+
+
+def test_emit_many_writes_every_message_in_order_in_the_use_cases_transaction(scratch_db):
+    from shared.messages import DeedsRecorded, decode
+
+    msgs = [DeedRecorded(deed_id=f"d{i}", unit="CAH-DM", month="2026-11") for i in range(3)]
+    msgs.append(DeedsRecorded(unit="CAH-DM", month="2026-11", deed_ids=["d0", "d1", "d2"]))
+    with scratch_db.unit_of_work() as uow:
+        uow.emit_many(msgs)  # no commit: nothing of the batch may remain
+    assert unsent(scratch_db) == 0
+
+    with scratch_db.unit_of_work() as uow:
+        uow.emit_many(msgs)
+        uow.commit()
+    with scratch_db.reading() as s:
+        envs = list(s.execute(sa.select(outbox.c.envelope).order_by(outbox.c.id)).scalars())
+    assert [decode(env)[1] for env in envs] == msgs
+    assert len({env["id"] for env in envs}) == 4
+
+
+def test_deeds_recorded_needs_at_least_one_deed():
+    from shared.messages import DeedsRecorded, MessageError
+
+    with pytest.raises(MessageError):
+        DeedsRecorded(unit="CAH-DM", month="2026-11", deed_ids=[]).payload()
