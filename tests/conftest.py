@@ -7,10 +7,13 @@ the run; with ``SOVANG_REQUIRE_SERVICES=1`` (as in CI) they fail instead.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +25,10 @@ ORG_FILE = ROOT / "shared" / "data" / "dak-nong.json"
 REQUIRE = os.environ.get("SOVANG_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
 PG_ADMIN_URL = os.environ.get("SOVANG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SOVANG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Test runs on one machine must not flush each other's queues: each run takes the first Redis
+# database of these whose lock file it can hold (the lock goes with the process). The benchmark
+# uses database 13, so it is not among them.
+REDIS_DATABASES = (15, 14, 12, 11, 10, 9, 8, 7)
 
 _missing: dict[str, str] = {}
 
@@ -73,18 +80,42 @@ def pg_database(postgres_admin_url: str):
         admin.dispose()
 
 
+def _own_redis_database(url: str):
+    """The URL with a database no other test run on this machine holds, and the held lock."""
+    parsed = urlsplit(url)
+    if "SOVANG_TEST_REDIS_URL" in os.environ:
+        return url, None  # the caller chose; trust it
+    for number in REDIS_DATABASES:
+        lock = open(Path(tempfile.gettempdir()) / f"sovang-test-redis-{parsed.port}-{number}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        return urlunsplit(parsed._replace(path=f"/{number}")), lock
+    return url, None  # every one is taken: share the default
+
+
+@pytest.fixture(scope="session")
+def _redis_database():
+    url, lock = _own_redis_database(REDIS_URL)
+    yield url
+    if lock is not None:
+        lock.close()
+
+
 @pytest.fixture
-def redis_url() -> str:
-    """A Redis database emptied for the test."""
+def redis_url(_redis_database: str) -> str:
+    """A Redis database emptied for the test (one of its own for this test run)."""
     import redis
 
     try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client = redis.Redis.from_url(_redis_database, socket_connect_timeout=2)
         client.ping()
     except Exception as exc:  # noqa: BLE001
-        _unavailable("Redis", f"{REDIS_URL}: {type(exc).__name__}")
+        _unavailable("Redis", f"{_redis_database}: {type(exc).__name__}")
     client.flushdb()
-    yield REDIS_URL
+    yield _redis_database
     client.flushdb()
 
 
