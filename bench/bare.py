@@ -1,5 +1,5 @@
 """The bare baselines, served exactly like a service's web process (``sovang.web``: gunicorn,
-same bind, same number of sync workers, access log on stdout):
+same bind, same workers and threads, access log on stdout):
 
 - ``POST /bare/deeds`` parses the same JSON as ``POST /api/v1/deeds`` and inserts one row with
   psycopg into ``bench.bare_deeds``, a table made ``LIKE intake.deeds INCLUDING ALL`` (same
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import threading
 from typing import Any
 
 import psycopg
@@ -31,12 +32,12 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 
 
 def create_bare_app(dsn: str) -> Flask:
     app = Flask(__name__)
-    state: dict[str, Any] = {}
+    state = threading.local()  # a connection per thread, so that threads never wait on each other
 
     def conn() -> psycopg.Connection:
-        c = state.get("conn")
+        c = getattr(state, "conn", None)
         if c is None or c.closed:
-            c = state["conn"] = psycopg.connect(dsn, autocommit=True)
+            c = state.conn = psycopg.connect(dsn, autocommit=True)
         return c
 
     @app.post("/bare/deeds")
@@ -61,15 +62,18 @@ def create_bare_app(dsn: str) -> Flask:
     return app
 
 
-def serve(bind: str, workers: int, dsn: str) -> None:
+def serve(bind: str, workers: int, threads: int, dsn: str) -> None:
     """The same gunicorn configuration as ``sovang.web.serve_gunicorn``."""
     from gunicorn.app.base import BaseApplication
 
+    from sovang.web import gunicorn_settings
+
     class _App(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", bind)
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
+            for key, value in gunicorn_settings(bind, workers, threads).items():
+                self.cfg.set(key, value)
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return create_bare_app(dsn)
@@ -81,6 +85,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--bind", required=True)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--dsn", required=True)
     args = parser.parse_args()
-    serve(args.bind, args.workers, args.dsn)
+    serve(args.bind, args.workers, args.threads, args.dsn)

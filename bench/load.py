@@ -91,7 +91,7 @@ class Client:
                 raw = resp.read()
                 break
             except (http.client.HTTPException, ConnectionError):
-                # gunicorn's sync workers close idle keep-alive connections: open a new one.
+                # gunicorn closes idle keep-alive connections: open a new one.
                 self.conn.close()
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
                 if attempt == 2:

@@ -1,5 +1,5 @@
 """The ceiling for one hop between services: a no-op Celery task's round trip on the same Redis,
-under the services' Celery settings (JSON, late acks, prefetch 1, prefork pool of the same size).
+under the services' Celery settings (JSON, late acks, prefetch 4, prefork pool of the same size).
 
 The worker: ``celery -A bench.noop worker -Q bench_noop``; the round trip is ``send_task`` then
 waiting for its result (Redis result backend, same database).
@@ -21,7 +21,7 @@ app.conf.update(
     result_serializer="json",
     task_acks_late=True,
     task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
+    worker_prefetch_multiplier=4,
     task_default_queue="bench_noop",
     broker_connection_retry_on_startup=True,
     broker_transport_options={"visibility_timeout": 300},

@@ -29,6 +29,7 @@ PG_HOST = "127.0.0.1"
 PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/13"  # the tests own database 15
 WEB_WORKERS = 2  # gunicorn workers per web process, baselines included (the CLI's default)
+WEB_THREADS = 4  # threads per gunicorn worker, baselines included (the CLI's default)
 WORKER_CONCURRENCY = 2  # Celery prefork children per service (what `sovang up` distributed runs)
 PORTS = {"intake": 18101, "council": 18102, "book": 18103, "bare": 18110}
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,7 +126,8 @@ class Stack:
         """Each service's web process under gunicorn and its Celery worker, and the one beat."""
         for svc in SERVICES:
             self.spawn(f"web-{svc}", processes.python_argv(
-                "web", svc, "--bind", f"127.0.0.1:{PORTS[svc]}", "--workers", str(WEB_WORKERS)))
+                "web", svc, "--bind", f"127.0.0.1:{PORTS[svc]}", "--workers", str(WEB_WORKERS),
+                "--threads", str(WEB_THREADS)))
             self.spawn(f"worker-{svc}", processes.python_argv(
                 "worker", svc, "--concurrency", str(WORKER_CONCURRENCY)))
         self.spawn("beat", processes.python_argv("beat"))
@@ -136,7 +138,8 @@ class Stack:
     def start_bare(self) -> None:
         """The bare baselines: a Flask app under the same gunicorn settings."""
         self.spawn("web-bare", [sys.executable, "-m", "bench.bare", "--bind", f"127.0.0.1:{PORTS['bare']}",
-                                "--workers", str(WEB_WORKERS), "--dsn", self.db.dsn])
+                                "--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS),
+                                "--dsn", self.db.dsn])
         wait_http(PORTS["bare"], "/hello")
 
     def start_noop_worker(self) -> None:

@@ -17,7 +17,7 @@ from bench.load import WrkResult, wrk
 from bench.stack import PORTS, Database
 from shared import clock
 
-CONNECTIONS = 4  # twice the sync workers: none idles, and the queue stays short
+CONNECTIONS = 8  # one per gunicorn thread (2 workers × 4 threads): none idles, no queue forms
 
 
 def deed_body(author: dict[str, str], day: dt.date, n: int = 0) -> dict[str, Any]:

@@ -155,7 +155,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     """One service's web process under gunicorn (the distributed deployment)."""
     from sovang.web import serve_gunicorn
 
-    serve_gunicorn(args.service, settings, args.bind, args.workers)
+    serve_gunicorn(args.service, settings, args.bind, args.workers, args.threads)
     return 0
 
 
@@ -265,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("service", choices=SERVICES)
     web.add_argument("--bind", default="127.0.0.1:8001")
     web.add_argument("--workers", type=int, default=2)
+    web.add_argument("--threads", type=int, default=4, help="số luồng mỗi worker (1: worker đồng bộ)")
     web.set_defaults(func=cmd_web)
     return parser
 

@@ -9,14 +9,27 @@ from typing import Any
 from shared.config import Settings
 
 
-def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int) -> None:
+def gunicorn_settings(bind: str, workers: int, threads: int) -> dict[str, Any]:
+    """What every web process runs with (the benchmark's baselines use the same).
+
+    A request spends most of its time waiting on PostgreSQL and Redis, so each worker serves
+    several at once on threads (gthread), which also keeps client connections alive."""
+    return {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "threads": threads,
+        "accesslog": "-",
+    }
+
+
+def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, threads: int = 4) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", bind)
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
+            for key, value in gunicorn_settings(bind, workers, threads).items():
+                self.cfg.set(key, value)
             # gunicorn's control socket has one path per user: several masters would take it
             # from each other.
             if "control_socket_disable" in self.cfg.settings:
