@@ -62,9 +62,9 @@ def summary_rows(r: dict) -> list[list[str]]:
         rows.append(["`POST /api/v1/deeds/batch` (1000)", "deeds/s", _f(b["deeds_per_s"]),
                      f"COPY {_f(b['copy_deeds_per_s'])}", f"{ratio:.2f}×", "≥ 0.3 × COPY", _met(ratio >= 0.3)])
     bd = r.get("batch_drain")
-    if bd and bd.get("messages_per_s"):
-        ratio = bd["messages_per_s"] / b["copy_deeds_per_s"] if b else None
-        rows.append(["… each deed's `DeedRecorded` handled by council", "deeds/s", _f(bd["messages_per_s"]),
+    if bd and bd.get("deeds_per_s"):
+        ratio = bd["deeds_per_s"] / b["copy_deeds_per_s"] if b else None
+        rows.append(["… the batches' deeds counted by council (`DeedsRecorded`)", "deeds/s", _f(bd["deeds_per_s"]),
                      f"COPY {_f(b['copy_deeds_per_s']) if b else '–'}", f"{ratio:.3f}×" if ratio else "–",
                      "(none set: the sustained rate)", "–"])
     cf = r.get("close_to_feed")
@@ -219,12 +219,12 @@ def year_section(r: dict) -> str:
         "each sub-unit introduces its best deed of the month whatever it recorded)",
     ]
     drain = r.get("batch_drain") or {}
-    if drain.get("messages_per_s"):
+    if drain.get("deeds_per_s"):
         per_year = 5000 * 365
-        sustained = per_year / drain["messages_per_s"]
+        sustained = per_year / drain["deeds_per_s"]
         lines.append(
-            f"- the same from the sustained rate measured on the paths' stack (each deed's `DeedRecorded` handled "
-            f"by council at {drain['messages_per_s']:.0f}/s): {per_year:,} deeds / {drain['messages_per_s']:.0f} "
+            f"- the same from the sustained rate measured on the paths' stack (the batches' deeds counted "
+            f"by council at {drain['deeds_per_s']:.0f}/s): {per_year:,} deeds / {drain['deeds_per_s']:.0f} "
             f"per s = **{sustained / 3600:.1f} h** for the deeds alone, against 15 min")
     checks = r.get("year_checks") or {}
     if checks:
@@ -280,7 +280,7 @@ def round_trips_section(r: dict) -> str:
         ("`POST /api/v1/deeds` (per request)", "profile_post_deeds", "per_request"),
         ("… without `Idempotency-Key`", "profile_post_deeds", "per_request_without_key"),
         ("`GET /feeds/{code}.atom` (per request)", "profile_feed", "per_request"),
-        ("`council.deed_recorded` (per message)", "profile_deed_recorded", "per_message"),
+        ("`council.deeds_recorded`, 1000 deeds (per message)", "profile_deed_recorded", "per_message"),
         ("`book.inscribe`, 10 000-entry book (per message)", "profile_inscribe", "per_inscription"),
         ("provincial close, 500 × 25 (per close)", "tally_provincial", "round_trips"),
     ):

@@ -30,7 +30,7 @@ from bench.stack import PORTS, Stack, memory_kib, wait_quiet
 from shared import clock
 
 INTRODUCED_PER_SUBUNIT = 1
-POSTERS = 2  # concurrent clients, one per web worker
+POSTERS = 4  # concurrent clients: two per web worker
 
 
 def _approves(member: str, candidate: str, percent: int) -> bool:

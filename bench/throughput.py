@@ -169,27 +169,37 @@ def copy_rates(db: Database, deeds: list[dict[str, Any]], times: int) -> list[fl
 
 
 def drain_rate(db: Database, window: float, spy: dict[str, int] | None = None) -> dict[str, Any]:
-    """How fast the workers work off what the batches caused (each deed's ``DeedRecorded``, relayed
-    by intake and handled by council): messages council handled per second over ``window``;
-    with ``spy`` ({label: pid}), those processes are sampled by py-spy meanwhile."""
+    """How fast the workers work off what the batches caused (the ``DeedsRecorded`` of each
+    batch, relayed by intake and handled by council): deeds council counted (R10) per second over
+    ``window``, and messages it handled; with ``spy`` ({label: pid}), those processes are
+    sampled by py-spy meanwhile."""
     from bench import profiles
     from bench.stack import queue_lengths, unsent
 
-    def handled() -> int:
-        return int(db.scalar("SELECT count(*) FROM council.inbox"))
+    def handled() -> tuple[int, int]:
+        return (int(db.scalar("SELECT count(*) FROM council.tracked_deeds")),
+                int(db.scalar("SELECT count(*) FROM council.inbox")))
+
+    def intake_backlog() -> int:
+        return int(db.scalar("SELECT count(*) FROM intake.deeds")) - handled()[0]
 
     backlog0 = unsent(db, ("book",)) + sum(queue_lengths(("book",)).values())
-    n0, t0 = handled(), time.perf_counter()
+    deeds_behind0 = intake_backlog()
+    (d0, n0), t0 = handled(), time.perf_counter()
     spies = profiles.spy_start(spy, window - 2) if spy else []
-    time.sleep(window)
-    n1, t1 = handled(), time.perf_counter()
+    # Until the window ends or council has counted every deed intake holds (then the rate is
+    # what it took to catch up, not idle time after).
+    while time.perf_counter() - t0 < window and intake_backlog() > 0:
+        time.sleep(0.2)
+    (d1, n1), t1 = handled(), time.perf_counter()
     backlog1 = unsent(db, ("book",)) + sum(queue_lengths(("book",)).values())
-    rate = (n1 - n0) / (t1 - t0)
+    rate = (d1 - d0) / (t1 - t0)
     spied = profiles.spy_finish(spies, "council_worker", f"council's Celery worker (main process and prefork "
-                                f"children) and intake's (its outbox relay) while council works off a backlog of "
-                                f"DeedRecorded at {rate:.0f}/s") if spies else None
-    return {"messages_per_s": rate, "profile": spied, "window_s": t1 - t0, "backlog_before": backlog0, "backlog_after": backlog1,
-            "minutes_to_clear": backlog1 / rate / 60 if rate else None}
+                                f"children) and intake's (its outbox relay) while council counts the batches' "
+                                f"deeds at {rate:.0f}/s") if spies else None
+    return {"deeds_per_s": rate, "messages_per_s": (n1 - n0) / (t1 - t0), "profile": spied, "window_s": t1 - t0,
+            "backlog_before": backlog0, "backlog_after": backlog1, "deeds_not_counted_before": deeds_behind0,
+            "deeds_not_counted_after": intake_backlog()}
 
 
 def feed_vs_hello(book: str, rounds: int, seconds: float, warmup: float) -> dict[str, Any]:
