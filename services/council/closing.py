@@ -21,7 +21,7 @@ from services.council.domain.rounds import (
     RECOGNISING,
     RUNOFF,
 )
-from services.council.domain.tally import count_ballots
+from services.council.domain.tally import Count, count_ballots
 from services.council.orm import (
     candidate_results,
     candidates,
@@ -34,16 +34,21 @@ from services.council.orm import (
 from shared import clock
 from shared.db import UnitOfWork
 from shared.ids import new_id
-from shared.messages import DeedFateDecided, DossierSent, Inscribe
+from shared.messages import DeedFateDecided, DossierSent, Inscribe, Message
 from shared.org import Organisation
 
 
 def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org: Organisation,
                 runoff_hours: int) -> None:
-    """Count, select, decide and record the consequences of one round that was just closed."""
+    """Count, select, decide and record the consequences of one round that was just closed.
+
+    The statements it runs do not grow with the number of candidates: each table gets its rows
+    in one multi-row INSERT and the messages go to the outbox together (a provincial round has
+    hundreds of candidates, and a statement per row made its close take seconds)."""
     session = uow.session
     cands = repo.candidates_of(session, row.id)
-    counts = count_ballots(repo.entitled_counts(session, row.id), (b.choices for b in repo.ballots_of(session, row.id)))
+    cast = repo.ballots_of(session, row.id)
+    counts = count_ballots(repo.entitled_counts(session, row.id, [c.id for c in cands]), (b.choices for b in cast))
     passing = [
         ranking.Standing(c.id, counts[c.id].approve, counts[c.id].base(row.base))
         for c in cands
@@ -53,6 +58,7 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
     selection = ranking.select(passing, cap)
     selected = set(selection.selected)
     passed = {s.candidate for s in passing}
+    tied = set(selection.tied)
 
     decision = None
     if selected and row.kind != QUARTERLY:
@@ -60,59 +66,82 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
     runoff_id = _open_runoff(uow, row, cands, selection, now, runoff_hours) if selection.needs_runoff else None
     quota_met = bool(selected) if row.kind in RECOGNISING else None
     session.execute(tallies.insert().values(
-        round_id=row.id, closed_at=now, closed_by=closed_by, voted=repo.voted_count(session, row),
+        round_id=row.id, closed_at=now, closed_by=closed_by, voted=len(cast),
         quota_met=quota_met, decision_number=decision["number"] if decision else None,
         decision_date=decision["date"] if decision else None, runoff_round_id=runoff_id,
     ))
-    for c in cands:
-        n = counts[c.id]
-        session.execute(candidate_results.insert().values(
-            round_id=row.id, candidate_id=c.id, approve=n.approve, reject=n.reject, abstain=n.abstain,
-            entitled=n.entitled, base=n.base(row.base), passed=c.id in passed, selected=c.id in selected,
-            runoff=c.id in selection.tied,
-        ))
+    if cands:
+        session.execute(candidate_results.insert(), [
+            {"round_id": row.id, "candidate_id": c.id, "approve": counts[c.id].approve,
+             "reject": counts[c.id].reject, "abstain": counts[c.id].abstain, "entitled": counts[c.id].entitled,
+             "base": counts[c.id].base(row.base), "passed": c.id in passed, "selected": c.id in selected,
+             "runoff": c.id in tied}
+            for c in cands
+        ])
 
+    chosen = [(c, _tally_of(row, counts[c.id])) for c in cands if c.id in selected]
+    consequences = _record_selected(uow, row, chosen, decision, now)
+    messages: list[Message] = []
     for c in cands:
-        n = counts[c.id]
-        tally = {
-            "approve": n.approve, "reject": n.reject, "abstain": n.abstain, "entitled": n.entitled,
-            "ratio": n.ratio_text(row.base), "round": row.id, "round_kind": row.kind, "period": row.period,
-        }
         if c.id in selected:
-            _selected(uow, row, c, tally, decision, now)
+            messages.extend(consequences[c.id])
         elif row.kind == MONTHLY:
             # API.md: a deed that passes but is not selected keeps its status; in a monthly round
             # every passing deed is selected, so the others were not.
-            uow.emit(DeedFateDecided(deed_id=c.deed_id, status="not_selected", round_id=row.id))
+            messages.append(DeedFateDecided(deed_id=c.deed_id, status="not_selected", round_id=row.id))
+    uow.emit_many(messages)
 
 
-def _selected(uow: UnitOfWork, row: Row, c: Row, tally: dict[str, Any], decision: dict[str, str] | None,
-              now: dt.datetime) -> None:
+def _tally_of(row: Row, n: Count) -> dict[str, Any]:
+    return {
+        "approve": n.approve, "reject": n.reject, "abstain": n.abstain, "entitled": n.entitled,
+        "ratio": n.ratio_text(row.base), "round": row.id, "round_kind": row.kind, "period": row.period,
+    }
+
+
+def _record_selected(uow: UnitOfWork, row: Row, chosen: list[tuple[Row, dict[str, Any]]],
+                     decision: dict[str, str] | None, now: dt.datetime) -> dict[str, list[Message]]:
+    """Record what selection causes, by kind of round, for all the selected at once; returns the
+    messages each selected candidate causes, in the order its consequences happen."""
     session = uow.session
+    out: dict[str, list[Message]] = {}
+    if not chosen:
+        return out
     if row.kind in RECOGNISING:
         assert decision is not None
         # R8: recognised by the unit and inscribed in its golden book.
-        session.execute(recognitions.insert().values(
-            deed_id=c.deed_id, unit=row.unit, month=row.period, round_id=row.id, candidate_id=c.id,
-            deed=c.deed, decision=decision, tally=tally, recognised_at=now,
-        ))
-        uow.emit(Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally))
-        uow.emit(DeedFateDecided(deed_id=c.deed_id, status="recognised", round_id=row.id))
+        session.execute(recognitions.insert(), [
+            {"deed_id": c.deed_id, "unit": row.unit, "month": row.period, "round_id": row.id,
+             "candidate_id": c.id, "deed": c.deed, "decision": decision, "tally": tally, "recognised_at": now}
+            for c, tally in chosen
+        ])
+        for c, tally in chosen:
+            out[c.id] = [
+                Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally),
+                DeedFateDecided(deed_id=c.deed_id, status="recognised", round_id=row.id),
+            ]
     elif row.kind == QUARTERLY:
         # R11: the proposal dossier, frozen, sent to the provincial council as a message.
-        rec = session.execute(sa.select(recognitions).where(recognitions.c.deed_id == c.deed_id)).first()
-        uow.emit(DossierSent(
-            dossier_id=new_id(), deed_id=c.deed_id, quarter=row.period, unit=row.unit, quarterly_round_id=row.id,
-            deed=c.deed, evidence=list(c.deed.get("evidence") or []),
-            monthly_decision=rec.decision if rec else {}, monthly_tally=rec.tally if rec else {},
-            quarterly_tally=tally,
-        ))
-        session.execute(recognitions.update().where(recognitions.c.deed_id == c.deed_id).values(proposed_in=row.id))
-        uow.emit(DeedFateDecided(deed_id=c.deed_id, status="proposed", round_id=row.id))
+        deed_ids = [c.deed_id for c, _ in chosen]
+        recs = {r.deed_id: r for r in session.execute(sa.select(recognitions).where(recognitions.c.deed_id.in_(deed_ids)))}
+        for c, tally in chosen:
+            rec = recs.get(c.deed_id)
+            out[c.id] = [
+                DossierSent(
+                    dossier_id=new_id(), deed_id=c.deed_id, quarter=row.period, unit=row.unit,
+                    quarterly_round_id=row.id, deed=c.deed, evidence=list(c.deed.get("evidence") or []),
+                    monthly_decision=rec.decision if rec else {}, monthly_tally=rec.tally if rec else {},
+                    quarterly_tally=tally,
+                ),
+                DeedFateDecided(deed_id=c.deed_id, status="proposed", round_id=row.id),
+            ]
+        session.execute(recognitions.update().where(recognitions.c.deed_id.in_(deed_ids)).values(proposed_in=row.id))
     else:
         # R14: inscribed in the provincial golden book.
         assert decision is not None
-        uow.emit(Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally))
+        for c, tally in chosen:
+            out[c.id] = [Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally)]
+    return out
 
 
 def _issue_decision(uow: UnitOfWork, row: Row, now: dt.datetime, org: Organisation) -> dict[str, str]:
@@ -135,8 +164,10 @@ def _open_runoff(uow: UnitOfWork, row: Row, cands: list[Row], selection: ranking
     """R13: a runoff among exactly the tied, for the places left, opened in the closing step."""
     session = uow.session
     runoff_id = new_id()
-    tied = [c for c in cands if c.id in set(selection.tied)]
-    roll = repo.roll(session, row.id)
+    tied_ids = set(selection.tied)
+    tied = [c for c in cands if c.id in tied_ids]
+    # Only the tied's rolls: a provincial round's whole roll is every candidate times every member.
+    roll = repo.roll(session, row.id, tied_ids)
     session.execute(rounds.insert().values(
         id=runoff_id, natural_key=f"runoff:{row.id}", council=row.council, unit=row.unit, kind=RUNOFF,
         period=row.period, status=OPEN, opens_at=now, closes_at=now + dt.timedelta(hours=runoff_hours),
@@ -144,12 +175,18 @@ def _open_runoff(uow: UnitOfWork, row: Row, cands: list[Row], selection: ranking
         threshold_percent=row.threshold_percent, base=row.base, cap=row.cap, open_ballots=row.open_ballots,
         entitled=len(set().union(*(roll[c.id] for c in tied))), paper=False,
     ))
+    candidate_rows: list[dict[str, Any]] = []
+    entitlement_rows: list[dict[str, Any]] = []
     for position, c in enumerate(tied):
         cid = new_id()
-        session.execute(candidates.insert().values(
-            id=cid, round_id=runoff_id, position=position, deed_id=c.deed_id, title=c.title, author=c.author,
-            unit=c.unit, deed=c.deed, dossier_id=c.dossier_id,
-        ))
-        for member in sorted(roll[c.id]):
-            session.execute(entitlements.insert().values(round_id=runoff_id, member=member, candidate_id=cid))
+        candidate_rows.append({
+            "id": cid, "round_id": runoff_id, "position": position, "deed_id": c.deed_id, "title": c.title,
+            "author": c.author, "unit": c.unit, "deed": c.deed, "dossier_id": c.dossier_id,
+        })
+        entitlement_rows.extend(
+            {"round_id": runoff_id, "member": member, "candidate_id": cid} for member in sorted(roll[c.id])
+        )
+    session.execute(candidates.insert(), candidate_rows)
+    if entitlement_rows:
+        session.execute(entitlements.insert(), entitlement_rows)
     return runoff_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,9 +67,12 @@ def candidates_of(session: Session, round_id: str) -> list[Row]:
     )
 
 
-def entitled_counts(session: Session, round_id: str) -> dict[str, int]:
-    """R17: how many members may vote on each candidate of a round."""
-    counts = {c.id: 0 for c in candidates_of(session, round_id)}
+def entitled_counts(session: Session, round_id: str, candidate_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """R17: how many members may vote on each candidate of a round (``candidate_ids``: the round's
+    candidates when the caller has them already)."""
+    if candidate_ids is None:
+        candidate_ids = [c.id for c in candidates_of(session, round_id)]
+    counts = {cid: 0 for cid in candidate_ids}
     rows = session.execute(
         sa.select(entitlements.c.candidate_id, sa.func.count())
         .where(entitlements.c.round_id == round_id)
@@ -89,12 +93,13 @@ def entitled_to(session: Session, round_id: str, member: str) -> set[str]:
     )
 
 
-def roll(session: Session, round_id: str) -> dict[str, set[str]]:
-    """candidate id → the members entitled to vote on it."""
+def roll(session: Session, round_id: str, candidate_ids: Iterable[str] | None = None) -> dict[str, set[str]]:
+    """candidate id → the members entitled to vote on it (only ``candidate_ids``' when given)."""
     out: dict[str, set[str]] = defaultdict(set)
-    for cid, member in session.execute(
-        sa.select(entitlements.c.candidate_id, entitlements.c.member).where(entitlements.c.round_id == round_id)
-    ):
+    query = sa.select(entitlements.c.candidate_id, entitlements.c.member).where(entitlements.c.round_id == round_id)
+    if candidate_ids is not None:
+        query = query.where(entitlements.c.candidate_id.in_(list(candidate_ids)))
+    for cid, member in session.execute(query):
         out[cid].add(member)
     return out
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -57,7 +58,14 @@ from shared.clock import Month, Quarter
 from shared.db import UnitOfWork, utcnow
 from shared.http import Problem
 from shared.ids import new_id, receipt
-from shared.messages import CloseIntroductions, DeedIntroduced, DeedRecorded, DossierSent, IntroductionsClosed
+from shared.messages import (
+    CloseIntroductions,
+    DeedIntroduced,
+    DeedRecorded,
+    DeedsRecorded,
+    DossierSent,
+    IntroductionsClosed,
+)
 from shared.org import Organisation
 from shared.runtime import Runtime
 
@@ -79,13 +87,18 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
         flags = _open_ballot_flags(doc) | config_of(runtime).open_ballot_councils
         uow.session.execute(council_members.delete())
         uow.session.execute(councils.delete())
-        for c in org.councils.values():
-            uow.session.execute(councils.insert().values(
-                code=c.code, unit=c.unit, secretary=c.secretary, threshold_percent=c.threshold_percent,
-                base=c.base, cap=c.cap_per_quarter, open_ballots=c.code in flags,
-            ))
-            for member in sorted(set(c.members)):
-                uow.session.execute(council_members.insert().values(council=c.code, member=member))
+        council_rows = [
+            {"code": c.code, "unit": c.unit, "secretary": c.secretary, "threshold_percent": c.threshold_percent,
+             "base": c.base, "cap": c.cap_per_quarter, "open_ballots": c.code in flags}
+            for c in org.councils.values()
+        ]
+        member_rows = [
+            {"council": c.code, "member": member} for c in org.councils.values() for member in sorted(set(c.members))
+        ]
+        if council_rows:
+            uow.session.execute(councils.insert(), council_rows)
+        if member_rows:
+            uow.session.execute(council_members.insert(), member_rows)
         uow.commit()
     return True
 
@@ -230,20 +243,29 @@ def _candidates_for(session: Session, council: Row, kind: str, period: Month | Q
 
 def _freeze(session: Session, round_id: str, council_code: str, deeds: list[tuple[dict, str | None]],
             org: Organisation) -> None:
-    """Candidates and voter roll, frozen (R17: members minus those recused per deed)."""
+    """Candidates and voter roll, frozen (R17: members minus those recused per deed).
+
+    Each table is written with one multi-row INSERT: a provincial round freezes hundreds of
+    candidates and thousands of entitlements, and a statement per row made opening it slow."""
     members = repo.members(session, council_code)
     roll: set[str] = set()
+    candidate_rows: list[dict[str, Any]] = []
+    entitlement_rows: list[dict[str, Any]] = []
     for position, (deed, dossier_id) in enumerate(deeds):
         cid = new_id()
         author = dict(deed["author"])
-        session.execute(candidates.insert().values(
-            id=cid, round_id=round_id, position=position, deed_id=deed["id"], title=deed["title"], author=author,
-            unit=deed["unit"], deed=deed, dossier_id=dossier_id,
-        ))
+        candidate_rows.append({
+            "id": cid, "round_id": round_id, "position": position, "deed_id": deed["id"], "title": deed["title"],
+            "author": author, "unit": deed["unit"], "deed": deed, "dossier_id": dossier_id,
+        })
         collective = org.collective_members(author["collective"]) if author.get("collective") else set()
         for member in entitled_members(members, author, collective):
             roll.add(member)
-            session.execute(entitlements.insert().values(round_id=round_id, member=member, candidate_id=cid))
+            entitlement_rows.append({"round_id": round_id, "member": member, "candidate_id": cid})
+    if candidate_rows:
+        session.execute(candidates.insert(), candidate_rows)
+    if entitlement_rows:
+        session.execute(entitlements.insert(), entitlement_rows)
     session.execute(rounds.update().where(rounds.c.id == round_id).values(entitled=len(roll)))
 
 
@@ -264,8 +286,7 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
     if org is None:
         raise RuntimeError("organisation not loaded")
     deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] == row.period]
-    for d in deeds:
-        _track(session, d["id"], d["unit"], d["month"], introduced=True)
+    _track(session, ((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
     if not deeds:
         session.execute(rounds.update().where(rounds.c.id == row.id).values(
             status=CLOSED, recorded=msg.recorded, entitled=0))
@@ -278,22 +299,46 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
 
 
 # -- R10 counts ----------------------------------------------------------------------------------
-def _track(session: Session, deed_id: str, unit: str, month: str, introduced: bool) -> None:
-    found = session.execute(sa.select(tracked_deeds.c.introduced).where(tracked_deeds.c.deed_id == deed_id)).first()
-    if found is None:
-        session.execute(tracked_deeds.insert().values(deed_id=deed_id, unit=unit, month=month, introduced=introduced))
-    elif introduced and not found.introduced:
-        session.execute(tracked_deeds.update().where(tracked_deeds.c.deed_id == deed_id).values(introduced=True))
+def _upsert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what to do with rows already there (both databases speak ON CONFLICT)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _track(session: Session, deeds: Iterable[tuple[str, str, str]], introduced: bool) -> None:
+    """R10: each deed (id, unit, month) is counted once, whichever message told us of it first and
+    however often; "introduced" is learnt once and never unlearnt (messages arrive in any order).
+    One statement for any number of deeds: a batch of a thousand costs what one deed costs."""
+    rows = {
+        deed_id: {"deed_id": deed_id, "unit": unit, "month": month, "introduced": introduced}
+        for deed_id, unit, month in deeds
+    }
+    if not rows:
+        return
+    stmt = _upsert(session, tracked_deeds)
+    if introduced:
+        stmt = stmt.on_conflict_do_update(index_elements=[tracked_deeds.c.deed_id], set_={"introduced": True})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[tracked_deeds.c.deed_id])
+    session.execute(stmt, list(rows.values()))
 
 
 def deed_recorded(uow: UnitOfWork, msg: DeedRecorded) -> None:
-    """R10: one more deed recorded in that unit and month."""
-    _track(uow.session, msg.deed_id, msg.unit, msg.month, introduced=False)
+    """R10: one more deed recorded in that unit and month (the message of one deed, still understood
+    when an outbox holds it)."""
+    _track(uow.session, [(msg.deed_id, msg.unit, msg.month)], introduced=False)
+
+
+def deeds_recorded(uow: UnitOfWork, msg: DeedsRecorded) -> None:
+    """R10: deeds recorded together in one unit and month; those already known (told by a
+    ``DeedRecorded`` or an earlier copy of this message) are not counted again."""
+    _track(uow.session, ((deed_id, msg.unit, msg.month) for deed_id in msg.deed_ids), introduced=False)
 
 
 def deed_introduced(uow: UnitOfWork, msg: DeedIntroduced) -> None:
     """R10: one more deed introduced (counted once whatever the order the messages arrive in)."""
-    _track(uow.session, msg.deed_id, msg.unit, msg.month, introduced=True)
+    _track(uow.session, [(msg.deed_id, msg.unit, msg.month)], introduced=True)
 
 
 # -- ballots -------------------------------------------------------------------------------------
@@ -365,12 +410,26 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
 
 
 def _insert_ballot(session: Session, row: Row, choices: dict[str, str], voter: str | None) -> str:
-    taken = {b.receipt for b in repo.ballots_of(session, row.id)}
-    code = receipt()
-    while code in taken:
-        code = receipt()
-    session.execute(ballots.insert().values(round_id=row.id, receipt=code, choices=choices, voter=voter))
+    (code,) = _insert_ballots(session, row, [choices], voter)
     return code
+
+
+def _insert_ballots(session: Session, row: Row, papers: list[dict[str, str]], voter: str | None) -> list[str]:
+    """Store ballots under fresh receipts, unique in the round, with one INSERT."""
+    taken = set(session.execute(sa.select(ballots.c.receipt).where(ballots.c.round_id == row.id)).scalars())
+    codes = []
+    for _ in papers:
+        code = receipt()
+        while code in taken:
+            code = receipt()
+        taken.add(code)
+        codes.append(code)
+    if papers:
+        session.execute(ballots.insert(), [
+            {"round_id": row.id, "receipt": code, "choices": choices, "voter": voter}
+            for code, choices in zip(codes, papers, strict=True)
+        ])
+    return codes
 
 
 def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_count: int,
@@ -392,10 +451,9 @@ def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_
         errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
         if errors:
             raise Problem(422, "Số phiếu không khớp (R19a).", errors=errors)
-        published = []
-        for choices in papers:
-            code = _insert_ballot(session, row, dict(choices), None)
-            published.append({"receipt": code, "choices": dict(choices)})
+        counted = [dict(choices) for choices in papers]
+        codes = _insert_ballots(session, row, counted, None)
+        published = [{"receipt": code, "choices": choices} for code, choices in zip(codes, counted, strict=True)]
         session.execute(rounds.update().where(rounds.c.id == row.id).values(paper=True, paper_voters=voters_count))
         repo.reshuffle(session, row.id)
         uow.commit()

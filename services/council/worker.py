@@ -1,6 +1,6 @@
 """The council's Celery worker and beat: the consumers of its messages and the R20/R21 sweeps.
 
-Tasks (queue ``council``): ``council.deed_recorded``, ``council.deed_introduced``,
+Tasks (queue ``council``): ``council.deeds_recorded``, ``council.deed_recorded``, ``council.deed_introduced``,
 ``council.introductions_closed``, ``council.dossier_sent`` (consumers), ``council.close_due_rounds`` (beat, every
 ``settings.sweep_seconds``) and ``council.open_due_rounds`` (beat, when ``SOVANG_CALENDAR`` is on).
 """
@@ -18,7 +18,7 @@ from services.council.app import build_runtime
 from services.council.config import config_of
 from shared.config import Settings
 from shared.db import UnitOfWork
-from shared.messages import DeedIntroduced, DeedRecorded, DossierSent, IntroductionsClosed
+from shared.messages import DeedIntroduced, DeedRecorded, DeedsRecorded, DossierSent, IntroductionsClosed
 from shared.runtime import Runtime, consumer, make_worker
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     runtime = runtime or build_runtime(settings)
     app = make_worker(runtime)
 
+    @consumer(app, runtime, DeedsRecorded)
+    def deeds_recorded(uow: UnitOfWork, msg: DeedsRecorded) -> None:
+        services.deeds_recorded(uow, msg)
+
+    # Messages of one deed each, still in outboxes written before intake told deeds in batches.
     @consumer(app, runtime, DeedRecorded)
     def deed_recorded(uow: UnitOfWork, msg: DeedRecorded) -> None:
         services.deed_recorded(uow, msg)

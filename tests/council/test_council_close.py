@@ -119,7 +119,8 @@ def test_the_beat_task_closes_due_rounds(client, runtime, secretary, members) ->
 
 def test_the_worker_registers_its_consumers(runtime) -> None:
     app = create_worker(runtime=runtime)
-    for name in ("council.deed_recorded", "council.deed_introduced", "council.introductions_closed",
+    for name in ("council.deeds_recorded", "council.deed_recorded", "council.deed_introduced",
+                 "council.introductions_closed", "council.dossier_sent",
                  "council.close_due_rounds", "council.open_due_rounds"):
         assert name in app.tasks
 
