@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import g, request
+from sqlalchemy import event
 
 from shared.db import Database, UnitOfWork, utcnow
 from shared.http import Problem
@@ -80,6 +84,17 @@ def principal(db: Database, *roles: str) -> Principal:
 
 
 # -- the organisation --------------------------------------------------------------------------
+# Bumped whenever this process commits a new organisation document, so that every OrgCache of
+# the process looks again at once instead of at its next periodic check.
+_generations = itertools.count(1)
+_generation = 0
+
+
+def _org_committed(_session: object) -> None:
+    global _generation
+    _generation = next(_generations)
+
+
 def store_org(uow: UnitOfWork, doc: dict[str, Any]) -> bool:
     """Keep a copy of the organisation; returns False when this very document is already loaded."""
     Organisation.from_document(doc)  # refuse a malformed document before storing it
@@ -94,29 +109,49 @@ def store_org(uow: UnitOfWork, doc: dict[str, Any]) -> bool:
         # An older document loaded again becomes current once more.
         uow.session.execute(org_documents.delete().where(org_documents.c.id == exists))
     uow.session.execute(org_documents.insert().values(digest=digest, document=doc, loaded_at=utcnow()))
+    # Once committed, not before: a cache looking in between would keep the old document.
+    event.listen(uow.session, "after_commit", _org_committed, once=True)
     return True
 
 
 class OrgCache:
-    """The current organisation of one service, parsed once per loaded document."""
+    """The current organisation of one service, parsed once per loaded document.
 
-    def __init__(self, db: Database) -> None:
+    Whether a newer document was loaded is asked of the database at most once every
+    ``check_seconds`` (a request would otherwise pay a query to learn that nothing changed):
+    ``sovang org load`` from another process is seen within that time, a load committed by this
+    process at once.
+    """
+
+    def __init__(self, db: Database, check_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
+        self.check_seconds = check_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         self._id: int | None = None
         self._org: Organisation | None = None
+        self._checked_at = 0.0
+        self._generation = -1
 
     def get(self) -> Organisation | None:
+        now = self._clock()
+        generation = _generation  # read before looking: a load committed meanwhile bumps it again
+        org = self._org
+        if org is not None and generation == self._generation and now - self._checked_at < self.check_seconds:
+            return org
         with self.db.reading() as s:
             latest = s.execute(sa.select(org_documents.c.id).order_by(org_documents.c.id.desc()).limit(1)).scalar()
             if latest is None:
                 return None
-            if latest == self._id and self._org is not None:
-                return self._org
+            if latest == self._id and org is not None:
+                with self._lock:
+                    self._checked_at, self._generation = now, generation
+                return org
             doc = s.execute(sa.select(org_documents.c.document).where(org_documents.c.id == latest)).scalar()
+        parsed = Organisation.from_document(doc)
         with self._lock:
-            self._org, self._id = Organisation.from_document(doc), latest
-            return self._org
+            self._org, self._id, self._checked_at, self._generation = parsed, latest, now, generation
+            return parsed
 
     def require(self) -> Organisation:
         org = self.get()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import select
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -79,7 +81,32 @@ def make_engine(url: str, schema: str | None, immediate: bool = True) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, immediate)
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
-    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # No pool_pre_ping: it costs a round trip on every checkout. A connection the server closed
+    # (a restart, pg_terminate_backend, an idle timeout) is found without one instead: the server
+    # says goodbye before it closes, so the idle socket is readable, and the checkout below then
+    # hands out a fresh connection; the next request does not fail. pool_recycle retires
+    # connections before a firewall or proxy silently forgets them.
+    engine = sa.create_engine(
+        url, connect_args=connect_args, pool_pre_ping=False, pool_recycle=300, pool_size=5, max_overflow=10
+    )
+
+    def closed_by_server(dbapi_conn) -> bool:  # noqa: ANN001
+        # An idle connection has nothing to read unless the server sent its termination notice
+        # or hung up; poll (not select) has no ceiling on descriptor numbers.
+        if dbapi_conn.closed:
+            return True
+        poller = select.poll()
+        poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_closed(dbapi_conn, _record, _proxy):  # noqa: ANN001
+        if closed_by_server(dbapi_conn):
+            # The pool invalidates this connection and checks out another (SQLAlchemy's
+            # documented pessimistic disconnect handling).
+            raise sa.exc.DisconnectionError("connection closed by the server")
+
+    return engine
 
 
 class Database:
@@ -98,6 +125,94 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self.after_commit: list[Callable[[], None]] = []
+        # The request being served in this context, if its app opted in (``open_request``).
+        self._request: ContextVar[Database.Request | None] = ContextVar(f"sovang-db-{service}", default=None)
+
+    class Request:
+        """One web request's database work on one connection: the token lookup, the organisation
+        check, the Idempotency-Key record and the use case's unit of work share one session,
+        opened at first use, instead of a checkout (and a transaction) each.
+
+        While ``deferring()``, a unit of work's ``commit()`` only flushes: whoever holds the
+        request (``shared.http.idempotent``) commits once, the stored answer with the use case's
+        writes. A unit of work left without committing marks the request ``abandoned``: its
+        writes cannot be told apart from the rest, so the holder rolls the whole back.
+        """
+
+        def __init__(self, db: Database) -> None:
+            self.db = db
+            self._session: Session | None = None
+            self._read_session: Session | None = None
+            self.deferred = 0
+            self.abandoned = False
+            self.emitted = 0
+
+        def session(self) -> Session:
+            if self._session is None:
+                self._session = self.db._sessions()
+            return self._session
+
+        def read_session(self) -> Session:
+            if not self.db.is_sqlite:
+                return self.session()
+            # SQLite's writer takes the write lock when its transaction begins: reads keep to a
+            # reader's connection so that a GET never holds the lock.
+            if self._read_session is None:
+                self._read_session = self.db._read_sessions()
+            return self._read_session
+
+        @contextmanager
+        def deferring(self) -> Iterator[None]:
+            self.deferred += 1
+            try:
+                yield
+            finally:
+                self.deferred -= 1
+
+        def commit(self) -> None:
+            emitted, self.emitted, self.abandoned = self.emitted, 0, False
+            if self._session is not None:
+                self._session.commit()
+            if emitted:
+                self.db._after_commit()
+
+        def rollback(self) -> None:
+            self.emitted, self.abandoned = 0, False
+            for session in (self._session, self._read_session):
+                if session is not None:
+                    session.rollback()
+
+        def close(self) -> None:
+            for session in (self._session, self._read_session):
+                if session is not None:
+                    session.rollback()
+                    session.close()
+            self._session = self._read_session = None
+
+    def open_request(self) -> Token:
+        """Serve the reads and the unit of work of this context (a web request) on one session;
+        no connection is taken until one is used. Pair with ``close_request``."""
+        return self._request.set(Database.Request(self))
+
+    def close_request(self, token: Token) -> None:
+        request = self._request.get()
+        try:
+            self._request.reset(token)
+        except ValueError:  # ended in another context than it began: forget it all the same
+            self._request.set(None)
+        if request is not None:
+            request.close()
+
+    @property
+    def request(self) -> Database.Request | None:
+        return self._request.get()
+
+    def _after_commit(self) -> None:
+        for hook in self.after_commit:
+            try:
+                hook()
+            except Exception:  # a wake-up hint must never fail a committed use case
+                log.debug("after-commit hook failed", exc_info=True)
 
     @property
     def is_sqlite(self) -> bool:
@@ -113,6 +228,11 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only session: never commits."""
+        request = self._request.get()
+        if request is not None:
+            # The request's own session: its end (``close_request``) rolls back and returns it.
+            yield request.read_session()
+            return
         session = self._read_sessions()
         try:
             yield session
@@ -158,20 +278,33 @@ class UnitOfWork:
     """A transaction that rolls back unless the use case calls ``commit()`` (cosmicpython).
 
     Messages emitted through ``emit`` are written to the outbox in the same transaction.
+    Inside a web request whose app opted in (``Database.open_request``) it works on the
+    request's session; see ``Database.Request`` for what ``commit()`` then means.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.session: Session
         self.emitted = 0
+        self._request = db.request
+        self._committed = False
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self.db._sessions()
+        self.session = self._request.session() if self._request is not None else self.db._sessions()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.session.rollback()
-        self.session.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        request = self._request
+        if request is None:
+            self.session.rollback()
+            self.session.close()
+            return
+        if self._committed and exc_type is None:
+            return
+        if request.deferred:
+            request.abandoned = True
+        else:
+            self.session.rollback()
 
     def emit(self, message: object) -> None:
         from shared.outbox import add_to_outbox
@@ -187,12 +320,19 @@ class UnitOfWork:
         self.emitted += len(messages)
 
     def commit(self) -> None:
+        request = self._request
+        if request is not None:
+            self._committed = True
+            request.emitted += self.emitted
+            self.emitted = 0
+            if request.deferred:
+                # A constraint broken by the use case still fails inside the use case.
+                self.session.flush()
+            else:
+                request.commit()
+            return
         self.session.commit()
         if not self.emitted:
             return
         self.emitted = 0
-        for hook in self.db.after_commit:
-            try:
-                hook()
-            except Exception:  # a wake-up hint must never fail a committed use case
-                log.debug("after-commit hook failed", exc_info=True)
+        self.db._after_commit()

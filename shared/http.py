@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import Schema, ValidationError
-from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from shared.db import Database, utcnow
@@ -193,10 +192,31 @@ def page(items: list[Any], limit: int, key: Callable[[Any], Any]) -> dict[str, A
     return {"items": items, "next": encode_cursor(key(items[-1])) if more and items else None}
 
 
+# -- one database session per request -----------------------------------------------------------
+def install_request_session(app: Flask, db: Database) -> None:
+    """Serve each request's database work on one session (``Database.open_request``): the token,
+    the organisation, the Idempotency-Key record and the use case share one connection checkout,
+    and with an Idempotency-Key one transaction. Apps whose use cases rely on a transaction of
+    their own per unit of work (retrying one after a lost race) leave this out."""
+
+    @app.before_request
+    def _open_request() -> None:
+        g._sovang_request_token = db.open_request()
+
+    @app.teardown_request
+    def _close_request(_exc: BaseException | None) -> None:
+        token = g.pop("_sovang_request_token", None)
+        if token is not None:
+            db.close_request(token)
+
+
 # -- Idempotency-Key ---------------------------------------------------------------------------
 PENDING = 0
 # A claim whose request never finished (its process died) is taken over after this long.
 PENDING_EXPIRES_SECONDS = 60
+# How long a request waits for another one holding its key before answering 409.
+WAIT_SECONDS = 30.0
+_WAIT = object()
 
 
 def idempotent(db_of: Callable[[], Database]) -> Callable:
@@ -205,6 +225,10 @@ def idempotent(db_of: Callable[[], Database]) -> Callable:
 
     The first request claims the key by inserting a pending record, so among concurrent
     requests with one key exactly one runs the use case; the others wait for its response.
+    Within a request session (``install_request_session``) the claim, the use case and the
+    stored response are one transaction, committed once: the others wait on the claim's row
+    and then find the answer (or, if it rolled back, the key free). Otherwise each step is a
+    transaction of its own.
     """
 
     def deco(view: Callable) -> Callable:
@@ -221,60 +245,128 @@ def idempotent(db_of: Callable[[], Database]) -> Callable:
                 request.method.encode() + b" " + request.full_path.encode() + b"\n" + request.get_data(cache=True)
             ).hexdigest()
             db = db_of()
-            replay = _claim(db, subject, key, digest)
-            if replay is not None:
-                return replay
-            try:
-                resp = current_app.make_response(view(*args, **kwargs))
-            except Problem as exc:
-                resp = exc.response()
-            except Exception:
-                _release(db, subject, key)
-                raise
-            if resp.status_code >= 500:
-                _release(db, subject, key)
-                return resp
-            _store(db, subject, key, resp)
-            return resp
+            run = functools.partial(view, *args, **kwargs)
+            if db.request is not None:
+                return _within_request(db, db.request, subject, key, digest, run)
+            return _apart(db, subject, key, digest, run)
 
         return wrapper
 
     return deco
 
 
-def _claim(db: Database, subject: str, key: str, digest: str, wait_seconds: float = 30.0) -> Response | None:
+def _within_request(
+    db: Database, req: Database.Request, subject: str, key: str, digest: str, run: Callable[[], Any]
+) -> Response:
+    session = req.session()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        found = _claim_once(db, session, subject, key, digest)
+        if found is None:
+            break
+        if found is not _WAIT:
+            return found
+        # Another request holds the key (a claim left by a process that did not use one
+        # transaction): let go of ours so that SQLite's writer lock does not stop it.
+        req.rollback()
+        if time.monotonic() > deadline:
+            raise Problem(409, "Một yêu cầu với cùng Idempotency-Key đang được xử lý.")
+        time.sleep(0.05)
+    with req.deferring():
+        try:
+            resp = current_app.make_response(run())
+        except Problem as exc:
+            resp = exc.response()
+        except Exception:
+            req.rollback()
+            raise
+    if resp.status_code >= 500:
+        req.rollback()
+        return resp
     t = idempotency_records
+    if req.abandoned:
+        # The use case stopped part way: none of its writes may stay, the claim goes with them;
+        # the answer alone is kept, in a transaction of its own.
+        req.rollback()
+        session.execute(_insert_ignoring(db).values(
+            subject=subject, key=key, request_hash=digest, status=resp.status_code,
+            content_type=resp.content_type or "", body=resp.get_data(), created_at=utcnow(),
+        ))
+    else:
+        session.execute(
+            t.update()
+            .where(t.c.subject == subject, t.c.key == key)
+            .values(status=resp.status_code, content_type=resp.content_type or "", body=resp.get_data())
+        )
+    req.commit()
+    return resp
+
+
+def _apart(db: Database, subject: str, key: str, digest: str, run: Callable[[], Any]) -> Response:
+    replay = _claim(db, subject, key, digest)
+    if replay is not None:
+        return replay
+    try:
+        resp = current_app.make_response(run())
+    except Problem as exc:
+        resp = exc.response()
+    except Exception:
+        _release(db, subject, key)
+        raise
+    if resp.status_code >= 500:
+        _release(db, subject, key)
+        return resp
+    _store(db, subject, key, resp)
+    return resp
+
+
+def _insert_ignoring(db: Database) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` into the records: one statement claims a key, and on
+    PostgreSQL it waits for a concurrent claim of the same key to commit or roll back."""
+    if db.is_postgres:
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(idempotency_records).on_conflict_do_nothing()
+
+
+def _claim_once(db: Database, session: Any, subject: str, key: str, digest: str) -> Any:
+    """Try to claim the key in ``session``'s transaction: None when claimed; the stored response
+    to replay; ``_WAIT`` while another request holds it; a 422 problem for another body."""
+    t = idempotency_records
+    while True:
+        claimed = session.execute(_insert_ignoring(db).values(
+            subject=subject, key=key, request_hash=digest, status=PENDING,
+            content_type="", body=b"", created_at=utcnow(),
+        ).returning(t.c.key)).first()
+        if claimed is not None:
+            return None
+        row = session.execute(sa.select(t).where(t.c.subject == subject, t.c.key == key)).first()
+        if row is None:
+            continue  # forgotten in between (purged, released): claim it now
+        if _stale(db, row):
+            session.execute(t.delete().where(
+                t.c.subject == subject, t.c.key == key, t.c.created_at == row.created_at
+            ))
+            continue
+        if row.request_hash != digest:
+            raise Problem(
+                422, "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
+                errors={"Idempotency-Key": ["Đã dùng cho nội dung khác."]},
+            )
+        if row.status != PENDING:
+            return Response(row.body, status=row.status, content_type=row.content_type)
+        return _WAIT
+
+
+def _claim(db: Database, subject: str, key: str, digest: str, wait_seconds: float = WAIT_SECONDS) -> Response | None:
     deadline = time.monotonic() + wait_seconds
     while True:
         with db.unit_of_work() as uow:
-            row = uow.session.execute(sa.select(t).where(t.c.subject == subject, t.c.key == key)).first()
-            if row is None:
-                try:
-                    uow.session.execute(
-                        t.insert().values(
-                            subject=subject, key=key, request_hash=digest, status=PENDING,
-                            content_type="", body=b"", created_at=utcnow(),
-                        )
-                    )
-                    uow.commit()
-                    return None
-                except IntegrityError:
-                    row = None
-        if row is not None and _stale(db, row):
-            with db.unit_of_work() as uow:
-                uow.session.execute(t.delete().where(
-                    t.c.subject == subject, t.c.key == key, t.c.created_at == row.created_at
-                ))
-                uow.commit()
-            continue
-        if row is not None:
-            if row.request_hash != digest:
-                raise Problem(
-                    422, "Idempotency-Key này đã được dùng cho một yêu cầu khác.",
-                    errors={"Idempotency-Key": ["Đã dùng cho nội dung khác."]},
-                )
-            if row.status != PENDING:
-                return Response(row.body, status=row.status, content_type=row.content_type)
+            found = _claim_once(db, uow.session, subject, key, digest)
+            if found is not _WAIT:
+                uow.commit()  # the claim, or the removal of a stale record before a replay
+                return found
         if time.monotonic() > deadline:
             raise Problem(409, "Một yêu cầu với cùng Idempotency-Key đang được xử lý.")
         time.sleep(0.05)

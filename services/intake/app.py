@@ -12,6 +12,7 @@ from services.intake.api.deeds import bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from shared.celery_app import redis_client
 from shared.config import Settings
+from shared.http import install_request_session
 from shared.runtime import Runtime, make_flask
 
 # Forgotten Idempotency-Keys are swept at most this often by each web process (seconds).
@@ -53,4 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["intake.rate_limiter"] = make_rate_limiter(runtime)
     app.register_blueprint(bp)
     _install_purge(app, runtime)
+    # After the purge: teardowns run last-registered first, so the request's session is given
+    # back before the purge takes a connection of its own.
+    install_request_session(app, runtime.db)
     return app

@@ -33,7 +33,7 @@ from shared.messages import (
     DeedFateDecided,
     DeedInscribed,
     DeedIntroduced,
-    DeedRecorded,
+    DeedsRecorded,
     IntroductionsClosed,
 )
 from shared.org import Organisation
@@ -68,7 +68,8 @@ class Placed:
     author_name: str
 
 
-def _place(org: Organisation, actor: Actor, data: dict[str, Any], today: dt.date, runtime: Runtime) -> Placed:
+def _place(org: Organisation, actor: Actor, data: dict[str, Any], today: dt.date, since: dt.date,
+           late_days: int) -> Placed:
     """R2, R3: check one deed input against the organisation, the actor's scope and the dates."""
     author = data["author"]
     placed = org.author_unit(author)
@@ -79,52 +80,84 @@ def _place(org: Organisation, actor: Actor, data: dict[str, Any], today: dt.date
                       {"author": [f"{what} {code} không thuộc đơn vị nào của tổ chức."]})
     if not scope.may_record(org, actor, author):
         raise Forbidden(f"Vai trò {actor.role} của {actor.subject} không được ghi việc tốt của tác giả này.")
-    since = dt.date.fromisoformat(runtime.settings.programme_since)
-    problem = occurred_on_problem(data["occurred_on"], today, since, runtime.settings.late_days)
+    problem = occurred_on_problem(data["occurred_on"], today, since, late_days)
     if problem:
         raise Invalid(problem, {"occurred_on": [problem]})
     unit, subunit = placed
     return Placed(data, unit, subunit, org.author_name(author))
 
 
-def _new_deed(placed: Placed, actor: Actor, now: dt.datetime) -> Deed:
+def _new_row(placed: Placed, created_by: str, now: dt.datetime) -> dict[str, Any]:
+    """The ``deeds`` row of a placed input: written with a plain INSERT, no ORM object per deed."""
     data = placed.data
     ((kind, code),) = data["author"].items()
-    return Deed(
-        id=new_id(),
-        author_kind=kind,
-        author_code=code,
-        author_name=placed.author_name,
-        unit=placed.unit,
-        subunit=placed.subunit,
-        occurred_on=data["occurred_on"],
-        month=month_of(data["occurred_on"]),
-        kind=data["kind"],
-        relation=data["relation"],
-        title=data["title"],
-        description=data["description"],
-        place=data.get("place"),
-        beneficiaries=data.get("beneficiaries"),
-        search_text=search_text(data["title"], data["description"]),
-        status="recorded",
-        book_entries=[],
-        created_at=now,
-        created_by=f"{actor.role}:{actor.subject}",
-    )
+    return {
+        "id": new_id(),
+        "author_kind": kind,
+        "author_code": code,
+        "author_name": placed.author_name,
+        "unit": placed.unit,
+        "subunit": placed.subunit,
+        "occurred_on": data["occurred_on"],
+        "month": month_of(data["occurred_on"]),
+        "kind": data["kind"],
+        "relation": data["relation"],
+        "title": data["title"],
+        "description": data["description"],
+        "place": data.get("place"),
+        "beneficiaries": data.get("beneficiaries"),
+        "search_text": search_text(data["title"], data["description"]),
+        "status": "recorded",
+        "book_entries": [],
+        "created_at": now,
+        "created_by": created_by,
+    }
+
+
+def _new_view(row: dict[str, Any]) -> dict[str, Any]:
+    """``_view`` of a row just written (no evidence, no book entry yet)."""
+    return {
+        "id": row["id"],
+        "author": {row["author_kind"]: row["author_code"], "name": row["author_name"]},
+        "occurred_on": row["occurred_on"],
+        "kind": row["kind"],
+        "relation": row["relation"],
+        "title": row["title"],
+        "description": row["description"],
+        "place": row["place"],
+        "beneficiaries": row["beneficiaries"],
+        "unit": row["unit"],
+        "subunit": row["subunit"],
+        "month": row["month"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "book_entries": [],
+        "evidence": [],
+    }
+
+
+def _recorded(rows: list[dict[str, Any]]) -> list[DeedsRecorded]:
+    """R10: what council counts, one message per (unit, month) of the deeds, in their order."""
+    ids: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        ids.setdefault((row["unit"], row["month"]), []).append(row["id"])
+    return [DeedsRecorded(unit=unit, month=month, deed_ids=deed_ids) for (unit, month), deed_ids in ids.items()]
+
+
+def _dates(runtime: Runtime) -> tuple[dt.date, dt.date, int]:
+    return clock.today(), dt.date.fromisoformat(runtime.settings.programme_since), runtime.settings.late_days
 
 
 def record_deed(runtime: Runtime, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     """R2: record one deed (status ``recorded``); council hears of it for its counts (R10)."""
     org = runtime.orgs.require()
-    placed = _place(org, actor, data, clock.today(), runtime)
+    placed = _place(org, actor, data, *_dates(runtime))
+    row = _new_row(placed, f"{actor.role}:{actor.subject}", utcnow())
     with runtime.db.unit_of_work() as uow:
-        deed = _new_deed(placed, actor, utcnow())
-        uow.session.add(deed)
-        uow.emit(DeedRecorded(deed_id=deed.id, unit=deed.unit, month=deed.month))
-        uow.session.flush()
-        view = _view(deed, [])
+        uow.session.execute(sa.insert(Deed.__table__), [row])
+        uow.emit_many(_recorded([row]))
         uow.commit()
-    return view
+    return _new_view(row)
 
 
 def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,13 +165,13 @@ def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) ->
     if actor.role not in scope.BATCH_RECORDERS:
         raise Forbidden(f"Vai trò {actor.role} không được ghi theo lô.")
     org = runtime.orgs.require()
-    today = clock.today()
+    dates = _dates(runtime)
     placed: list[Placed] = []
     invalid: dict[str, Any] = {}
     forbidden: dict[str, Any] = {}
     for i, data in enumerate(items):
         try:
-            placed.append(_place(org, actor, data, today, runtime))
+            placed.append(_place(org, actor, data, *dates))
         except Invalid as exc:
             invalid[str(i)] = exc.errors
         except Forbidden as exc:
@@ -148,15 +181,14 @@ def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) ->
     if invalid:
         raise Invalid("Có việc tốt không hợp lệ; không việc nào được lưu.", invalid)
     now = utcnow()
+    created_by = f"{actor.role}:{actor.subject}"
+    rows = [_new_row(p, created_by, now) for p in placed]
     with runtime.db.unit_of_work() as uow:
-        deeds = [_new_deed(p, actor, now) for p in placed]
-        uow.session.add_all(deeds)
-        for deed in deeds:
-            uow.emit(DeedRecorded(deed_id=deed.id, unit=deed.unit, month=deed.month))
-        uow.session.flush()
-        views = [_view(d, []) for d in deeds]
+        # One multi-row INSERT (insertmanyvalues) and one message per (unit, month), not per deed.
+        uow.session.execute(sa.insert(Deed.__table__), rows)
+        uow.emit_many(_recorded(rows))
         uow.commit()
-    return views
+    return [_new_view(row) for row in rows]
 
 
 # -- reading -------------------------------------------------------------------------------------

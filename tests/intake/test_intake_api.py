@@ -49,8 +49,9 @@ def test_an_officer_records_a_deed(client, token, people, runtime) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", deed["created_at"]), deed["created_at"]
     created = dt.datetime.fromisoformat(deed["created_at"])
     assert abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 60
-    assert messages(runtime, "council.deed_recorded") == [
-        {"deed_id": deed["id"], "unit": people.unit, "month": deed["month"]}
+    # R10: council counts it; a single deed is told with the batch's message, one id long.
+    assert messages(runtime, "council.deeds_recorded") == [
+        {"unit": people.unit, "month": deed["month"], "deed_ids": [deed["id"]]}
     ]
     again = client.get(f"{DEEDS}/{deed['id']}", headers=auth(token("officer", people.officer)))
     assert again.status_code == 200 and again.get_json() == deed
@@ -276,7 +277,7 @@ def test_idempotency_key_replays_the_first_response(client, token, people, runti
     r1 = client.post(DEEDS, json=bad, headers=auth(tok, **{"Idempotency-Key": "k-2"}))
     r2 = client.post(DEEDS, json=bad, headers=auth(tok, **{"Idempotency-Key": "k-2"}))
     assert r1.status_code == r2.status_code == 422 and r1.get_data() == r2.get_data()
-    assert len(messages(runtime, "council.deed_recorded")) == 2
+    assert len(messages(runtime, "council.deeds_recorded")) == 2
 
 
 def test_idempotent_introduce(client, token, people, record, runtime) -> None:

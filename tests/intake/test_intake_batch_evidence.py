@@ -37,7 +37,12 @@ def test_a_lead_records_a_batch(client, token, people, runtime) -> None:
     items = r.get_json()["items"]
     assert [d["title"] for d in items] == ["Việc 0", "Việc 1", "Việc 2", "Việc của cả đội"]
     assert all(d["status"] == "recorded" and d["unit"] == people.unit for d in items)
-    assert counts(runtime)[:2] == (4, 4)
+    # R10: council hears of the batch once for its unit and month, every deed named.
+    assert counts(runtime)[:2] == (4, 1)
+    with runtime.db.reading() as s:
+        (env,) = s.execute(sa.select(outbox.c.envelope)).scalars()
+    assert env["type"] == "council.deeds_recorded"
+    assert env["payload"] == {"unit": people.unit, "month": items[0]["month"], "deed_ids": [d["id"] for d in items]}
 
 
 def test_a_batch_is_all_or_nothing_with_errors_by_index(client, token, people, runtime) -> None:

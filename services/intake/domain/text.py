@@ -9,6 +9,10 @@ import unicodedata
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORD = re.compile(r"\w+")
+# The Combining Diacritical Marks block: every one is a nonspacing mark (Mn), and they are all
+# the marks Vietnamese decomposes into, so a regex removes them without a Python loop per letter.
+_MARKS = re.compile("[\u0300-\u036f]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def nfc(text: str) -> str:
@@ -30,9 +34,16 @@ def text_problem(text: str, multiline: bool = False) -> str | None:
 
 def fold(text: str) -> str:
     """R4: ``text`` without case or diacritics, for search ("Việc Tốt" → "viec tot")."""
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    return stripped.replace("đ", "d").replace("Đ", "D").casefold()
+    stripped = _MARKS.sub("", unicodedata.normalize("NFD", text)).replace("đ", "d").replace("Đ", "D")
+    if not stripped.isascii():
+        # Marks of other scripts, looked up one by one among what is left beyond ASCII.
+        stripped = _NON_ASCII.sub(_unless_mark, stripped)
+    return stripped.casefold()
+
+
+def _unless_mark(match: re.Match[str]) -> str:
+    ch = match.group()
+    return "" if unicodedata.category(ch) == "Mn" else ch
 
 
 def search_words(query: str) -> list[str]:
