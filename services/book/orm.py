@@ -5,6 +5,12 @@ tally) are stored as their canonical JSON text, exactly the bytes the hash chain
 ``books`` holds each book's head: the row locked while appending, so numbering stays gap-free.
 ``artifacts`` holds what is published (feeds, pages, PDFs, figures), keyed by URL path and
 generated when entries arrive.
+
+``entries.period``, ``quarter``, ``deed_id`` and ``unit`` repeat what the entry's JSON already says
+(its period as ``period_of`` reads it, that period's quarter, the deed's id and unit), so that a
+publication reads only its own entries by index; the chain never covers them. ``figure_deeds`` and
+``figure_counts`` keep the running figures (R16) as counts kept in step by each inscription and
+revocation, so that no publication recounts every entry of every book.
 """
 
 from __future__ import annotations
@@ -44,10 +50,42 @@ entries = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     # Natural key of the command that made the entry: a redelivered Inscribe creates nothing.
     sa.Column("source", sa.String(255), nullable=False),
+    # Read from the entry's own JSON when it is written (never part of the hash).
+    # Text: what a tally or a deed copy names is not ours to cut short.
+    sa.Column("period", sa.Text, nullable=True),
+    sa.Column("quarter", sa.String(16), nullable=True),
+    sa.Column("deed_id", sa.Text, nullable=True),
+    sa.Column("unit", sa.Text, nullable=True),
     sa.UniqueConstraint("source", name="uq_entries_source"),
     sa.UniqueConstraint("book", "seq", name="uq_entries_book_seq"),
     # R15a: an entry is revoked at most once.
     sa.UniqueConstraint("book", "revokes", name="uq_entries_book_revokes"),
+    sa.Index("ix_entries_book_period", "book", "period"),
+    sa.Index("ix_entries_book_quarter", "book", "quarter"),
+    sa.Index("ix_entries_deed_id", "deed_id"),
+)
+
+# R16: each deed counted in the running figures, once per scope (the provincial book, or the units'
+# books together), at the first of its standing inscriptions in (book, seq) order.
+figure_deeds = sa.Table(
+    "figure_deeds",
+    metadata,
+    sa.Column("scope", sa.String(16), primary_key=True),  # province | units
+    sa.Column("deed_id", sa.Text, primary_key=True),
+    sa.Column("book", sa.String(32), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("quarter", sa.String(16), nullable=False),  # "" when the entry has none
+    sa.Column("unit", sa.Text, nullable=False),  # "" when the deed names none
+)
+
+# How many deeds of ``figure_deeds`` each (scope, quarter, unit) holds.
+figure_counts = sa.Table(
+    "figure_counts",
+    metadata,
+    sa.Column("scope", sa.String(16), primary_key=True),
+    sa.Column("quarter", sa.String(16), primary_key=True),
+    sa.Column("unit", sa.Text, primary_key=True),
+    sa.Column("deeds", sa.Integer, nullable=False),
 )
 
 artifacts = sa.Table(

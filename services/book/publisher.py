@@ -4,6 +4,11 @@ Every publication is an artifact keyed by its URL path, written in the same tran
 entry that changed it (so a page never shows an entry the book does not hold). Requests read the
 stored artifact; one that was never generated (an empty period, say) is rendered on the spot
 from the same functions.
+
+Each publication reads only the entries it shows (a feed document's, a period's, the newest of
+the index), by index, and the figures come from their counts: an entry costs the same work
+whatever the size of its book. Certificates are not generated with the entry: the first request
+renders and stores one (``services.store_certificate``), and a revocation drops it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from services.book import repository as repo
 from services.book.domain import publication as pub
-from services.book.domain.entries import INSCRIPTION, quarter_of
-from services.book.domain.figures import figures
+from services.book.domain.entries import INSCRIPTION, REVOCATION, quarter_of
+from services.book.domain.figures import PROVINCE_SCOPE, UNITS_SCOPE, figures_from_counts
 from services.book.domain.publication import PublicItem
 from services.book.publication import feeds, pages, pdf
 from shared.org import Organisation
@@ -34,6 +39,16 @@ DEFAULT_PROGRAMME = "Sổ vàng lập công – Mỗi ngày một việc tốt v
 class Rendered:
     content_type: str
     body: bytes
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A certificate rendered now, the instant it speaks of (the inscription's, or its
+    revocation's for the notice in its place) and whether it is that notice."""
+
+    rendered: Rendered
+    at: dt.datetime
+    revoked: bool
 
 
 def feed_path(book: str, fmt: str, archive: int | None = None) -> str:
@@ -56,14 +71,24 @@ def press_path(quarter: str, fmt: str) -> str:
     return f"/press/{quarter}.{fmt}"
 
 
+def lock_globals(session: Session, at: dt.datetime) -> None:
+    """The lock every writer of the global publications and of the figures' counts takes, after
+    its book's (always in that order): the figures' artifact row."""
+    if repo.lock_artifact(session, FIGURES_PATH) is None:
+        repo.put_artifact(session, FIGURES_PATH, None, JSON, b"{}", at)
+        repo.lock_artifact(session, FIGURES_PATH)
+
+
 class Publisher:
     """Renders one service's publications from its tables (and stores them when asked)."""
 
     def __init__(self, session: Session, org: Organisation | None) -> None:
         self.session = session
         self.org = org
-        # A publisher lives for one use case, after its writes: each book is read once.
-        self._books: dict[str, tuple[Any, list[dict], list[PublicItem]] | None] = {}
+        # A publisher lives for one use case, after its writes: what it reads stays true meanwhile.
+        self._books: dict[str, Any] = {}
+        self._ranges: dict[tuple[str, int, int], list[PublicItem]] = {}
+        self._tallies: dict[str, list[tuple[str | None, int, int]]] = {}
 
     # -- what every publication says of the organisation ---------------------------------------
     @property
@@ -76,25 +101,51 @@ class Publisher:
             return pages.Context("Công an tỉnh", DEFAULT_PROGRAMME, "2021-09-01", lambda code: code)
         return pages.Context(org.province_name, org.programme_name or DEFAULT_PROGRAMME, org.since, org.unit_name)
 
-    def _book(self, code: str) -> tuple[Any, list[dict], list[PublicItem]] | None:
+    # -- reading only what is shown ------------------------------------------------------------
+    def _book(self, code: str) -> Any | None:
         if code not in self._books:
-            book = repo.get_book(self.session, code)
-            rows = repo.book_entries(self.session, code) if book is not None else []
-            self._books[code] = (book, rows, pub.public_items(code, rows)) if book is not None else None
+            self._books[code] = repo.get_book(self.session, code)
         return self._books[code]
+
+    def _items(self, code: str, rows: list[dict[str, Any]]) -> list[PublicItem]:
+        """Public items of some entries of a book, with what they need from outside them: the
+        revocations of their inscriptions, the periods of the entries their revocations revoke."""
+        seqs = {r["seq"] for r in rows}
+        revocations = repo.revoking(self.session, code, [r["seq"] for r in rows if r["kind"] == INSCRIPTION])
+        targets = [r["revokes"] for r in rows if r["kind"] == REVOCATION and r["revokes"] not in seqs]
+        return pub.public_items(code, rows, revocations, repo.periods_at(self.session, code, targets))
+
+    def _range(self, code: str, first: int, last: int) -> list[PublicItem]:
+        if first > last:
+            return []
+        key = (code, first, last)
+        if key not in self._ranges:
+            self._ranges[key] = self._items(code, repo.entries_between(self.session, code, first, last))
+        return self._ranges[key]
+
+    def _period_items(self, code: str, period: str) -> list[PublicItem]:
+        return self._items(code, repo.inscriptions_of_period(self.session, code, period))
+
+    def _tally(self, code: str) -> list[tuple[str | None, int, int]]:
+        if code not in self._tallies:
+            self._tallies[code] = repo.period_tally(self.session, code)
+        return self._tallies[code]
+
+    def _quarters(self, code: str) -> list[str]:
+        """``quarters_of`` the book's items, from its periods."""
+        return sorted({q for p, _n, _r in self._tally(code) if (q := quarter_of(p))}, reverse=True)
 
     # -- rendering -------------------------------------------------------------------------------
     def feed(self, code: str, fmt: str, archive: int | None = None) -> Rendered | None:
         """A book's current feed document, or one of its archives (RFC 5005)."""
-        found = self._book(code)
-        if found is None:
+        book = self._book(code)
+        if book is None:
             return None
-        book, _rows, items = found
         archive_total = pub.archive_count(book.entries)
         if archive is not None and not 1 <= archive <= archive_total:
             return None
         first, last = pub.archive_range(archive) if archive else pub.current_range(book.entries)
-        chosen = [i for i in items if first <= i.seq <= last]
+        chosen = self._range(code, first, last)
         if archive:
             # An archive publishes the chain as it stood at its last entry: it never goes stale.
             count, head = last, chosen[-1].hash if chosen else None
@@ -119,44 +170,70 @@ class Publisher:
         return Rendered(pages.HTML, pages.books_page(self.context(), repo.all_books(self.session)))
 
     def book_page(self, code: str) -> Rendered | None:
-        found = self._book(code)
-        if found is None:
+        book = self._book(code)
+        if book is None:
             return None
-        book, _rows, items = found
-        return Rendered(pages.HTML, pages.book_page(self.context(), code, book.name, items, book.entries, book.head))
+        tally = self._tally(code)
+        periods = sorted(((p, n - r) for p, n, r in tally if p), reverse=True)
+        latest = self._items(code, repo.latest_inscriptions(self.session, code, pages.LATEST_ON_INDEX))
+        body = pages.book_index(
+            self.context(),
+            code,
+            book.name,
+            honoured=sum(n - r for _p, n, r in tally),
+            periods=periods,
+            quarters=[q for q in self._quarters(code) if q not in {p for p, _ in periods}],
+            latest=list(reversed(latest)),
+            entries=book.entries,
+            head=book.head,
+        )
+        return Rendered(pages.HTML, body)
 
     def period_page(self, code: str, period: str) -> Rendered | None:
-        found = self._book(code)
-        if found is None or not pub.valid_period(period):
+        book = self._book(code)
+        if book is None or not pub.valid_period(period):
             return None
-        book, _rows, items = found
+        items = self._period_items(code, period)
         body = pages.period_page(self.context(), code, book.name, period, items, book.entries, book.head)
         return Rendered(pages.HTML, body)
 
+    def certificate_of(self, code: str, seq: int) -> Certificate | None:
+        book = self._book(code)
+        if book is None:
+            return None
+        rows = repo.entries_at(self.session, code, [seq])
+        if not rows or rows[0]["kind"] != INSCRIPTION:
+            return None
+        item = self._items(code, rows)[0]
+        at = item.instant
+        if item.revoked_by is not None:
+            revocation = repo.entries_at(self.session, code, [item.revoked_by])
+            at = dt.datetime.fromisoformat(revocation[0]["inscribed_at"]) if revocation else at
+        rendered = Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item))
+        return Certificate(rendered, at, item.revoked)
+
     def certificate(self, code: str, seq: int) -> Rendered | None:
-        found = self._book(code)
-        if found is None:
-            return None
-        book, _rows, items = found
-        item = next((i for i in items if i.seq == seq and i.kind == INSCRIPTION), None)
-        if item is None:
-            return None
-        return Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item))
+        made = self.certificate_of(code, seq)
+        return made.rendered if made else None
 
     def figures(self) -> Rendered:
         units = sorted(self.org.units) if self.org else []
-        data = figures(
-            repo.every_entry(self.session), province_book=self.province, units=units, since=self.context().since
-        )
+        counts = repo.figure_counts_now(self.session)
+        known = set(units)
+        first_seen = {}
+        for scope in (PROVINCE_SCOPE, UNITS_SCOPE):
+            others = sorted({u for s, _q, u, _n in counts if s == scope and u and u not in known})
+            if others:
+                first_seen[scope] = repo.units_first_counted(self.session, scope, others)
+        data = figures_from_counts(counts, units=units, since=self.context().since, first_seen=first_seen)
         return Rendered(JSON, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
     def press(self, quarter: str, fmt: str, by_quarter: dict[str, int] | None = None) -> Rendered | None:
         """R16: the quarterly press release of the provincial book (HTML or PDF), with the
         running figure as it stood at the end of that quarter."""
-        found = self._book(self.province)
-        if found is None:
+        if self._book(self.province) is None:
             return None
-        _book, _rows, items = found
+        items = self._period_items(self.province, quarter)
         if by_quarter is None:
             by_quarter = json.loads(self.figures().body)["by_quarter"]
         total = sum(n for q, n in by_quarter.items() if q <= quarter)
@@ -170,31 +247,28 @@ class Publisher:
             repo.put_artifact(self.session, path, book, rendered.content_type, rendered.body, at)
 
     def book_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
-        """Regenerate what entries ``touched`` of a book change (the new entry, the revoked one).
+        """Regenerate what entries ``touched`` of a book change (the new entry, the last of the
+        book, and the revoked one).
 
         The caller holds the book's lock; the global publications (figures, the list of books)
         are generated after taking the figures' lock, always in that order.
         """
-        found = self._book(code)
-        if found is None:
+        book = self._book(code)
+        if book is None:
             return
-        book, _rows, items = found
         touched = set(touched)
-        by_seq = {i.seq: i for i in items}
         archives = pub.archive_count(book.entries)
         to_archive = {a for s in touched if (a := pub.archive_of(s, book.entries))}
-        to_archive |= {a for a in (archives, archives - 1) if a >= 1}
+        if archives != pub.archive_count(book.entries - 1):
+            # The new entry completed a document: it is published, and the one before it gains
+            # its next-archive link. Otherwise archives change only where an entry is revoked.
+            to_archive |= {a for a in (archives, archives - 1) if a >= 1}
         for fmt in feeds.RENDERERS:
             self._put(feed_path(code, fmt), code, self.feed(code, fmt), at)
             for a in sorted(to_archive):
                 self._put(feed_path(code, fmt, a), code, self.feed(code, fmt, a), at)
         periods: set[str] = set()
-        for seq in touched:
-            item = by_seq.get(seq)
-            if item is None:
-                continue
-            if item.kind == INSCRIPTION:
-                self._put(certificate_path(code, seq), code, self.certificate(code, seq), at)
+        for item in self._items(code, repo.entries_at(self.session, code, sorted(touched))):
             if item.period:
                 periods.add(item.period)
                 if (quarter := quarter_of(item.period)) is not None:
@@ -206,14 +280,12 @@ class Publisher:
         if code == self.province and periods:
             # The running figure of every later release counts this book too.
             since = min(q for p in periods if (q := quarter_of(p)))
-            press = {q for q in pub.quarters_of(items) if q >= since} | {p for p in periods if "Q" in p}
+            press = {q for q in self._quarters(code) if q >= since} | {p for p in periods if "Q" in p}
         self.globals_changed(at, press_quarters=press)
 
     def globals_changed(self, at: dt.datetime, press_quarters: Iterable[str] = ()) -> None:
         """The figures, the list of books and the press releases of the given quarters."""
-        if repo.lock_artifact(self.session, FIGURES_PATH) is None:
-            self._put(FIGURES_PATH, None, Rendered(JSON, b"{}"), at)
-            repo.lock_artifact(self.session, FIGURES_PATH)
+        lock_globals(self.session, at)
         current = self.figures()
         self._put(FIGURES_PATH, None, current, at)
         self._put(BOOKS_PAGE_PATH, None, self.books_page(), at)

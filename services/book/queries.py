@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -10,7 +12,7 @@ import sqlalchemy as sa
 from services.book import repository as repo
 from services.book.domain.chain import Verdict, verify
 from services.book.orm import books
-from services.book.publisher import Publisher
+from services.book.publisher import Publisher, Rendered
 from shared.runtime import Runtime
 
 T = TypeVar("T")
@@ -66,3 +68,41 @@ def rendered(runtime: Runtime, render: Callable[[Publisher], T]) -> T:
     """Render a publication on the spot (one that no entry has generated yet)."""
     with runtime.db.reading() as s:
         return render(Publisher(s, runtime.orgs.get()))
+
+
+@dataclass(frozen=True)
+class Found:
+    """A book and what is published at a path of it: stored, rendered now, or nothing (``etag``
+    None). ``body`` is None when the request's validators matched and it was never read."""
+
+    book: Any
+    content_type: str | None = None
+    etag: str | None = None
+    modified: dt.datetime | None = None  # the stored artifact's; None when rendered now
+    body: bytes | None = None
+
+
+def book_publication(
+    runtime: Runtime,
+    code: str,
+    path: str,
+    render: Callable[[Publisher], Rendered | None],
+    fresh: Callable[[str, dt.datetime | None], bool] | None = None,
+) -> Found | None:
+    """A book's publication at ``path`` in one read session: the book's row and the stored
+    artifact in one query, the body skipped when ``fresh(etag, modified)`` says the asker has it
+    (then read apart only if not); rendered by ``render`` when none is stored. None: no such book."""
+    with runtime.db.reading() as s:
+        row = repo.book_with_artifact(s, code, path, body=fresh is None)
+        if row is None:
+            return None
+        if row.etag is not None:
+            if fresh is not None and fresh(row.etag, row.artifact_updated_at):
+                return Found(row, row.content_type, row.etag, row.artifact_updated_at)
+            stored = row if fresh is None else repo.get_artifact(s, path)
+            if stored is not None:
+                return Found(row, stored.content_type, stored.etag, stored.updated_at, stored.body)
+        made = render(Publisher(s, runtime.orgs.get()))
+    if made is None:
+        return Found(row)
+    return Found(row, made.content_type, repo.etag_of(made.body), None, made.body)

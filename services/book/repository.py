@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.book.domain.chain import canonical_text
-from services.book.domain.entries import REVOCATION, instant_text
-from services.book.orm import artifacts, books, entries
+from services.book.domain.entries import INSCRIPTION, REVOCATION, indexed_fields, instant_text
+from services.book.domain.figures import PROVINCE_SCOPE, count_key
+from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds
 
 _ENTRY_COLUMNS = (
     entries.c.book, entries.c.seq, entries.c.kind, entries.c.revokes, entries.c.reason, entries.c.deed,
@@ -72,7 +73,7 @@ def insert_entry(session: Session, fields: Mapping[str, Any], source: str, at: d
     values = {name: fields[name] for name in ("book", "seq", "kind", "revokes", "reason", "prev_hash", "hash")}
     for name in ("deed", "decision", "tally"):
         values[name] = canonical_text(fields[name]) if fields[name] is not None else None
-    session.execute(entries.insert().values(**values, inscribed_at=at, source=source))
+    session.execute(entries.insert().values(**values, **indexed_fields(fields), inscribed_at=at, source=source))
 
 
 def source_exists(session: Session, source: str) -> bool:
@@ -109,6 +110,83 @@ def entry(session: Session, code: str, seq: int) -> dict[str, Any] | None:
     return decoded(row) if row else None
 
 
+def entries_between(session: Session, code: str, first: int, last: int) -> list[dict[str, Any]]:
+    """Entries ``first`` to ``last`` of a book, by seq (one feed document's)."""
+    rows = session.execute(
+        sa.select(*_ENTRY_COLUMNS)
+        .where(entries.c.book == code, entries.c.seq >= first, entries.c.seq <= last)
+        .order_by(entries.c.seq)
+    )
+    return [decoded(r) for r in rows]
+
+
+def entries_at(session: Session, code: str, seqs: list[int]) -> list[dict[str, Any]]:
+    rows = session.execute(
+        sa.select(*_ENTRY_COLUMNS).where(entries.c.book == code, entries.c.seq.in_(seqs)).order_by(entries.c.seq)
+    )
+    return [decoded(r) for r in rows]
+
+
+def inscriptions_of_period(session: Session, code: str, period: str) -> list[dict[str, Any]]:
+    """The inscriptions of a month's or a quarter's honour roll, by seq (``period_matches``:
+    a month holds its own period; a quarter its own and its months')."""
+    on_roll = entries.c.period == period
+    if "Q" in period:
+        on_roll = sa.or_(on_roll, entries.c.quarter == period)
+    rows = session.execute(
+        sa.select(*_ENTRY_COLUMNS)
+        .where(entries.c.book == code, entries.c.kind == INSCRIPTION, on_roll)
+        .order_by(entries.c.seq)
+    )
+    return [decoded(r) for r in rows]
+
+
+def latest_inscriptions(session: Session, code: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` inscriptions of a book, by seq."""
+    rows = session.execute(
+        sa.select(*_ENTRY_COLUMNS)
+        .where(entries.c.book == code, entries.c.kind == INSCRIPTION)
+        .order_by(entries.c.seq.desc())
+        .limit(limit)
+    )
+    return [decoded(r) for r in reversed(rows.all())]
+
+
+def revoking(session: Session, code: str, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """{revoked seq: {"seq", "reason"} of the revocation} for the given entries of a book."""
+    if not seqs:
+        return {}
+    rows = session.execute(
+        sa.select(entries.c.revokes, entries.c.seq, entries.c.reason).where(
+            entries.c.book == code, entries.c.kind == REVOCATION, entries.c.revokes.in_(seqs)
+        )
+    )
+    return {r.revokes: {"seq": r.seq, "reason": r.reason} for r in rows}
+
+
+def periods_at(session: Session, code: str, seqs: list[int]) -> dict[int, str | None]:
+    if not seqs:
+        return {}
+    rows = session.execute(sa.select(entries.c.seq, entries.c.period).where(entries.c.book == code, entries.c.seq.in_(seqs)))
+    return {r.seq: r.period for r in rows}
+
+
+def period_tally(session: Session, code: str) -> list[tuple[str | None, int, int]]:
+    """(period, inscriptions, of them revoked) for every period a book has inscriptions in."""
+    # The book's revoked seqs as one uncorrelated set (hashed once), never a join per entry.
+    revoked = sa.select(entries.c.revokes).where(entries.c.book == code, entries.c.kind == REVOCATION)
+    rows = session.execute(
+        sa.select(
+            entries.c.period,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(sa.case((entries.c.seq.in_(revoked.scalar_subquery()), 1), else_=0)), 0),
+        )
+        .where(entries.c.book == code, entries.c.kind == INSCRIPTION)
+        .group_by(entries.c.period)
+    )
+    return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+
 def revocations_of(session: Session, code: str, seqs: list[int]) -> dict[int, int]:
     """{revoked seq: seq of the revocation} for the given entries of a book."""
     if not seqs:
@@ -121,6 +199,79 @@ def revocations_of(session: Session, code: str, seqs: list[int]) -> dict[int, in
     return {r.revokes: r.seq for r in rows}
 
 
+# -- the running figures (R16) ------------------------------------------------------------------
+def _in_scope(scope: str) -> sa.ColumnElement[bool]:
+    province = sa.select(books.c.code).where(books.c.kind == "province")
+    return entries.c.book.in_(province) if scope == PROVINCE_SCOPE else entries.c.book.not_in(province)
+
+
+def settle_figure(session: Session, scope: str, deed_id: str | None) -> None:
+    """Count deed ``deed_id`` in ``scope`` at the first of its standing inscriptions by (book, seq),
+    or not at all (R16), after an entry of it was added. The caller holds the figures' lock."""
+    revocation = entries.alias("revocation")
+    same_deed = entries.c.deed_id.is_(None) if deed_id is None else entries.c.deed_id == deed_id
+    first = session.execute(
+        sa.select(entries.c.book, entries.c.seq, entries.c.quarter, entries.c.unit)
+        .where(
+            same_deed,
+            entries.c.kind == INSCRIPTION,
+            _in_scope(scope),
+            ~sa.exists().where(
+                revocation.c.book == entries.c.book,
+                revocation.c.revokes == entries.c.seq,
+                revocation.c.kind == REVOCATION,
+            ),
+        )
+        .order_by(entries.c.book, entries.c.seq)
+        .limit(1)
+    ).first()
+    key = (figure_deeds.c.scope == scope, figure_deeds.c.deed_id == count_key(deed_id))
+    counted = session.execute(
+        sa.select(figure_deeds.c.book, figure_deeds.c.seq, figure_deeds.c.quarter, figure_deeds.c.unit).where(*key)
+    ).first()
+    new = (first.book, first.seq, first.quarter or "", first.unit or "") if first else None
+    old = tuple(counted) if counted else None
+    if new == old:
+        return
+    if old is not None:
+        _bump(session, scope, old[2], old[3], -1)
+    if new is not None:
+        _bump(session, scope, new[2], new[3], +1)
+    values = dict(zip(("book", "seq", "quarter", "unit"), new, strict=True)) if new else {}
+    if new is None:
+        session.execute(figure_deeds.delete().where(*key))
+    elif old is None:
+        session.execute(figure_deeds.insert().values(scope=scope, deed_id=count_key(deed_id), **values))
+    else:
+        session.execute(figure_deeds.update().where(*key).values(**values))
+
+
+def _bump(session: Session, scope: str, quarter: str, unit: str, by: int) -> None:
+    key = (figure_counts.c.scope == scope, figure_counts.c.quarter == quarter, figure_counts.c.unit == unit)
+    done = session.execute(figure_counts.update().where(*key).values(deeds=figure_counts.c.deeds + by))
+    if done.rowcount == 0:
+        session.execute(figure_counts.insert().values(scope=scope, quarter=quarter, unit=unit, deeds=by))
+
+
+def figure_counts_now(session: Session) -> list[tuple[str, str, str, int]]:
+    rows = session.execute(
+        sa.select(figure_counts.c.scope, figure_counts.c.quarter, figure_counts.c.unit, figure_counts.c.deeds).where(
+            figure_counts.c.deeds > 0
+        )
+    )
+    return [tuple(r) for r in rows]
+
+
+def units_first_counted(session: Session, scope: str, units: list[str]) -> list[str]:
+    """The given units in the order of their first counted deed by (book, seq)."""
+    rows = session.execute(
+        sa.select(figure_deeds.c.unit)
+        .where(figure_deeds.c.scope == scope, figure_deeds.c.unit.in_(units))
+        .order_by(figure_deeds.c.book, figure_deeds.c.seq)
+    )
+    return list(dict.fromkeys(r.unit for r in rows))
+
+
 # -- artifacts ----------------------------------------------------------------------------------
 def etag_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:40]
@@ -128,6 +279,29 @@ def etag_of(body: bytes) -> str:
 
 def get_artifact(session: Session, path: str) -> sa.Row | None:
     return session.execute(sa.select(artifacts).where(artifacts.c.path == path)).first()
+
+
+def artifact_head(session: Session, path: str) -> sa.Row | None:
+    """What is stored at ``path`` but its body (enough to answer a conditional request)."""
+    return session.execute(
+        sa.select(artifacts.c.content_type, artifacts.c.etag, artifacts.c.updated_at).where(artifacts.c.path == path)
+    ).first()
+
+
+def book_with_artifact(session: Session, code: str, path: str, body: bool) -> sa.Row | None:
+    """A book's row and what is stored at ``path`` (columns None when nothing is), in one query;
+    the body only when asked for."""
+    columns = [artifacts.c.content_type, artifacts.c.etag, artifacts.c.updated_at.label("artifact_updated_at")]
+    if body:
+        columns.append(artifacts.c.body)
+    query = sa.select(books, *columns).select_from(
+        books.outerjoin(artifacts, artifacts.c.path == path)
+    ).where(books.c.code == code)
+    return session.execute(query).first()
+
+
+def drop_artifact(session: Session, path: str) -> None:
+    session.execute(artifacts.delete().where(artifacts.c.path == path))
 
 
 def lock_artifact(session: Session, path: str) -> sa.Row | None:

@@ -7,6 +7,8 @@ import datetime as dt
 import logging
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
+
 from services.book import repository as repo
 from services.book.domain.authority import may_revoke
 from services.book.domain.chain import GENESIS
@@ -18,7 +20,8 @@ from services.book.domain.entries import (
     public_deed,
     revocation,
 )
-from services.book.publisher import Publisher
+from services.book.domain.figures import scope_of
+from services.book.publisher import Publisher, Rendered, certificate_path, lock_globals
 from shared import clock
 from shared.auth import Principal, store_org
 from shared.db import UnitOfWork, utcnow
@@ -104,6 +107,28 @@ def _publish(runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at
         repo.drop_artifacts(uow.session, code)
 
 
+def _count(uow: UnitOfWork, book_kind: str, deed_id: object, at: dt.datetime) -> None:
+    """R16: keep the running figures' counts in step with the entry just added (its transaction)."""
+    lock_globals(uow.session, at)
+    repo.settle_figure(uow.session, scope_of(book_kind), None if deed_id is None else str(deed_id))
+
+
+def store_certificate(runtime: Runtime, code: str, seq: int, made: Rendered, at: dt.datetime, revoked: bool) -> None:
+    """Keep a certificate rendered on request, unless the entry's revocation state changed since
+    it was rendered (R15a: a certificate is never stored valid once revoked). Under the book's
+    lock, as a revocation drops it under the same lock."""
+    try:
+        with runtime.db.unit_of_work() as uow:
+            if repo.lock_book(uow.session, code) is None:
+                return
+            if (repo.revocations_of(uow.session, code, [seq]).get(seq) is not None) != revoked:
+                return
+            repo.put_artifact(uow.session, certificate_path(code, seq), code, made.content_type, made.body, at)
+            uow.commit()
+    except sa_exc.IntegrityError:
+        log.info("certificate %s/%s stored by another request meanwhile", code, seq)
+
+
 def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     """R8, R14, R15: append the inscription to its book (next ``seq``, chained to the head) and
     tell intake; a command already applied (same ``source``) creates nothing (returns None)."""
@@ -123,6 +148,7 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     )
     repo.insert_entry(uow.session, fields, msg.source, at)
     repo.advance_book(uow.session, msg.book, seq, fields["hash"], at)
+    _count(uow, book.kind, deed.get("id"), at)
     uow.emit(DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION))
     _publish(runtime, uow, msg.book, {seq}, at)
     return seq
@@ -155,6 +181,10 @@ def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: 
         )
         repo.insert_entry(uow.session, fields, f"{REVOCATION}:{code}:{seq}", at)
         repo.advance_book(uow.session, code, new_seq, fields["hash"], at)
+        _count(uow, book.kind, (target["deed"] or {}).get("id"), at)
+        # R15a: the certificate stored for the entry must not go on being served as valid; the
+        # next request renders the notice of its revocation in its place.
+        repo.drop_artifact(uow.session, certificate_path(code, seq))
         uow.emit(DeedInscribed(deed_id=target["deed"]["id"], book=code, seq=new_seq, kind=REVOCATION))
         _publish(runtime, uow, code, {seq, new_seq}, at)
         uow.commit()

@@ -6,8 +6,17 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from services.book import publisher as paths
-from services.book import queries
-from services.book.api.common import MAX_SEQ, conditional, publication, runtime, unknown_book
+from services.book import queries, services
+from services.book.api.common import (
+    MAX_SEQ,
+    book_publication,
+    conditional,
+    find_publication,
+    publication,
+    respond,
+    runtime,
+    unknown_book,
+)
 from services.book.domain.publication import valid_period
 from services.book.publication.pdf import ASSETS
 from services.book.publisher import Publisher
@@ -18,6 +27,9 @@ from shared.http import Problem
 bp = Blueprint("publications", __name__)
 
 FORMATS = "any(atom, rss, json)"
+
+
+FEED_CACHE = "public, max-age=5"  # a gateway may keep a feed this long: fresh within seconds
 
 
 def _book(code: str):  # noqa: ANN202
@@ -31,25 +43,30 @@ def _with_chain(resp: Response, book) -> Response:  # noqa: ANN001
     """The chain head published beside every feed (R15)."""
     resp.headers["X-Chain-Entries"] = str(book.entries)
     resp.headers["X-Chain-Head"] = book.head or ""
+    resp.headers["Cache-Control"] = FEED_CACHE
     return resp
+
+
+def _nothing(_publisher: Publisher) -> None:
+    return None
+
+
+def _last_entry(book) -> object:  # noqa: ANN001
+    return book.updated_at or book.created_at
 
 
 @bp.get(f"/feeds/<code>.<{FORMATS}:fmt>")
 def feed(code: str, fmt: str) -> Response:
     """Atom 1.0, RSS 2.0, JSON Feed 1.1 of a book, newest first (its newest entries)."""
-    book = _book(code)
-    modified = book.updated_at or book.created_at
-    resp = publication(paths.feed_path(code, fmt), lambda p: p.feed(code, fmt), modified)
+    resp, book = book_publication(code, paths.feed_path(code, fmt), lambda p: p.feed(code, fmt), _last_entry)
     return _with_chain(resp, book)
 
 
 @bp.get(f"/feeds/<code>/archive/<int:number>.<{FORMATS}:fmt>")
 def feed_archive(code: str, number: int, fmt: str) -> Response:
     """RFC 5005 archive document ``number`` of a book's feed (older entries)."""
-    book = _book(code)
-    if number > MAX_SEQ:
-        raise Problem(404, "Không có ấn phẩm này.")
-    resp = publication(paths.feed_path(code, fmt, number), lambda p: p.feed(code, fmt, number))
+    render = (lambda p: p.feed(code, fmt, number)) if number <= MAX_SEQ else _nothing
+    resp, book = book_publication(code, paths.feed_path(code, fmt, number), render)
     return _with_chain(resp, book)
 
 
@@ -74,28 +91,31 @@ def books_page() -> Response:
 
 @bp.get("/honour-roll/<code>/")
 def book_page(code: str) -> Response:
-    book = _book(code)
-    return publication(paths.book_page_path(code), lambda p: p.book_page(code), book.updated_at or book.created_at)
+    return book_publication(code, paths.book_page_path(code), lambda p: p.book_page(code), _last_entry)[0]
 
 
 @bp.get("/honour-roll/<code>/<period>")
 def period_page(code: str, period: str) -> Response:
     """A month's (``YYYY-MM``) or a quarter's (``YYYY-Qn``) honour roll of a book."""
-    book = _book(code)
     if not valid_period(period):
+        _book(code)
         raise Problem(404, f"Kỳ {period!r} không hợp lệ: dùng YYYY-MM hoặc YYYY-Qn.")
-    return publication(
-        paths.period_page_path(code, period), lambda p: p.period_page(code, period), book.updated_at or book.created_at
-    )
+    render = lambda p: p.period_page(code, period)  # noqa: E731
+    return book_publication(code, paths.period_page_path(code, period), render, _last_entry)[0]
 
 
 @bp.get("/api/v1/books/<code>/entries/<int:seq>/certificate.pdf")
 def certificate(code: str, seq: int) -> Response:
-    """The certificate of an inscription (A4 PDF)."""
-    _book(code)
-    if seq > MAX_SEQ:
+    """The certificate of an inscription (A4 PDF): the stored one, or rendered now and kept (it is
+    not made with the entry, so that inscribing stays quick)."""
+    found = find_publication(code, paths.certificate_path(code, seq) if seq <= MAX_SEQ else "", _nothing)
+    if found.etag is not None or seq > MAX_SEQ:
+        return respond(found)
+    made = queries.rendered(runtime(), lambda p: p.certificate_of(code, seq))
+    if made is None:
         raise Problem(404, "Không có ấn phẩm này.")
-    return publication(paths.certificate_path(code, seq), lambda p: p.certificate(code, seq))
+    services.store_certificate(runtime(), code, seq, made.rendered, made.at, made.revoked)
+    return conditional(made.rendered.body, made.rendered.content_type, etag_of(made.rendered.body), made.at)
 
 
 @bp.get("/press/<quarter>.<any(html, pdf):fmt>")

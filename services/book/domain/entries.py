@@ -156,3 +156,17 @@ def period_matches(own: str | None, period: str) -> bool:
     if own == period:
         return True
     return "Q" in period and quarter_of(own) == period
+
+
+def indexed_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What an entry's row repeats of its decoded parts so that publications find it by index:
+    its period (``period_of``), that period's quarter, and the deed's id and unit."""
+    deed = entry.get("deed") or {}
+    period = period_of(entry)
+    deed_id, unit = deed.get("id"), deed.get("unit")
+    return {
+        "period": period,
+        "quarter": quarter_of(period),
+        "deed_id": None if deed_id is None else str(deed_id),
+        "unit": None if unit is None else str(unit),
+    }

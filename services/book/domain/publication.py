@@ -134,14 +134,23 @@ def revoked_notice(seq: int, revoked_by: int, reason: str | None) -> str:
     )
 
 
-def public_items(book: str, entries: Iterable[Mapping[str, Any]]) -> list[PublicItem]:
-    """R15a, R16: every entry of a book, by ``seq``, as the public may see it.
+def public_items(
+    book: str,
+    entries: Iterable[Mapping[str, Any]],
+    revocations: Mapping[int, Mapping[str, Any]] | None = None,
+    periods: Mapping[int, str | None] | None = None,
+) -> list[PublicItem]:
+    """R15a, R16: entries of a book, by ``seq``, as the public may see them.
 
-    ``entries`` are decoded entries (nested parts as values) in ``seq`` order.
+    ``entries`` are decoded entries (nested parts as values) in ``seq`` order: the whole book, or
+    some of it with what lies outside given beside: ``revocations`` ({revoked seq: the revoking
+    entry's ``seq`` and ``reason``}) and ``periods`` ({seq: period} of the entries its revocations
+    revoke).
     """
     entries = list(entries)
-    revoked_by = {e["revokes"]: e for e in entries if e["kind"] == REVOCATION}
+    revoked_by = {**(revocations or {}), **{e["revokes"]: e for e in entries if e["kind"] == REVOCATION}}
     by_seq = {e["seq"]: e for e in entries}
+    periods = periods or {}
     items: list[PublicItem] = []
     for e in entries:
         common = {"book": book, "seq": e["seq"], "inscribed_at": e["inscribed_at"], "hash": e["hash"]}
@@ -156,7 +165,9 @@ def public_items(book: str, entries: Iterable[Mapping[str, Any]]) -> list[Public
                     revokes=e["revokes"],
                     reason=e.get("reason"),
                     decision=dict(e.get("decision") or {}),
-                    period=period_of(by_seq.get(e["revokes"]) or {}),
+                    period=(
+                        period_of(by_seq[e["revokes"]]) if e["revokes"] in by_seq else periods.get(e["revokes"])
+                    ),
                 )
             )
             continue

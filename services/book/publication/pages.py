@@ -56,17 +56,44 @@ def books_page(ctx: Context, books: Iterable[Mapping[str, Any]]) -> bytes:
 
 
 def book_page(ctx: Context, book: str, book_name: str, items: list[PublicItem], entries: int, head: str | None) -> bytes:
-    """A book's honour roll: its periods and its newest entries."""
+    """A book's honour roll from every item of the book (what ``book_index`` is given, recounted)."""
     shown = [i for i in items if i.kind == pub.INSCRIPTION]
+    return book_index(
+        ctx,
+        book,
+        book_name,
+        honoured=sum(1 for i in shown if i.honoured),
+        periods=pub.periods_of(items),
+        quarters=[q for q in pub.quarters_of(items) if q not in {p for p, _ in pub.periods_of(items)}],
+        latest=list(reversed(shown))[:LATEST_ON_INDEX],
+        entries=entries,
+        head=head,
+    )
+
+
+def book_index(
+    ctx: Context,
+    book: str,
+    book_name: str,
+    *,
+    honoured: int,
+    periods: list[tuple[str, int]],
+    quarters: list[str],
+    latest: list[PublicItem],
+    entries: int,
+    head: str | None,
+) -> bytes:
+    """A book's honour roll: its periods (with the deeds still honoured in each), the quarters that
+    are not periods themselves, and its newest inscriptions, newest first."""
     return _render(
         "book.html",
         ctx,
         book=book,
         book_name=book_name,
-        honoured=sum(1 for i in shown if i.honoured),
-        periods=pub.periods_of(items),
-        quarters=[q for q in pub.quarters_of(items) if q not in {p for p, _ in pub.periods_of(items)}],
-        latest=list(reversed(shown))[:LATEST_ON_INDEX],
+        honoured=honoured,
+        periods=periods,
+        quarters=quarters,
+        latest=latest,
         entries=entries,
         head=head,
     )
