@@ -5,14 +5,14 @@ Each seeded entry is an ``Inscribe`` message applied by the book's use case
 ``DeedInscribed`` it emits): the entries are exactly those the worker would write. Set aside
 while seeding: the consumer's inbox (these messages never crossed the broker), one transaction
 per message (250 a transaction), and regenerating the publications after each entry
-(``_publish``), which renders a certificate PDF and re-reads the whole book each time, so that
-filling 10 000 entries does not take hours (the profile shows why). And two harness conveniences, neither touching what
-is measured: the seeding connection commits without waiting for the disk flush
+(``_publish``: a bounded amount of work per entry, but skipping it keeps filling 10 000 entries to
+seconds; the figures' counts are still kept, as ``inscribe`` does). And two harness conveniences,
+neither touching what is measured: the seeding connection commits without waiting for the disk flush
 (``synchronous_commit = off``, this session only), and the ``DeedInscribed`` each seeded entry
 emits — about a deed intake never recorded, which intake would log and ignore — is marked sent in
 the same transaction, so that 10 000 no-op messages do not queue ahead of the measured ones. The
-last entries of each level are inscribed as the worker does it, publishing on (every feed, page,
-certificate and figure regenerated), and timed.
+last entries of each level are inscribed as the worker does it, publishing on (the feeds, pages
+and figures the entry changes regenerated), and timed.
 """
 
 from __future__ import annotations
