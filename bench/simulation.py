@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,6 +37,20 @@ POSTERS = 4  # concurrent clients: two per web worker
 def _approves(member: str, candidate: str, percent: int) -> bool:
     digest = hashlib.sha256(f"{member}:{candidate}".encode()).digest()
     return digest[0] * 100 < percent * 256
+
+
+class _ThreadClients:
+    """One HTTP client per thread of a pool: a connection must never be shared by two threads."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.local = threading.local()
+
+    def get(self) -> Client:
+        client = getattr(self.local, "client", None)
+        if client is None:
+            client = self.local.client = Client(self.port)
+        return client
 
 
 class Year:
@@ -82,11 +97,11 @@ class Year:
             deeds = self._deeds_of(unit, month)
             token = self.people.token("unit_secretary", self.org.units[unit].secretary)
             jobs += [(token, deeds[i:i + 1000]) for i in range(0, len(deeds), 1000)]
-        clients = [Client(PORTS["intake"]) for _ in range(POSTERS)]
+        clients = _ThreadClients(PORTS["intake"])
 
         def post(k: int) -> list[dict[str, Any]]:
             token, chunk = jobs[k]
-            return clients[k % POSTERS].ok("POST", "/api/v1/deeds/batch", {"deeds": chunk}, token=token)["items"]
+            return clients.get().ok("POST", "/api/v1/deeds/batch", {"deeds": chunk}, token=token)["items"]
 
         recorded: list[dict[str, Any]] = []
         with ThreadPoolExecutor(POSTERS) as pool:
@@ -102,12 +117,12 @@ class Year:
 
     def introduce(self, by_subunit: dict[str, list[dict[str, Any]]]) -> None:
         chosen = [(sub, d) for sub, deeds in by_subunit.items() for d in deeds[:INTRODUCED_PER_SUBUNIT]]
-        clients = [Client(PORTS["intake"]) for _ in range(POSTERS)]
+        clients = _ThreadClients(PORTS["intake"])
 
         def intro(k: int) -> None:
             sub, d = chosen[k]
             lead = self.org.subunits[sub].lead
-            clients[k % POSTERS].ok("POST", f"/api/v1/deeds/{d['id']}/introduce", {},
+            clients.get().ok("POST", f"/api/v1/deeds/{d['id']}/introduce", {},
                                     token=self.people.token("subunit_lead", lead))
 
         with ThreadPoolExecutor(POSTERS) as pool:
