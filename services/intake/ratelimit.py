@@ -60,7 +60,9 @@ class RedisRateLimiter:
         slot = int(t // self.window)
         name = f"{self.prefix}:{key}:{slot}"
         try:
-            pipe = self.client.pipeline()
+            # No MULTI/EXEC: INCR is atomic alone, and EXPIRE only bounds the key's life; both go in
+            # one round trip all the same, with two commands fewer to write and parse.
+            pipe = self.client.pipeline(transaction=False)
             pipe.incr(name)
             pipe.expire(name, self.window * 2)
             count = pipe.execute()[0]

@@ -226,6 +226,34 @@ def deed_out(view: dict[str, Any]) -> dict[str, Any]:
     return _deed_out.dump(view)
 
 
+_AUTHOR_KEYS = tuple(DeedAuthor._declared_fields)
+
+
+def recorded_out(view: dict[str, Any]) -> dict[str, Any]:
+    """``deed_out`` of a deed just recorded (``services._new_view``: plain values, no evidence, no
+    book entry yet), built directly: marshmallow's walk over DeedOut was a measurable share of
+    recording a deed. The tests hold it equal to ``deed_out``, key order included."""
+    author = view["author"]
+    return {
+        "id": view["id"],
+        "author": {k: author[k] for k in _AUTHOR_KEYS if k in author},
+        "occurred_on": view["occurred_on"].isoformat(),
+        "kind": view["kind"],
+        "relation": view["relation"],
+        "title": view["title"],
+        "description": view["description"],
+        "place": view["place"],
+        "beneficiaries": view["beneficiaries"],
+        "unit": view["unit"],
+        "subunit": view["subunit"],
+        "month": view["month"],
+        "status": view["status"],
+        "created_at": clock.isoformat(view["created_at"]),
+        "book_entries": [],
+        "evidence": [],
+    }
+
+
 def batch_errors(messages: dict[str, Any]) -> dict[str, Any]:
     """Errors of a batch keyed by the index of the deed they concern (API.md)."""
     if isinstance(messages.get("deeds"), dict):

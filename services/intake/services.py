@@ -148,13 +148,18 @@ def _dates(runtime: Runtime) -> tuple[dt.date, dt.date, int]:
     return clock.today(), dt.date.fromisoformat(runtime.settings.programme_since), runtime.settings.late_days
 
 
+_INSERT_DEED = sa.insert(Deed.__table__)
+
+
 def record_deed(runtime: Runtime, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     """R2: record one deed (status ``recorded``); council hears of it for its counts (R10)."""
     org = runtime.orgs.require()
     placed = _place(org, actor, data, *_dates(runtime))
     row = _new_row(placed, f"{actor.role}:{actor.subject}", utcnow())
     with runtime.db.unit_of_work() as uow:
-        uow.session.execute(sa.insert(Deed.__table__), [row])
+        # One row as one parameter set, on the session's connection: a list of one would take the
+        # executemany path, and the ORM's layers add nothing to a Core INSERT.
+        uow.session.connection().execute(_INSERT_DEED, row)
         uow.emit_many(_recorded([row]))
         uow.commit()
     return _new_view(row)

@@ -85,7 +85,7 @@ def _created(body: Any) -> tuple[Response, int]:
 def record() -> Any:
     data = load(_deed_in, json_body())
     view = services.record_deed(runtime(), actor(), data)
-    return _created(schemas.deed_out(view))
+    return _created(schemas.recorded_out(view))
 
 
 @bp.post("/batch")
@@ -98,7 +98,7 @@ def record_batch() -> Any:
         raise Problem(422, "Lô việc tốt không hợp lệ; không việc nào được lưu.",
                       errors=schemas.batch_errors(exc.messages)) from exc
     views = services.record_batch(runtime(), actor(), data["deeds"])
-    return _created({"items": [schemas.deed_out(v) for v in views]})
+    return _created({"items": [schemas.recorded_out(v) for v in views]})
 
 
 @bp.get("")
