@@ -80,6 +80,25 @@ class Found:
     etag: str | None = None
     modified: dt.datetime | None = None  # the stored artifact's; None when rendered now
     body: bytes | None = None
+    stored: bool = False  # read from the artifacts (not rendered now)
+
+
+@dataclass(frozen=True)
+class BookHead:
+    """The book row's columns, apart from any row of the query that read them (what a response
+    kept for later requests holds, without the artifact's columns beside it)."""
+
+    code: str
+    name: str
+    kind: str
+    entries: int
+    head: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> BookHead:
+        return cls(row.code, row.name, row.kind, row.entries, row.head, row.created_at, row.updated_at)
 
 
 def book_publication(
@@ -98,10 +117,12 @@ def book_publication(
             return None
         if row.etag is not None:
             if fresh is not None and fresh(row.etag, row.artifact_updated_at):
-                return Found(row, row.content_type, row.etag, row.artifact_updated_at)
-            stored = row if fresh is None else repo.get_artifact(s, path)
+                return Found(row, row.content_type, row.etag, row.artifact_updated_at, stored=True)
+            if fresh is None:
+                return Found(row, row.content_type, row.etag, row.artifact_updated_at, row.body, stored=True)
+            stored = repo.get_artifact(s, path)
             if stored is not None:
-                return Found(row, stored.content_type, stored.etag, stored.updated_at, stored.body)
+                return Found(row, stored.content_type, stored.etag, stored.updated_at, stored.body, stored=True)
         made = render(Publisher(s, runtime.orgs.get()))
     if made is None:
         return Found(row)

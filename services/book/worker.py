@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from services.book import services
+from services.book import artifact_cache, services
 from services.book.app import build_runtime
 from shared.config import Settings
 from shared.db import UnitOfWork
@@ -14,6 +14,8 @@ from shared.runtime import Runtime, consumer, make_worker
 
 def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:
     runtime = runtime or build_runtime(settings)
+    # Its inscriptions change publications that the web processes keep: they must hear of them.
+    artifact_cache.install(runtime.db)
     app = make_worker(runtime)
 
     @consumer(app, runtime, Inscribe)

@@ -1,15 +1,18 @@
-"""What the book's blueprints share: the runtime and conditional responses (ETag, 304)."""
+"""What the book's blueprints share: the runtime, conditional responses (ETag, 304) and the
+process's cache of stored publications."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 
 from services.book import queries
+from services.book.artifact_cache import ArtifactCache
 from services.book.publisher import Publisher, Rendered
 from services.book.repository import etag_of
 from shared.http import Problem
@@ -19,8 +22,19 @@ from shared.runtime import Runtime
 MAX_SEQ = 2**31 - 1
 
 
+# Where the app keeps its process's cache of stored publications (``artifact_cache``).
+CACHE = "sovang.book.artifacts"
+
+
 def runtime() -> Runtime:
     return current_app.extensions["sovang"]
+
+
+def artifact_cache() -> ArtifactCache | None:
+    cache = current_app.extensions.get(CACHE)
+    if cache is not None:
+        cache.listen()
+    return cache
 
 
 def not_found(what: str) -> Problem:
@@ -31,6 +45,13 @@ def unknown_book(code: str) -> Problem:
     return Problem(404, f"Không có sổ vàng mã {code}.")
 
 
+# The request headers make_conditional answers (validators, and ranges should they be accepted).
+_CONDITIONS = (
+    "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE", "HTTP_RANGE",
+)
+
+
 def conditional(body: bytes, content_type: str, etag: str, modified: dt.datetime | None) -> Response:
     """A publication with ``ETag`` and ``Last-Modified``; 304 on If-None-Match / If-Modified-Since."""
     resp = Response(body, status=200, content_type=content_type)
@@ -38,14 +59,28 @@ def conditional(body: bytes, content_type: str, etag: str, modified: dt.datetime
     if modified is not None:
         resp.last_modified = modified
     resp.headers["Cache-Control"] = "public, no-cache"
-    return resp.make_conditional(request)
+    environ = request.environ
+    if any(name in environ for name in _CONDITIONS):
+        return resp.make_conditional(request)
+    # Nothing to answer conditionally: what make_conditional would add is a Date header, which
+    # the server sends anyway (gunicorn always does), at a cost like the rest of a cached feed's.
+    return resp
 
 
 def publication(path: str, fallback, modified: dt.datetime | None = None) -> Response:  # noqa: ANN001
     """Serve the artifact generated at ``path``; else render it now with ``fallback(publisher)``
-    (None: nothing is published there → 404)."""
+    (None: nothing is published there → 404). A stored one is kept in the process's cache."""
+    cache = artifact_cache()
+    token = cache.token() if cache is not None else None
+    if token is not None:
+        hit = cache.get(path)
+        if hit is not None:
+            return conditional(hit.body, hit.content_type, hit.etag, hit.modified)
     stored = queries.artifact(runtime(), path)
     if stored is not None:
+        if token is not None:
+            kept = queries.Found(None, stored.content_type, stored.etag, stored.updated_at, stored.body, stored=True)
+            cache.put(token, path, kept, len(stored.body))
         return conditional(stored.body, stored.content_type, stored.etag, stored.updated_at)
     made = queries.rendered(runtime(), fallback)
     if made is None:
@@ -60,15 +95,30 @@ def _fresh(etag: str, modified: dt.datetime | None) -> bool:
     )
 
 
-def find_publication(code: str, path: str, fallback: Callable[[Publisher], Rendered | None]) -> queries.Found:
+def find_publication(
+    code: str, path: str, fallback: Callable[[Publisher], Rendered | None], cached: bool = False
+) -> queries.Found:
     """A book's publication at ``path`` with the book's row, read in one session (404 for an
-    unknown book); a request whose validators match the stored version gets it without its body."""
+    unknown book); a request whose validators match the stored version gets it without its body.
+
+    ``cached``: a stored publication comes from, and goes to, the process's cache (a conditional
+    request then reads the body once, so that the next ones need no database at all)."""
+    cache = artifact_cache() if cached else None
+    token = cache.token() if cache is not None else None
+    if token is not None:
+        hit = cache.get(path)
+        if hit is not None and hit.book is not None and hit.book.code == code:
+            return hit
     validating = ("If-None-Match" in request.headers or "If-Modified-Since" in request.headers) and (
         "If-Match" not in request.headers
     )
-    found = queries.book_publication(runtime(), code, path, fallback, _fresh if validating else None)
+    fresh = _fresh if validating and token is None else None
+    found = queries.book_publication(runtime(), code, path, fallback, fresh)
     if found is None:
         raise unknown_book(code)
+    if token is not None and found.stored and found.body is not None:
+        found = replace(found, book=queries.BookHead.of(found.book))
+        cache.put(token, path, found, len(found.body))
     return found
 
 
@@ -89,6 +139,7 @@ def book_publication(
     fallback: Callable[[Publisher], Rendered | None],
     modified: Callable[[Any], dt.datetime | None] | None = None,
 ) -> tuple[Response, Any]:
-    """Serve a book's publication at ``path`` in one read session: the response and the book's row."""
-    found = find_publication(code, path, fallback)
+    """Serve a book's publication at ``path`` in one read session, or from the process's cache:
+    the response and the book's row."""
+    found = find_publication(code, path, fallback, cached=True)
     return respond(found, modified), found.book
