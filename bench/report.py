@@ -308,7 +308,7 @@ Run of {r.get('started')}, {(r.get('wall_s') or 0) / 60:.1f} min, with `{r.get('
 (from the repository root: `.venv/bin/python -m bench`, or `bench/run`).
 {quick}
 Every figure is measured in the same run as its baseline, on PostgreSQL and Redis on loopback,
-each service's web process under gunicorn (2 sync workers, what `sovang web` runs) measured
+each service's web process under gunicorn (2 workers × 4 threads, what `sovang web` runs) measured
 directly (no gateway), with its Celery worker (prefork, 2 children) and one beat running; load
 from wrk; medians of {r.get('rounds', '?')} interleaved runs (baseline, path, baseline, path …).
 
@@ -361,13 +361,13 @@ from wrk; medians of {r.get('rounds', '?')} interleaved runs (baseline, path, ba
   `SOVANG_RATE_LIMIT_PER_MINUTE=1000000000` (the per-token limit would cut a load test short; the
   Redis count is still taken on every request), `SOVANG_LATE_DAYS=2000` (so each sample can use a
   month of its own), `SOVANG_LOG_LEVEL=WARNING`.
-- Baselines: `bench/bare.py` under the same gunicorn settings (bind, 2 sync workers, access log on
+- Baselines: `bench/bare.py` under the same gunicorn settings (bind, 2 workers × 4 threads, access log on
   stdout): `POST /bare/deeds` parses the same JSON and inserts one row with psycopg into a table
   `LIKE intake.deeds INCLUDING ALL`; `GET /hello`. `COPY` of the same 1000 rows into another such
   table, committed. `bench/noop.py`: a no-op Celery task's round trip (send, result) on the same
   Redis with the services' Celery settings.
-- wrk (`bench/wrk.lua`): 1 thread, 4 connections (2 for the batch), each POST with its own
-  `Idempotency-Key`. gunicorn's sync workers close every connection, for the path and its baseline alike.
+- wrk (`bench/wrk.lua`): 1 thread, 8 connections (2 for the batch), each POST with its own
+  `Idempotency-Key`. Connections are kept alive, for the path and its baseline alike.
 - Latency probes poll over HTTP every 5 ms, so a figure includes up to one poll (a few ms).
 - The provincial round: 500 deeds recorded by batch, introduced, recognised by 15 monthly rounds,
   proposed by 15 quarterly rounds, then 25 ballots of 500 choices; approvals 15..25 of 25 per
