@@ -242,6 +242,26 @@ class Inscribe(Message):
     tally: dict[str, Any]
 
 
+class _RepublishPagesSchema(Schema):
+    book = fields.String(required=True)
+    seqs = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1))
+    at = fields.String(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class RepublishPages(Message):
+    """book → book: regenerate the pages an inscription changed (honour roll, period pages,
+    figures, press releases) after the inscription's own transaction, which publishes only the
+    entry and its feeds. ``at`` is the entry's time (the pages' ``Last-Modified``)."""
+
+    TYPE = "book.republish_pages"
+    SCHEMA = _RepublishPagesSchema
+    book: str
+    seqs: list[int] = field(default_factory=list)
+    at: str = ""
+
+
 class _DeedInscribedSchema(Schema):
     deed_id = fields.String(required=True)
     book = fields.String(required=True)
