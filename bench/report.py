@@ -62,7 +62,10 @@ def summary_rows(r: dict) -> list[list[str]]:
         rows.append(["`POST /api/v1/deeds/batch` (1000)", "deeds/s", _f(b["deeds_per_s"]),
                      f"COPY {_f(b['copy_deeds_per_s'])}", f"{ratio:.2f}×", "≥ 0.3 × COPY", _met(ratio >= 0.3)])
     bd = r.get("batch_drain")
-    if bd and bd.get("deeds_per_s"):
+    if bd and not bd.get("deeds_not_counted_before", 1) and "deeds_per_s" in bd:
+        rows.append(["… the batches' deeds counted by council (`DeedsRecorded`)", "deeds left to count when the "
+                     "batches stopped", "0 (council kept up)", "–", "–", "(none set)", "–"])
+    elif bd and bd.get("deeds_per_s"):
         ratio = bd["deeds_per_s"] / b["copy_deeds_per_s"] if b else None
         rows.append(["… the batches' deeds counted by council (`DeedsRecorded`)", "deeds/s", _f(bd["deeds_per_s"]),
                      f"COPY {_f(b['copy_deeds_per_s']) if b else '–'}", f"{ratio:.3f}×" if ratio else "–",
@@ -202,6 +205,10 @@ def flatness(rows: list[dict], key: str, figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def year_section(r: dict) -> str:
     y = r.get("year")
     if not y:
@@ -215,7 +222,7 @@ def year_section(r: dict) -> str:
         f"message they cause handled) + rounds {y['rounds_s']:.0f} s (introductions, rounds, ballots, closes, and "
         "every message they cause handled: inscriptions, fates)",
         f"- extrapolated to the full volume: {y['scale']} × {y['deeds_s']:.0f} s + {y['rounds_s']:.0f} s = "
-        f"**{y['extrapolated_full_s'] / 3600:.1f} h** (the deeds part scales with the volume; the rounds do not: "
+        f"**{_duration(y['extrapolated_full_s'])}** (the deeds part scales with the volume; the rounds do not: "
         "each sub-unit introduces its best deed of the month whatever it recorded)",
     ]
     drain = r.get("batch_drain") or {}
@@ -225,7 +232,7 @@ def year_section(r: dict) -> str:
         lines.append(
             f"- the same from the sustained rate measured on the paths' stack (the batches' deeds counted "
             f"by council at {drain['deeds_per_s']:.0f}/s): {per_year:,} deeds / {drain['deeds_per_s']:.0f} "
-            f"per s = **{sustained / 3600:.1f} h** for the deeds alone, against 15 min")
+            f"per s = **{_duration(sustained)}** for the deeds alone, against 15 min")
     checks = r.get("year_checks") or {}
     if checks:
         lines.append(f"- after the year: {checks.get('entries')} book entries, every chain "
