@@ -1,9 +1,14 @@
 """R16: generating what is published when entries arrive, and serving it.
 
-Every publication is an artifact keyed by its URL path, written in the same transaction as the
-entry that changed it (so a page never shows an entry the book does not hold). Requests read the
-stored artifact; one that was never generated (an empty period, say) is rendered on the spot
-from the same functions.
+Every publication is an artifact keyed by its URL path. An inscription's feeds (and any archive
+it completes) are written in the same transaction as the entry, so a feed shows the entry as soon
+as the book holds it. Its pages and the global publications (the honour roll of the book and of
+its periods, the figures, the list of books, the press releases) follow one message later
+(``RepublishPages``, emitted in that transaction). Meanwhile the entry's transaction drops the
+stored copies it makes stale, so those are rendered on request from what the book holds: a page
+never lags behind the book, nor shows an entry the book does not hold. A revocation, and loading the
+organisation, still write everything with their change. Requests read the stored artifact; one
+that was never generated (an empty period, say) is rendered on the spot from the same functions.
 
 Each publication reads only the entries it shows (a feed document's, a period's, the newest of
 the index), by index, and the figures come from their counts: an entry costs the same work
@@ -247,16 +252,22 @@ class Publisher:
             repo.put_artifact(self.session, path, book, rendered.content_type, rendered.body, at)
 
     def book_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
-        """Regenerate what entries ``touched`` of a book change (the new entry, the last of the
-        book, and the revoked one).
+        """Regenerate everything entries ``touched`` of a book change (the new entry, the last of
+        the book, and the revoked one): its feeds, then its pages and the global publications.
 
         The caller holds the book's lock; the global publications (figures, the list of books)
         are generated after taking the figures' lock, always in that order.
         """
+        touched = set(touched)
+        self.feeds_changed(code, touched, at)
+        self.pages_changed(code, touched, at)
+
+    def feeds_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
+        """The book's current feed documents, and the archives ``touched`` lie in or the newest
+        entry completed. The caller holds the book's lock."""
         book = self._book(code)
         if book is None:
             return
-        touched = set(touched)
         archives = pub.archive_count(book.entries)
         to_archive = {a for s in touched if (a := pub.archive_of(s, book.entries))}
         if archives != pub.archive_count(book.entries - 1):
@@ -267,20 +278,46 @@ class Publisher:
             self._put(feed_path(code, fmt), code, self.feed(code, fmt), at)
             for a in sorted(to_archive):
                 self._put(feed_path(code, fmt, a), code, self.feed(code, fmt, a), at)
+
+    def _touched(self, code: str, touched: Iterable[int]) -> tuple[list[str], set[str]]:
+        """The periods whose pages entries ``touched`` change (their months and quarters) and
+        the quarters whose press releases they change (for the provincial book, every release
+        from the earliest quarter touched on: its running figure counts this book)."""
         periods: set[str] = set()
-        for item in self._items(code, repo.entries_at(self.session, code, sorted(touched))):
+        for item in self._items(code, repo.entries_at(self.session, code, sorted(set(touched)))):
             if item.period:
                 periods.add(item.period)
                 if (quarter := quarter_of(item.period)) is not None:
                     periods.add(quarter)
-        self._put(book_page_path(code), code, self.book_page(code), at)
-        for period in sorted(periods):
-            self._put(period_page_path(code, period), code, self.period_page(code, period), at)
         press: set[str] = set()
         if code == self.province and periods:
-            # The running figure of every later release counts this book too.
             since = min(q for p in periods if (q := quarter_of(p)))
             press = {q for q in self._quarters(code) if q >= since} | {p for p in periods if "Q" in p}
+        return sorted(periods), press
+
+    def pages_stale(self, code: str, touched: Iterable[int]) -> None:
+        """Drop the stored pages and global publications entries ``touched`` change, so that
+        until ``pages_changed`` stores them again they are rendered on request from what the book
+        holds: a reader who sees the entry in the book or a feed never gets a page without it."""
+        periods, press = self._touched(code, touched)
+        paths = [book_page_path(code), FIGURES_PATH, BOOKS_PAGE_PATH]
+        paths += [period_page_path(code, period) for period in periods]
+        paths += [press_path(quarter, fmt) for quarter in sorted(press) for fmt in ("html", "pdf")]
+        repo.delete_artifacts(self.session, paths)
+
+    def pages_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
+        """The book's page, the pages of the periods (and quarters) of the entries ``touched``,
+        and the global publications: the figures, the list of books and, for the provincial book,
+        the press releases from the earliest quarter touched on.
+
+        The caller holds the book's lock; the figures' lock is taken here, after it.
+        """
+        if self._book(code) is None:
+            return
+        periods, press = self._touched(code, touched)
+        self._put(book_page_path(code), code, self.book_page(code), at)
+        for period in periods:
+            self._put(period_page_path(code, period), code, self.period_page(code, period), at)
         self.globals_changed(at, press_quarters=press)
 
     def globals_changed(self, at: dt.datetime, press_quarters: Iterable[str] = ()) -> None:

@@ -326,5 +326,10 @@ def put_artifact(
     return True
 
 
+def delete_artifacts(session: Session, paths: list[str]) -> None:
+    if paths:
+        session.execute(artifacts.delete().where(artifacts.c.path.in_(paths)))
+
+
 def drop_artifacts(session: Session, book: str) -> None:
     session.execute(artifacts.delete().where(artifacts.c.book == book))

@@ -1,5 +1,6 @@
-"""The book service's use cases: loading the organisation, inscribing (R8, R14, R15) and revoking
-(R15a). The only place that commits; the consumer's transaction is committed by ``consume``."""
+"""The book service's use cases: loading the organisation, inscribing (R8, R14, R15) and the pages
+it changes one message later (R16), and revoking (R15a). The only place that commits; the
+consumers' transactions are committed by ``consume``."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from services.book.publisher import Publisher, Rendered, certificate_path, lock_
 from shared import clock
 from shared.auth import Principal, store_org
 from shared.db import UnitOfWork, utcnow
-from shared.messages import DeedInscribed, Inscribe
+from shared.messages import DeedInscribed, Inscribe, RepublishPages
 from shared.org import Organisation
 from shared.runtime import Runtime
 
@@ -95,15 +96,35 @@ def _entry_time(book: Any) -> dt.datetime:
     return max(now, book.updated_at) if book.updated_at else now
 
 
-def _publish(runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime) -> None:
-    """Regenerate the publications an entry changes, in its transaction; a failure to render
-    never loses the entry: the stale artifacts go and requests render them afresh."""
+def _publish(
+    runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime, *, pages: bool = True
+) -> None:
+    """Regenerate the publications entries change, in their transaction: the feeds, and with
+    ``pages`` the pages and global publications too (without, those are dropped, to be rendered
+    on request until ``republish_pages`` stores them). A failure to render never loses the
+    entry: the stale artifacts go and requests render them afresh."""
     publisher = Publisher(uow.session, runtime.orgs.get())
     try:
         with uow.session.begin_nested():
-            publisher.book_changed(code, touched, at)
+            if pages:
+                publisher.book_changed(code, touched, at)
+            else:
+                publisher.feeds_changed(code, touched, at)
+                publisher.pages_stale(code, touched)
     except Exception:
         log.exception("publishing book %s after entries %s failed; serving it unrendered", code, sorted(touched))
+        repo.drop_artifacts(uow.session, code)
+
+
+def _publish_pages(runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime) -> None:
+    """The pages and global publications entries change, as ``_publish`` does the feeds."""
+    publisher = Publisher(uow.session, runtime.orgs.get())
+    try:
+        with uow.session.begin_nested():
+            publisher.pages_changed(code, touched, at)
+    except Exception:
+        log.exception("publishing the pages of book %s after entries %s failed; serving them unrendered",
+                      code, sorted(touched))
         repo.drop_artifacts(uow.session, code)
 
 
@@ -150,8 +171,30 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     repo.advance_book(uow.session, msg.book, seq, fields["hash"], at)
     _count(uow, book.kind, deed.get("id"), at)
     uow.emit(DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION))
-    _publish(runtime, uow, msg.book, {seq}, at)
+    # The feeds are what readers wait for; the pages it changes are dropped now (rendered on
+    # request meanwhile) and stored again one message later, a message in this transaction's
+    # outbox, so they can never be left missing for good.
+    _publish(runtime, uow, msg.book, {seq}, at, pages=False)
+    uow.emit(RepublishPages(book=msg.book, seqs=[seq], at=clock.isoformat(at)))
     return seq
+
+
+def republish_pages(runtime: Runtime, uow: UnitOfWork, msg: RepublishPages) -> bool:
+    """R16: regenerate the pages and global publications of an inscription, after its own
+    transaction. Rendered from what the book holds now (later entries included), so a
+    redelivery stores the same bytes and changes nothing. Returns whether there was anything to
+    publish (False for a book or entry that does not exist)."""
+    book = repo.lock_book(uow.session, msg.book)
+    seqs = {s for s in msg.seqs if 1 <= s <= (book.entries if book is not None else 0)}
+    if not seqs:
+        log.warning("no entries %s in book %s to republish pages for", msg.seqs, msg.book)
+        return False
+    at = dt.datetime.fromisoformat(msg.at)
+    if book.updated_at is not None and book.entries > max(seqs):
+        # Later entries are on the pages too: they date from the latest of them.
+        at = max(at, book.updated_at)
+    _publish_pages(runtime, uow, msg.book, seqs, clock.local(at))
+    return True
 
 
 def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: str) -> dict[str, Any]:

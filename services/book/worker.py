@@ -1,4 +1,5 @@
-"""The book service's Celery worker: consumes ``book.*`` (Inscribe) and relays its outbox."""
+"""The book service's Celery worker: consumes ``book.*`` (Inscribe, RepublishPages) and relays its
+outbox."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from services.book import artifact_cache, services
 from services.book.app import build_runtime
 from shared.config import Settings
 from shared.db import UnitOfWork
-from shared.messages import Inscribe
+from shared.messages import Inscribe, RepublishPages
 from shared.runtime import Runtime, consumer, make_worker
 
 
@@ -22,5 +23,10 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     def inscribe(uow: UnitOfWork, msg: Inscribe) -> None:
         """R8, R14: append the inscription to its golden book (once, whatever redeliveries)."""
         services.inscribe(runtime, uow, msg)
+
+    @consumer(app, runtime, RepublishPages)
+    def republish_pages(uow: UnitOfWork, msg: RepublishPages) -> None:
+        """R16: the pages and global publications of an inscription, one hop after its feeds."""
+        services.republish_pages(runtime, uow, msg)
 
     return app

@@ -14,10 +14,10 @@ from shared import clock
 from shared.config import Settings
 from shared.db import utcnow
 from shared.ids import new_id
-from shared.messages import Inscribe, envelope
+from shared.messages import Inscribe, RepublishPages, envelope
 from shared.outbox import consume
 from shared.runtime import Runtime
-from shared.tables import outbox
+from shared.tables import inbox, outbox
 
 UNIT = "CAH-DM"
 UNIT_SECRETARY = "CAH-DM-0008"
@@ -85,6 +85,30 @@ def deliver(runtime: Runtime, msg: Inscribe, env: dict[str, Any] | None = None) 
     env = env or envelope(msg, clock.isoformat(utcnow()))
     consume(runtime.db, env, lambda uow, m: services.inscribe(runtime, uow, m))
     return env
+
+
+def pages_pending(runtime: Runtime) -> list[dict[str, Any]]:
+    """The envelopes of the ``RepublishPages`` messages in the outbox no consumer has handled."""
+    with runtime.db.reading() as s:
+        done = set(s.execute(sa.select(inbox.c.message_id)).scalars())
+        rows = s.execute(
+            sa.select(outbox.c.envelope).where(outbox.c.type == RepublishPages.TYPE).order_by(outbox.c.id)
+        ).scalars().all()
+    return [env for env in rows if env["id"] not in done]
+
+
+def handle_pages(runtime: Runtime, env: dict[str, Any]) -> bool:
+    """Deliver one ``RepublishPages`` envelope as the worker does (inbox, then the use case)."""
+    return consume(runtime.db, env, lambda uow, m: services.republish_pages(runtime, uow, m))
+
+
+def republish(runtime: Runtime) -> int:
+    """Handle every ``RepublishPages`` the book service emitted and no consumer has handled yet,
+    as its worker does one hop after the inscription; returns how many."""
+    pending = pages_pending(runtime)
+    for env in pending:
+        handle_pages(runtime, env)
+    return len(pending)
 
 
 def sent_messages(runtime: Runtime, type_: str | None = None) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Fixtures of the book service's tests: a migrated book database with the organisation loaded,
-its Flask client, real bearer tokens, and Inscribe commands delivered through the inbox."""
+its Flask client, real bearer tokens, and Inscribe commands delivered through the inbox (with the
+pages they change)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from book_helpers import UNIT, deliver, inscribe_command, make_runtime
+from book_helpers import UNIT, deliver, inscribe_command, make_runtime, republish
 from flask.testing import FlaskClient
 
 from services.book.app import create_app
@@ -45,11 +46,13 @@ def token(runtime: Runtime) -> Callable[[str, str], str]:
 
 @pytest.fixture
 def inscribe(runtime: Runtime) -> Callable[..., Inscribe]:
-    """Inscribe one deed: ``inscribe(book, deed=…, period=…)`` → the command delivered."""
+    """Inscribe one deed: ``inscribe(book, deed=…, period=…)`` → the command delivered, then the
+    ``RepublishPages`` it emitted, as the worker handles it one hop later."""
 
     def run(book: str = UNIT, **kwargs: Any) -> Inscribe:
         msg = inscribe_command(book, **kwargs)
         deliver(runtime, msg)
+        republish(runtime)
         return msg
 
     return run

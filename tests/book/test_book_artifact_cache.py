@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from book_helpers import UNIT, UNIT_SECRETARY, deed_copy, deliver, inscribe_command, make_runtime
+from book_helpers import UNIT, UNIT_SECRETARY, deed_copy, deliver, inscribe_command, make_runtime, republish
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
@@ -118,6 +118,7 @@ def test_a_feed_read_again_executes_no_sql_and_is_the_same(client, web, worker):
 def test_honour_roll_pages_and_archives_are_kept_too(client, web, worker):
     for n in range(3):
         deliver(worker, inscribe_command(UNIT, deed=deed_copy(f"Việc tốt {n}")))
+    republish(worker)
     subscribed(client, web)
     for path in (f"/honour-roll/{UNIT}/", "/honour-roll/", f"/honour-roll/{UNIT}/2024-05"):
         first = client.get(path)
@@ -125,6 +126,33 @@ def test_honour_roll_pages_and_archives_are_kept_too(client, web, worker):
         with counting(web) as statements:
             second = client.get(path)
         assert statements == [] and second.data == first.data, path
+
+
+def test_pages_published_one_hop_after_the_feed_reach_a_cached_page(client, web, worker):
+    """R16: the inscription's commit drops the page it makes stale, so this process stops
+    serving its kept copy and renders the page with the new entry at once; the later message
+    stores it again, and the page is then served from the cache without a query."""
+    deliver(worker, inscribe_command(UNIT, deed=deed_copy("Việc tốt đầu tiên")))
+    republish(worker)
+    subscribed(client, web)
+    page = f"/honour-roll/{UNIT}/2024-05"
+    first = client.get(page)
+    with counting(web) as statements:
+        assert client.get(page).data == first.data
+    assert statements == []
+    deliver(worker, inscribe_command(UNIT, deed=deed_copy("Hiến máu nhân đạo")))
+    eventually(lambda: entries_shown(client) == 2, "the worker's inscription in the feed")
+    assert "Hiến máu nhân đạo" in client.get(page).data.decode(), "no page may lag behind the feed"
+    assert republish(worker) == 1
+    eventually(lambda: _served_without_a_query(client, web, page), "the page stored again, and kept")
+    assert "Hiến máu nhân đạo" in client.get(page).data.decode()
+
+
+def _served_without_a_query(client, web, path: str) -> bool:  # noqa: ANN001
+    client.get(path)
+    with counting(web) as statements:
+        client.get(path)
+    return statements == []
 
 
 def test_an_inscription_by_another_process_shows_in_the_next_feed(client, web, worker):
@@ -159,6 +187,7 @@ def test_loading_the_organisation_again_invalidates_though_it_emits_nothing(clie
     from services.book import services
 
     deliver(worker, inscribe_command(UNIT))
+    republish(worker)
     subscribed(client, web)
     page = f"/honour-roll/{UNIT}/"
     client.get(page)

@@ -4,6 +4,7 @@ figures come from counts equal to a recount of every entry; feeds are served fro
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,11 @@ from book_helpers import (
     UNIT_SECRETARY,
     deed_copy,
     deliver,
+    handle_pages,
     inscribe_command,
     make_runtime,
+    pages_pending,
+    republish,
 )
 from whole_book import WholeBook
 
@@ -36,10 +40,13 @@ from services.book.domain.entries import inscription, public_deed, revocation
 from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds
 from services.book.publication import pages
 from services.book.publisher import Publisher
+from shared import clock
 from shared.auth import Principal
 from shared.config import Settings
 from shared.db import utcnow
+from shared.messages import RepublishPages, envelope
 from shared.runtime import Runtime
+from shared.tables import outbox
 
 OTHER = "CAH-CJ"
 
@@ -190,6 +197,8 @@ def fill(runtime: Runtime, book: str, count: int, period: str, monkeypatch: pyte
             for n in range(count):
                 msg = inscribe_command(book, deed=deed_copy(f"Việc tốt {n}", unit=book), period=period)
                 services.inscribe(runtime, uow, msg)
+            # Nor one message later: the pages are published once, by the next delivery's.
+            uow.session.execute(outbox.delete().where(outbox.c.type == RepublishPages.TYPE))
             uow.commit()
 
 
@@ -332,12 +341,19 @@ def test_the_figures_counts_equal_a_recount_of_every_entry(client, runtime, toke
 
 
 # -- bounded work ---------------------------------------------------------------------------------
+# Statements of one inscription (its delivery through the inbox included) into the books below
+# when it also rendered the pages and global publications in its own transaction.
+STATEMENTS_WITH_PAGES = 46
+
+
 def test_one_inscription_does_the_same_work_in_a_book_of_20_or_300_entries(
     runtime, sqlite_settings, org_document, tmp_path, monkeypatch
 ):
-    """R16: one inscription, publishing included, executes as many statements and fetches as
-    many rows into a book of 300 entries as into one of 20: what it reads is bounded by the
-    page sizes (made small here, so that both books outgrow them), never by the book."""
+    """R16: one inscription, and then the message publishing its pages, each execute as many
+    statements and fetch as many rows in a book of 300 entries as in one of 20: what they read is
+    bounded by the page sizes (made small here, so that both books outgrow them), never by the
+    book. The inscription's own transaction, publishing only the feeds, does less than it did
+    when it published the pages too."""
     monkeypatch.setattr(pub, "FEED_PAGE", 5)
     monkeypatch.setattr(pages, "LATEST_ON_INDEX", 5)
     large = make_runtime(Settings(home=tmp_path / "large"), org_document)
@@ -347,22 +363,110 @@ def test_one_inscription_does_the_same_work_in_a_book_of_20_or_300_entries(
             # Earlier entries in one older period: a month's honour roll is the month's.
             fill(rt, UNIT, size, "2020-01", monkeypatch)
             deliver(rt, inscribe_command(UNIT, deed=deed_copy("Khởi động"), period="2024-04"))
+            republish(rt)
             reads = Reads(rt)
             try:
                 deliver(rt, inscribe_command(UNIT, deed=deed_copy("Đo đếm"), period="2024-05"))
-                seen.append(reads.reset())
+                inscription = reads.reset()
+                reads.close()
+                [env] = pages_pending(rt)
+                reads = Reads(rt)
+                assert handle_pages(rt, env) is True
+                seen.append((inscription, reads.reset()))
             finally:
                 reads.close()
             with rt.db.reading() as s:
                 assert repo.get_book(s, UNIT).entries == size + 2
-            assert reference_render(rt, paths.feed_path(UNIT, "atom")) == stored_artifacts(rt)[
-                paths.feed_path(UNIT, "atom")][1]
+            stored = stored_artifacts(rt)
+            for path in (paths.feed_path(UNIT, "atom"), paths.book_page_path(UNIT),
+                         paths.period_page_path(UNIT, "2024-05"), paths.FIGURES_PATH):
+                assert reference_render(rt, path) == stored[path][1], path
     finally:
         large.db.dispose()
-    (small_statements, small_rows), (large_statements, large_rows) = seen
-    assert small_statements == large_statements, seen
-    assert small_rows == large_rows, seen
-    assert 0 < large_rows < 100, seen
+    (small, small_pages), (large_work, large_pages) = seen
+    assert small == large_work and small_pages == large_pages, seen
+    assert 0 < large_work[1] + large_pages[1] < 100, seen
+    assert large_work[0] < STATEMENTS_WITH_PAGES, seen
+
+
+# -- pages one hop after the feeds ------------------------------------------------------------------
+def test_an_inscription_publishes_its_feeds_and_the_pages_follow_one_message_later(runtime, client):
+    """R16: right after the inscription its feeds hold the entry; the pages it changes are no
+    longer stored but rendered on request, already with the entry (never behind the book); it
+    left exactly one message to store them again; once that is handled, every page, feed and
+    global publication is what a render of the whole book gives."""
+    deliver(runtime, inscribe_command(UNIT, deed=deed_copy("Trước"), period="2024-04"))
+    republish(runtime)
+    before = stored_artifacts(runtime)
+    deliver(runtime, inscribe_command(UNIT, deed=deed_copy("Cứu người trong lũ — Đắk Mil"), period="2024-05"))
+    after = stored_artifacts(runtime)
+    for fmt in ("atom", "rss", "json"):
+        assert "Cứu người trong lũ".encode() in after[paths.feed_path(UNIT, fmt)][1], fmt
+    stale = (paths.book_page_path(UNIT), paths.period_page_path(UNIT, "2024-05"), paths.FIGURES_PATH,
+             paths.BOOKS_PAGE_PATH)
+    assert all(path in before or "2024-05" in path for path in stale)
+    assert not set(stale) & set(after), "the pages the entry changes are not kept stale"
+    assert after[paths.period_page_path(UNIT, "2024-04")] == before[paths.period_page_path(UNIT, "2024-04")]
+    for path in stale:
+        served = client.get(path)
+        assert served.status_code == 200, path
+        assert served.data == reference_render(runtime, path), path
+    assert "Cứu người trong lũ".encode() in client.get(paths.book_page_path(UNIT)).data
+    pending = pages_pending(runtime)
+    assert [env["payload"] for env in pending] == [
+        {"book": UNIT, "seqs": [2], "at": pending[0]["payload"]["at"]}
+    ]
+    with runtime.db.reading() as s:
+        entry_time = repo.get_book(s, UNIT).updated_at
+    assert dt.datetime.fromisoformat(pending[0]["payload"]["at"]) == entry_time
+    assert handle_pages(runtime, pending[0]) is True
+    assert pages_pending(runtime) == []
+    published = stored_artifacts(runtime)
+    assert "Cứu người trong lũ".encode() in published[paths.book_page_path(UNIT)][1]
+    assert "Cứu người trong lũ".encode() in published[paths.period_page_path(UNIT, "2024-05")][1]
+    assert assert_same_as_whole_book(runtime, UNIT) > 10
+
+
+def test_pages_are_dated_by_their_entry_and_a_redelivery_changes_nothing(client, runtime):
+    """R16: the pages carry the entry's time as Last-Modified, as the feed does; the same
+    message delivered again (a new envelope, as a replayed outbox row would be) writes nothing."""
+    deliver(runtime, inscribe_command(UNIT, deed=deed_copy("Một lần thôi"), period="2024-05"))
+    [env] = pages_pending(runtime)
+    assert handle_pages(runtime, env) is True
+    pages_once = stored_artifacts(runtime)
+    feed = client.get(paths.feed_path(UNIT, "atom"))
+    page = client.get(paths.book_page_path(UNIT))
+    assert page.status_code == 200 and page.headers["Last-Modified"] == feed.headers["Last-Modified"]
+    again = envelope(RepublishPages(**env["payload"]), clock.isoformat(utcnow()))
+    assert again["id"] != env["id"]
+    with changed_artifacts(runtime) as changed:
+        assert handle_pages(runtime, again) is True
+    assert changed == {}
+    assert stored_artifacts(runtime) == pages_once
+    assert client.get(paths.book_page_path(UNIT)).headers["Last-Modified"] == page.headers["Last-Modified"]
+
+
+def test_pages_handled_after_later_entries_show_them_and_a_missing_entry_is_ignored(runtime):
+    """R16: the message of an earlier entry handled after later ones renders the book as it
+    stands (later entries included), so each message's pages equal the whole-book render; a
+    message naming an entry the book does not hold publishes nothing."""
+    for n, period in enumerate(("2024-04", "2024-05", "2024-06")):
+        deliver(runtime, inscribe_command(UNIT, deed=deed_copy(f"Việc tốt {n}"), period=period))
+    first, *rest = pages_pending(runtime)
+    assert first["payload"]["seqs"] == [1] and len(rest) == 2
+    handle_pages(runtime, first)
+    stored = stored_artifacts(runtime)
+    for path in (paths.book_page_path(UNIT), paths.period_page_path(UNIT, "2024-04"), paths.FIGURES_PATH):
+        assert stored[path][1] == reference_render(runtime, path), path
+    assert "Việc tốt 2".encode() in stored[paths.book_page_path(UNIT)][1]
+    for env in rest:
+        handle_pages(runtime, env)
+    assert assert_same_as_whole_book(runtime, UNIT) > 10
+    before = stored_artifacts(runtime)
+    for payload in ({"book": UNIT, "seqs": [99], "at": first["payload"]["at"]},
+                    {"book": "NOPE", "seqs": [1], "at": first["payload"]["at"]}):
+        assert handle_pages(runtime, envelope(RepublishPages(**payload), clock.isoformat(utcnow()))) is True
+    assert stored_artifacts(runtime) == before
 
 
 # -- serving feeds --------------------------------------------------------------------------------
@@ -493,6 +597,7 @@ def migration_case(settings: Settings, org_document: dict) -> None:
         assert client.get(f"/api/v1/books/{UNIT}/verify").get_json()["valid"] is True
         # And the book goes on: the next inscription counts and publishes as any other.
         deliver(runtime, inscribe_command(UNIT, deed=deed_copy("Sau nâng cấp"), period="2024-05"))
+        assert republish(runtime) == 1
         assert client.get("/api/v1/figures").data == reference_render(runtime, paths.FIGURES_PATH)
         assert client.get(f"/honour-roll/{UNIT}/2024-05").data == reference_render(runtime, f"/honour-roll/{UNIT}/2024-05")
     finally:

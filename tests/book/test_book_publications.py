@@ -237,7 +237,7 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(client, runtim
     def broken(self, *args, **kwargs):
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setattr(Publisher, "book_changed", broken)
+    monkeypatch.setattr(Publisher, "feeds_changed", broken)
     inscribe(UNIT, deed=deed_copy("Sau"))
     monkeypatch.undo()
     assert "renderer broke" in caplog.text
@@ -246,6 +246,27 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(client, runtim
     assert queries.artifact(runtime, f"/feeds/{UNIT}.atom") is None
     atom = client.get(f"/feeds/{UNIT}.atom").data.decode()
     assert "Trước" in atom and "Sau" in atom
+
+
+def test_pages_that_fail_to_render_one_hop_later_are_rendered_on_request(client, runtime, inscribe, monkeypatch,
+                                                                         caplog):
+    """R16: a failure of the pages' message neither loses the entry nor leaves a stale page."""
+    from services.book import queries
+    from services.book.publisher import Publisher
+
+    inscribe(UNIT, deed=deed_copy("Trước"))
+    assert queries.artifact(runtime, f"/honour-roll/{UNIT}/") is not None
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("page renderer broke")
+
+    monkeypatch.setattr(Publisher, "pages_changed", broken)
+    inscribe(UNIT, deed=deed_copy("Sau"))
+    monkeypatch.undo()
+    assert "page renderer broke" in caplog.text
+    assert queries.artifact(runtime, f"/honour-roll/{UNIT}/") is None
+    page = client.get(f"/honour-roll/{UNIT}/").data.decode()
+    assert "Trước" in page and "Sau" in page
 
 
 def test_pages_use_the_fonts_the_project_ships(client):
