@@ -10,7 +10,7 @@ seconds; the figures' counts are still kept, as ``inscribe`` does). And two harn
 neither touching what is measured: the seeding connection commits without waiting for the disk flush
 (``synchronous_commit = off``, this session only), and the ``DeedInscribed`` each seeded entry
 emits — about a deed intake never recorded, which intake would log and ignore — and its
-``RepublishPages`` are marked sent in the same transaction, so that 10 000 no-op messages do not
+``RepublishPages`` are marked sent and confirmed in the same transaction, so that 10 000 no-op messages do not
 queue ahead of the measured ones. The
 last entries of each level are inscribed as the worker does it, publishing on (the feeds, pages
 and figures the entry changes regenerated), and timed.
@@ -83,8 +83,10 @@ def seed_book(settings: Any, people: People, book: str, upto: int, chunk: int = 
                 for n in range(first, min(first + chunk, upto - TIMED)):
                     book_services.inscribe(rt, uow, _inscribe_message(people, book, n))
                 uow.session.execute(outbox.update().where(
-                    outbox.c.id > floor, outbox.c.sent_at.is_(None), outbox.c.type.in_(("intake.deed_inscribed", "book.republish_pages")),
-                ).values(sent_at=utcnow()))
+                    outbox.c.id > floor, outbox.c.sent_at.is_(None),
+                    outbox.c.type.in_(("intake.deed_inscribed", "book.republish_pages")),
+                # Confirmed too: the relays send a row again that no consumer confirmed.
+                ).values(sent_at=utcnow(), confirmed_at=utcnow()))
                 uow.commit()
     finally:
         book_services._publish = publish
