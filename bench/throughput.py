@@ -168,10 +168,19 @@ def copy_rates(db: Database, deeds: list[dict[str, Any]], times: int) -> list[fl
     return out
 
 
-def drain_rate(db: Database, window: float, spy: dict[str, int] | None = None) -> dict[str, Any]:
+def uncounted(db: Database) -> int:
+    """Deeds recorded through the API (the growth phase's background rows are data at rest,
+    written by COPY, and never cause a message) minus the deeds council counted; the profiles'
+    synthetic ``DeedsRecorded`` make it an offset, so a phase compares it with its value before."""
+    recorded = int(db.scalar("SELECT count(*) FROM intake.deeds WHERE created_by NOT LIKE 'bench%'"))
+    return recorded - int(db.scalar("SELECT count(*) FROM council.tracked_deeds"))
+
+
+def drain_rate(db: Database, window: float, spy: dict[str, int] | None = None, offset: int = 0) -> dict[str, Any]:
     """How fast the workers work off what the batches caused (the ``DeedsRecorded`` of each
     batch, relayed by intake and handled by council): deeds council counted (R10) per second over
-    ``window``, and messages it handled; with ``spy`` ({label: pid}), those processes are
+    ``window``, and messages it handled (``offset``: ``uncounted`` before the batches, when
+    nothing was in flight); with ``spy`` ({label: pid}), those processes are
     sampled by py-spy meanwhile."""
     from bench import profiles
     from bench.stack import queue_lengths, unsent
@@ -181,10 +190,7 @@ def drain_rate(db: Database, window: float, spy: dict[str, int] | None = None) -
                 int(db.scalar("SELECT count(*) FROM council.inbox")))
 
     def intake_backlog() -> int:
-        # Deeds recorded through the API (the growth phase's background rows are data at rest,
-        # written by COPY, and never cause a message) that council has not counted yet.
-        recorded = int(db.scalar("SELECT count(*) FROM intake.deeds WHERE created_by NOT LIKE 'bench%'"))
-        return recorded - handled()[0]
+        return uncounted(db) - offset
 
     backlog0 = unsent(db, ("book",)) + sum(queue_lengths(("book",)).values())
     deeds_behind0 = intake_backlog()
