@@ -31,6 +31,8 @@ books = sa.Table(
     sa.Column("head", sa.String(64), nullable=True),  # hash of the last entry
     sa.Column("created_at", Instant, nullable=False),
     sa.Column("updated_at", Instant, nullable=True),  # when the last entry was appended
+    # The last entry whose pages are published (``services.republish_pages``).
+    sa.Column("pages_seq", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 entries = sa.Table(

@@ -52,6 +52,10 @@ def advance_book(session: Session, code: str, seq: int, head: str, at: dt.dateti
     session.execute(books.update().where(books.c.code == code).values(entries=seq, head=head, updated_at=at))
 
 
+def pages_published(session: Session, code: str, seq: int) -> None:
+    session.execute(books.update().where(books.c.code == code).values(pages_seq=seq))
+
+
 # -- entries ------------------------------------------------------------------------------------
 def stored(row: sa.Row) -> dict[str, Any]:
     """An entry as stored: nested parts as their JSON text, the instant as the chain writes it."""

@@ -180,20 +180,25 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
 
 
 def republish_pages(runtime: Runtime, uow: UnitOfWork, msg: RepublishPages) -> bool:
-    """R16: regenerate the pages and global publications of an inscription, after its own
-    transaction. Rendered from what the book holds now (later entries included), so a
-    redelivery stores the same bytes and changes nothing. Returns whether there was anything to
-    publish (False for a book or entry that does not exist)."""
+    """R16: regenerate the pages and global publications of inscriptions, after their own
+    transactions. Rendered from what the book holds now, for every entry after the last one whose
+    pages are published (``books.pages_seq``): in a burst the first message publishes the pages of
+    all, and the others, a redelivery included, find nothing left to do. Returns whether the
+    message names entries of the book (False for a book or entry that does not exist)."""
     book = repo.lock_book(uow.session, msg.book)
     seqs = {s for s in msg.seqs if 1 <= s <= (book.entries if book is not None else 0)}
     if not seqs:
         log.warning("no entries %s in book %s to republish pages for", msg.seqs, msg.book)
         return False
+    if max(seqs) <= book.pages_seq:
+        return True  # published already, with a later entry's
+    touched = seqs | set(range(book.pages_seq + 1, book.entries + 1))
     at = dt.datetime.fromisoformat(msg.at)
     if book.updated_at is not None and book.entries > max(seqs):
         # Later entries are on the pages too: they date from the latest of them.
         at = max(at, book.updated_at)
-    _publish_pages(runtime, uow, msg.book, seqs, clock.local(at))
+    _publish_pages(runtime, uow, msg.book, touched, clock.local(at))
+    repo.pages_published(uow.session, msg.book, book.entries)
     return True
 
 
