@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import select
 import zlib
 from collections.abc import Callable, Iterator
@@ -52,11 +53,31 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _fork_safe(engine: Engine) -> Engine:
+    """A forked process (a Celery pool process) never uses a connection its parent opened.
+
+    Two processes on one socket interleave their protocol, and closing it in one ends the
+    other's session. SQLAlchemy's recipe: a connection checked out in another process than the
+    one that opened it is dropped without being closed, and a new one is opened."""
+
+    @event.listens_for(engine, "connect")
+    def _opened_by(_dbapi_conn, record):  # noqa: ANN001
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _same_process(_dbapi_conn, record, proxy):  # noqa: ANN001
+        if record.info.get("pid", os.getpid()) != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise sa.exc.DisconnectionError("connection opened by another process")
+
+    return engine
+
+
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = _fork_safe(sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -86,9 +107,11 @@ def make_engine(url: str, schema: str | None, immediate: bool = True) -> Engine:
     # says goodbye before it closes, so the idle socket is readable, and the checkout below then
     # hands out a fresh connection; the next request does not fail. pool_recycle retires
     # connections before a firewall or proxy silently forgets them.
-    engine = sa.create_engine(
+    # Registered first, so that a connection of the parent process is dropped before the check
+    # below could look at (or close) a socket the parent still uses.
+    engine = _fork_safe(sa.create_engine(
         url, connect_args=connect_args, pool_pre_ping=False, pool_recycle=300, pool_size=5, max_overflow=10
-    )
+    ))
 
     def closed_by_server(dbapi_conn) -> bool:  # noqa: ANN001
         # An idle connection has nothing to read unless the server sent its termination notice
