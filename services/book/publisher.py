@@ -295,12 +295,15 @@ class Publisher:
             press = {q for q in self._quarters(code) if q >= since} | {p for p in periods if "Q" in p}
         return sorted(periods), press
 
-    def pages_stale(self, code: str, touched: Iterable[int]) -> None:
+    def pages_stale(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
         """Drop the stored pages and global publications entries ``touched`` change, so that
         until ``pages_changed`` stores them again they are rendered on request from what the book
-        holds: a reader who sees the entry in the book or a feed never gets a page without it."""
+        holds: a reader who sees the entry in the book or a feed never gets a page without it.
+        The figures are stored afresh instead (their counts are at hand): their row is the lock
+        of the global publications (``lock_globals``), which must never go."""
         periods, press = self._touched(code, touched)
-        paths = [book_page_path(code), FIGURES_PATH, BOOKS_PAGE_PATH]
+        self._put(FIGURES_PATH, None, self.figures(), at)
+        paths = [book_page_path(code), BOOKS_PAGE_PATH]
         paths += [period_page_path(code, period) for period in periods]
         paths += [press_path(quarter, fmt) for quarter in sorted(press) for fmt in ("html", "pdf")]
         repo.delete_artifacts(self.session, paths)

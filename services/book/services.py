@@ -110,7 +110,7 @@ def _publish(
                 publisher.book_changed(code, touched, at)
             else:
                 publisher.feeds_changed(code, touched, at)
-                publisher.pages_stale(code, touched)
+                publisher.pages_stale(code, touched, at)
     except Exception:
         log.exception("publishing book %s after entries %s failed; serving it unrendered", code, sorted(touched))
         repo.drop_artifacts(uow.session, code)
