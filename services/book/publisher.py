@@ -6,7 +6,8 @@ as the book holds it. Its pages and the global publications (the honour roll of 
 its periods, the figures, the list of books, the press releases) follow one message later
 (``RepublishPages``, emitted in that transaction). Meanwhile the entry's transaction drops the
 stored copies it makes stale, so those are rendered on request from what the book holds: a page
-never lags behind the book, nor shows an entry the book does not hold. A revocation, and loading the
+does not wait for that message (a web process's cache lets it go at most as late as it hears of
+the commit through Redis), and never shows an entry the book does not hold. A revocation, and loading the
 organisation, still write everything with their change. Requests read the stored artifact; one
 that was never generated (an empty period, say) is rendered on the spot from the same functions.
 
