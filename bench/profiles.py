@@ -57,6 +57,7 @@ class RoundTrips:
 def _save(name: str, profiler: Any, note: str) -> str:
     OUT.mkdir(exist_ok=True)
     text = profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False)
+    text = text.replace(f"{OUT.parent.parent}/", "")  # paths relative to the repository
     path = OUT / f"{name}.txt"
     path.write_text(f"# {note}\n{text}", "utf-8")
     return str(path.relative_to(OUT.parent.parent))
