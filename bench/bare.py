@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import json
 import threading
-from typing import Any
 
 import psycopg
 from flask import Flask, Response, request
@@ -64,21 +63,9 @@ def create_bare_app(dsn: str) -> Flask:
 
 def serve(bind: str, workers: int, threads: int, dsn: str) -> None:
     """The same gunicorn configuration as ``sovang.web.serve_gunicorn``."""
-    from gunicorn.app.base import BaseApplication
+    from sovang.web import serve_app
 
-    from sovang.web import gunicorn_settings
-
-    class _App(BaseApplication):
-        def load_config(self) -> None:
-            for key, value in gunicorn_settings(bind, workers, threads).items():
-                self.cfg.set(key, value)
-            if "control_socket_disable" in self.cfg.settings:
-                self.cfg.set("control_socket_disable", True)
-
-        def load(self) -> Any:
-            return create_bare_app(dsn)
-
-    _App().run()
+    serve_app(lambda: create_bare_app(dsn), bind, workers, threads)
 
 
 if __name__ == "__main__":

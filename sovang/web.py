@@ -4,6 +4,7 @@ dispatcher under waitress (``sovang up``)."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from shared.config import Settings
@@ -23,7 +24,8 @@ def gunicorn_settings(bind: str, workers: int, threads: int) -> dict[str, Any]:
     }
 
 
-def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, threads: int = 4) -> None:
+def serve_app(load: Callable[[], Any], bind: str, workers: int, threads: int) -> None:
+    """Serve the WSGI app ``load()`` makes under gunicorn with the settings above."""
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):
@@ -36,6 +38,10 @@ def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, th
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
-            return importlib.import_module(f"services.{service}.app").create_app(settings)
+            return load()
 
     _App().run()
+
+
+def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, threads: int = 4) -> None:
+    serve_app(lambda: importlib.import_module(f"services.{service}.app").create_app(settings), bind, workers, threads)
