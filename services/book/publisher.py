@@ -252,17 +252,6 @@ class Publisher:
         if rendered is not None:
             repo.put_artifact(self.session, path, book, rendered.content_type, rendered.body, at)
 
-    def book_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
-        """Regenerate everything entries ``touched`` of a book change (the new entry, the last of
-        the book, and the revoked one): its feeds, then its pages and the global publications.
-
-        The caller holds the book's lock; the global publications (figures, the list of books)
-        are generated after taking the figures' lock, always in that order.
-        """
-        touched = set(touched)
-        self.feeds_changed(code, touched, at)
-        self.pages_changed(code, touched, at)
-
     def feeds_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
         """The book's current feed documents, and the archives ``touched`` lie in or the newest
         entry completed. The caller holds the book's lock."""

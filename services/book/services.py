@@ -97,34 +97,24 @@ def _entry_time(book: Any) -> dt.datetime:
 
 
 def _publish(
-    runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime, *, pages: bool = True
+    runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime, part: str = "all"
 ) -> None:
-    """Regenerate the publications entries change, in their transaction: the feeds, and with
-    ``pages`` the pages and global publications too (without, those are dropped, to be rendered
-    on request until ``republish_pages`` stores them). A failure to render never loses the
-    entry: the stale artifacts go and requests render them afresh."""
+    """Regenerate the publications entries change, in their transaction: ``"all"`` of them;
+    ``"feeds"``, the feeds (the pages and global publications are dropped, to be rendered on
+    request until ``republish_pages`` stores them); ``"pages"``, those pages. A failure to render
+    never loses the entry: the stale artifacts go and requests render them afresh."""
     publisher = Publisher(uow.session, runtime.orgs.get())
     try:
         with uow.session.begin_nested():
-            if pages:
-                publisher.book_changed(code, touched, at)
-            else:
+            if part in ("all", "feeds"):
                 publisher.feeds_changed(code, touched, at)
+            if part == "feeds":
                 publisher.pages_stale(code, touched, at)
+            else:
+                publisher.pages_changed(code, touched, at)
     except Exception:
-        log.exception("publishing book %s after entries %s failed; serving it unrendered", code, sorted(touched))
-        repo.drop_artifacts(uow.session, code)
-
-
-def _publish_pages(runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime) -> None:
-    """The pages and global publications entries change, as ``_publish`` does the feeds."""
-    publisher = Publisher(uow.session, runtime.orgs.get())
-    try:
-        with uow.session.begin_nested():
-            publisher.pages_changed(code, touched, at)
-    except Exception:
-        log.exception("publishing the pages of book %s after entries %s failed; serving them unrendered",
-                      code, sorted(touched))
+        log.exception("publishing %s of book %s after entries %s failed; serving it unrendered", part, code,
+                      sorted(touched))
         repo.drop_artifacts(uow.session, code)
 
 
@@ -174,7 +164,7 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     # The feeds are what readers wait for; the pages it changes are dropped now (rendered on
     # request meanwhile) and stored again one message later, a message in this transaction's
     # outbox, so they can never be left missing for good.
-    _publish(runtime, uow, msg.book, {seq}, at, pages=False)
+    _publish(runtime, uow, msg.book, {seq}, at, "feeds")
     uow.emit(RepublishPages(book=msg.book, seqs=[seq], at=clock.isoformat(at)))
     return seq
 
@@ -197,7 +187,7 @@ def republish_pages(runtime: Runtime, uow: UnitOfWork, msg: RepublishPages) -> b
     if book.updated_at is not None and book.entries > max(seqs):
         # Later entries are on the pages too: they date from the latest of them.
         at = max(at, book.updated_at)
-    _publish_pages(runtime, uow, msg.book, touched, clock.local(at))
+    _publish(runtime, uow, msg.book, touched, clock.local(at), "pages")
     repo.pages_published(uow.session, msg.book, book.entries)
     return True
 
