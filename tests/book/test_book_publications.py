@@ -14,10 +14,9 @@ import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pypdf  # a test dependency (pyproject's "test" extra): missing, the run must fail, not skip
 import pytest
 from book_helpers import PROVINCE, PROVINCE_SECRETARY, UNIT, UNIT_SECRETARY, deed_copy
-
-pypdf = pytest.importorskip("pypdf")
 
 VIETNAMESE = "Đồng chí Thượng úy giúp cụ bà Hờ Thị Ệ vượt lũ, cứu đàn bò của hộ nghèo ở Đắk Sắk"
 HOSTILE = '<script>alert("x")</script> "><img src=x onerror=alert(1)> ]]> javascript:alert(1)'
