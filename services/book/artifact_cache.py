@@ -258,7 +258,6 @@ class _Subscriber:
 # -- who changed publications ---------------------------------------------------------------------
 _caches: weakref.WeakKeyDictionary[Engine, ArtifactCache] = weakref.WeakKeyDictionary()
 _installed = threading.Lock()
-_listening = False
 
 
 def _on_execute(state: ORMExecuteState) -> None:
@@ -281,13 +280,12 @@ def _on_commit(session: Session) -> None:
 def install(db: Database) -> ArtifactCache:
     """The cache of ``db``'s publications in this process; commits through ``db``'s sessions
     invalidate it (and, through Redis, every other process's)."""
-    global _listening
     with _installed:
-        if not _listening:
-            event.listen(Session, "do_orm_execute", _on_execute)
-            event.listen(Session, "after_commit", _on_commit)
-            _listening = True
         cache = _caches.get(db.engine)
         if cache is None:
             cache = _caches[db.engine] = ArtifactCache(db.settings)
+            # On the book's writing sessions only: the other services' sessions in the same
+            # process (``sovang up``) pay nothing on their hot paths.
+            event.listen(db._sessions, "do_orm_execute", _on_execute)
+            event.listen(db._sessions, "after_commit", _on_commit)
     return cache
