@@ -30,7 +30,9 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -39,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from shared import clock
 from shared.db import Database, UnitOfWork, utcnow
-from shared.messages import Message, decode, envelope
+from shared.messages import CATALOGUE, Message, decode, envelope
 from shared.tables import inbox, outbox
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,68 @@ def wake_key(service: str) -> str:
 def confirm_key(message_id: str) -> str:
     """Where a consumer confirms it handled a message (message ids are unique across services)."""
     return f"sovang:handled:{message_id}"
+
+
+def covered_ids(env: Any) -> list[str]:
+    """The ids of the outbox rows a received message stands for: its own, or those it merged."""
+    if not isinstance(env, dict) or not isinstance(env.get("id"), str):
+        return []
+    covers = env.get("covers")
+    if isinstance(covers, list) and all(isinstance(c, str) for c in covers):
+        return [env["id"], *covers]
+    return [env["id"]]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish, and the outbox rows it carries."""
+
+    type: str
+    queue: str
+    envelope: dict[str, Any]
+    message_id: str
+    row_ids: list[int]
+
+
+# Merged ids are derived from the ids they cover: the same rows merged again (a relay that died
+# before marking them sent) make the same message, which the consumer's inbox then absorbs.
+_MERGED_NAMESPACE = uuid.UUID("6f1c3a52-8f0e-4d0b-9a57-5d2b7c1e4a90")
+
+
+def coalesce(rows: Sequence[Any]) -> list[Outgoing]:
+    """Rows of one batch as the messages to publish: each row alone, except rows of a mergeable
+    type (``Message.MERGE_LIMIT``) with equal ``merge_key``, which go as one message at the place
+    of the first (up to the limit). The merged envelope lists the rows' ids under ``covers``, so
+    its consumer confirms every one of them (``covered_ids``)."""
+    out: list[Outgoing | list[Any]] = []
+    open_groups: dict[tuple[str, str, Any], tuple[list[Any], list[int]]] = {}  # rows, [items]
+    for row in rows:
+        cls = CATALOGUE.get(row.type)
+        if cls is None or not cls.MERGE_LIMIT or not isinstance(row.envelope, dict):
+            out.append(Outgoing(row.type, row.queue, row.envelope, row.message_id, [row.id]))
+            continue
+        payload = row.envelope["payload"]
+        key = (row.type, row.queue, cls.merge_key(payload))
+        size = cls.merge_size(payload)
+        group = open_groups.get(key)
+        if group is None or group[1][0] + size > cls.MERGE_LIMIT:
+            group = open_groups[key] = ([], [0])
+            out.append(group[0])
+        group[0].append(row)
+        group[1][0] += size
+    return [item if isinstance(item, Outgoing) else _merge(item) for item in out]
+
+
+def _merge(group: list[Any]) -> Outgoing:
+    first = group[0]
+    if len(group) == 1:
+        return Outgoing(first.type, first.queue, first.envelope, first.message_id, [first.id])
+    cls = CATALOGUE[first.type]
+    ids = [r.message_id for r in group]
+    message_id = str(uuid.uuid5(_MERGED_NAMESPACE, "\n".join(ids)))
+    env = {"id": message_id, "type": first.type, "occurred_at": first.envelope.get("occurred_at"),
+           "payload": cls.merged([r.envelope["payload"] for r in group]), "covers": ids}
+    return Outgoing(first.type, first.queue, env, message_id, [r.id for r in group])
 
 
 class Confirmations(Protocol):
@@ -217,9 +281,9 @@ class Relay:
                 return 0
             sent: list[int] = []
             try:
-                for row in rows:
-                    self.publish(row.type, row.queue, row.envelope, row.message_id)
-                    sent.append(row.id)
+                for msg in coalesce(rows):
+                    self.publish(msg.type, msg.queue, msg.envelope, msg.message_id)
+                    sent.extend(msg.row_ids)
             finally:
                 # What the broker took is marked sent even if a later publish failed.
                 if sent:

@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.db import Database, UnitOfWork
 from shared.http import install_health, install_problem_handlers
 from shared.messages import Message, MessageError
-from shared.outbox import already_processed, confirm_key, consume
+from shared.outbox import already_processed, confirm_key, consume, covered_ids
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +154,14 @@ class DeliveryCounter:
 
     def confirm(self, env: Any) -> None:
         """Tell the sender's relay this message was handled here (kept as long as it may replay)."""
-        message_id = env.get("id") if isinstance(env, dict) else None
-        if not isinstance(message_id, str):
+        ids = covered_ids(env)
+        if not ids:
             return
         try:
-            self._redis().set(confirm_key(message_id), 1, ex=self._confirm_ttl)
+            pipe = self._redis().pipeline(transaction=False)
+            for message_id in ids:
+                pipe.set(confirm_key(message_id), 1, ex=self._confirm_ttl)
+            pipe.execute()
         except Exception:  # unconfirmed only means sent once more, and absorbed by the inbox
             log.debug("confirming %s failed", message_id, exc_info=True)
 
