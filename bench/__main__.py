@@ -117,9 +117,9 @@ class Run:
         stack.stop("worker-noop")
         author = next(o for o in people.unit_officers(LOAD_UNIT) if ("officer", o) in people.tokens)
         self.phase("post_deeds", throughput.post_deeds, people.token("officer", author), author,
-                   p.rounds, p.seconds, p.warmup)
+                   p.rounds, p.seconds, p.warmup, stack.pids, stack.db.name)
         self.phase("post_deeds_without_key", throughput.post_deeds_without_key, people.token("officer", author),
-                   author, p.rounds, p.seconds)
+                   author, p.rounds, p.seconds, stack.pids, stack.db.name)
         self.phase("post_deeds_drain_s", wait_quiet, stack.db, 900)
 
         self.phase("introduction_latency", latency.introduction_latency, people, INTRO_UNIT, p.intro_samples)

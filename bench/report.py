@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import REST
+
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 ANALYSIS_MD = HERE / "analysis.md"
@@ -280,6 +282,43 @@ def machine_section(r: dict) -> str:
     ])
 
 
+def cpu_section(r: dict) -> str:
+    """CPU ms per request of each process group (``bench.cpu``), path beside its bare baseline:
+    both are CPU-bound on this machine, so the CPU a request costs all the processes involved
+    (the follow-up work of the Celery workers and wrk included) should explain the ratio of the
+    rates. Empty for results from before it was measured."""
+    variants = [(label, r[key]) for label, key in (("`POST /api/v1/deeds`", "post_deeds"),
+                                                   ("… without `Idempotency-Key`", "post_deeds_without_key"))
+                if (r.get(key) or {}).get("cpu_ms") and r[key].get("base_cpu_ms")]
+    if not variants:
+        return ""
+    groups = sorted({g for _, v in variants for g in (*v["cpu_ms"], *v["base_cpu_ms"]) if g != REST},
+                    key=lambda g: -max(v[k].get(g, 0.0) for _, v in variants for k in ("cpu_ms", "base_cpu_ms")))
+    headers = ["process"]
+    for label, _ in variants:
+        headers += [f"{label} ms", "bare insert ms (same rounds)"]
+    rows = [[g] + [_f(v[k].get(g), 2) for _, v in variants for k in ("cpu_ms", "base_cpu_ms")] for g in groups]
+    totals = [sum(ms for g, ms in v[k].items() if g != REST) for _, v in variants for k in ("cpu_ms", "base_cpu_ms")]
+    rows.append(["**total**"] + [f"**{_f(t, 2)}**" for t in totals])
+    rows.append([f"{REST} (not in the total: other work that took the cores)"] +
+                [_f(v[k].get(REST), 2) for _, v in variants for k in ("cpu_ms", "base_cpu_ms")])
+    cores = _get(r, "machine", "nproc") or 1
+    sentences = []
+    for (label, v), path_ms, base_ms in zip(variants, totals[::2], totals[1::2], strict=True):
+        if not path_ms or not base_ms:
+            continue
+        sentences.append(
+            f"{label}: {path_ms:.2f} ms of CPU per request against {base_ms:.2f} ms for the bare insert "
+            f"({path_ms / base_ms:.1f}×); {cores} cores allow at most {cores * 1000 / path_ms:,.0f} req/s "
+            f"against {cores * 1000 / base_ms:,.0f}, i.e. a ratio of {base_ms / path_ms:.2f}× — measured "
+            f"{v['rps']:,.0f} against {v['base_rps']:,.0f} ({v['rps'] / v['base_rps']:.2f}×).")
+    return "### CPU per request, by process\n\n" + table(headers, rows) + "\n\n" + "\n\n".join(sentences) + \
+        "\n\nMedians over the rounds of the CPU time (utime + stime) each group of processes spent during a " \
+        "run, divided by the requests wrk completed; the workers' share is the follow-up work a run causes " \
+        "(the outbox relay, the handlers), some of which may fall into the next run. PostgreSQL counts " \
+        "only this run's database (and the server's own processes); Redis is shared with other sessions."
+
+
 def round_trips_section(r: dict) -> str:
     """What each call costs the database, counted on the engine: independent of the machine's noise."""
     rows = []
@@ -322,6 +361,8 @@ from wrk; medians of {r.get('rounds', '?')} interleaved runs (baseline, path, ba
 ## Targets
 
 {table(["path", "figure", "measured", "baseline (same run)", "ratio", "target", "met?"], summary_rows(r))}
+
+{cpu_section(r)}
 
 ### Database round trips per call
 

@@ -9,10 +9,11 @@ import json
 import secrets
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from bench import noop
+from bench import cpu, noop
 from bench.load import WrkResult, wrk
 from bench.stack import PORTS, Database
 from shared import clock
@@ -36,16 +37,26 @@ def deed_body(author: dict[str, str], day: dt.date, n: int = 0) -> dict[str, Any
 
 @dataclass(frozen=True)
 class Pair:
-    """Medians of a path and of its baseline over the same rounds."""
+    """Medians of a path and of its baseline over the same rounds; with CPU samples, the CPU ms
+    per (HTTP) request of each process group in each run (``bench.cpu``)."""
 
     path: list[WrkResult]
     base: list[WrkResult]
+    path_cpu: list[dict[str, float]] = field(default_factory=list)
+    base_cpu: list[dict[str, float]] = field(default_factory=list)
 
     @staticmethod
     def _median(results: list[WrkResult], attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in results)
 
+    @staticmethod
+    def _cpu_medians(runs: list[dict[str, float]]) -> dict[str, float]:
+        groups = sorted({g for run in runs for g in run})
+        return {g: round(statistics.median(run.get(g, 0.0) for run in runs), 3) for g in groups}
+
     def summary(self, per_request: int = 1) -> dict[str, Any]:
+        cpu_ms = {"cpu_ms": self._cpu_medians(self.path_cpu), "base_cpu_ms": self._cpu_medians(self.base_cpu)} \
+            if self.path_cpu and self.base_cpu else {}
         return {
             "rps": self._median(self.path, "rps") * per_request,
             "p50_ms": self._median(self.path, "p50_ms"),
@@ -57,40 +68,55 @@ class Pair:
             "base_errors": sum(r.errors for r in self.base),
             "runs": [round(r.rps * per_request, 1) for r in self.path],
             "base_runs": [round(r.rps * per_request, 1) for r in self.base],
+            **cpu_ms,
         }
 
 
-def alternate(path: dict[str, Any], base: dict[str, Any], rounds: int, seconds: float, warmup: float) -> Pair:
-    """``rounds`` runs of each, interleaved, after one warm-up run of each."""
+def alternate(path: dict[str, Any], base: dict[str, Any], rounds: int, seconds: float, warmup: float,
+              sampler: Callable[[], cpu.Snapshot] | None = None) -> Pair:
+    """``rounds`` runs of each, interleaved, after one warm-up run of each; with ``sampler``
+    (``cpu.sampler``), a CPU snapshot before and after each measured run."""
     wrk(**{**path, "seconds": warmup})
     wrk(**{**base, "seconds": warmup})
-    paths, bases = [], []
+
+    def measure(args: dict[str, Any], cpus: list[dict[str, float]]) -> WrkResult:
+        before = sampler() if sampler else None
+        result = wrk(**{**args, "seconds": seconds})
+        if sampler and before:
+            cpus.append(cpu.per_request_ms(before, sampler(), result.requests))
+        return result
+
+    paths, bases, path_cpu, base_cpu = [], [], [], []
     for _ in range(rounds):
-        bases.append(wrk(**{**base, "seconds": seconds}))
-        paths.append(wrk(**{**path, "seconds": seconds}))
-    return Pair(paths, bases)
+        bases.append(measure(base, base_cpu))
+        paths.append(measure(path, path_cpu))
+    return Pair(paths, bases, path_cpu, base_cpu)
 
 
-def post_deeds(token: str, author: str, rounds: int, seconds: float, warmup: float) -> dict[str, Any]:
+def post_deeds(token: str, author: str, rounds: int, seconds: float, warmup: float,
+               pids: Callable[[], dict[str, list[int]]] | None = None, database: str | None = None) -> dict[str, Any]:
     """``POST /api/v1/deeds`` (auth, rate limit, validation, Idempotency-Key, outbox) beside the bare
-    Flask insert of the same JSON."""
+    Flask insert of the same JSON; with ``pids`` (``Stack.pids``) and the stack's ``database``, the
+    CPU each request costs each process group (``bench.cpu``): why the rates differ."""
     body = json.dumps(deed_body({"officer": author}, _today()), ensure_ascii=False).encode()
     run = secrets.token_hex(4)
     path = dict(url=f"http://127.0.0.1:{PORTS['intake']}/api/v1/deeds", connections=CONNECTIONS, method="POST",
                 body=body, token=token, idempotency_prefix=f"bench-{run}")
     base = dict(url=f"http://127.0.0.1:{PORTS['bare']}/bare/deeds", connections=CONNECTIONS, method="POST",
                 body=body, idempotency_prefix=f"bare-{run}")
-    return alternate(path, base, rounds, seconds, warmup).summary()
+    return alternate(path, base, rounds, seconds, warmup, cpu.sampler(pids, database) if pids else None).summary()
 
 
-def post_deeds_without_key(token: str, author: str, rounds: int, seconds: float) -> dict[str, Any]:
+def post_deeds_without_key(token: str, author: str, rounds: int, seconds: float,
+                           pids: Callable[[], dict[str, list[int]]] | None = None,
+                           database: str | None = None) -> dict[str, Any]:
     """The same without ``Idempotency-Key`` (two transactions fewer): what idempotency costs."""
     body = json.dumps(deed_body({"officer": author}, _today()), ensure_ascii=False).encode()
     path = dict(url=f"http://127.0.0.1:{PORTS['intake']}/api/v1/deeds", connections=CONNECTIONS, method="POST",
                 body=body, token=token)
     base = dict(url=f"http://127.0.0.1:{PORTS['bare']}/bare/deeds", connections=CONNECTIONS, method="POST",
                 body=body)
-    return alternate(path, base, rounds, seconds, 1).summary()
+    return alternate(path, base, rounds, seconds, 1, cpu.sampler(pids, database) if pids else None).summary()
 
 
 def batch_body(lead_officers: list[str], day: dt.date, size: int = 1000) -> dict[str, Any]:
