@@ -81,7 +81,9 @@ def lock_globals(session: Session, at: dt.datetime) -> None:
     """The lock every writer of the global publications and of the figures' counts takes, after
     its book's (always in that order): the figures' artifact row."""
     if repo.lock_artifact(session, FIGURES_PATH) is None:
-        repo.put_artifact(session, FIGURES_PATH, None, JSON, b"{}", at)
+        # Never over a row a concurrent first writer stored meanwhile (PostgreSQL waits for it):
+        # its figures stay, and the row is locked once it is there.
+        repo.add_artifact(session, FIGURES_PATH, None, JSON, b"{}", at)
         repo.lock_artifact(session, FIGURES_PATH)
 
 
@@ -128,6 +130,20 @@ class Publisher:
         if key not in self._ranges:
             self._ranges[key] = self._items(code, repo.entries_between(self.session, code, first, last))
         return self._ranges[key]
+
+    def _items_at(self, code: str, seqs: Iterable[int]) -> list[PublicItem]:
+        """Public items of entries ``seqs``, by seq. An inscription's feeds have just read its
+        entry in their document's range: taken from there, the pages it makes stale cost no
+        second read of it and its revocations. An item is the same whatever range it is read in
+        (``public_items`` is given what lies outside)."""
+        wanted = set(seqs)
+        found: dict[int, PublicItem] = {}
+        for (book, first, last), items in self._ranges.items():
+            if book == code and any(first <= s <= last for s in wanted):
+                found.update((i.seq, i) for i in items if i.seq in wanted)
+        if len(found) == len(wanted):
+            return [found[s] for s in sorted(wanted)]
+        return self._items(code, repo.entries_at(self.session, code, sorted(wanted)))
 
     def _period_items(self, code: str, period: str) -> list[PublicItem]:
         return self._items(code, repo.inscriptions_of_period(self.session, code, period))
@@ -274,7 +290,7 @@ class Publisher:
         the quarters whose press releases they change (for the provincial book, every release
         from the earliest quarter touched on: its running figure counts this book)."""
         periods: set[str] = set()
-        for item in self._items(code, repo.entries_at(self.session, code, sorted(set(touched)))):
+        for item in self._items_at(code, touched):
             if item.period:
                 periods.add(item.period)
                 if (quarter := quarter_of(item.period)) is not None:

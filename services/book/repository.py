@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.book.domain.chain import canonical_text
@@ -312,22 +313,48 @@ def lock_artifact(session: Session, path: str) -> sa.Row | None:
     return session.execute(sa.select(artifacts.c.path).where(artifacts.c.path == path).with_for_update()).first()
 
 
+def _upsert_artifact(insert: Any) -> Any:
+    stmt = insert(artifacts)
+    return stmt.on_conflict_do_update(
+        index_elements=[artifacts.c.path],
+        set_={name: stmt.excluded[name] for name in ("book", "content_type", "body", "etag", "updated_at")},
+        where=sa.or_(
+            artifacts.c.etag.is_distinct_from(stmt.excluded.etag),
+            artifacts.c.content_type.is_distinct_from(stmt.excluded.content_type),
+        ),
+    ).returning(artifacts.c.path)
+
+
+# One statement per stored publication, of constant shape (compiled once), where a read and then
+# an UPDATE or INSERT cost two round trips each, four or more times per inscription (R16). A row
+# comes back only if one was written: a conflict whose WHERE is false writes and returns nothing.
+# SQLite takes the WHERE of DO UPDATE and RETURNING from 3.35 on.
+_PUT_ARTIFACT = {"postgresql": _upsert_artifact(postgresql.insert), "sqlite": _upsert_artifact(sqlite.insert)}
+_ADD_ARTIFACT = {
+    "postgresql": postgresql.insert(artifacts).on_conflict_do_nothing(index_elements=[artifacts.c.path]),
+    "sqlite": sqlite.insert(artifacts).on_conflict_do_nothing(index_elements=[artifacts.c.path]),
+}
+
+
+def _artifact_values(path: str, book: str | None, content_type: str, body: bytes, at: dt.datetime) -> dict[str, Any]:
+    return {"path": path, "book": book, "content_type": content_type, "body": body, "etag": etag_of(body),
+            "updated_at": at}
+
+
 def put_artifact(
     session: Session, path: str, book: str | None, content_type: str, body: bytes, at: dt.datetime
 ) -> bool:
-    """Store what is published at ``path``; an unchanged body keeps its ETag and date."""
-    etag = etag_of(body)
-    current = session.execute(
-        sa.select(artifacts.c.etag, artifacts.c.content_type).where(artifacts.c.path == path)
-    ).first()
-    if current is not None and current.etag == etag and current.content_type == content_type:
-        return False
-    values = {"book": book, "content_type": content_type, "body": body, "etag": etag, "updated_at": at}
-    if current is None:
-        session.execute(artifacts.insert().values(path=path, **values))
-    else:
-        session.execute(artifacts.update().where(artifacts.c.path == path).values(**values))
-    return True
+    """Store what is published at ``path``; an unchanged body keeps its ETag and date (returns
+    False), so conditional requests still answer 304. Returns whether anything was written."""
+    stmt = _PUT_ARTIFACT[session.get_bind().dialect.name]
+    written = session.execute(stmt, _artifact_values(path, book, content_type, body, at)).first()
+    return written is not None
+
+
+def add_artifact(session: Session, path: str, book: str | None, content_type: str, body: bytes, at: dt.datetime) -> None:
+    """Store ``body`` at ``path`` unless something is stored there already (then leave it be)."""
+    stmt = _ADD_ARTIFACT[session.get_bind().dialect.name]
+    session.execute(stmt, _artifact_values(path, book, content_type, body, at))
 
 
 def delete_artifacts(session: Session, paths: list[str]) -> None:
