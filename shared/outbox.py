@@ -315,7 +315,10 @@ class Relay:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
-            if sent:
+            # A full batch may leave more behind: go on at once. After a partial one, rows written
+            # since were each followed by a wake-up, which the wait returns on at once; looking
+            # again now would cost a query (and a broker round trip) that finds nothing.
+            if sent >= self.batch or (sent and self.wait is None):
                 continue
             if self.wait is not None:
                 try:

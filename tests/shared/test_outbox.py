@@ -122,3 +122,36 @@ def test_deeds_recorded_needs_at_least_one_deed():
 
     with pytest.raises(MessageError):
         DeedsRecorded(unit="CAH-DM", month="2026-11", deed_ids=[]).payload()
+
+
+def test_after_a_partial_batch_the_relay_waits_for_the_next_wake_up(scratch_db):
+    """Rows written while the relay publishes are each followed by a wake-up, so after a batch
+    that was not full it waits at once instead of asking the database again for nothing."""
+    from sqlalchemy import event
+
+    from shared.outbox import Relay
+
+    published: list[str] = []
+    looks: list[int] = []  # for each query of unsent rows, the wake-ups waited for before it
+    waits: list[int] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().startswith("SELECT") and "sent_at IS NULL" in statement:
+            looks.append(len(waits))
+
+    def wait(_seconds: float) -> None:
+        waits.append(len(published))
+        if len(waits) == 2:
+            relay.stop()
+
+    relay = Relay(scratch_db, lambda _n, _q, _env, mid: published.append(mid), wait=wait, batch=2)
+    emit(scratch_db, 3)
+    event.listen(scratch_db.engine, "before_cursor_execute", note)
+    try:
+        relay.run(idle_seconds=0.01)
+    finally:
+        event.remove(scratch_db.engine, "before_cursor_execute", note)
+    assert len(published) == 3
+    # A full batch of 2, looked again at once; the partial batch of 1, then straight to the wait.
+    assert looks[:2] == [0, 0] and waits[0] == 3
+    assert looks[2:] == [1], "one look after the first wake-up, none before it"
