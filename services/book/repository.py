@@ -205,22 +205,20 @@ def revocations_of(session: Session, code: str, seqs: list[int]) -> dict[int, in
 
 
 # -- the running figures (R16) ------------------------------------------------------------------
-def _in_scope(scope: str) -> sa.ColumnElement[bool]:
+def _in_scope(in_province: bool) -> sa.ColumnElement[bool]:
     province = sa.select(books.c.code).where(books.c.kind == "province")
-    return entries.c.book.in_(province) if scope == PROVINCE_SCOPE else entries.c.book.not_in(province)
+    return entries.c.book.in_(province) if in_province else entries.c.book.not_in(province)
 
 
-def settle_figure(session: Session, scope: str, deed_id: str | None) -> None:
-    """Count deed ``deed_id`` in ``scope`` at the first of its standing inscriptions by (book, seq),
-    or not at all (R16), after an entry of it was added. The caller holds the figures' lock."""
+def _first_standing(in_province: bool, no_deed: bool) -> sa.Select:
     revocation = entries.alias("revocation")
-    same_deed = entries.c.deed_id.is_(None) if deed_id is None else entries.c.deed_id == deed_id
-    first = session.execute(
+    same_deed = entries.c.deed_id.is_(None) if no_deed else entries.c.deed_id == sa.bindparam("deed_id")
+    return (
         sa.select(entries.c.book, entries.c.seq, entries.c.quarter, entries.c.unit)
         .where(
             same_deed,
             entries.c.kind == INSCRIPTION,
-            _in_scope(scope),
+            _in_scope(in_province),
             ~sa.exists().where(
                 revocation.c.book == entries.c.book,
                 revocation.c.revokes == entries.c.seq,
@@ -229,11 +227,34 @@ def settle_figure(session: Session, scope: str, deed_id: str | None) -> None:
         )
         .order_by(entries.c.book, entries.c.seq)
         .limit(1)
+    )
+
+
+# The statements of every inscription's figures, built once with bound parameters: building them
+# per call (the subquery, the alias, the cache key) cost more than running them (R16).
+_FIRST_STANDING = {(p, n): _first_standing(p, n) for p in (True, False) for n in (True, False)}
+_FIGURE_KEY = (figure_deeds.c.scope == sa.bindparam("k_scope"), figure_deeds.c.deed_id == sa.bindparam("k_deed"))
+_COUNTED = sa.select(figure_deeds.c.book, figure_deeds.c.seq, figure_deeds.c.quarter, figure_deeds.c.unit).where(
+    *_FIGURE_KEY
+)
+_UNCOUNT = figure_deeds.delete().where(*_FIGURE_KEY)
+_COUNT = figure_deeds.insert()
+_RECOUNT = figure_deeds.update().where(*_FIGURE_KEY)
+_BUMP = figure_counts.update().where(
+    figure_counts.c.scope == sa.bindparam("k_scope"),
+    figure_counts.c.quarter == sa.bindparam("k_quarter"),
+    figure_counts.c.unit == sa.bindparam("k_unit"),
+).values(deeds=figure_counts.c.deeds + sa.bindparam("by", type_=sa.Integer))
+
+
+def settle_figure(session: Session, scope: str, deed_id: str | None) -> None:
+    """Count deed ``deed_id`` in ``scope`` at the first of its standing inscriptions by (book, seq),
+    or not at all (R16), after an entry of it was added. The caller holds the figures' lock."""
+    first = session.execute(
+        _FIRST_STANDING[(scope == PROVINCE_SCOPE, deed_id is None)], {} if deed_id is None else {"deed_id": deed_id}
     ).first()
-    key = (figure_deeds.c.scope == scope, figure_deeds.c.deed_id == count_key(deed_id))
-    counted = session.execute(
-        sa.select(figure_deeds.c.book, figure_deeds.c.seq, figure_deeds.c.quarter, figure_deeds.c.unit).where(*key)
-    ).first()
+    key = {"k_scope": scope, "k_deed": count_key(deed_id)}
+    counted = session.execute(_COUNTED, key).first()
     new = (first.book, first.seq, first.quarter or "", first.unit or "") if first else None
     old = tuple(counted) if counted else None
     if new == old:
@@ -244,18 +265,17 @@ def settle_figure(session: Session, scope: str, deed_id: str | None) -> None:
         _bump(session, scope, new[2], new[3], +1)
     values = dict(zip(("book", "seq", "quarter", "unit"), new, strict=True)) if new else {}
     if new is None:
-        session.execute(figure_deeds.delete().where(*key))
+        session.execute(_UNCOUNT, key)
     elif old is None:
-        session.execute(figure_deeds.insert().values(scope=scope, deed_id=count_key(deed_id), **values))
+        session.execute(_COUNT, {"scope": scope, "deed_id": count_key(deed_id), **values})
     else:
-        session.execute(figure_deeds.update().where(*key).values(**values))
+        session.execute(_RECOUNT, {**key, **values})
 
 
 def _bump(session: Session, scope: str, quarter: str, unit: str, by: int) -> None:
-    key = (figure_counts.c.scope == scope, figure_counts.c.quarter == quarter, figure_counts.c.unit == unit)
-    done = session.execute(figure_counts.update().where(*key).values(deeds=figure_counts.c.deeds + by))
+    done = session.execute(_BUMP, {"k_scope": scope, "k_quarter": quarter, "k_unit": unit, "by": by})
     if done.rowcount == 0:
-        session.execute(figure_counts.insert().values(scope=scope, quarter=quarter, unit=unit, deeds=by))
+        session.execute(figure_counts.insert(), {"scope": scope, "quarter": quarter, "unit": unit, "deeds": by})
 
 
 def figure_counts_now(session: Session) -> list[tuple[str, str, str, int]]:
