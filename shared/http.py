@@ -113,7 +113,11 @@ def bound_chunked_body(json_only: bool = True) -> None:
     werkzeug would stop reading at the limit and hand the view a truncated body. The app-wide
     check covers JSON bodies; a view with a larger limit (evidence files) calls it itself."""
     environ = request.environ
-    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+    # Only a chunked body comes without a length; a request with neither carries no body. Looked
+    # up in the environ first: this runs before every request, reads of feeds included.
+    if "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower() or not environ.get("wsgi.input_terminated"):
+        return
+    if request.content_length is not None:
         return
     limit = request.max_content_length
     if limit is None or (json_only and not (request.mimetype or "").endswith("json")):

@@ -52,13 +52,21 @@ _CONDITIONS = (
 )
 
 
-def conditional(body: bytes, content_type: str, etag: str, modified: dt.datetime | None) -> Response:
-    """A publication with ``ETag`` and ``Last-Modified``; 304 on If-None-Match / If-Modified-Since."""
-    resp = Response(body, status=200, content_type=content_type)
-    resp.set_etag(etag)
+NO_CACHE = "public, no-cache"
+
+
+def conditional(
+    body: bytes, content_type: str, etag: str, modified: dt.datetime | None, cache_control: str = NO_CACHE,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Response:
+    """A publication with ``ETag`` and ``Last-Modified``; 304 on If-None-Match / If-Modified-Since.
+    ``extra`` headers go with either answer."""
+    # The headers in one list: set one by one (each a search of those already there) they were
+    # a measurable share of a cached feed's cost.
+    headers = [("ETag", quote_etag(etag)), ("Cache-Control", cache_control), *extra]
     if modified is not None:
-        resp.last_modified = modified
-    resp.headers["Cache-Control"] = "public, no-cache"
+        headers.append(("Last-Modified", http_date(modified)))
+    resp = Response(body, status=200, headers=headers, content_type=content_type)
     environ = request.environ
     if any(name in environ for name in _CONDITIONS):
         return resp.make_conditional(request)
@@ -122,15 +130,18 @@ def find_publication(
     return found
 
 
-def respond(found: queries.Found, modified: Callable[[Any], dt.datetime | None] | None = None) -> Response:
+def respond(
+    found: queries.Found, modified: Callable[[Any], dt.datetime | None] | None = None,
+    cache_control: str = NO_CACHE, extra: tuple[tuple[str, str], ...] = (),
+) -> Response:
     """The response for what ``find_publication`` found; ``modified(book)`` dates what was
     rendered now. 404 where nothing is published."""
     if found.etag is None:
         raise Problem(404, "Không có ấn phẩm này.")
     if found.body is None:  # the validators matched: what make_conditional turns into a 304
-        return conditional(b"", found.content_type or "", found.etag, found.modified)
+        return conditional(b"", found.content_type or "", found.etag, found.modified, cache_control, extra)
     when = found.modified if found.modified is not None else (modified(found.book) if modified else None)
-    return conditional(found.body, found.content_type or "", found.etag, when)
+    return conditional(found.body, found.content_type or "", found.etag, when, cache_control, extra)
 
 
 def book_publication(

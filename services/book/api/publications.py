@@ -39,12 +39,14 @@ def _book(code: str):  # noqa: ANN202
     return book
 
 
-def _with_chain(resp: Response, book) -> Response:  # noqa: ANN001
+def _chain(book) -> tuple[tuple[str, str], ...]:  # noqa: ANN001
     """The chain head published beside every feed (R15)."""
-    resp.headers["X-Chain-Entries"] = str(book.entries)
-    resp.headers["X-Chain-Head"] = book.head or ""
-    resp.headers["Cache-Control"] = FEED_CACHE
-    return resp
+    return ("X-Chain-Entries", str(book.entries)), ("X-Chain-Head", book.head or "")
+
+
+def _feed(code: str, path: str, render, modified=None) -> Response:  # noqa: ANN001
+    found = find_publication(code, path, render, cached=True)
+    return respond(found, modified, FEED_CACHE, _chain(found.book))
 
 
 def _nothing(_publisher: Publisher) -> None:
@@ -58,16 +60,14 @@ def _last_entry(book) -> object:  # noqa: ANN001
 @bp.get(f"/feeds/<code>.<{FORMATS}:fmt>")
 def feed(code: str, fmt: str) -> Response:
     """Atom 1.0, RSS 2.0, JSON Feed 1.1 of a book, newest first (its newest entries)."""
-    resp, book = book_publication(code, paths.feed_path(code, fmt), lambda p: p.feed(code, fmt), _last_entry)
-    return _with_chain(resp, book)
+    return _feed(code, paths.feed_path(code, fmt), lambda p: p.feed(code, fmt), _last_entry)
 
 
 @bp.get(f"/feeds/<code>/archive/<int:number>.<{FORMATS}:fmt>")
 def feed_archive(code: str, number: int, fmt: str) -> Response:
     """RFC 5005 archive document ``number`` of a book's feed (older entries)."""
     render = (lambda p: p.feed(code, fmt, number)) if number <= MAX_SEQ else _nothing
-    resp, book = book_publication(code, paths.feed_path(code, fmt, number), render)
-    return _with_chain(resp, book)
+    return _feed(code, paths.feed_path(code, fmt, number), render)
 
 
 FONTS = {"DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"}
