@@ -14,13 +14,13 @@ Groups:
 - ``postgres``: every PostgreSQL process (the server, its background processes, the backends),
   listed afresh at each snapshot since there is one backend per connection. A backend that exits
   between two snapshots loses its time (the pools keep their connections, so little is lost).
-  Other sessions share this server: given ``database``, backends of other databases are left out;
-- ``redis``: ``redis-server`` (shared with other sessions' databases: cannot be split);
+  Other users may share this server: given ``database``, backends of other databases are left out;
+- ``redis``: ``redis-server`` (shared with whatever else uses the server: cannot be split);
 - ``wrk``: the load generator. It runs and is reaped between the two snapshots, so its
   ``/proc`` entry is never seen: its time is taken from this process's reaped children
   (``os.times()``), which during a run is wrk alone;
 - ``rest-of-machine``: every CPU's busy time (``/proc/stat``) minus the groups above: other
-  sessions' work, the harness, the kernel's interrupts. Not the path's cost, but what took cores
+  programs' work, the harness, the kernel's interrupts. Not the path's cost, but what took cores
   from it.
 
 A process started between two snapshots counts from 0 (its whole life), which is right.

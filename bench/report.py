@@ -316,7 +316,7 @@ def cpu_section(r: dict) -> str:
         "\n\nMedians over the rounds of the CPU time (utime + stime) each group of processes spent during a " \
         "run, divided by the requests wrk completed; the workers' share is the follow-up work a run causes " \
         "(the outbox relay, the handlers), some of which may fall into the next run. PostgreSQL counts " \
-        "only this run's database (and the server's own processes); Redis is shared with other sessions."
+        "only this run's database (and the server's own processes); Redis counts whatever else uses the server."
 
 
 def round_trips_section(r: dict) -> str:
@@ -384,7 +384,7 @@ from wrk; medians of {r.get('rounds', '?')} interleaved runs (baseline, path, ba
 
 ## What these figures are not
 
-- The machine is shared: other sessions' test suites ran during the run (load averages under
+- The machine may be shared: other programs may run during the run (load averages under
   "The machine"), and every baseline moved by 2–4× between runs of the same phase. The ratios (path and
   baseline measured alternately, medians) absorb part of it; the round-trip counts above, which
   the noise does not touch, are the figures to trust when comparing a fix.
