@@ -29,6 +29,7 @@ A process started between two snapshots counts from 0 (its whole life), which is
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,3 +110,16 @@ def per_request_ms(before: Snapshot, after: Snapshot, requests: int) -> dict[str
     out["wrk"] = (after.wrk - before.wrk) * 1000 / n
     out[REST] = max(0.0, (after.machine - before.machine) * 1000 / n - sum(out.values()))
     return out
+
+
+def wait_idle(max_cores: float = 0.25, window: float = 0.5, timeout: float = 30.0) -> float:
+    """Wait until the whole machine keeps below ``max_cores`` busy over ``window`` seconds (the
+    work a previous phase or run left behind, a vacuum, another program), at most ``timeout``
+    seconds; returns the seconds waited. A run that starts while the machine is busy with
+    something else measures that too: single runs of the same phase moved by 2–3× before."""
+    started = time.monotonic()
+    while True:
+        before = machine_busy()
+        time.sleep(window)
+        if (machine_busy() - before) / window <= max_cores or time.monotonic() - started > timeout:
+            return time.monotonic() - started

@@ -44,6 +44,7 @@ class Pair:
     base: list[WrkResult]
     path_cpu: list[dict[str, float]] = field(default_factory=list)
     base_cpu: list[dict[str, float]] = field(default_factory=list)
+    idle_waits: list[float] = field(default_factory=list)  # s waited for a quiet machine before each run
 
     @staticmethod
     def _median(results: list[WrkResult], attr: str) -> float:
@@ -68,18 +69,23 @@ class Pair:
             "base_errors": sum(r.errors for r in self.base),
             "runs": [round(r.rps * per_request, 1) for r in self.path],
             "base_runs": [round(r.rps * per_request, 1) for r in self.base],
+            "idle_waits_s": [round(w, 1) for w in self.idle_waits],
             **cpu_ms,
         }
 
 
 def alternate(path: dict[str, Any], base: dict[str, Any], rounds: int, seconds: float, warmup: float,
               sampler: Callable[[], cpu.Snapshot] | None = None) -> Pair:
-    """``rounds`` runs of each, interleaved, after one warm-up run of each; with ``sampler``
-    (``cpu.sampler``), a CPU snapshot before and after each measured run."""
+    """``rounds`` runs of each, interleaved, after one warm-up run of each, each run once the
+    machine is quiet (``cpu.wait_idle``); with ``sampler`` (``cpu.sampler``), a CPU snapshot
+    before and after each measured run."""
     wrk(**{**path, "seconds": warmup})
     wrk(**{**base, "seconds": warmup})
 
     def measure(args: dict[str, Any], cpus: list[dict[str, float]]) -> WrkResult:
+        # Each run starts on a quiet machine: the follow-up work of the run before (the path's
+        # messages still being handled) would otherwise slow whichever run comes next.
+        waited.append(cpu.wait_idle())
         before = sampler() if sampler else None
         result = wrk(**{**args, "seconds": seconds})
         if sampler and before:
@@ -87,10 +93,11 @@ def alternate(path: dict[str, Any], base: dict[str, Any], rounds: int, seconds: 
         return result
 
     paths, bases, path_cpu, base_cpu = [], [], [], []
+    waited: list[float] = []
     for _ in range(rounds):
         bases.append(measure(base, base_cpu))
         paths.append(measure(path, path_cpu))
-    return Pair(paths, bases, path_cpu, base_cpu)
+    return Pair(paths, bases, path_cpu, base_cpu, waited)
 
 
 def post_deeds(token: str, author: str, rounds: int, seconds: float, warmup: float,

@@ -160,12 +160,14 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     repo.insert_entry(uow.session, fields, msg.source, at)
     repo.advance_book(uow.session, msg.book, seq, fields["hash"], at)
     _count(uow, book.kind, deed.get("id"), at)
-    uow.emit(DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION))
     # The feeds are what readers wait for; the pages it changes are dropped now (rendered on
     # request meanwhile) and stored again one message later, a message in this transaction's
     # outbox, so they can never be left missing for good.
     _publish(runtime, uow, msg.book, {seq}, at, "feeds")
-    uow.emit(RepublishPages(book=msg.book, seqs=[seq], at=clock.isoformat(at)))
+    uow.emit_many([
+        DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION),
+        RepublishPages(book=msg.book, seqs=[seq], at=clock.isoformat(at)),
+    ])
     return seq
 
 
