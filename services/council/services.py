@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -68,6 +69,7 @@ from shared.messages import (
 )
 from shared.org import Organisation
 from shared.runtime import Runtime
+from shared.tables import inbox, outbox, parked_messages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -151,12 +153,47 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
                opened_by: str | None = None) -> dict:
     """API.md ``POST /rounds``: a secretary opens a round of their council; candidates are frozen at
     opening (a monthly round freezes them when intake answers ``CloseIntroductions``)."""
+    if data.get("kind") == PROVINCIAL:
+        _await_dossiers(runtime, str(data.get("period")))
     try:
         round_id = _open_round(runtime, who, data, now or utcnow(), opened_by)
     except IntegrityError:
         # Two secretaries' requests at once: the other one opened it (unique natural key).
         raise Problem(409, f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
     return get_round_view(runtime, round_id)
+
+
+# R12: a provincial round's candidates are the dossiers received for its quarter. A quarterly
+# round's close sends its dossiers as messages, which the council's worker receives a moment
+# later: opening the provincial round in between would leave them out of it for good.
+DOSSIER_WAIT_SECONDS = 10.0
+
+
+def dossiers_in_flight(session: Session, quarter: str) -> int:
+    """Dossiers of ``quarter`` a quarterly round has sent and the provincial council has not
+    received yet (nor given up on: a parked message is an operator's)."""
+    return session.execute(
+        sa.select(sa.func.count()).select_from(outbox).where(
+            outbox.c.type == DossierSent.TYPE,
+            outbox.c.envelope["payload"]["quarter"].as_string() == quarter,
+            ~sa.exists().where(inbox.c.message_id == outbox.c.message_id),
+            ~sa.exists().where(parked_messages.c.message_id == outbox.c.message_id),
+        )
+    ).scalar_one()
+
+
+def _await_dossiers(runtime: Runtime, quarter: str) -> None:
+    """Wait, a little, for the dossiers of ``quarter`` still on their way; 409 if they stay."""
+    deadline = time.monotonic() + DOSSIER_WAIT_SECONDS
+    while True:
+        with runtime.db.reading() as s:
+            pending = dossiers_in_flight(s, quarter)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise Problem(409, f"Còn {pending} hồ sơ đề nghị của quý {quarter} đang được chuyển đến Hội đồng "
+                               "cấp tỉnh; hãy mở phiên sau ít phút.")
+        time.sleep(0.05)
 
 
 def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.datetime, opened_by: str | None) -> str:

@@ -222,3 +222,49 @@ def test_runoffs_close_by_schedule_too(client, runtime, auth, province, province
     assert services.close_due_rounds(runtime, now=after) == [runoff_id]
     result = client.get(f"/api/v1/rounds/{runoff_id}/result").get_json()
     assert {x["deed_id"] for x in result["candidates"] if x["selected"]} == {a}
+
+
+def proposed_not_received(client, runtime, auth, unit: str, n: int, q: Quarter) -> list[dict]:  # noqa: ANN001
+    """As ``recognised_and_proposed``, but the dossiers are left in the outbox, on their way."""
+    sec = auth("unit_secretary", f"{unit}-0008")
+    voters = [auth("council_member", f"{unit}-000{i}") for i in range(1, 8)]
+    month = str(q.months[0])
+    deeds = [deed_copy(unit=unit, month=month, title=f"Việc tốt {unit} số {i}",
+                       author={"officer": f"{unit}-0020", "name": "Cán bộ"}) for i in range(n)]
+    rnd = open_monthly(client, sec, runtime, deeds, period=month, council=f"HD-{unit}", unit=unit)
+    ballot_round(client, rnd, voters, {d["id"]: 7 for d in deeds})
+    close(client, rnd, sec)
+    quarterly = open_round(client, sec, f"HD-{unit}", "quarterly", str(q)).get_json()
+    ballot_round(client, quarterly, voters, {d["id"]: 7 for d in deeds})
+    close(client, quarterly, sec)
+    return deeds
+
+
+def test_r12_a_provincial_round_waits_for_the_dossiers_still_on_their_way(
+        client, runtime, auth, province, monkeypatch) -> None:  # noqa: ANN001
+    """R12: the candidates are the dossiers received; one sent by a quarterly round a moment ago
+    is received before the provincial round freezes its candidates, not left out of it."""
+    import threading
+
+    q = last_quarter()
+    received = recognised_and_proposed(client, runtime, auth, "CATP-GN", 1, q)
+    on_their_way = proposed_not_received(client, runtime, auth, "CAH-DM", 2, q)
+    with runtime.db.reading() as s:
+        assert services.dossiers_in_flight(s, str(q)) == 2
+        assert services.dossiers_in_flight(s, str(Quarter(q.year - 1, q.q))) == 0
+
+    # Nobody delivers them: after the wait, 409 and no round.
+    monkeypatch.setattr(services, "DOSSIER_WAIT_SECONDS", 0.3)
+    r = open_round(client, province, PROVINCIAL, "provincial", str(q))
+    assert r.status_code == 409 and "2 hồ sơ" in r.get_json()["detail"], r.get_json()
+    listed = client.get(f"/api/v1/rounds?council={PROVINCIAL}", headers=province).get_json()
+    assert listed["items"] == []
+
+    # The worker delivers them while the opening waits: every dossier is a candidate.
+    monkeypatch.setattr(services, "DOSSIER_WAIT_SECONDS", 10.0)
+    worker = threading.Timer(0.3, deliver_dossiers, args=(runtime,))
+    worker.start()
+    r = open_round(client, province, PROVINCIAL, "provincial", str(q))
+    worker.join()
+    assert r.status_code == 201, r.get_json()
+    assert {c["deed_id"] for c in r.get_json()["candidates"]} == {d["id"] for d in received + on_their_way}
