@@ -14,12 +14,18 @@ def gunicorn_settings(bind: str, workers: int, threads: int) -> dict[str, Any]:
     """What every web process runs with (the benchmark's baselines use the same).
 
     A request spends most of its time waiting on PostgreSQL and Redis, so each worker serves
-    several at once on threads (gthread), which also keeps client connections alive."""
+    several at once on threads (gthread), which also keeps client connections alive.
+
+    Each worker listens on a socket of its own (``SO_REUSEPORT``), and the kernel spreads new
+    connections across them. On one shared socket the worker that woke first took the kept-alive
+    connections a client opened at once, often all of them: half the workers served everything,
+    at half the rate (a benchmark's runs fell into two groups, 2 900 and 7 000 requests/s)."""
     return {
         "bind": bind,
         "workers": workers,
         "worker_class": "gthread" if threads > 1 else "sync",
         "threads": threads,
+        "reuse_port": True,
         "accesslog": "-",
     }
 
