@@ -168,3 +168,46 @@ def test_merged_deeds_are_counted_once_confirmed_each_and_survive_a_relay_that_d
     assert sent[2]["id"] != first["id"] and sent[2]["payload"]["deed_ids"] == ["a", "b", "c", "d"]
     assert deliver(council_rt, sent[2]) is True
     assert tracked(council_rt) == ["a", "b", "c", "d"]
+
+
+def test_a_relay_kept_busy_lingers_so_that_a_stream_of_single_deeds_goes_out_merged(
+        intake_db: Database, settings: Settings, redis_url: str) -> None:
+    """Each deed recorded alone wakes the relay; while they keep coming, the relay waits a moment
+    before each batch, so the batch holds several and council gets far fewer messages."""
+    import threading
+    import time
+
+    from shared.celery_app import install_wakeup
+
+    install_wakeup(intake_db, settings)
+    relay = make_relay(make_celery("intake", settings), intake_db, settings)
+    relay.linger = 0.05  # generous: the stream below may be slow on a busy machine
+    thread = relay.start_thread(idle_seconds=0.5)
+    try:
+        deadline = time.monotonic() + 0.6
+        n = 0
+        while time.monotonic() < deadline:
+            record(intake_db, UNIT, f"s{n}")
+            n += 1
+        wait_until = time.monotonic() + 10
+        while time.monotonic() < wait_until and any(r.sent_at is None for r in outbox_rows(intake_db)):
+            time.sleep(0.05)
+    finally:
+        relay.stop()
+        thread.join(timeout=5)
+    assert all(r.sent_at is not None for r in outbox_rows(intake_db))
+    messages = redis_lib.Redis.from_url(redis_url).llen("council")
+    assert n >= 20, "the stream was too slow to say anything"
+    assert messages <= n / 3, f"{n} deeds went out as {messages} messages"
+
+
+def test_the_relay_lingers_only_right_after_a_batch(intake_db: Database) -> None:
+    import time
+
+    relay = Relay(intake_db, lambda *_: None, linger=0.05)
+    assert relay.linger_if_streaming() is False, "nothing sent yet: no wait"
+    relay._last_sent = time.monotonic()
+    t0 = time.monotonic()
+    assert relay.linger_if_streaming() is True and time.monotonic() - t0 >= 0.04
+    relay._last_sent = time.monotonic() - 1.0
+    assert relay.linger_if_streaming() is False, "a quiet moment since: a message goes at once"
