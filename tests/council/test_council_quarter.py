@@ -128,17 +128,7 @@ def test_supplementary_then_quarterly_round_sends_dossiers(client, runtime, secr
 
 def recognised_and_proposed(client, runtime, auth, unit: str, n: int, q: Quarter) -> list[dict]:  # noqa: ANN001
     """Drive ``n`` deeds of ``unit`` through a monthly and a quarterly round: ``n`` dossiers."""
-    sec = auth("unit_secretary", f"{unit}-0008")
-    voters = [auth("council_member", f"{unit}-000{i}") for i in range(1, 8)]
-    month = str(q.months[0])
-    deeds = [deed_copy(unit=unit, month=month, title=f"Việc tốt {unit} số {i}",
-                       author={"officer": f"{unit}-0020", "name": "Cán bộ"}) for i in range(n)]
-    rnd = open_monthly(client, sec, runtime, deeds, period=month, council=f"HD-{unit}", unit=unit)
-    ballot_round(client, rnd, voters, {d["id"]: 7 for d in deeds})
-    close(client, rnd, sec)
-    quarterly = open_round(client, sec, f"HD-{unit}", "quarterly", str(q)).get_json()
-    ballot_round(client, quarterly, voters, {d["id"]: 7 for d in deeds})
-    close(client, quarterly, sec)
+    deeds = proposed_not_received(client, runtime, auth, unit, n, q)
     deliver_dossiers(runtime)
     return deeds
 
@@ -225,7 +215,8 @@ def test_runoffs_close_by_schedule_too(client, runtime, auth, province, province
 
 
 def proposed_not_received(client, runtime, auth, unit: str, n: int, q: Quarter) -> list[dict]:  # noqa: ANN001
-    """As ``recognised_and_proposed``, but the dossiers are left in the outbox, on their way."""
+    """Drive ``n`` deeds of ``unit`` through a monthly and a quarterly round; their ``n``
+    dossiers are left in the outbox, on their way to the provincial council."""
     sec = auth("unit_secretary", f"{unit}-0008")
     voters = [auth("council_member", f"{unit}-000{i}") for i in range(1, 8)]
     month = str(q.months[0])
