@@ -114,7 +114,8 @@ def coalesce(rows: Sequence[Any]) -> list[Outgoing]:
     of the first (up to the limit). The merged envelope lists the rows' ids under ``covers``, so
     its consumer confirms every one of them (``covered_ids``)."""
     out: list[Outgoing | list[Any]] = []
-    open_groups: dict[tuple[str, str, Any], tuple[list[Any], list[int]]] = {}  # rows, [items]
+    groups: dict[tuple[str, str, Any], list[Any]] = {}  # the group still open for each key
+    sizes: dict[tuple[str, str, Any], int] = {}  # and the items it carries
     for row in rows:
         cls = CATALOGUE.get(row.type)
         if cls is None or not cls.MERGE_LIMIT or not isinstance(row.envelope, dict):
@@ -123,12 +124,11 @@ def coalesce(rows: Sequence[Any]) -> list[Outgoing]:
         payload = row.envelope["payload"]
         key = (row.type, row.queue, cls.merge_key(payload))
         size = cls.merge_size(payload)
-        group = open_groups.get(key)
-        if group is None or group[1][0] + size > cls.MERGE_LIMIT:
-            group = open_groups[key] = ([], [0])
-            out.append(group[0])
-        group[0].append(row)
-        group[1][0] += size
+        if key not in groups or sizes[key] + size > cls.MERGE_LIMIT:
+            groups[key], sizes[key] = [], 0
+            out.append(groups[key])
+        groups[key].append(row)
+        sizes[key] += size
     return [item if isinstance(item, Outgoing) else _merge(item) for item in out]
 
 
