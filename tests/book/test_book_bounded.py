@@ -539,12 +539,12 @@ def _alembic(runtime: Runtime, revision: str) -> None:
         conn.commit()
 
 
-def _old_insert(session, fields: dict, source: str) -> None:  # noqa: ANN001
-    """An entry written as revision 0003 wrote it (no indexed columns)."""
+def _old_insert(session, fields: dict, source: str, at: dt.datetime) -> None:  # noqa: ANN001
+    """An entry written as revision 0003 wrote it (no indexed columns), inscribed at ``at``: the
+    instant its hash was computed with (another second would break the chain)."""
     values = {n: fields[n] for n in ("book", "seq", "kind", "revokes", "reason", "prev_hash", "hash")}
     for n in ("deed", "decision", "tally"):
         values[n] = canonical_text(fields[n]) if fields[n] is not None else None
-    at = utcnow().replace(microsecond=0)
     session.execute(sa.text(
         "INSERT INTO entries (book, seq, kind, revokes, reason, deed, decision, tally, inscribed_at, prev_hash, hash,"
         " source) VALUES (:book, :seq, :kind, :revokes, :reason, :deed, :decision, :tally, :at, :prev_hash, :hash,"
@@ -575,7 +575,7 @@ def migration_case(settings: Settings, org_document: dict) -> None:
                 seq, head = heads.get(book, (0, GENESIS))
                 fields = inscription(book=book, seq=seq + 1, prev_hash=head, deed=public_deed(deed), decision={},
                                      tally={"period": period} if period else {}, at=now)
-                _old_insert(s, fields, f"old:{book}:{seq + 1}")
+                _old_insert(s, fields, f"old:{book}:{seq + 1}", now)
                 heads[book] = (seq + 1, fields["hash"])
                 return fields
 
@@ -586,7 +586,7 @@ def migration_case(settings: Settings, org_document: dict) -> None:
             add(PROVINCE, deed_copy("Tỉnh"), "2024-Q2")
             seq, head = heads[UNIT]
             revoked = revocation(book=UNIT, seq=seq + 1, prev_hash=head, target=first, reason="Sai", decision={}, at=now)
-            _old_insert(s, revoked, "revocation:old")
+            _old_insert(s, revoked, "revocation:old", now)
             heads[UNIT] = (seq + 1, revoked["hash"])
             for code, (seq, head) in heads.items():
                 repo.advance_book(s, code, seq, head, now)
