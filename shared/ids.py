@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 import uuid
 
+_RAND_BITS = 74  # rand_a (12 bits) and rand_b (62 bits) of a UUIDv7
+_lock = threading.Lock()
+_last = (0, 0)  # (unix ms, random bits) of the last id this process made
+
+
+def _reset_after_fork() -> None:
+    # A forked child starts afresh: counting on from its parent's last id, both could make the
+    # same one within that millisecond.
+    global _last
+    _last = (0, 0)
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
 
 def new_id() -> str:
-    """A UUIDv7 string (RFC 9562): sorts by creation time, so cursors can page by id."""
+    """A UUIDv7 string (RFC 9562): sorts by creation time, so cursors can page by id.
+
+    Ids a process makes within one millisecond follow the last by one in the random bits
+    (RFC 9562, 6.2, method 3): by random bits alone, two deeds recorded in the same
+    millisecond listed in either order."""
+    global _last
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(os.urandom(10), "big") & ((1 << _RAND_BITS) - 1)
+    with _lock:
+        last_ms, last_rand = _last
+        if ms <= last_ms:  # the same millisecond, or the clock stepped back
+            ms, rand = last_ms, last_rand + 1
+            if rand >> _RAND_BITS:
+                ms, rand = ms + 1, 0
+        _last = (ms, rand)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= (rand >> 62) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
