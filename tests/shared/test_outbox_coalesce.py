@@ -6,6 +6,7 @@ before marking it sent is absorbed by the inbox, or by council's count of deeds.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -174,9 +175,6 @@ def test_a_relay_kept_busy_lingers_so_that_a_stream_of_single_deeds_goes_out_mer
         intake_db: Database, settings: Settings, redis_url: str) -> None:
     """Each deed recorded alone wakes the relay; while they keep coming, the relay waits a moment
     before each batch, so the batch holds several and council gets far fewer messages."""
-    import threading
-    import time
-
     from shared.celery_app import install_wakeup
 
     install_wakeup(intake_db, settings)
@@ -202,8 +200,6 @@ def test_a_relay_kept_busy_lingers_so_that_a_stream_of_single_deeds_goes_out_mer
 
 
 def test_the_relay_lingers_only_right_after_a_batch(intake_db: Database) -> None:
-    import time
-
     relay = Relay(intake_db, lambda *_: None, linger=0.05)
     assert relay.linger_if_streaming() is False, "nothing sent yet: no wait"
     relay._last_sent = time.monotonic()
