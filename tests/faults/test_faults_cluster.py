@@ -191,6 +191,12 @@ def _redeliveries(fault_redis: RedisServer, service: str) -> dict[bytes, int]:
     return {k: int(v) for k, v in zip(keys, r.mget(keys) if keys else [], strict=True) if v is not None}
 
 
+def _book_busy(fault_redis: RedisServer) -> bool:
+    """Whether a worker holds a book message it has not acknowledged (kombu's ``unacked`` hash
+    keeps ``[message, exchange, routing key]`` for each)."""
+    return any(v.endswith(b'"book"]') for v in fault_redis.client().hvals("unacked"))
+
+
 def test_book_worker_sigkilled_mid_inscription_five_times(cluster: Cluster, fault_redis: RedisServer) -> None:
     """While four rounds' inscriptions flow, book workers are SIGKILLed five times at random points:
     three times the whole worker (its messages come back after the visibility timeout), twice
@@ -209,7 +215,10 @@ def test_book_worker_sigkilled_mid_inscription_five_times(cluster: Cluster, faul
     rng = random.Random()
     kills: list[str] = []
     for i in range(5):
-        time.sleep(rng.uniform(0.2, 1.2))
+        # At a random point while the book is at work: the inscriptions go fast enough that kills
+        # at random points of a fixed window could all fall after the last of them.
+        poll(lambda: _book_busy(fault_redis), lambda busy: busy, timeout=5, every=0.01)
+        time.sleep(rng.uniform(0.0, 0.2))
         target = cluster.children("worker", "book")[rng.randrange(2)]
         pid = target["pid"] or cluster.wait_restarted(target["name"], -1)
         if i in (1, 3) and _pool_children(pid):
