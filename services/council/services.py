@@ -153,20 +153,32 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
                opened_by: str | None = None) -> dict:
     """API.md ``POST /rounds``: a secretary opens a round of their council; candidates are frozen at
     opening (a monthly round freezes them when intake answers ``CloseIntroductions``)."""
-    if data.get("kind") == PROVINCIAL:
-        _await_dossiers(runtime, str(data.get("period")))
-    try:
-        round_id = _open_round(runtime, who, data, now or utcnow(), opened_by)
-    except IntegrityError:
-        # Two secretaries' requests at once: the other one opened it (unique natural key).
-        raise Problem(409, f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
+    deadline = time.monotonic() + DOSSIER_WAIT_SECONDS
+    while True:
+        try:
+            round_id = _open_round(runtime, who, data, now or utcnow(), opened_by)
+            break
+        except IntegrityError:
+            # Two secretaries' requests at once: the other one opened it (unique natural key).
+            raise Problem(409, f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
+        except _DossiersInFlight as exc:
+            if time.monotonic() > deadline:
+                raise Problem(409, f"Còn {exc.pending} hồ sơ đề nghị của quý {data['period']} đang được chuyển "
+                                   "đến Hội đồng cấp tỉnh; hãy mở phiên sau ít phút.") from None
+            time.sleep(0.05)  # the council's worker receives them in the meantime
     return get_round_view(runtime, round_id)
 
 
 # R12: a provincial round's candidates are the dossiers received for its quarter. A quarterly
 # round's close sends its dossiers as messages, which the council's worker receives a moment
-# later: opening the provincial round in between would leave them out of it for good.
+# later: opening the provincial round in between would leave them out of it for good, so the
+# opening is tried again, for up to this long, until none is on its way.
 DOSSIER_WAIT_SECONDS = 10.0
+
+
+class _DossiersInFlight(Exception):
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
 
 
 def dossiers_in_flight(session: Session, quarter: str) -> int:
@@ -180,20 +192,6 @@ def dossiers_in_flight(session: Session, quarter: str) -> int:
             ~sa.exists().where(parked_messages.c.message_id == outbox.c.message_id),
         )
     ).scalar_one()
-
-
-def _await_dossiers(runtime: Runtime, quarter: str) -> None:
-    """Wait, a little, for the dossiers of ``quarter`` still on their way; 409 if they stay."""
-    deadline = time.monotonic() + DOSSIER_WAIT_SECONDS
-    while True:
-        with runtime.db.reading() as s:
-            pending = dossiers_in_flight(s, quarter)
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise Problem(409, f"Còn {pending} hồ sơ đề nghị của quý {quarter} đang được chuyển đến Hội đồng "
-                               "cấp tỉnh; hãy mở phiên sau ít phút.")
-        time.sleep(0.05)
 
 
 def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.datetime, opened_by: str | None) -> str:
@@ -223,6 +221,8 @@ def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.
         key = f"{council.code}:{kind}:{period}"
         if repo.round_by_key(session, key) is not None:
             raise Problem(409, f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
+        if kind == PROVINCIAL and (pending := dossiers_in_flight(session, str(period))):
+            raise _DossiersInFlight(pending)  # before anything is written: the transaction rolls back
         deeds = _candidates_for(session, council, kind, period)
         if kind != MONTHLY and not deeds:
             raise Problem(409, f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from services.council import services
 from shared import clock
 from shared.clock import Month, Quarter
+from shared.ids import new_id
+from shared.messages import DossierSent
 from tests.council.conftest import (
     COUNCIL,
     MEMBERS,
@@ -23,6 +26,7 @@ from tests.council.conftest import (
     UNIT,
     deed_copy,
     deliver_dossiers,
+    make_runtime,
     open_monthly,
     outbox_messages,
 )
@@ -244,6 +248,11 @@ def test_r12_a_provincial_round_waits_for_the_dossiers_still_on_their_way(
         assert services.dossiers_in_flight(s, str(q)) == 2
         assert services.dossiers_in_flight(s, str(Quarter(q.year - 1, q.q))) == 0
 
+    # Who may not open it is told so at once, dossiers on their way or not.
+    started = time.monotonic()
+    r = open_round(client, auth("unit_secretary", "CATP-GN-0008"), PROVINCIAL, "provincial", str(q))
+    assert r.status_code == 403 and time.monotonic() - started < services.DOSSIER_WAIT_SECONDS / 2
+
     # Nobody delivers them: after the wait, 409 and no round.
     monkeypatch.setattr(services, "DOSSIER_WAIT_SECONDS", 0.3)
     r = open_round(client, province, PROVINCIAL, "provincial", str(q))
@@ -259,3 +268,25 @@ def test_r12_a_provincial_round_waits_for_the_dossiers_still_on_their_way(
     worker.join()
     assert r.status_code == 201, r.get_json()
     assert {c["deed_id"] for c in r.get_json()["candidates"]} == {d["id"] for d in received + on_their_way}
+
+
+@pytest.mark.distributed
+def test_r12_dossiers_on_their_way_are_counted_on_postgresql(pg_settings, org_document) -> None:
+    """The count reads the quarter out of the outbox's JSON envelopes: on PostgreSQL as on SQLite."""
+    rt = make_runtime(pg_settings, copy.deepcopy(org_document))
+    try:
+        q = last_quarter()
+        sent = [DossierSent(dossier_id=new_id(), deed_id=new_id(), quarter=str(q), unit=UNIT, quarterly_round_id=new_id(),
+                            deed=deed_copy(), evidence=[], monthly_decision={}, monthly_tally={}, quarterly_tally={})
+                for _ in range(2)]
+        with rt.db.unit_of_work() as uow:
+            uow.emit_many(sent)
+            uow.commit()
+        with rt.db.reading() as s:
+            assert services.dossiers_in_flight(s, str(q)) == 2
+            assert services.dossiers_in_flight(s, str(Quarter(q.year - 1, q.q))) == 0
+        assert deliver_dossiers(rt) == 2
+        with rt.db.reading() as s:
+            assert services.dossiers_in_flight(s, str(q)) == 0
+    finally:
+        rt.db.dispose()
