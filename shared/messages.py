@@ -81,6 +81,21 @@ class Message:
     # whichever message carries it.
     MERGE_LIMIT: ClassVar[int] = 0
 
+    @staticmethod
+    def merge_key(payload: dict[str, Any]) -> Any:
+        """What payloads that may travel as one have in common."""
+        raise NotImplementedError
+
+    @staticmethod
+    def merge_size(payload: dict[str, Any]) -> int:
+        """How many items a payload carries (counted against ``MERGE_LIMIT``)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def merged(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+        """The one payload that carries all of ``payloads``."""
+        raise NotImplementedError
+
     @property
     def queue(self) -> str:
         return self.TYPE.split(".", 1)[0]

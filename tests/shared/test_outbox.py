@@ -9,11 +9,12 @@ import json
 import pytest
 import redis as redis_lib
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from shared.celery_app import make_celery, make_relay
 from shared.db import Database
 from shared.messages import DeedRecorded, envelope
-from shared.outbox import consume
+from shared.outbox import Relay, consume
 from shared.tables import metadata, outbox
 
 
@@ -127,10 +128,6 @@ def test_deeds_recorded_needs_at_least_one_deed():
 def test_after_a_partial_batch_the_relay_waits_for_the_next_wake_up(scratch_db):
     """Rows written while the relay publishes are each followed by a wake-up, so after a batch
     that was not full it waits at once instead of asking the database again for nothing."""
-    from sqlalchemy import event
-
-    from shared.outbox import Relay
-
     published: list[str] = []
     looks: list[int] = []  # for each query of unsent rows, the wake-ups waited for before it
     waits: list[int] = []
