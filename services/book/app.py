@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.book import MIGRATIONS, SERVICE, artifact_cache
+from services.book import MIGRATIONS, SERVICE, artifact_cache, stored_responses
 from services.book.api import books, publications
 from services.book.api.common import CACHE
 from shared.config import Settings
@@ -24,7 +24,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or build_runtime(settings)
     app = make_flask(runtime, __name__)
     # Serves only while subscribed to the invalidations (none without a broker: then unused).
-    app.extensions[CACHE] = artifact_cache.install(runtime.db)
+    cache = app.extensions[CACHE] = artifact_cache.install(runtime.db)
+    stored_responses.install(app, cache)
     app.register_blueprint(books.bp)
     app.register_blueprint(publications.bp)
     return app

@@ -38,7 +38,7 @@ from shared.db import Database
 log = logging.getLogger(__name__)
 
 CHANNEL = "sovang:book:changed"
-MAX_ENTRIES = 256
+MAX_ENTRIES = 512  # a publication and its whole response (stored_responses) are two
 MAX_BYTES = 64 * 1024 * 1024
 MAX_AGE = 5.0  # seconds; the feeds' own Cache-Control max-age
 # The subscriber pings this often; silence for DEAD_AFTER (a connection that died without a

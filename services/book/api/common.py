@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 
-from services.book import queries
+from services.book import queries, stored_responses
 from services.book.artifact_cache import ArtifactCache
 from services.book.publisher import Publisher, Rendered
 from services.book.repository import etag_of
@@ -116,6 +116,7 @@ def find_publication(
     if token is not None:
         hit = cache.get(path)
         if hit is not None and hit.book is not None and hit.book.code == code:
+            request.environ[stored_responses.KEEP] = True
             return hit
     validating = ("If-None-Match" in request.headers or "If-Modified-Since" in request.headers) and (
         "If-Match" not in request.headers
@@ -126,7 +127,8 @@ def find_publication(
         raise unknown_book(code)
     if token is not None and found.stored and found.body is not None:
         found = replace(found, book=queries.BookHead.of(found.book))
-        cache.put(token, path, found, len(found.body))
+        if cache.put(token, path, found, len(found.body)):
+            request.environ[stored_responses.KEEP] = True
     return found
 
 

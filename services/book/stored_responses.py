@@ -1,0 +1,81 @@
+"""Whole responses of stored publications, answered before Flask sees the request.
+
+A feed read again is the same status, headers and bytes until its book changes. Once the view
+has served a stored publication from the process's cache (``artifact_cache``), the response it
+made is kept beside it, under the same rules: taken under a generation token before the request
+ran, dropped by every invalidation, never served older than the cache's ``max_age``, and only
+while the process listens for invalidations. The next plain ``GET`` of that path is answered
+here, without routing, a request context or building the response again: on a cached feed that
+work cost as much as a whole hello-world request.
+
+Only plain reads are answered: ``GET`` without a query string, validators or a range. A
+conditional request (304), ``HEAD`` and everything else go through Flask as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from services.book.artifact_cache import ArtifactCache
+
+# The environ key a view sets when its 200 is a stored publication's, and may be kept whole.
+KEEP = "sovang.book.keep_response"
+
+# Requests whose answer depends on more than the path: Flask answers them.
+_NOT_PLAIN = (
+    "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_IF_RANGE", "HTTP_RANGE",
+)
+
+_PREFIX = "response "  # beside the publication itself in the same cache, under its own key
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class StoredResponses:
+    """WSGI middleware over the book's Flask app (``app.wsgi_app``)."""
+
+    def __init__(self, app: WsgiApp, cache: ArtifactCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or any(
+            name in environ for name in _NOT_PLAIN
+        ):
+            return self.app(environ, start_response)
+        # Taken before the request runs: whatever the view reads is at least this recent, so an
+        # invalidation that arrives meanwhile stops the response from being kept.
+        token = self.cache.token()
+        if token is None:
+            return self.app(environ, start_response)
+        key = _PREFIX + environ.get("PATH_INFO", "")
+        kept = self.cache.get(key)
+        if kept is not None:
+            status, headers, body = kept
+            start_response(status, list(headers))
+            return [body]
+        answered: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, capture)
+        if not environ.get(KEEP) or not answered or not answered[0].startswith("200"):
+            return result
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        self.cache.put(token, key, (answered[0], tuple(answered[1]), body), len(body))
+        return [body]
+
+
+def install(app: Any, cache: ArtifactCache) -> None:
+    """Answer the plain reads of kept responses in front of ``app`` (a Flask app)."""
+    app.wsgi_app = StoredResponses(app.wsgi_app, cache)

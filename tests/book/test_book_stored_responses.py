@@ -1,0 +1,232 @@
+"""R16: a plain read of a stored publication the process already served is answered whole in
+front of Flask (``stored_responses``), byte for byte and header for header what Flask answered,
+and never after the book changed (R15, R15a): the kept response goes with every invalidation.
+
+Whether Flask ran is counted on the app behind the middleware, never timed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from book_helpers import UNIT, deed_copy, deliver, inscribe_command, make_runtime, republish
+from flask import Flask
+from flask.testing import FlaskClient
+from test_book_artifact_cache import FEED, counting, entries_shown, eventually, headers_of
+
+from services.book import artifact_cache, stored_responses
+from services.book.app import build_runtime, create_app
+from shared.config import Settings
+from shared.runtime import Runtime
+
+
+class Counted:
+    """The app behind the middleware, counting the requests that reach it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.calls += 1
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def web(pg_settings: Settings, org_document: dict) -> Iterator[Runtime]:
+    runtime = make_runtime(pg_settings, org_document)
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def worker(pg_settings: Settings) -> Iterator[Runtime]:
+    runtime = build_runtime(pg_settings)
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def app(web: Runtime) -> Flask:
+    return create_app(runtime=web)
+
+
+@pytest.fixture
+def flask_calls(app: Flask) -> Counted:
+    middleware = app.wsgi_app
+    assert isinstance(middleware, stored_responses.StoredResponses)
+    middleware.app = Counted(middleware.app)
+    return middleware.app
+
+
+@pytest.fixture
+def client(app: Flask, flask_calls: Counted) -> FlaskClient:
+    return app.test_client()
+
+
+def listening(client: FlaskClient, web: Runtime) -> artifact_cache.ArtifactCache:
+    assert client.get(FEED).status_code == 200  # the first request starts the subscriber
+    cache = artifact_cache.install(web.db)
+    cache.max_age = 3600.0
+    eventually(cache.usable, "the subscription to publication changes")
+    return cache
+
+
+def test_a_feed_read_again_is_answered_without_flask_exactly_as_flask_answered(client, web, worker, flask_calls):
+    deliver(worker, inscribe_command(UNIT, deed=deed_copy("Cứu hai em nhỏ — ổ ữ Đ")))
+    listening(client, web)
+    by_flask = client.get(FEED)
+    calls = flask_calls.calls
+    with counting(web) as statements:
+        kept = client.get(FEED)
+        again = client.get(FEED)
+    assert flask_calls.calls == calls and statements == []
+    assert by_flask.status_code == kept.status_code == again.status_code == 200
+    assert kept.data == again.data == by_flask.data
+    assert headers_of(kept) == headers_of(by_flask)
+    assert kept.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    assert kept.headers["Content-Length"] == str(len(by_flask.data))
+    assert kept.headers["X-Chain-Entries"] == "1" and kept.headers["Cache-Control"] == "public, max-age=5"
+    assert "Cứu hai em nhỏ — ổ ữ Đ" in kept.data.decode()
+
+
+def test_honour_roll_pages_are_kept_whole_too(client, web, worker, flask_calls):
+    deliver(worker, inscribe_command(UNIT))
+    republish(worker)  # the pages are stored one hop after the inscription
+    listening(client, web)
+    for path in (f"/honour-roll/{UNIT}/", f"/feeds/{UNIT}.json", f"/feeds/{UNIT}.rss"):
+        first = client.get(path)
+        assert first.status_code == 200, path
+        calls = flask_calls.calls
+        second = client.get(path)
+        assert flask_calls.calls == calls, path
+        assert second.data == first.data and headers_of(second) == headers_of(first), path
+
+
+def test_a_change_by_another_process_drops_the_kept_response(client, web, worker, flask_calls):
+    """R15: the inscription committed by the worker shows in the next plain read once this
+    process hears of it; the kept response is not served past the invalidation."""
+    deliver(worker, inscribe_command(UNIT))
+    listening(client, web)
+    client.get(FEED)
+    calls = flask_calls.calls
+    client.get(FEED)
+    assert flask_calls.calls == calls
+    deliver(worker, inscribe_command(UNIT, deed=deed_copy("Hiến máu cứu người")))
+    eventually(lambda: entries_shown(client) == 2, "the worker's inscription in the feed")
+    assert "Hiến máu cứu người" in client.get(FEED).data.decode()
+
+
+def test_conditional_head_and_query_requests_go_to_flask(client, web, worker, flask_calls):
+    deliver(worker, inscribe_command(UNIT))
+    listening(client, web)
+    first = client.get(FEED)
+    client.get(FEED)
+    calls = flask_calls.calls
+    etag = first.headers["ETag"]
+    not_modified = client.get(FEED, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    changed = client.get(FEED, headers={"If-None-Match": '"not-this-one"'})
+    assert changed.status_code == 200 and changed.data == first.data
+    head = client.head(FEED)
+    assert head.status_code == 200 and head.data == b"" and head.headers["ETag"] == etag
+    with_query = client.get(FEED + "?x=1")
+    assert with_query.status_code == 200 and with_query.data == first.data
+    assert flask_calls.calls == calls + 4
+
+
+def test_what_is_not_a_stored_publication_is_never_kept(client, web, worker, flask_calls):
+    deliver(worker, inscribe_command(UNIT))
+    listening(client, web)
+    for path in ("/feeds/KHONG-CO.atom", "/api/v1/books", f"/api/v1/books/{UNIT}/entries"):
+        first = client.get(path)
+        calls = flask_calls.calls
+        second = client.get(path)
+        assert flask_calls.calls == calls + 1, path
+        assert second.status_code == first.status_code, path
+    assert client.get("/feeds/KHONG-CO.atom").status_code == 404
+
+
+def test_without_the_broker_nothing_is_kept(tmp_path: Path, pg_database, org_document):
+    """No subscription to invalidations, no kept responses: every read reaches Flask."""
+    settings = Settings(home=tmp_path, database_url=pg_database, broker_url="redis://127.0.0.1:1/0")
+    runtime = make_runtime(settings, org_document)
+    try:
+        deliver(runtime, inscribe_command(UNIT))
+        app = create_app(runtime=runtime)
+        middleware = app.wsgi_app
+        middleware.app = counted = Counted(middleware.app)
+        client = app.test_client()
+        for _ in range(3):
+            assert client.get(FEED).status_code == 200
+        assert counted.calls == 3
+    finally:
+        runtime.db.dispose()
+
+
+# -- the middleware alone -----------------------------------------------------------------------
+def _usable_cache() -> artifact_cache.ArtifactCache:
+    cache = artifact_cache.ArtifactCache(Settings(home=Path("/nonexistent")))
+    cache._pid = os.getpid()
+    cache._subscribed_now()
+    return cache
+
+
+def _plain_get(path: str = "/feeds/X.atom") -> dict[str, Any]:
+    return {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": ""}
+
+
+def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list, bytes]:
+    answered: list[Any] = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: answered.extend([status, headers])))
+    return answered[0], answered[1], body
+
+
+def test_a_response_overtaken_by_an_invalidation_is_not_kept():
+    """The race: the book changed while the request ran; keeping its answer would serve the old
+    publication after the invalidation."""
+    cache = _usable_cache()
+    bodies = iter([b"old", b"new", b"newer"])
+
+    def view(environ, start_response):  # noqa: ANN001, ANN202
+        environ[stored_responses.KEEP] = True
+        body = next(bodies)
+        if body == b"old":
+            cache.invalidate()  # as the subscriber does when a commit's message arrives
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    app = stored_responses.StoredResponses(view, cache)
+    assert _call(app, _plain_get())[2] == b"old"
+    assert _call(app, _plain_get())[2] == b"new"  # the old one was not kept
+    assert _call(app, _plain_get())[2] == b"new"  # read with no invalidation meanwhile: kept
+    assert _call(app, {**_plain_get(), "HTTP_IF_NONE_MATCH": '"x"'})[2] == b"newer"
+
+
+def test_only_a_200_the_view_marked_is_kept_and_its_iterable_is_closed():
+    cache = _usable_cache()
+    closed: list[str] = []
+    calls = {"marked-404": 0, "unmarked": 0, "marked": 0}
+
+    class Body(list):
+        def close(self) -> None:
+            closed.append("closed")
+
+    def view(environ, start_response):  # noqa: ANN001, ANN202
+        name = environ["PATH_INFO"].strip("/")
+        calls[name] += 1
+        if name != "unmarked":
+            environ[stored_responses.KEEP] = True
+        start_response("404 NOT FOUND" if name == "marked-404" else "200 OK", [("X", name)])
+        return Body([name.encode()])
+
+    app = stored_responses.StoredResponses(view, cache)
+    for _ in range(2):
+        for name in calls:
+            status, headers, body = _call(app, _plain_get(f"/{name}"))
+            assert body == name.encode() and headers == [("X", name)]
+    assert calls == {"marked-404": 2, "unmarked": 2, "marked": 1}
+    assert "closed" in closed
