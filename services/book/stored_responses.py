@@ -22,8 +22,8 @@ from services.book.artifact_cache import ArtifactCache
 # The environ key a view sets when its 200 is a stored publication's, and may be kept whole.
 KEEP = "sovang.book.keep_response"
 
-# Requests whose answer depends on more than the path: Flask answers them.
-_NOT_PLAIN = (
+# Validators and ranges: a request with any of them is answered by Flask (a 304, a part).
+CONDITIONS = (
     "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
     "HTTP_IF_RANGE", "HTTP_RANGE",
 )
@@ -43,7 +43,7 @@ class StoredResponses:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or any(
-            name in environ for name in _NOT_PLAIN
+            name in environ for name in CONDITIONS
         ):
             return self.app(environ, start_response)
         # Taken before the request runs: whatever the view reads is at least this recent, so an

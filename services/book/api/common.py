@@ -46,10 +46,7 @@ def unknown_book(code: str) -> Problem:
 
 
 # The request headers make_conditional answers (validators, and ranges should they be accepted).
-_CONDITIONS = (
-    "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE",
-    "HTTP_IF_RANGE", "HTTP_RANGE",
-)
+_CONDITIONS = stored_responses.CONDITIONS
 
 
 NO_CACHE = "public, no-cache"
