@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import books, growth, latency, machine, profiles, report, simulation, tally, throughput
+from bench import bare, books, growth, latency, machine, profiles, report, simulation, tally, throughput
 from bench.load import ensure_wrk
 from bench.org import issue_tokens, province_document
 from bench.stack import PORTS, Stack, fresh_stack, wait_quiet
@@ -105,6 +105,7 @@ class Run:
             conn.execute("CREATE SCHEMA bench")
             for table in ("bare_deeds", "copy_deeds"):
                 conn.execute(f"CREATE TABLE bench.{table} (LIKE intake.deeds INCLUDING ALL)")
+            bare.create_floor_tables(conn)
         self.results["commit_latency"] = machine.commit_latency(stack.db.dsn)
         stack.start_services()
         stack.start_bare()
@@ -123,6 +124,8 @@ class Run:
         self.phase("post_deeds_without_key", throughput.post_deeds_without_key, people.token("officer", author),
                    author, p.rounds, p.seconds, stack.pids, stack.db.name)
         self.phase("post_deeds_drain_s", wait_quiet, stack.db, 900)
+        self.phase("post_deeds_floors", throughput.post_deeds_floors, people.token("officer", author), author,
+                   p.rounds, p.seconds, p.warmup, stack.pids, stack.db.name)
 
         self.phase("introduction_latency", latency.introduction_latency, people, INTRO_UNIT, p.intro_samples)
         units = sorted(org.units)

@@ -4,7 +4,18 @@ same bind, same workers and threads, access log on stdout):
 - ``POST /bare/deeds`` parses the same JSON as ``POST /api/v1/deeds`` and inserts one row with
   psycopg into ``bench.bare_deeds``, a table made ``LIKE intake.deeds INCLUDING ALL`` (same
   columns, same indexes): the ceiling for one deed per request;
-- ``GET /hello``: a bare hello-world, the ceiling for a feed read.
+- ``GET /hello``: a bare hello-world, the ceiling for a feed read;
+- ``POST /bare/deeds-round-trips``: the bare insert making every round trip ``POST /api/v1/deeds``
+  makes, in the same order, with psycopg and redis-py and nothing else (no validation, no
+  SQLAlchemy, no marshmallow): the token's row, the rate limit's count, the Idempotency-Key's
+  claim, the deed, its outbox message, the stored answer, the commit, the relay's wake-up;
+- ``POST /bare/deeds-fewest``: the same guarantees in the fewest round trips we know of: the
+  token's row, the count, then one statement that claims the key with its answer, inserts the deed
+  and its message (a PostgreSQL CTE, committed alone), and the wake-up.
+
+The last two write to copies of intake's tables in schema ``bench`` (``floor_deeds``,
+``floor_outbox``, ``floor_keys``), so that no relay sends what they write; they read intake's
+tokens. They show how much of the gap to the bare insert is the round trips themselves.
 
 Run: ``python -m bench.bare --bind 127.0.0.1:18110 --workers 2 --dsn postgresql://…``.
 """
@@ -13,11 +24,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import threading
+import time
+import uuid
 
 import psycopg
+import redis
 from flask import Flask, Response, request
+from psycopg.types.json import Json
 
 from shared.ids import new_id
 
@@ -29,8 +45,40 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 
 """
 
 
-def create_bare_app(dsn: str) -> Flask:
+TOKEN = "SELECT role, subject, expires_at, revoked_at FROM intake.tokens WHERE token_hash = %s"
+CLAIM = """
+INSERT INTO bench.floor_keys (subject, key, request_hash, status, content_type, body, created_at)
+VALUES (%s, %s, %s, 0, '', '', %s) ON CONFLICT DO NOTHING RETURNING key
+"""
+FLOOR_DEED = INSERT.replace("bench.bare_deeds", "bench.floor_deeds")
+MESSAGE = """
+INSERT INTO bench.floor_outbox (message_id, type, queue, envelope, created_at) VALUES (%s, %s, %s, %s, %s)
+"""
+ANSWER = "UPDATE bench.floor_keys SET status = %s, content_type = %s, body = %s WHERE subject = %s AND key = %s"
+DEED_COLUMNS = """id, author_kind, author_code, author_name, unit, subunit, occurred_on, month, kind, relation,
+    title, description, place, beneficiaries, search_text, status, book_entries, created_at, created_by"""
+FEWEST = f"""
+WITH claim AS (
+    INSERT INTO bench.floor_keys (subject, key, request_hash, status, content_type, body, created_at)
+    VALUES (%s, %s, %s, 201, 'application/json', %s, %s) ON CONFLICT DO NOTHING RETURNING key
+), deed AS (
+    INSERT INTO bench.floor_deeds ({DEED_COLUMNS})
+    SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM claim RETURNING id
+)
+INSERT INTO bench.floor_outbox (message_id, type, queue, envelope, created_at)
+SELECT %s, %s, %s, %s, %s FROM deed RETURNING message_id
+"""
+
+
+def create_floor_tables(conn: psycopg.Connection) -> None:
+    """The copies of intake's tables the floor endpoints write to."""
+    for copy, table in (("floor_deeds", "deeds"), ("floor_outbox", "outbox"), ("floor_keys", "idempotency_records")):
+        conn.execute(f"CREATE TABLE bench.{copy} (LIKE intake.{table} INCLUDING ALL)")
+
+
+def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> Flask:
     app = Flask(__name__)
+    broker = redis.Redis.from_url(redis_url)
     state = threading.local()  # a connection per thread, so that threads never wait on each other
 
     def conn() -> psycopg.Connection:
@@ -53,6 +101,66 @@ def create_bare_app(dsn: str) -> Flask:
         ))
         body = {**data, "id": deed_id, "status": "recorded", "created_at": now.isoformat()}
         return Response(json.dumps(body, ensure_ascii=False), content_type="application/json"), 201
+
+    def parsed() -> tuple[dict, tuple, dict, str]:
+        """The JSON, the deed's row and the answer, as ``POST /bare/deeds`` makes them."""
+        data = json.loads(request.get_data())
+        ((kind, code),) = data["author"].items()
+        deed_id = new_id()
+        now = dt.datetime.now(dt.UTC)
+        occurred = data["occurred_on"]
+        row = (
+            deed_id, kind, code, code, "BARE", None, occurred, occurred[:7], data["kind"], data["relation"],
+            data["title"], data["description"], data.get("place"), data.get("beneficiaries"),
+            (data["title"] + " " + data["description"]).lower(), "recorded", "[]", now, "bare",
+        )
+        body = {**data, "id": deed_id, "status": "recorded", "created_at": now.isoformat()}
+        return data, row, body, json.dumps(body, ensure_ascii=False)
+
+    def count_and_key() -> tuple[str, str, str]:
+        """The token's row and the rate limit's count (two round trips); the key and the digest."""
+        token = request.headers.get("Authorization", "")[len("Bearer "):].strip()
+        row = conn().execute(TOKEN, (hashlib.sha256(token.encode()).hexdigest(),)).fetchone()
+        subject = f"{row[0]}:{row[1]}" if row else "anonymous"
+        name = f"sovang:rl:bare:{int(time.time() // 60)}"
+        pipe = broker.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, 120)
+        pipe.execute()
+        key = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
+        return subject, key, hashlib.sha256(b"POST /bare\n" + request.get_data()).hexdigest()
+
+    def message(deed: tuple, now: dt.datetime) -> tuple:
+        env = {"id": new_id(), "type": "intake.deeds_recorded", "occurred_at": now.isoformat(),
+               "payload": {"unit": deed[4], "month": deed[7], "deed_ids": [deed[0]]}}
+        return env["id"], env["type"], "council", Json(env), now
+
+    def wake() -> None:
+        pipe = broker.pipeline()
+        pipe.rpush("sovang:outbox-wake:bare", 1)
+        pipe.ltrim("sovang:outbox-wake:bare", -1, -1)
+        pipe.execute()
+
+    @app.post("/bare/deeds-round-trips")
+    def deeds_round_trips() -> tuple[Response, int]:
+        subject, key, digest = count_and_key()
+        _, row, _, answer = parsed()
+        c = conn()
+        with c.transaction():
+            c.execute(CLAIM, (subject, key, digest, row[17])).fetchone()
+            c.execute(FLOOR_DEED, row)
+            c.execute(MESSAGE, message(row, row[17]))
+            c.execute(ANSWER, (201, "application/json", answer.encode(), subject, key))
+        wake()
+        return Response(answer, content_type="application/json"), 201
+
+    @app.post("/bare/deeds-fewest")
+    def deeds_fewest() -> tuple[Response, int]:
+        subject, key, digest = count_and_key()
+        _, row, _, answer = parsed()
+        conn().execute(FEWEST, (subject, key, digest, answer.encode(), row[17], *row, *message(row, row[17]))).fetchone()
+        wake()
+        return Response(answer, content_type="application/json"), 201
 
     @app.get("/hello")
     def hello() -> Response:

@@ -58,6 +58,15 @@ def summary_rows(r: dict) -> list[list[str]]:
         rows.append(["… without `Idempotency-Key`", "requests/s; p99 ms", f"{_f(nk['rps'])}; {_f(nk['p99_ms'])}",
                      f"{_f(nk['base_rps'])}; {_f(nk['base_p99_ms'])}", f"{ratio:.2f}×; p99 "
                      f"{nk['p99_ms'] / nk['base_p99_ms']:.1f}×", "(diagnostic)", "–"])
+    floors = r.get("post_deeds_floors") or {}
+    for name, label in (("round_trips", "… the bare insert making the same round trips (no framework)"),
+                        ("fewest", "… the bare insert making the fewest round trips (one CTE)")):
+        fl = floors.get(name)
+        if fl:
+            rows.append([label, "requests/s; p99 ms", f"{_f(fl['rps'])}; {_f(fl['p99_ms'])}",
+                         f"{_f(fl['base_rps'])}; {_f(fl['base_p99_ms'])}",
+                         f"{fl['rps'] / fl['base_rps']:.2f}×; p99 {fl['p99_ms'] / fl['base_p99_ms']:.1f}×",
+                         "(a floor: see below)", "–"])
     b = r.get("batch")
     if b:
         ratio = b["deeds_per_s"] / b["copy_deeds_per_s"]
@@ -287,9 +296,12 @@ def cpu_section(r: dict) -> str:
     both are CPU-bound on this machine, so the CPU a request costs all the processes involved
     (the follow-up work of the Celery workers and wrk included) should explain the ratio of the
     rates. Empty for results from before it was measured."""
-    variants = [(label, r[key]) for label, key in (("`POST /api/v1/deeds`", "post_deeds"),
-                                                   ("… without `Idempotency-Key`", "post_deeds_without_key"))
-                if (r.get(key) or {}).get("cpu_ms") and r[key].get("base_cpu_ms")]
+    floors = r.get("post_deeds_floors") or {}
+    candidates = [("`POST /api/v1/deeds`", r.get("post_deeds")),
+                  ("… without `Idempotency-Key`", r.get("post_deeds_without_key")),
+                  ("bare, same round trips", floors.get("round_trips")),
+                  ("bare, fewest round trips", floors.get("fewest"))]
+    variants = [(label, v) for label, v in candidates if (v or {}).get("cpu_ms") and v.get("base_cpu_ms")]
     if not variants:
         return ""
     groups = sorted({g for _, v in variants for g in (*v["cpu_ms"], *v["base_cpu_ms"]) if g != REST},

@@ -126,6 +126,28 @@ def post_deeds_without_key(token: str, author: str, rounds: int, seconds: float,
     return alternate(path, base, rounds, seconds, 1, cpu.sampler(pids, database) if pids else None).summary()
 
 
+FLOORS = {"round_trips": "/bare/deeds-round-trips", "fewest": "/bare/deeds-fewest"}
+
+
+def post_deeds_floors(token: str, author: str, rounds: int, seconds: float, warmup: float,
+                      pids: Callable[[], dict[str, list[int]]] | None = None,
+                      database: str | None = None) -> dict[str, Any]:
+    """The bare insert making ``POST /api/v1/deeds``'s round trips with psycopg and redis-py alone,
+    and making the fewest that keep its guarantees (``bench.bare``), each beside the bare insert:
+    the ratios no implementation of those round trips can pass on this machine."""
+    body = json.dumps(deed_body({"officer": author}, _today()), ensure_ascii=False).encode()
+    run = secrets.token_hex(4)
+    base = dict(url=f"http://127.0.0.1:{PORTS['bare']}/bare/deeds", connections=CONNECTIONS, method="POST",
+                body=body, idempotency_prefix=f"bare-{run}")
+    sampler = cpu.sampler(pids, database) if pids else None
+    return {
+        name: alternate(dict(url=f"http://127.0.0.1:{PORTS['bare']}{path}", connections=CONNECTIONS, method="POST",
+                             body=body, token=token, idempotency_prefix=f"{name}-{run}"),
+                        base, rounds, seconds, warmup, sampler).summary()
+        for name, path in FLOORS.items()
+    }
+
+
 def batch_body(lead_officers: list[str], day: dt.date, size: int = 1000) -> dict[str, Any]:
     return {"deeds": [deed_body({"officer": lead_officers[i % len(lead_officers)]}, day, i) for i in range(size)]}
 
