@@ -127,11 +127,6 @@ class RedisConfirmations:
         return int(self.client.llen(queue)) == 0
 
 
-# How long a relay that is kept busy waits before each batch, so that the batch carries several
-# messages (``Relay.linger``). A message sent after a quiet moment goes at once.
-RELAY_LINGER_SECONDS = 0.01
-
-
 def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
     """The relay of a service's outbox, publishing through its Celery app.
 
@@ -153,7 +148,8 @@ def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
     def broker_run() -> str:
         return str(client.info("server")["run_id"])
 
-    return Relay(db, publish, wait, broker_run=broker_run, linger=RELAY_LINGER_SECONDS,
+    return Relay(db, publish, wait, broker_run=broker_run, linger=settings.relay_linger_seconds,
+                 merge_linger=settings.relay_merge_linger_seconds,
                  replay_window=dt.timedelta(hours=options.replay_hours),
                  confirmations=RedisConfirmations(client),
                  confirm_after=dt.timedelta(seconds=options.confirm_seconds))

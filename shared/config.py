@@ -62,6 +62,10 @@ class Settings:
     sweep_seconds: float = 2.0
     # How often an outbox relay looks for unsent messages when nothing woke it (seconds).
     relay_poll_seconds: float = 0.5
+    # How long a relay kept busy waits before its next batch, so that the batch carries several
+    # messages (seconds); longer while the messages can be merged into one (``Message.MERGE_LIMIT``).
+    relay_linger_seconds: float = 0.01
+    relay_merge_linger_seconds: float = 0.05
     token_ttl_days: int = 365
     idempotency_ttl_hours: int = 48
     max_body_bytes: int = 1024 * 1024
@@ -103,6 +107,10 @@ class Settings:
             rate_limit_per_minute=_int(env, "SOVANG_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             sweep_seconds=_float(env, "SOVANG_SWEEP_SECONDS", cls.sweep_seconds),
             relay_poll_seconds=_float(env, "SOVANG_RELAY_POLL_SECONDS", cls.relay_poll_seconds),
+            relay_linger_seconds=_float(env, "SOVANG_RELAY_LINGER_SECONDS", cls.relay_linger_seconds),
+            relay_merge_linger_seconds=_float(
+                env, "SOVANG_RELAY_MERGE_LINGER_SECONDS", cls.relay_merge_linger_seconds
+            ),
             token_ttl_days=_int(env, "SOVANG_TOKEN_TTL_DAYS", cls.token_ttl_days),
             idempotency_ttl_hours=_int(env, "SOVANG_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours),
             max_deliveries=_int(env, "SOVANG_MAX_DELIVERIES", cls.max_deliveries),

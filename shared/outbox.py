@@ -132,6 +132,12 @@ def coalesce(rows: Sequence[Any]) -> list[Outgoing]:
     return [item if isinstance(item, Outgoing) else _merge(item) for item in out]
 
 
+def mergeable(message_type: str) -> bool:
+    """Whether rows of this type may go out merged (``coalesce``)."""
+    cls = CATALOGUE.get(message_type)
+    return cls is not None and cls.MERGE_LIMIT > 0
+
+
 def _merge(group: list[Any]) -> Outgoing:
     first = group[0]
     if len(group) == 1:
@@ -170,6 +176,7 @@ class Relay:
         confirmations: Confirmations | None = None,
         confirm_after: dt.timedelta = dt.timedelta(seconds=60),
         linger: float = 0.0,
+        merge_linger: float | None = None,
     ) -> None:
         self.db = db
         self.publish = publish  # (task name, queue, envelope, message id)
@@ -196,8 +203,12 @@ class Relay:
         # can be (``coalesce``). Without it, a relay that kept up sent every deed of a stream of
         # single deeds alone, and council spent a task on each: more CPU for council, less for
         # the web processes, fewer deeds per batch, a state a busy machine did not leave.
+        # While the batches carry messages that merge (a stream of single deeds), longer: each
+        # merged message saves council a task, and such a stream is what fills the machine.
         self.linger = linger
+        self.merge_linger = linger if merge_linger is None else merge_linger
         self._last_sent = -1e9
+        self._last_mergeable = False  # whether the last batch held rows of a mergeable type
 
     def check_broker(self) -> str | None:
         """The broker's run now; rows sent to an earlier run are queued again (module docstring)."""
@@ -287,6 +298,7 @@ class Relay:
                 uow.session.rollback()
                 self._prune()
                 return 0
+            self._last_mergeable = any(mergeable(row.type) for row in rows)
             sent: list[int] = []
             try:
                 for msg in coalesce(rows):
@@ -299,6 +311,7 @@ class Relay:
                         outbox.update().where(outbox.c.id.in_(sent)).values(sent_at=utcnow(), broker_run=run)
                     )
                     uow.commit()
+                    self._last_sent = time.monotonic()
             return len(sent)
 
     def _prune(self) -> None:
@@ -323,8 +336,6 @@ class Relay:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
-            if sent:
-                self._last_sent = time.monotonic()
             # A full batch may leave more behind: go on at once. After a partial one, rows written
             # since were each followed by a wake-up, which the wait returns on at once; looking
             # again now would cost a query (and a broker round trip) that finds nothing.
@@ -340,9 +351,11 @@ class Relay:
             self.linger_if_streaming()
 
     def linger_if_streaming(self) -> bool:
-        """Wait ``linger`` seconds if the last batch went out less than that long ago."""
-        if self.linger > 0 and time.monotonic() - self._last_sent < self.linger:
-            self._stop.wait(self.linger)
+        """Wait ``linger`` seconds if the last batch went out less than that long ago
+        (``merge_linger`` after a batch that held mergeable messages)."""
+        linger = self.merge_linger if self._last_mergeable else self.linger
+        if linger > 0 and time.monotonic() - self._last_sent < linger:
+            self._stop.wait(linger)
             return True
         return False
 

@@ -179,7 +179,7 @@ def test_a_relay_kept_busy_lingers_so_that_a_stream_of_single_deeds_goes_out_mer
 
     install_wakeup(intake_db, settings)
     relay = make_relay(make_celery("intake", settings), intake_db, settings)
-    relay.linger = 0.05  # generous: the stream below may be slow on a busy machine
+    relay.merge_linger = 0.05  # the default, said here: the stream below may be slow on a busy machine
     thread = relay.start_thread(idle_seconds=0.5)
     try:
         deadline = time.monotonic() + 0.6
@@ -207,3 +207,20 @@ def test_the_relay_lingers_only_right_after_a_batch(intake_db: Database) -> None
     assert relay.linger_if_streaming() is True and time.monotonic() - t0 >= 0.04
     relay._last_sent = time.monotonic() - 1.0
     assert relay.linger_if_streaming() is False, "a quiet moment since: a message goes at once"
+
+
+def test_after_a_batch_of_mergeable_messages_the_relay_lingers_longer(intake_db: Database) -> None:
+    """A stream of single deeds (mergeable) waits ``merge_linger``; other messages ``linger``."""
+    relay = Relay(intake_db, lambda *_: None, linger=0.01, merge_linger=0.05)
+    waited: list[float] = []
+    relay._stop.wait = lambda seconds: waited.append(seconds)  # type: ignore[method-assign]
+    with intake_db.unit_of_work() as uow:
+        uow.emit(DeedIntroduced(deed_id="a", unit=UNIT, month=MONTH))
+        uow.commit()
+    assert relay.relay_once() == 1
+    assert relay.linger_if_streaming() is True
+    record(intake_db, UNIT, "b", "c")
+    assert relay.relay_once() == 2
+    assert relay.linger_if_streaming() is True
+    assert waited == [0.01, 0.05]
+    assert Relay(intake_db, lambda *_: None, linger=0.02).merge_linger == 0.02  # one linger unless told
