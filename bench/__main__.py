@@ -154,6 +154,7 @@ class Run:
         self.phase("profile_feed", profiles.feed, stack.settings, GROWTH_UNIT)
         self.phase("profile_inscribe", profiles.inscribe, stack.settings, people, GROWTH_UNIT)
         self.phase("profile_post_deeds", profiles.post_deeds, stack.settings, people, LOAD_UNIT)
+        self.phase("profile_post_deeds_cpu", profiles.post_deeds_cpu, stack.settings, people, LOAD_UNIT)
         self.phase("profile_deed_recorded", profiles.deed_recorded, stack.settings, LOAD_UNIT)
         wait_quiet(stack.db, 900)
 

@@ -99,6 +99,71 @@ def post_deeds(settings: Any, people: People, unit: str, requests: int = 200) ->
             "ms_per_request_without_key": without * 1000, "per_request_without_key": per_without}
 
 
+# Where a profiled call waits for PostgreSQL or Redis rather than computing (C calls that block).
+_BLOCKING = ("(wait)", "recv", "sendall", "_send_query_prepared", "_exec_command", "'poll'")
+
+
+def _owner(filename: str, name: str) -> str:
+    """The library (or module of ours, or stdlib) a profiled function belongs to."""
+    if any(b in name for b in _BLOCKING) or (filename.endswith("connection.py") and name == "wait"):
+        return "(waiting for PostgreSQL or Redis)"
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    root = str(OUT.parent.parent) + "/"
+    if filename.startswith(root):
+        return filename.removeprefix(root).split("/")[0] + " (this repository)"
+    if filename == "~":
+        return "builtins (C)"
+    return "stdlib"
+
+
+def post_deeds_cpu(settings: Any, people: People, unit: str, requests: int = 1000) -> dict[str, Any]:
+    """``POST /api/v1/deeds`` under cProfile: the time each library spends itself (its own
+    functions, not those it calls), per request, apart from the waits for the servers. cProfile
+    slows calls down, fine-grained code more than coarse, so the shares are what to read."""
+    import cProfile
+    import pstats
+
+    from services.intake.app import create_app
+
+    app = create_app(settings)
+    client = app.test_client()
+    author = next(o for o in people.unit_officers(unit) if ("officer", o) in people.tokens)
+    headers = {"Authorization": f"Bearer {people.token('officer', author)}"}
+    raw = json.dumps(deed_body({"officer": author}, _today()), ensure_ascii=False)
+
+    def post(i: int) -> None:
+        r = client.post("/api/v1/deeds", data=raw, content_type="application/json",
+                        headers={**headers, "Idempotency-Key": f"cpu-{time.time()}-{i}"})
+        assert r.status_code == 201, r.data
+
+    for i in range(20):
+        post(i)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(requests):
+        post(i)
+    profiler.disable()
+    owners: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profiler).stats.items():
+        key = _owner(filename, name)
+        owners[key] = owners.get(key, 0.0) + own
+    waiting = owners.pop("(waiting for PostgreSQL or Redis)", 0.0)
+    computing = sum(owners.values())
+    rows = sorted(owners.items(), key=lambda kv: -kv[1])
+    lines = [f"# POST /api/v1/deeds x{requests}, in-process (Flask test client), under cProfile: each library's "
+             f"own time per request; {waiting / requests * 1e6:.0f} us per request waiting for the servers "
+             "is left out", "", "| library | us per request (profiled) | share of the computing |", "|---|---|---|"]
+    lines += [f"| {k} | {v / requests * 1e6:.0f} | {v / computing:.1%} |" for k, v in rows if v / computing >= 0.005]
+    OUT.mkdir(exist_ok=True)
+    path = OUT / "post_deeds_cpu.txt"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    app.extensions["sovang"].db.dispose()
+    return {"file": str(path.relative_to(OUT.parent.parent)),
+            "shares": {k: round(v / computing, 3) for k, v in rows[:12]},
+            "computing_us": computing / requests * 1e6, "waiting_us": waiting / requests * 1e6}
+
+
 def post_batch(settings: Any, people: People, unit: str, requests: int = 2) -> dict[str, Any]:
     pyinstrument = _ensure_pyinstrument()
     from services.intake.app import create_app

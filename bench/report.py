@@ -265,12 +265,12 @@ def year_section(r: dict) -> str:
 
 def details_section(r: dict) -> str:
     out = []
-    for name in ("post_deeds", "batch", "celery_round_trip", "introduction_latency", "close_to_feed",
+    for name in ("post_deeds", "post_deeds_floors", "batch", "celery_round_trip", "introduction_latency", "close_to_feed",
                  "tally_pure", "tally_provincial", "batch_drain", "post_deeds_drain_s", "tally_drain_s",
                  "phase_seconds"):
         if name in r:
             out.append(f"- `{name}`: `{r[name]}`")
-    for name in ("profile_inscribe", "profile_post_deeds", "profile_batch", "profile_deed_recorded", "profile_feed"):
+    for name in ("profile_inscribe", "profile_post_deeds", "profile_post_deeds_cpu", "profile_batch", "profile_deed_recorded", "profile_feed"):
         if r.get(name):
             out.append(f"- `{name}`: `{r[name]}`")
     return "\n".join(out)

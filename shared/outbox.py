@@ -69,7 +69,9 @@ def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
         env = envelope(msg, occurred)
         rows.append({"message_id": env["id"], "type": msg.TYPE, "queue": msg.queue, "envelope": env,
                      "created_at": at})
-    session.execute(outbox.insert(), rows)
+    # On the connection: a Core INSERT gains nothing from the ORM's execution layers; one row as
+    # one parameter set (a list of one would take the executemany path).
+    session.connection().execute(outbox.insert(), rows[0] if len(rows) == 1 else rows)
     return [row["message_id"] for row in rows]
 
 
