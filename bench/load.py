@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -45,7 +46,12 @@ def ensure_wrk() -> str:
 
 def wrk(url: str, seconds: float, connections: int, *, method: str = "GET", body: bytes | None = None,
         token: str = "", idempotency_prefix: str = "", threads: int = 1, timeout: float = 30.0) -> WrkResult:
-    """Closed-loop load: ``connections`` connections kept busy for ``seconds``."""
+    """Closed-loop load: ``connections`` connections kept busy for ``seconds``. With
+    ``idempotency_prefix``, every request of every run carries a key of its own: the script numbers
+    its requests from 1 in each run, so the prefix is made unique to the run here (the same keys
+    again would be replays, not new requests)."""
+    if idempotency_prefix:
+        idempotency_prefix = f"{idempotency_prefix}-{secrets.token_hex(4)}"
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         if body is not None:
             f.write(body)

@@ -205,12 +205,15 @@ class Relay:
         # can be (``coalesce``). Without it, a relay that kept up sent every deed of a stream of
         # single deeds alone, and council spent a task on each: more CPU for council, less for
         # the web processes, fewer deeds per batch, a state a busy machine did not leave.
-        # While the batches carry messages that merge (a stream of single deeds), longer: each
-        # merged message saves council a task, and such a stream is what fills the machine.
+        # While the batches find several messages that merge (a stream of single deeds), longer:
+        # each merged message saves council a task, and such a stream is what fills the machine.
+        # A message that follows a batch of one row (a deed introduced just after it was
+        # recorded) waits only ``linger``.
         self.linger = linger
         self.merge_linger = linger if merge_linger is None else merge_linger
         self._last_sent = -1e9
         self._last_mergeable = False  # whether the last batch held rows of a mergeable type
+        self._streaming = False  # whether the last batch found more than one row
 
     def check_broker(self) -> str | None:
         """The broker's run now; rows sent to an earlier run are queued again (module docstring)."""
@@ -301,6 +304,7 @@ class Relay:
                 self._prune()
                 return 0
             self._last_mergeable = any(mergeable(row.type) for row in rows)
+            self._streaming = len(rows) > 1
             sent: list[int] = []
             try:
                 for msg in coalesce(rows):
@@ -354,8 +358,8 @@ class Relay:
 
     def linger_if_streaming(self) -> bool:
         """Wait ``linger`` seconds if the last batch went out less than that long ago
-        (``merge_linger`` after a batch that held mergeable messages)."""
-        linger = self.merge_linger if self._last_mergeable else self.linger
+        (``merge_linger`` after a batch that found several rows, mergeable ones among them)."""
+        linger = self.merge_linger if self._last_mergeable and self._streaming else self.linger
         if linger > 0 and time.monotonic() - self._last_sent < linger:
             self._stop.wait(linger)
             return True

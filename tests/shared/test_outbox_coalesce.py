@@ -209,18 +209,24 @@ def test_the_relay_lingers_only_right_after_a_batch(intake_db: Database) -> None
     assert relay.linger_if_streaming() is False, "a quiet moment since: a message goes at once"
 
 
-def test_after_a_batch_of_mergeable_messages_the_relay_lingers_longer(intake_db: Database) -> None:
-    """A stream of single deeds (mergeable) waits ``merge_linger``; other messages ``linger``."""
+def test_after_a_batch_of_several_mergeable_messages_the_relay_lingers_longer(intake_db: Database) -> None:
+    """A stream of single deeds (several mergeable rows a batch) waits ``merge_linger``; a batch of
+    one row (a deed introduced just after it was recorded), or of messages that do not merge,
+    ``linger``."""
     relay = Relay(intake_db, lambda *_: None, linger=0.01, merge_linger=0.05)
     waited: list[float] = []
     relay._stop.wait = lambda seconds: waited.append(seconds)  # type: ignore[method-assign]
-    with intake_db.unit_of_work() as uow:
-        uow.emit(DeedIntroduced(deed_id="a", unit=UNIT, month=MONTH))
-        uow.commit()
-    assert relay.relay_once() == 1
-    assert relay.linger_if_streaming() is True
-    record(intake_db, UNIT, "b", "c")
-    assert relay.relay_once() == 2
-    assert relay.linger_if_streaming() is True
-    assert waited == [0.01, 0.05]
+
+    def introduce(*deed_ids: str) -> None:
+        with intake_db.unit_of_work() as uow:
+            for deed_id in deed_ids:
+                uow.emit(DeedIntroduced(deed_id=deed_id, unit=UNIT, month=MONTH))
+            uow.commit()
+
+    for write, rows in ((lambda: introduce("a", "b"), 2), (lambda: record(intake_db, UNIT, "c"), 1),
+                        (lambda: record(intake_db, UNIT, "d", "e"), 2)):
+        write()
+        assert relay.relay_once() == rows
+        assert relay.linger_if_streaming() is True
+    assert waited == [0.01, 0.01, 0.05]
     assert Relay(intake_db, lambda *_: None, linger=0.02).merge_linger == 0.02  # one linger unless told
