@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,58 +152,21 @@ def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
                  confirm_after=dt.timedelta(seconds=options.confirm_seconds))
 
 
-class Wakeup:
-    """The after-commit hook that wakes a service's relay, so that a message leaves at once
-    rather than at the relay's next poll.
-
-    The wake-up is sent from a thread of its own: the request that committed does not wait for
-    Redis, and the commits that several request threads make while one wake-up is on its way
-    share the next one. The thread clears its flag before it sends, so a commit that sets the flag
-    after a send began is followed by another send: every commit is followed by a wake-up.
-    """
-
-    def __init__(self, send: Callable[[], None]) -> None:
-        self.send = send
-        self._pending = threading.Event()
-        self._lock = threading.Lock()
-        self._pid: int | None = None  # the process whose thread sends (a forked child starts its own)
-
-    def __call__(self) -> None:
-        if self._pid != os.getpid():
-            self._start()
-        self._pending.set()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pending = threading.Event()
-            self._pid = os.getpid()
-            threading.Thread(target=self._run, args=(self._pending,), name="outbox-wakeup", daemon=True).start()
-
-    def _run(self, pending: threading.Event) -> None:
-        while True:
-            pending.wait()
-            pending.clear()
-            try:
-                self.send()
-            except Exception:  # a hint: with the broker away the relay's poll finds the rows
-                log.debug("waking the relay failed", exc_info=True)
-
-
-def install_wakeup(db: Database, settings: Settings) -> Wakeup:
-    """After each commit that wrote messages, wake the service's relay (``Wakeup``)."""
-    # A short timeout: with the broker away the hint is dropped after 0.2 s.
+def install_wakeup(db: Database, settings: Settings) -> None:
+    """After each commit that wrote messages, nudge the relay so a message leaves at once rather
+    than at the next poll."""
+    # A short timeout: with the broker away the hint is dropped, the request is not held up.
     client = redis_client(settings, timeout=0.2, retries=0)
     key = wake_key(db.service)
 
     def nudge() -> None:
-        # No MULTI/EXEC: the trim only keeps the list short, whatever runs between the two.
+        # Sent by the committing thread, before it builds its response: from a thread of its own
+        # the wake-up waited for the interpreter's lock while a long response was being built
+        # (a round's close), and the message with it. No MULTI/EXEC: the trim only keeps the
+        # list short, whatever runs between the two.
         pipe = client.pipeline(transaction=False)
         pipe.rpush(key, 1)
         pipe.ltrim(key, -1, -1)
         pipe.execute()
 
-    wakeup = Wakeup(nudge)
-    db.after_commit.append(wakeup)
-    return wakeup
+    db.after_commit.append(nudge)
