@@ -63,6 +63,7 @@ class Plan:
         self.deed_levels = [10_000, 30_000] if quick else [10_000, 100_000, 1_000_000]
         self.growth_seconds = 2 if quick else 3
         self.rollback_repeats = 2 if quick else 5
+        self.provincial_rounds = 1 if quick else 3  # HTTP closes of a provincial round (one per quarter)
         self.batch_per_connection = 2 if quick else 3
         self.batch_rounds = 2
         self.drain_window = 15 if quick else 30
@@ -173,7 +174,8 @@ class Run:
         # the book worker would take minutes to publish (see the inscribe profile) and which is no
         # part of the tally: the book worker is stopped for this phase and the rest of this stack.
         stack.stop("worker-book")
-        self.phase("tally_provincial", tally.provincial_round, people, stack.settings, clock.Quarter(2026, 1),
+        self.phase("tally_provincial", tally.provincial_rounds, people, stack.settings,
+                   [clock.Quarter(2026, q) for q in range(1, p.provincial_rounds + 1)],
                    p.rollback_repeats, lambda: wait_quiet(stack.db, 900, ("book",)))
         self.phase("tally_drain_s", wait_quiet, stack.db, 900, ("book",))
 
