@@ -11,7 +11,7 @@ import pytest
 from book_helpers import UNIT, deliver, inscribe_command, make_runtime, republish
 from flask.testing import FlaskClient
 
-from services.book.app import create_app
+from services.book.app import build_runtime, create_app
 from shared.auth import new_token, store_token
 from shared.config import Settings
 from shared.messages import Inscribe
@@ -21,6 +21,22 @@ from shared.runtime import Runtime
 @pytest.fixture
 def runtime(sqlite_settings: Settings, org_document: dict) -> Iterator[Runtime]:
     rt = make_runtime(sqlite_settings, org_document)
+    yield rt
+    rt.db.dispose()
+
+
+@pytest.fixture
+def web(pg_settings: Settings, org_document: dict) -> Iterator[Runtime]:
+    """A web process's runtime on PostgreSQL and the broker, the organisation loaded."""
+    rt = make_runtime(pg_settings, org_document)
+    yield rt
+    rt.db.dispose()
+
+
+@pytest.fixture
+def worker(pg_settings: Settings) -> Iterator[Runtime]:
+    """Another process's runtime on the same database and broker (its own engine and cache)."""
+    rt = build_runtime(pg_settings)
     yield rt
     rt.db.dispose()
 

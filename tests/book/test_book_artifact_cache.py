@@ -58,21 +58,6 @@ def headers_of(resp) -> dict[str, str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def web(pg_settings: Settings, org_document: dict) -> Iterator[Runtime]:
-    runtime = make_runtime(pg_settings, org_document)
-    yield runtime
-    runtime.db.dispose()
-
-
-@pytest.fixture
-def worker(pg_settings: Settings) -> Iterator[Runtime]:
-    """Another process's runtime on the same database and broker (its own engine and cache)."""
-    runtime = build_runtime(pg_settings)
-    yield runtime
-    runtime.db.dispose()
-
-
-@pytest.fixture
 def client(web: Runtime) -> FlaskClient:
     return create_app(runtime=web).test_client()
 

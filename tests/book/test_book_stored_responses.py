@@ -7,7 +7,6 @@ Whether Flask ran is counted on the app behind the middleware, never timed."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from flask.testing import FlaskClient
 from test_book_artifact_cache import FEED, counting, entries_shown, eventually, headers_of
 
 from services.book import artifact_cache, stored_responses
-from services.book.app import build_runtime, create_app
+from services.book.app import create_app
 from shared.config import Settings
 from shared.runtime import Runtime
 
@@ -33,20 +32,6 @@ class Counted:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         self.calls += 1
         return self.app(environ, start_response)
-
-
-@pytest.fixture
-def web(pg_settings: Settings, org_document: dict) -> Iterator[Runtime]:
-    runtime = make_runtime(pg_settings, org_document)
-    yield runtime
-    runtime.db.dispose()
-
-
-@pytest.fixture
-def worker(pg_settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(pg_settings)
-    yield runtime
-    runtime.db.dispose()
 
 
 @pytest.fixture
