@@ -161,7 +161,7 @@ def install_wakeup(db: Database, settings: Settings) -> None:
 
     def nudge() -> None:
         # Sent by the committing thread, before it builds its response: from a thread of its own
-        # the wake-up waited for the interpreter's lock while a long response was being built
+        # the wake-up could wait for the interpreter's lock while a long response was being built
         # (a round's close), and the message with it. No MULTI/EXEC: the trim only keeps the
         # list short, whatever runs between the two.
         pipe = client.pipeline(transaction=False)

@@ -6,7 +6,7 @@ made is kept beside it, under the same rules: taken under a generation token bef
 ran, dropped by every invalidation, never served older than the cache's ``max_age``, and only
 while the process listens for invalidations. The next plain ``GET`` of that path is answered
 here, without routing, a request context or building the response again: on a cached feed that
-work cost as much as a whole hello-world request.
+work cost more than a whole hello-world request.
 
 Only plain reads are answered: ``GET`` without a query string, validators or a range. A
 conditional request (304), ``HEAD`` and everything else go through Flask as before.
