@@ -37,12 +37,10 @@ from psycopg.types.json import Json
 
 from shared.ids import new_id
 
-INSERT = """
-INSERT INTO bench.bare_deeds (id, author_kind, author_code, author_name, unit, subunit, occurred_on, month,
-    kind, relation, title, description, place, beneficiaries, search_text, status, book_entries, created_at,
-    created_by)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
+DEED_COLUMNS = """id, author_kind, author_code, author_name, unit, subunit, occurred_on, month, kind, relation,
+    title, description, place, beneficiaries, search_text, status, book_entries, created_at, created_by"""
+_DEED_VALUES = ", ".join(["%s"] * 19)
+INSERT = f"INSERT INTO bench.bare_deeds ({DEED_COLUMNS}) VALUES ({_DEED_VALUES})"
 
 
 TOKEN = "SELECT role, subject, expires_at, revoked_at FROM intake.tokens WHERE token_hash = %s"
@@ -50,20 +48,18 @@ CLAIM = """
 INSERT INTO bench.floor_keys (subject, key, request_hash, status, content_type, body, created_at)
 VALUES (%s, %s, %s, 0, '', '', %s) ON CONFLICT DO NOTHING RETURNING key
 """
-FLOOR_DEED = INSERT.replace("bench.bare_deeds", "bench.floor_deeds")
+FLOOR_DEED = f"INSERT INTO bench.floor_deeds ({DEED_COLUMNS}) VALUES ({_DEED_VALUES})"
 MESSAGE = """
 INSERT INTO bench.floor_outbox (message_id, type, queue, envelope, created_at) VALUES (%s, %s, %s, %s, %s)
 """
 ANSWER = "UPDATE bench.floor_keys SET status = %s, content_type = %s, body = %s WHERE subject = %s AND key = %s"
-DEED_COLUMNS = """id, author_kind, author_code, author_name, unit, subunit, occurred_on, month, kind, relation,
-    title, description, place, beneficiaries, search_text, status, book_entries, created_at, created_by"""
 FEWEST = f"""
 WITH claim AS (
     INSERT INTO bench.floor_keys (subject, key, request_hash, status, content_type, body, created_at)
     VALUES (%s, %s, %s, 201, 'application/json', %s, %s) ON CONFLICT DO NOTHING RETURNING key
 ), deed AS (
     INSERT INTO bench.floor_deeds ({DEED_COLUMNS})
-    SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM claim RETURNING id
+    SELECT {_DEED_VALUES} FROM claim RETURNING id
 )
 INSERT INTO bench.floor_outbox (message_id, type, queue, envelope, created_at)
 SELECT %s, %s, %s, %s, %s FROM deed RETURNING message_id
@@ -87,23 +83,8 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
             c = state.conn = psycopg.connect(dsn, autocommit=True)
         return c
 
-    @app.post("/bare/deeds")
-    def deeds() -> tuple[Response, int]:
-        data = json.loads(request.get_data())
-        ((kind, code),) = data["author"].items()
-        deed_id = new_id()
-        now = dt.datetime.now(dt.UTC)
-        occurred = data["occurred_on"]
-        conn().execute(INSERT, (
-            deed_id, kind, code, code, "BARE", None, occurred, occurred[:7], data["kind"], data["relation"],
-            data["title"], data["description"], data.get("place"), data.get("beneficiaries"),
-            (data["title"] + " " + data["description"]).lower(), "recorded", "[]", now, "bare",
-        ))
-        body = {**data, "id": deed_id, "status": "recorded", "created_at": now.isoformat()}
-        return Response(json.dumps(body, ensure_ascii=False), content_type="application/json"), 201
-
-    def parsed() -> tuple[dict, tuple, dict, str]:
-        """The JSON, the deed's row and the answer, as ``POST /bare/deeds`` makes them."""
+    def parsed() -> tuple[tuple, str]:
+        """The deed's row and the answer, from the request's JSON."""
         data = json.loads(request.get_data())
         ((kind, code),) = data["author"].items()
         deed_id = new_id()
@@ -115,7 +96,13 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
             (data["title"] + " " + data["description"]).lower(), "recorded", "[]", now, "bare",
         )
         body = {**data, "id": deed_id, "status": "recorded", "created_at": now.isoformat()}
-        return data, row, body, json.dumps(body, ensure_ascii=False)
+        return row, json.dumps(body, ensure_ascii=False)
+
+    @app.post("/bare/deeds")
+    def deeds() -> tuple[Response, int]:
+        row, answer = parsed()
+        conn().execute(INSERT, row)
+        return Response(answer, content_type="application/json"), 201
 
     def count_and_key() -> tuple[str, str, str]:
         """The token's row and the rate limit's count (two round trips); the key and the digest."""
@@ -136,7 +123,7 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
         return env["id"], env["type"], "council", Json(env), now
 
     def wake() -> None:
-        pipe = broker.pipeline()
+        pipe = broker.pipeline(transaction=False)  # as the services' wake-up
         pipe.rpush("sovang:outbox-wake:bare", 1)
         pipe.ltrim("sovang:outbox-wake:bare", -1, -1)
         pipe.execute()
@@ -144,7 +131,7 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
     @app.post("/bare/deeds-round-trips")
     def deeds_round_trips() -> tuple[Response, int]:
         subject, key, digest = count_and_key()
-        _, row, _, answer = parsed()
+        row, answer = parsed()
         c = conn()
         with c.transaction():
             c.execute(CLAIM, (subject, key, digest, row[17])).fetchone()
@@ -157,7 +144,7 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
     @app.post("/bare/deeds-fewest")
     def deeds_fewest() -> tuple[Response, int]:
         subject, key, digest = count_and_key()
-        _, row, _, answer = parsed()
+        row, answer = parsed()
         conn().execute(FEWEST, (subject, key, digest, answer.encode(), row[17], *row, *message(row, row[17]))).fetchone()
         wake()
         return Response(answer, content_type="application/json"), 201

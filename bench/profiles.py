@@ -99,13 +99,14 @@ def post_deeds(settings: Any, people: People, unit: str, requests: int = 200) ->
             "ms_per_request_without_key": without * 1000, "per_request_without_key": per_without}
 
 
-# Where a profiled call waits for PostgreSQL or Redis rather than computing (C calls that block).
-_BLOCKING = ("(wait)", "recv", "sendall", "_send_query_prepared", "_exec_command", "'poll'")
+# Where a profiled call waits for PostgreSQL or Redis rather than computing: socket calls, and
+# psycopg's calls that block until the server answers.
+_BLOCKING = ("recv", "sendall", "_send_query_prepared", "_exec_command", "'poll'")
 
 
 def _owner(filename: str, name: str) -> str:
     """The library (or module of ours, or stdlib) a profiled function belongs to."""
-    if any(b in name for b in _BLOCKING) or (filename.endswith("connection.py") and name == "wait"):
+    if any(b in name for b in _BLOCKING) or (filename.endswith("psycopg/connection.py") and name == "wait"):
         return "(waiting for PostgreSQL or Redis)"
     if "site-packages/" in filename:
         return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
