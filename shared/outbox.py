@@ -119,10 +119,10 @@ def coalesce(rows: Sequence[Any]) -> list[Outgoing]:
     groups: dict[tuple[str, str, Any], list[Any]] = {}  # the group still open for each key
     sizes: dict[tuple[str, str, Any], int] = {}  # and the items it carries
     for row in rows:
-        cls = CATALOGUE.get(row.type)
-        if cls is None or not cls.MERGE_LIMIT or not isinstance(row.envelope, dict):
+        if not mergeable(row.type) or not isinstance(row.envelope, dict):
             out.append(Outgoing(row.type, row.queue, row.envelope, row.message_id, [row.id]))
             continue
+        cls = CATALOGUE[row.type]
         payload = row.envelope["payload"]
         key = (row.type, row.queue, cls.merge_key(payload))
         size = cls.merge_size(payload)
@@ -205,15 +205,13 @@ class Relay:
         # can be (``coalesce``). Without it, a relay that kept up sent every deed of a stream of
         # single deeds alone, and council spent a task on each: more CPU for council, less for
         # the web processes, fewer deeds per batch, a state a busy machine did not leave.
-        # While the batches find several messages that merge (a stream of single deeds), longer:
-        # each merged message saves council a task, and such a stream is what fills the machine.
-        # A message that follows a batch of one row (a deed introduced just after it was
-        # recorded) waits only ``linger``.
+        # ``merge_linger`` after a batch of several rows some of which merge (such a stream):
+        # each merged message saves council a task. After a batch of one row (a deed introduced
+        # just after it was recorded) a message waits only ``linger``.
         self.linger = linger
         self.merge_linger = linger if merge_linger is None else merge_linger
         self._last_sent = -1e9
-        self._last_mergeable = False  # whether the last batch held rows of a mergeable type
-        self._streaming = False  # whether the last batch found more than one row
+        self._merging = False  # whether the last batch found several rows, mergeable ones among them
 
     def check_broker(self) -> str | None:
         """The broker's run now; rows sent to an earlier run are queued again (module docstring)."""
@@ -303,8 +301,7 @@ class Relay:
                 uow.session.rollback()
                 self._prune()
                 return 0
-            self._last_mergeable = any(mergeable(row.type) for row in rows)
-            self._streaming = len(rows) > 1
+            self._merging = len(rows) > 1 and any(mergeable(row.type) for row in rows)
             sent: list[int] = []
             try:
                 for msg in coalesce(rows):
@@ -359,7 +356,7 @@ class Relay:
     def linger_if_streaming(self) -> bool:
         """Wait ``linger`` seconds if the last batch went out less than that long ago
         (``merge_linger`` after a batch that found several rows, mergeable ones among them)."""
-        linger = self.merge_linger if self._last_mergeable and self._streaming else self.linger
+        linger = self.merge_linger if self._merging else self.linger
         if linger > 0 and time.monotonic() - self._last_sent < linger:
             self._stop.wait(linger)
             return True
