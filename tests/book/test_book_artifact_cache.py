@@ -7,16 +7,12 @@ waits are for the invalidation to cross Redis, polled with a deadline."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from book_helpers import UNIT, UNIT_SECRETARY, deed_copy, deliver, inscribe_command, make_runtime, republish
+from cache_helpers import FEED, counting, entries_shown, eventually, headers_of, subscribed, usable_cache
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from services.book import artifact_cache, queries
 from services.book.app import build_runtime, create_app
@@ -24,52 +20,10 @@ from shared.auth import new_token, store_token
 from shared.config import Settings
 from shared.runtime import Runtime
 
-FEED = f"/feeds/{UNIT}.atom"
-DEADLINE = 10.0
-
-
-@contextmanager
-def counting(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL statements executed on the runtime's engines meanwhile."""
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        seen.append(statement)
-
-    engines = {runtime.db.engine, runtime.db.read_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
-        time.sleep(0.05)
-
-
-def headers_of(resp) -> dict[str, str]:  # noqa: ANN001
-    return {k: v for k, v in resp.headers.items() if k != "Date"}
-
 
 @pytest.fixture
 def client(web: Runtime) -> FlaskClient:
     return create_app(runtime=web).test_client()
-
-
-def subscribed(client: FlaskClient, web: Runtime) -> artifact_cache.ArtifactCache:
-    """The web process's cache, once its subscriber listens (a first request starts it). Its
-    entries never age out here, so that only an invalidation can make a change show."""
-    assert client.get(FEED).status_code == 200
-    cache = artifact_cache.install(web.db)
-    cache.max_age = 3600.0
-    eventually(cache.usable, "the subscription to publication changes")
-    return cache
 
 
 def cached_feed(client: FlaskClient, web: Runtime):  # noqa: ANN201
@@ -80,10 +34,6 @@ def cached_feed(client: FlaskClient, web: Runtime):  # noqa: ANN201
         second = client.get(FEED)
     assert statements == []
     return first, second
-
-
-def entries_shown(client: FlaskClient) -> int:
-    return int(client.get(FEED).headers["X-Chain-Entries"])
 
 
 def test_a_feed_read_again_executes_no_sql_and_is_the_same(client, web, worker):
@@ -238,10 +188,7 @@ def test_a_read_overtaken_by_an_invalidation_is_not_kept(client, web, worker, mo
 
 def test_the_cache_stays_within_its_bounds_and_forgets_old_entries():
     now = [0.0]
-    cache = artifact_cache.ArtifactCache(Settings(home=Path("/nonexistent")), max_entries=2, max_bytes=10,
-                                         clock=lambda: now[0])
-    cache._pid = os.getpid()
-    cache._subscribed_now()
+    cache = usable_cache(max_entries=2, max_bytes=10, clock=lambda: now[0])
     token = cache.token()
     assert cache.put(token, "a", "A", 4) and cache.put(token, "b", "B", 4)
     assert cache.get("a") == "A"  # now the most recently used

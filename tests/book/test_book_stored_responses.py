@@ -6,17 +6,16 @@ Whether Flask ran is counted on the app behind the middleware, never timed."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from book_helpers import UNIT, deed_copy, deliver, inscribe_command, make_runtime, republish
+from cache_helpers import FEED, counting, entries_shown, eventually, headers_of, subscribed, usable_cache
 from flask import Flask
 from flask.testing import FlaskClient
-from test_book_artifact_cache import FEED, counting, entries_shown, eventually, headers_of
 
-from services.book import artifact_cache, stored_responses
+from services.book import stored_responses
 from services.book.app import create_app
 from shared.config import Settings
 from shared.runtime import Runtime
@@ -52,17 +51,9 @@ def client(app: Flask, flask_calls: Counted) -> FlaskClient:
     return app.test_client()
 
 
-def listening(client: FlaskClient, web: Runtime) -> artifact_cache.ArtifactCache:
-    assert client.get(FEED).status_code == 200  # the first request starts the subscriber
-    cache = artifact_cache.install(web.db)
-    cache.max_age = 3600.0
-    eventually(cache.usable, "the subscription to publication changes")
-    return cache
-
-
 def test_a_feed_read_again_is_answered_without_flask_exactly_as_flask_answered(client, web, worker, flask_calls):
     deliver(worker, inscribe_command(UNIT, deed=deed_copy("Cứu hai em nhỏ — ổ ữ Đ")))
-    listening(client, web)
+    subscribed(client, web)
     by_flask = client.get(FEED)
     calls = flask_calls.calls
     with counting(web) as statements:
@@ -81,7 +72,7 @@ def test_a_feed_read_again_is_answered_without_flask_exactly_as_flask_answered(c
 def test_honour_roll_pages_are_kept_whole_too(client, web, worker, flask_calls):
     deliver(worker, inscribe_command(UNIT))
     republish(worker)  # the pages are stored one hop after the inscription
-    listening(client, web)
+    subscribed(client, web)
     for path in (f"/honour-roll/{UNIT}/", f"/feeds/{UNIT}.json", f"/feeds/{UNIT}.rss"):
         first = client.get(path)
         assert first.status_code == 200, path
@@ -95,7 +86,7 @@ def test_a_change_by_another_process_drops_the_kept_response(client, web, worker
     """R15: the inscription committed by the worker shows in the next plain read once this
     process hears of it; the kept response is not served past the invalidation."""
     deliver(worker, inscribe_command(UNIT))
-    listening(client, web)
+    subscribed(client, web)
     client.get(FEED)
     calls = flask_calls.calls
     client.get(FEED)
@@ -107,7 +98,7 @@ def test_a_change_by_another_process_drops_the_kept_response(client, web, worker
 
 def test_conditional_head_and_query_requests_go_to_flask(client, web, worker, flask_calls):
     deliver(worker, inscribe_command(UNIT))
-    listening(client, web)
+    subscribed(client, web)
     first = client.get(FEED)
     client.get(FEED)
     calls = flask_calls.calls
@@ -125,7 +116,7 @@ def test_conditional_head_and_query_requests_go_to_flask(client, web, worker, fl
 
 def test_what_is_not_a_stored_publication_is_never_kept(client, web, worker, flask_calls):
     deliver(worker, inscribe_command(UNIT))
-    listening(client, web)
+    subscribed(client, web)
     for path in ("/feeds/KHONG-CO.atom", "/api/v1/books", f"/api/v1/books/{UNIT}/entries"):
         first = client.get(path)
         calls = flask_calls.calls
@@ -153,13 +144,6 @@ def test_without_the_broker_nothing_is_kept(tmp_path: Path, pg_database, org_doc
 
 
 # -- the middleware alone -----------------------------------------------------------------------
-def _usable_cache() -> artifact_cache.ArtifactCache:
-    cache = artifact_cache.ArtifactCache(Settings(home=Path("/nonexistent")))
-    cache._pid = os.getpid()
-    cache._subscribed_now()
-    return cache
-
-
 def _plain_get(path: str = "/feeds/X.atom") -> dict[str, Any]:
     return {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": ""}
 
@@ -173,7 +157,7 @@ def _call(app: Any, environ: dict[str, Any]) -> tuple[str, list, bytes]:
 def test_a_response_overtaken_by_an_invalidation_is_not_kept():
     """The race: the book changed while the request ran; keeping its answer would serve the old
     publication after the invalidation."""
-    cache = _usable_cache()
+    cache = usable_cache()
     bodies = iter([b"old", b"new", b"newer"])
 
     def view(environ, start_response):  # noqa: ANN001, ANN202
@@ -192,7 +176,7 @@ def test_a_response_overtaken_by_an_invalidation_is_not_kept():
 
 
 def test_only_a_200_the_view_marked_is_kept_and_its_iterable_is_closed():
-    cache = _usable_cache()
+    cache = usable_cache()
     closed: list[str] = []
     calls = {"marked-404": 0, "unmarked": 0, "marked": 0}
 
