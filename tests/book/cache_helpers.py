@@ -1,19 +1,16 @@
 """Helpers of the tests of the book's kept publications (``artifact_cache``, ``stored_responses``):
-counting the SQL a request executes, waiting for an invalidation to cross Redis, and a cache that
-answers without a subscriber."""
+waiting for an invalidation to cross Redis, and a cache that answers without a subscriber."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from book_helpers import UNIT
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from services.book import artifact_cache
 from shared.config import Settings
@@ -21,24 +18,6 @@ from shared.runtime import Runtime
 
 FEED = f"/feeds/{UNIT}.atom"
 DEADLINE = 10.0
-
-
-@contextmanager
-def counting(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL statements executed on the runtime's engines meanwhile."""
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        seen.append(statement)
-
-    engines = {runtime.db.engine, runtime.db.read_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
 
 
 def eventually(check: Callable[[], bool], what: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from book_helpers import UNIT, UNIT_SECRETARY, deed_copy, deliver, inscribe_command, make_runtime, republish
-from cache_helpers import FEED, counting, entries_shown, eventually, headers_of, subscribed, usable_cache
+from cache_helpers import FEED, entries_shown, eventually, headers_of, subscribed, usable_cache
 from flask.testing import FlaskClient
 
 from services.book import artifact_cache, queries
@@ -19,6 +19,7 @@ from services.book.app import build_runtime, create_app
 from shared.auth import new_token, store_token
 from shared.config import Settings
 from shared.runtime import Runtime
+from tests.sql_statements import statements as counting
 
 
 @pytest.fixture

@@ -7,16 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from book_helpers import UNIT, make_runtime
-from sqlalchemy import event
 
 from services.book import repository as repo
 from services.book.publisher import FIGURES_PATH, lock_globals
 from shared.db import utcnow
 from shared.runtime import Runtime
+from tests.sql_statements import statements
 
 PATH = f"/feeds/{UNIT}.atom"
 ATOM = "application/atom+xml; charset=utf-8"
@@ -28,20 +27,6 @@ def any_runtime(request: pytest.FixtureRequest, org_document: dict) -> Iterator[
     rt = make_runtime(settings, org_document)
     yield rt
     rt.db.dispose()
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        seen.append(statement)
-
-    event.listen(runtime.db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", count)
 
 
 def put(runtime: Runtime, body: bytes, at: dt.datetime, content_type: str = ATOM, book: str | None = UNIT) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from book_helpers import UNIT, deed_copy, deliver, inscribe_command, make_runtime, republish
-from cache_helpers import FEED, counting, entries_shown, eventually, headers_of, subscribed, usable_cache
+from cache_helpers import FEED, entries_shown, eventually, headers_of, subscribed, usable_cache
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -19,6 +19,7 @@ from services.book import stored_responses
 from services.book.app import create_app
 from shared.config import Settings
 from shared.runtime import Runtime
+from tests.sql_statements import statements as counting
 
 
 class Counted:

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from services.council import queries, services
 from services.council.orm import tracked_deeds
@@ -45,6 +42,7 @@ from tests.council.conftest import (
     outbox_messages,
     this_month,
 )
+from tests.sql_statements import statements
 
 PROVINCIAL_CAP = 3
 
@@ -62,24 +60,6 @@ def any_runtime(request: pytest.FixtureRequest, org_document: dict) -> Iterator[
     rt.orgs.require()
     yield rt
     rt.db.dispose()
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL statements executed meanwhile, on every engine of the runtime (an executemany is one)."""
-    seen: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        seen.append(statement)
-
-    engines = {id(e): e for e in (runtime.db.engine, runtime.db.read_engine)}.values()
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
 
 
 def handle(runtime: Runtime, msg: Message, env: dict | None = None) -> bool:
