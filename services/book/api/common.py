@@ -45,10 +45,6 @@ def unknown_book(code: str) -> Problem:
     return Problem(404, f"Không có sổ vàng mã {code}.")
 
 
-# The request headers make_conditional answers (validators, and ranges should they be accepted).
-_CONDITIONS = stored_responses.CONDITIONS
-
-
 NO_CACHE = "public, no-cache"
 
 
@@ -65,7 +61,7 @@ def conditional(
         headers.append(("Last-Modified", http_date(modified)))
     resp = Response(body, status=200, headers=headers, content_type=content_type)
     environ = request.environ
-    if any(name in environ for name in _CONDITIONS):
+    if any(name in environ for name in stored_responses.CONDITIONS):  # what make_conditional answers
         return resp.make_conditional(request)
     # Nothing to answer conditionally: what make_conditional would add is a Date header, which
     # the server sends anyway (gunicorn always does), at a cost like the rest of a cached feed's.
