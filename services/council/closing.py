@@ -5,7 +5,7 @@ each selection causes. Called only by the one transaction whose compare-and-set 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
@@ -38,9 +38,34 @@ from shared.messages import DeedFateDecided, DossierSent, Inscribe, Message
 from shared.org import Organisation
 
 
+class Counted(NamedTuple):
+    """What the close counted for one candidate: a ``candidate_results`` row."""
+
+    approve: int
+    reject: int
+    abstain: int
+    entitled: int
+    base: int
+    passed: bool
+    selected: bool
+    runoff: bool
+
+
+class Closed(NamedTuple):
+    """What closing a round counted and decided: ``queries.closed_result``'s arguments after the row."""
+
+    counted: list[tuple[Row, Counted]]
+    cast: list[Row]
+    decision: dict[str, str] | None
+    runoff: str | None
+    quota_met: bool | None
+
+
 def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org: Organisation,
-                runoff_hours: int) -> None:
-    """Count, select, decide and record the consequences of one round that was just closed.
+                runoff_hours: int) -> Closed:
+    """Count, select, decide and record the consequences of one round that was just closed; returns
+    what was counted and decided, from which the close request answers after its commit without
+    reading it back (the inscriptions the close caused are running by then, on the same cores).
 
     The statements it runs do not grow with the number of candidates: each table gets its rows
     in one multi-row INSERT and the messages go to the outbox together (a provincial round has
@@ -70,13 +95,14 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
         quota_met=quota_met, decision_number=decision["number"] if decision else None,
         decision_date=decision["date"] if decision else None, runoff_round_id=runoff_id,
     ))
-    if cands:
+    counted = []
+    for c in cands:
+        n = counts[c.id]
+        counted.append((c, Counted(n.approve, n.reject, n.abstain, n.entitled, n.base(row.base),
+                                   c.id in passed, c.id in selected, c.id in tied)))
+    if counted:
         session.execute(candidate_results.insert(), [
-            {"round_id": row.id, "candidate_id": c.id, "approve": counts[c.id].approve,
-             "reject": counts[c.id].reject, "abstain": counts[c.id].abstain, "entitled": counts[c.id].entitled,
-             "base": counts[c.id].base(row.base), "passed": c.id in passed, "selected": c.id in selected,
-             "runoff": c.id in tied}
-            for c in cands
+            {"round_id": row.id, "candidate_id": c.id, **r._asdict()} for c, r in counted
         ])
 
     chosen = [(c, _tally_of(row, counts[c.id])) for c in cands if c.id in selected]
@@ -90,6 +116,8 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
             # every passing deed is selected, so the others were not.
             messages.append(DeedFateDecided(deed_id=c.deed_id, status="not_selected", round_id=row.id))
     uow.emit_many(messages)
+    return Closed(counted, cast, {"number": decision["number"], "date": decision["date"]} if decision else None,
+                  runoff_id, quota_met)
 
 
 def _tally_of(row: Row, n: Count) -> dict[str, Any]:

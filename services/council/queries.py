@@ -57,30 +57,39 @@ def result_view(session: Session, row: Row) -> dict[str, Any]:
             "quota_met": None,
         })
     results = repo.results_of(session, row.id)
-    items = []
-    for c in cands:
-        r = results[c.id]
-        items.append({
-            "id": c.id, "deed_id": c.deed_id, "approve": r.approve, "reject": r.reject, "abstain": r.abstain,
-            "entitled": r.entitled, "ratio": f"{r.approve}/{r.base}", "passed": r.passed, "selected": r.selected,
-        })
+    return closed_result(
+        row,
+        [(c, results[c.id]) for c in cands],
+        repo.ballots_of(session, row.id),
+        {"number": tally.decision_number, "date": tally.decision_date} if tally.decision_number else None,
+        tally.runoff_round_id,
+        tally.quota_met,
+    )
+
+
+def closed_result(row: Row, counted: list[tuple[Row, Any]], cast: list[Row], decision: dict[str, str] | None,
+                  runoff: str | None, quota_met: bool | None) -> dict[str, Any]:
+    """API.md, Result of a closed round, from its candidates in order, each with what was counted
+    for it (approve, reject, abstain, entitled, base, passed, selected), and its ballots in receipt
+    order: read back from the tables, or as the closing transaction counted them."""
     published = []
-    for b in repo.ballots_of(session, row.id):
+    for b in cast:
         ballot = {"receipt": b.receipt, "choices": b.choices}
         if row.open_ballots and b.voter:
             ballot["voter"] = b.voter
         published.append(ballot)
-    decision = (
-        {"number": tally.decision_number, "date": tally.decision_date} if tally.decision_number else None
-    )
     return dump(ResultOut, {
         "round": row.id,
-        "status": row.status,
-        "candidates": items,
+        "status": CLOSED,
+        "candidates": [
+            {"id": c.id, "deed_id": c.deed_id, "approve": r.approve, "reject": r.reject, "abstain": r.abstain,
+             "entitled": r.entitled, "ratio": f"{r.approve}/{r.base}", "passed": r.passed, "selected": r.selected}
+            for c, r in counted
+        ],
         "ballots": published,
         "decision": decision,
-        "runoff": tally.runoff_round_id,
-        "quota_met": tally.quota_met,
+        "runoff": runoff,
+        "quota_met": quota_met,
     })
 
 

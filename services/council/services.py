@@ -518,7 +518,7 @@ def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetim
     org = _org(runtime)
     cfg = config_of(runtime)
 
-    def attempt() -> None:
+    def attempt() -> dict:
         with runtime.db.unit_of_work() as uow:
             session = uow.session
             row = repo.round_(session, round_id)
@@ -535,11 +535,11 @@ def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetim
                 raise Problem(409, "Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
             if not _compare_and_set_closed(session, row.id):
                 raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
-            tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
+            closed = tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
             uow.commit()
+        return queries.closed_result(row, *closed)
 
-    _retrying(attempt)
-    return get_result_view(runtime, round_id)
+    return _retrying(attempt)
 
 
 def _compare_and_set_closed(session: Session, round_id: str, due_by: dt.datetime | None = None) -> bool:

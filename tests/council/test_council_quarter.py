@@ -46,8 +46,10 @@ def ballot_round(client, rnd: dict, voters: list[dict], approvals: dict[str, int
 
 
 def close(client, rnd: dict, headers: dict) -> dict:  # noqa: ANN001
+    """Close a round; its answer (built from what the close counted) is the Result read back."""
     r = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=headers)
     assert r.status_code == 200, r.get_json()
+    assert r.get_json() == client.get(f"/api/v1/rounds/{rnd['id']}/result").get_json()
     return r.get_json()
 
 
