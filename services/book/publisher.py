@@ -268,6 +268,12 @@ class Publisher:
         if rendered is not None:
             repo.put_artifact(self.session, path, book, rendered.content_type, rendered.body, at)
 
+    def _put_all(self, book: str | None, rendered: Iterable[tuple[str, Rendered | None]], at: dt.datetime) -> None:
+        """``_put`` of several publications of one book, in one statement."""
+        repo.put_artifacts(self.session, [
+            (path, book, r.content_type, r.body) for path, r in rendered if r is not None
+        ], at)
+
     def feeds_changed(self, code: str, touched: Iterable[int], at: dt.datetime) -> None:
         """The book's current feed documents, and the archives ``touched`` lie in or the newest
         entry completed. The caller holds the book's lock."""
@@ -280,10 +286,13 @@ class Publisher:
             # The new entry completed a document: it is published, and the one before it gains
             # its next-archive link. Otherwise archives change only where an entry is revoked.
             to_archive |= {a for a in (archives, archives - 1) if a >= 1}
-        for fmt in feeds.RENDERERS:
-            self._put(feed_path(code, fmt), code, self.feed(code, fmt), at)
-            for a in sorted(to_archive):
-                self._put(feed_path(code, fmt, a), code, self.feed(code, fmt, a), at)
+        # Rendered first and stored together: one round trip for all of them, on the path from
+        # a round's close to the feed.
+        self._put_all(code, [
+            (feed_path(code, fmt, a), self.feed(code, fmt, a))
+            for fmt in feeds.RENDERERS
+            for a in (None, *sorted(to_archive))
+        ], at)
 
     def _touched(self, code: str, touched: Iterable[int]) -> tuple[list[str], set[str]]:
         """The periods whose pages entries ``touched`` change (their months and quarters) and

@@ -333,16 +333,17 @@ def lock_artifact(session: Session, path: str) -> sa.Row | None:
     return session.execute(sa.select(artifacts.c.path).where(artifacts.c.path == path).with_for_update()).first()
 
 
-def _upsert_artifact(insert: Any) -> Any:
+def _upsert_artifact(insert: Any, returning: bool = True) -> Any:
     stmt = insert(artifacts)
-    return stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[artifacts.c.path],
         set_={name: stmt.excluded[name] for name in ("book", "content_type", "body", "etag", "updated_at")},
         where=sa.or_(
             artifacts.c.etag.is_distinct_from(stmt.excluded.etag),
             artifacts.c.content_type.is_distinct_from(stmt.excluded.content_type),
         ),
-    ).returning(artifacts.c.path)
+    )
+    return upsert.returning(artifacts.c.path) if returning else upsert
 
 
 # One statement per stored publication, of constant shape (compiled once), where a read and then
@@ -350,6 +351,10 @@ def _upsert_artifact(insert: Any) -> Any:
 # comes back only if one was written: a conflict whose WHERE is false writes and returns nothing.
 # SQLite takes the WHERE of DO UPDATE and RETURNING from 3.35 on.
 _PUT_ARTIFACT = {"postgresql": _upsert_artifact(postgresql.insert), "sqlite": _upsert_artifact(sqlite.insert)}
+_PUT_ARTIFACTS = {
+    "postgresql": _upsert_artifact(postgresql.insert, returning=False),
+    "sqlite": _upsert_artifact(sqlite.insert, returning=False),
+}
 _ADD_ARTIFACT = {
     "postgresql": postgresql.insert(artifacts).on_conflict_do_nothing(index_elements=[artifacts.c.path]),
     "sqlite": sqlite.insert(artifacts).on_conflict_do_nothing(index_elements=[artifacts.c.path]),
@@ -369,6 +374,17 @@ def put_artifact(
     stmt = _PUT_ARTIFACT[session.get_bind().dialect.name]
     written = session.execute(stmt, _artifact_values(path, book, content_type, body, at)).first()
     return written is not None
+
+
+def put_artifacts(
+    session: Session, rows: list[tuple[str, str | None, str, bytes]], at: dt.datetime
+) -> None:
+    """``put_artifact`` of several (path, book, content type, body), distinct paths, in one
+    executemany (one round trip on PostgreSQL, whose driver pipelines it)."""
+    if rows:
+        session.execute(_PUT_ARTIFACTS[session.get_bind().dialect.name], [
+            _artifact_values(path, book, content_type, body, at) for path, book, content_type, body in rows
+        ])
 
 
 def add_artifact(session: Session, path: str, book: str | None, content_type: str, body: bytes, at: dt.datetime) -> None:

@@ -66,6 +66,32 @@ def test_put_artifact_writes_only_what_changed_in_one_statement(any_runtime):
     assert (row.content_type, row.etag, row.updated_at) == ("text/plain; charset=utf-8", repo.etag_of(b"<feed>2</feed>"), latest)
 
 
+def test_put_artifacts_stores_several_in_one_statement_by_the_same_rule(any_runtime):
+    """The feeds an inscription changes go together; each keeps its ETag and date if unchanged."""
+    rt = any_runtime
+    first = utcnow().replace(microsecond=0)
+    paths = [PATH, f"/feeds/{UNIT}.rss", f"/feeds/{UNIT}/archive/1.atom"]
+
+    def put_all(bodies: list[bytes], at: dt.datetime) -> None:
+        with rt.db.unit_of_work() as uow:
+            with statements(rt) as seen:
+                repo.put_artifacts(uow.session, [(p, UNIT, ATOM, b) for p, b in zip(paths, bodies, strict=True)], at)
+            assert len([s for s in seen if not s.startswith("BEGIN")]) == 1, seen
+            uow.commit()
+
+    put_all([b"a1", b"r1", b"x1"], first)
+    rows = [stored(rt, p) for p in paths]
+    assert [(r.body, r.etag, r.updated_at) for r in rows] == [(b, repo.etag_of(b), first) for b in (b"a1", b"r1", b"x1")]
+    later = first + dt.timedelta(minutes=5)
+    put_all([b"a2", b"r1", b"x1"], later)
+    assert (stored(rt, paths[0]).body, stored(rt, paths[0]).updated_at) == (b"a2", later)
+    assert [tuple(stored(rt, p)) for p in paths[1:]] == [tuple(r) for r in rows[1:]]
+    with rt.db.unit_of_work() as uow:
+        with statements(rt) as seen:
+            repo.put_artifacts(uow.session, [], later)
+        assert seen == []
+
+
 def test_the_figures_row_is_created_when_missing_and_never_overwritten(any_runtime):
     rt = any_runtime
     at = utcnow().replace(microsecond=0)
