@@ -131,7 +131,7 @@ class Run:
         self.phase("introduction_latency", latency.introduction_latency, people, INTRO_UNIT, p.intro_samples)
         units = sorted(org.units)
         months = latency.months_from("2021-09", p.close_months)
-        self.phase("close_to_feed", latency.close_to_feed, people, units, months)
+        self.phase("close_to_feed", latency.close_to_feed, people, units, months, stack.db)
         self.phase("tally_pure", tally.pure_tally, 21)
         wait_quiet(stack.db, 900)
 
@@ -143,7 +143,7 @@ class Run:
             row["drain_s"] = wait_quiet(stack.db, 900)
             months_here = [next(month_iter) for _ in range(p.book_samples)]
             row["close_to_feed"] = self.phase(f"close_to_feed_{level}", latency.close_to_feed, people,
-                                              [GROWTH_UNIT], months_here)
+                                              [GROWTH_UNIT], months_here, stack.db)
             wait_quiet(stack.db, 900)
             row["feed"] = self.phase(f"feed_{level}", throughput.feed_vs_hello, GROWTH_UNIT, p.feed_rounds,
                                      p.feed_seconds, p.warmup)

@@ -115,7 +115,32 @@ def feed_entries(c: Clients, book: str) -> int:
     return int(headers.get("x-chain-entries") or 0)
 
 
-def close_to_feed_sample(people: People, c: Clients, unit: str, month: clock.Month, deeds: int = 1) -> dict[str, float]:
+# Where a close's time goes, read after each sample from the rows its messages left (each
+# stamped by the process that acted, on this machine's one clock): the Inscribe written in the
+# closing transaction, sent by council's relay, taken up by the book worker (its inbox row,
+# written as the handler starts), the inscription's own messages written (its handler's end,
+# just before its commit). The feed showing the entry is the probe's own time.
+HOPS = ("inscribe_written", "inscribe_sent", "inscription_started", "inscription_done")
+_HOPS_SQL = """
+SELECT extract(epoch FROM o.created_at), extract(epoch FROM o.sent_at), extract(epoch FROM i.processed_at),
+       (SELECT extract(epoch FROM max(b.created_at)) FROM book.outbox b WHERE b.type = 'intake.deed_inscribed')
+FROM council.outbox o JOIN book.inbox i ON i.message_id = o.message_id
+WHERE o.type = 'book.inscribe' ORDER BY o.id DESC LIMIT 1
+"""
+
+
+def hops(db: Any, since: float) -> dict[str, float] | None:
+    """Milliseconds from ``since`` (a wall-clock time) to each of ``HOPS`` of the latest Inscribe;
+    None when that Inscribe is older than ``since`` (not this sample's)."""
+    with db.connect() as conn:
+        row = conn.execute(_HOPS_SQL).fetchone()
+    if row is None or any(v is None for v in row) or float(row[0]) < since:
+        return None
+    return {name: (float(v) - since) * 1000 for name, v in zip(HOPS, row, strict=True)}
+
+
+def close_to_feed_sample(people: People, c: Clients, unit: str, month: clock.Month, deeds: int = 1,
+                         db: Any = None) -> dict[str, Any]:
     """One monthly round of ``unit`` over ``month`` with ``deeds`` candidates all approved; the
     seconds from the close request to the feed showing every new entry, and the handshake."""
     org = people.org
@@ -149,19 +174,25 @@ def close_to_feed_sample(people: People, c: Clients, unit: str, month: clock.Mon
     # (its pages, intake's bookkeeping) or of the phase before.
     waited = cpu.wait_idle(window=0.2, timeout=10.0)
     before = feed_entries(c, unit)
+    wall0 = time.time()
     t0 = time.perf_counter()
     c.council.ok("POST", f"/api/v1/rounds/{rnd['id']}/close", {}, token=sec)
     t_closed = time.perf_counter()
     t1 = _wait(lambda: feed_entries(c, unit) >= before + len(cands), "the feed to show the entry")
     return {"close_to_feed": t1 - t0, "close_request": t_closed - t0, "opening_to_open": t_opened - t_open,
-            "book_entries": before + len(cands), "waited": waited}
+            "book_entries": before + len(cands), "waited": waited,
+            "hops": hops(db, wall0) if db is not None and deeds == 1 else None}
 
 
-def close_to_feed(people: People, units: list[str], months: list[clock.Month]) -> dict[str, Any]:
-    """One sample per (unit, month), in turn."""
+def close_to_feed(people: People, units: list[str], months: list[clock.Month], db: Any = None) -> dict[str, Any]:
+    """One sample per (unit, month), in turn; with ``db`` (the run's database), where each
+    sample's time went (``HOPS``, medians)."""
     c = Clients()
-    samples = [close_to_feed_sample(people, c, unit, month) for month in months for unit in units]
+    samples = [close_to_feed_sample(people, c, unit, month, db=db) for month in months for unit in units]
+    traced = [s["hops"] for s in samples if s.get("hops")]
     return {
+        "hops_p50_ms": {name: statistics.median(h[name] for h in traced) for name in HOPS} if traced else None,
+        "hops_samples": len(traced),
         "close_to_feed": summary([s["close_to_feed"] for s in samples]),
         "close_request": summary([s["close_request"] for s in samples]),
         "opening_to_open": summary([s["opening_to_open"] for s in samples]),

@@ -333,6 +333,28 @@ def cpu_section(r: dict) -> str:
         "only this run's database (and the server's own processes); Redis counts whatever else uses the server."
 
 
+def hops_section(r: dict) -> str:
+    """Where a round's close → feed time goes, hop by hop (``latency.HOPS``), in the main samples
+    (books of a few entries) and at each size of the growth book."""
+    cases = [("books of 1–2 entries (the target's samples)", r.get("close_to_feed"))]
+    cases += [(f"a book of {row['entries']:,} entries", row.get("close_to_feed")) for row in r.get("book_growth") or []]
+    rows = []
+    for label, cf in cases:
+        h = (cf or {}).get("hops_p50_ms")
+        if not h:
+            continue
+        rows.append([label, str(cf.get("hops_samples")), _f(cf["close_request"]["p50_ms"]), _f(h["inscribe_written"]),
+                     _f(h["inscribe_sent"]), _f(h["inscription_started"]), _f(h["inscription_done"]),
+                     _f(cf["close_to_feed"]["p50_ms"])])
+    if not rows:
+        return ""
+    return "### Where a close's time goes\n\n" + table(
+        ["samples", "n", "close request answered", "`Inscribe` written (closing transaction)", "sent by council's relay",
+         "inscription started (book worker)", "inscription's messages written", "feed shows the entry"], rows) + \
+        "\n\nMedians of each moment, in ms from the close request, each taken on its own (so they need not add up); " \
+        "read from the timestamps the outbox and inbox rows carry, written by the process that acted."
+
+
 def round_trips_section(r: dict) -> str:
     """What each call costs the database, counted on the engine: independent of the machine's noise."""
     rows = []
@@ -377,6 +399,8 @@ from wrk; medians of {r.get('rounds', '?')} interleaved runs (baseline, path, ba
 {table(["path", "figure", "measured", "baseline (same run)", "ratio", "target", "met?"], summary_rows(r))}
 
 {cpu_section(r)}
+
+{hops_section(r)}
 
 ### Database round trips per call
 
