@@ -698,14 +698,6 @@ def read_result(runtime: Runtime, who_of: Callable[[], Principal], round_id: str
         return queries.result_view(s, row)
 
 
-def get_result_view(runtime: Runtime, round_id: str) -> dict:
-    with runtime.db.reading() as s:
-        row = repo.round_(s, round_id)
-        if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
-        return queries.result_view(s, row)
-
-
 def minutes_data(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
     """What the counting minutes (biên bản kiểm phiếu) of a closed round say; public once closed."""
     org = _org(runtime)
