@@ -118,12 +118,15 @@ def feed_entries(c: Clients, book: str) -> int:
 # Where a close's time goes, read after each sample from the rows its messages left (each
 # stamped by the process that acted, on this machine's one clock): the Inscribe written in the
 # closing transaction, sent by council's relay, taken up by the book worker (its inbox row,
-# written as the handler starts), the inscription's own messages written (its handler's end,
-# just before its commit). The feed showing the entry is the probe's own time.
+# written as the handler starts), the inscription's own message about that deed written (its
+# handler's end, just before its commit). The feed showing the entry is the probe's own time.
 HOPS = ("inscribe_written", "inscribe_sent", "inscription_started", "inscription_done")
 _HOPS_SQL = """
 SELECT extract(epoch FROM o.created_at), extract(epoch FROM o.sent_at), extract(epoch FROM i.processed_at),
-       (SELECT extract(epoch FROM max(b.created_at)) FROM book.outbox b WHERE b.type = 'intake.deed_inscribed')
+       (SELECT extract(epoch FROM b.created_at) FROM book.outbox b
+        WHERE b.type = 'intake.deed_inscribed'
+          AND b.envelope -> 'payload' ->> 'deed_id' = o.envelope -> 'payload' -> 'deed' ->> 'id'
+        ORDER BY b.id DESC LIMIT 1)
 FROM council.outbox o JOIN book.inbox i ON i.message_id = o.message_id
 WHERE o.type = 'book.inscribe' ORDER BY o.id DESC LIMIT 1
 """
