@@ -351,6 +351,7 @@ class Publisher:
 
     def book_created(self, code: str, at: dt.datetime) -> None:
         """The first publications of a book (an empty feed, an empty honour roll)."""
-        for fmt in feeds.RENDERERS:
-            self._put(feed_path(code, fmt), code, self.feed(code, fmt), at)
-        self._put(book_page_path(code), code, self.book_page(code), at)
+        self._put_all(code, [
+            *((feed_path(code, fmt), self.feed(code, fmt)) for fmt in feeds.RENDERERS),
+            (book_page_path(code), self.book_page(code)),
+        ], at)
