@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "council", "book")
 FRAMEWORKS = {"flask", "werkzeug", "sqlalchemy", "celery", "kombu", "marshmallow", "redis", "alembic",
               "apispec", "feedgen", "fpdf", "jinja2", "psycopg", "waitress", "gunicorn"}
-PURE_SHARED = {"shared.clock", "shared.org", "shared.ids"}
+PURE_SHARED = {"shared.clock", "shared.org", "shared.ids", "shared.text"}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# C0 controls and DEL; tab, line feed and carriage return are allowed in multi-line text.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from shared.text import text_problem  # noqa: F401 - R4a, the same check everywhere
+
 _WORD = re.compile(r"\w+")
 # The Combining Diacritical Marks block: every one is a nonspacing mark (Mn), and they are all
 # the marks Vietnamese decomposes into, so a regex removes them without a Python loop per letter.
@@ -18,18 +17,6 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 def nfc(text: str) -> str:
     """R4: the NFC form of ``text``, diacritics kept exactly."""
     return unicodedata.normalize("NFC", text)
-
-
-def text_problem(text: str, multiline: bool = False) -> str | None:
-    """Why ``text`` cannot be stored (lone surrogates, control characters), or None."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "Chứa ký tự Unicode không hợp lệ (surrogate đơn lẻ)."
-    pattern = _CONTROL_MULTILINE if multiline else _CONTROL
-    if pattern.search(text):
-        return "Chứa ký tự điều khiển không được phép."
-    return None
 
 
 def fold(text: str) -> str:
