@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from shared.db import Database, utcnow
 from shared.tables import idempotency_records
+from shared.text import text_problem
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,13 @@ class Problem(Exception):
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if self.errors is not None:
             body["errors"] = self.errors
-        resp = Response(json.dumps(body, ensure_ascii=False), status=self.status, content_type=PROBLEM)
+        try:
+            text = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            # R4a: a refused value may hold a lone surrogate, which UTF-8 cannot carry; JSON's
+            # escapes can, so the problem still names it instead of failing with a 500.
+            text = json.dumps(body).encode("ascii")
+        resp = Response(text, status=self.status, content_type=PROBLEM)
         for k, v in self.headers.items():
             resp.headers[k] = v
         return resp
@@ -101,10 +108,33 @@ def install_problem_handlers(app: Flask) -> None:
     def _bound_chunked_json() -> None:
         bound_chunked_body()
 
+    @app.before_request
+    def _storable_text() -> None:
+        refuse_unstorable_text()
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "Đã xảy ra lỗi không mong muốn; yêu cầu không được thực hiện.").response()
+
+
+def refuse_unstorable_text() -> None:
+    """R4a for what every request carries outside its body: a path, query or Idempotency-Key
+    holding a control character or a noncharacter names nothing that can exist (404), or is
+    refused naming the parameter (422), before any of it reaches a query (PostgreSQL refuses a
+    NUL with an error, not an empty answer)."""
+    if text_problem(request.path):
+        raise Problem(404, DETAILS[404])
+    errors = {}
+    for name, value in request.args.items(multi=True):
+        problem = text_problem(name) or text_problem(value)
+        if problem:
+            errors[name if not text_problem(name) else "_query"] = [problem]
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and text_problem(key):
+        errors["Idempotency-Key"] = [text_problem(key)]
+    if errors:
+        raise Problem(422, "Tham số chứa ký tự không được phép.", errors=errors)
 
 
 # -- request bodies ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from services.book.domain.chain import Verdict
+from shared.text import text_problem
 
 
 class RevocationSchema(Schema):
@@ -33,6 +34,9 @@ class RevocationSchema(Schema):
     def _reason(self, value: str, **_: Any) -> None:
         if not value.strip():
             raise ValidationError("Lý do không được để trống.")
+        problem = text_problem(value, multiline=True)  # R4a: lines and tabs allowed, nothing else
+        if problem:
+            raise ValidationError(problem)
 
     @post_load
     def _normalise(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
 from services.council.domain.tally import CHOICES
+from shared.text import text_problem
 
 REQUIRED = "Trường bắt buộc."
 MESSAGES = {
@@ -22,6 +23,13 @@ def _m(**extra: str) -> dict[str, str]:
     return {**MESSAGES, **extra}
 
 
+def _storable(value: str) -> None:
+    """R4a: no control character, noncharacter or lone surrogate in any text council takes."""
+    problem = text_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
 class Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -33,13 +41,15 @@ class Strict(Schema):
 class OpenRoundIn(Strict):
     """``POST /api/v1/rounds``."""
 
-    council = fields.String(required=True, validate=validate.Length(1, 40), error_messages=_m(invalid="Phải là chuỗi."))
+    council = fields.String(required=True, validate=[validate.Length(1, 40), _storable],
+                            error_messages=_m(invalid="Phải là chuỗi."))
     kind = fields.String(
         required=True,
         validate=validate.OneOf(OPENABLE, error=f"Phải là một trong: {', '.join(OPENABLE)}."),
         error_messages=_m(invalid="Phải là chuỗi."),
     )
-    period = fields.String(required=True, validate=validate.Length(1, 8), error_messages=_m(invalid="Phải là chuỗi."))
+    period = fields.String(required=True, validate=[validate.Length(1, 8), _storable],
+                           error_messages=_m(invalid="Phải là chuỗi."))
     closes_at = fields.AwareDateTime(
         format="iso", load_default=None,
         error_messages=_m(invalid="Phải là thời điểm ISO 8601 có múi giờ.", invalid_awareness="Phải có múi giờ."),
@@ -50,8 +60,8 @@ class BallotIn(Strict):
     """``POST /api/v1/rounds/{id}/ballots``: one choice per candidate the member may vote on."""
 
     choices = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 64)),
-        values=fields.String(error_messages=_m(invalid="Phải là chuỗi.")),
+        keys=fields.String(validate=[validate.Length(1, 64), _storable]),
+        values=fields.String(validate=_storable, error_messages=_m(invalid="Phải là chuỗi.")),
         required=True,
         error_messages=_m(invalid="Phải là đối tượng {{mã ứng viên: lựa chọn}}."),
     )
@@ -59,8 +69,8 @@ class BallotIn(Strict):
 
 class PaperBallotIn(Strict):
     choices = fields.Dict(
-        keys=fields.String(validate=validate.Length(1, 64)),
-        values=fields.String(error_messages=_m(invalid="Phải là chuỗi.")),
+        keys=fields.String(validate=[validate.Length(1, 64), _storable]),
+        values=fields.String(validate=_storable, error_messages=_m(invalid="Phải là chuỗi.")),
         required=True,
         error_messages=_m(invalid="Phải là đối tượng {{mã ứng viên: lựa chọn}}."),
     )
