@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from services.council import MIGRATIONS, SERVICE, pages
+from services.council.api.dossiers import bp as dossiers_bp
 from services.council.api.reports import bp as reports_bp
 from services.council.api.rounds import bp as rounds_bp
 from shared.config import Settings
@@ -21,5 +22,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = make_flask(runtime, __name__)
     app.register_blueprint(rounds_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(dossiers_bp)
     app.register_blueprint(pages.bp)
     return app

@@ -27,6 +27,7 @@ IDEMPOTENCY_KEY = {
 }
 ROUND_ID = {"in": "path", "name": "round_id", "required": True, "schema": {"type": "string"}}
 SECURED = [{"bearer": []}]
+PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def spec() -> dict[str, Any]:
         ("PaperBallotsInput", schemas.PaperBallotsIn), ("Round", schemas.RoundOut), ("RoundPage", schemas.RoundPage),
         ("RoundResult", schemas.ResultOut), ("BallotReceipt", schemas.ReceiptOut),
         ("PaperCount", schemas.PaperCountOut), ("MonthlyReport", schemas.MonthlyReport),
-        ("Problem", schemas.ProblemOut),
+        ("Dossier", schemas.DossierOut), ("DossierPage", schemas.DossierPage), ("Problem", schemas.ProblemOut),
     ):
         api.components.schema(name, schema=schema)
     api.path(path="/api/v1/rounds", operations={
@@ -104,6 +105,34 @@ def spec() -> dict[str, Any]:
         "parameters": [ROUND_ID], "security": [{}, *SECURED],
         "responses": {"200": {"description": "PDF", "content": {"application/pdf": {"schema": {
             "type": "string", "format": "binary"}}}}, **_problems(401, 403, 404, 409)},
+    }})
+    api.path(path="/api/v1/rounds/{round_id}/decision.pdf", operations={"get": {
+        "summary": "Quyết định công nhận (R8, R14) của phiên đã đóng có công nhận việc tốt; công khai",
+        "operationId": "getDecision", "tags": ["council"], "parameters": [ROUND_ID], "security": [{}, *SECURED],
+        "responses": {"200": {"description": "PDF", "content": PDF}, **_problems(404)},
+    }})
+    dossier_id = {"in": "path", "name": "dossier_id", "required": True, "schema": {"type": "string"}}
+    api.path(path="/api/v1/dossiers", operations={"get": {
+        "summary": "Hồ sơ đề nghị (R11): thư ký đơn vị (đơn vị mình), thư ký và thành viên Hội đồng cấp tỉnh",
+        "operationId": "listDossiers", "tags": ["council"], "security": SECURED,
+        "parameters": [
+            {"in": "query", "name": "quarter", "schema": {"type": "string", "pattern": r"^\d{4}-Q[1-4]$"}},
+            {"in": "query", "name": "unit", "schema": {"type": "string"}},
+            {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+        ],
+        "responses": {"200": {"description": "Một trang", "content": _json("DossierPage")},
+                      **_problems(401, 403, 422)},
+    }})
+    api.path(path="/api/v1/dossiers/{dossier_id}", operations={"get": {
+        "summary": "Một hồ sơ đề nghị (R11)", "operationId": "getDossier", "tags": ["council"], "security": SECURED,
+        "parameters": [dossier_id],
+        "responses": {"200": {"description": "Hồ sơ", "content": _json("Dossier")}, **_problems(401, 403, 404)},
+    }})
+    api.path(path="/api/v1/dossiers/{dossier_id}.pdf", operations={"get": {
+        "summary": "Hồ sơ đề nghị in ra (R11)", "operationId": "getDossierPdf", "tags": ["council"],
+        "security": SECURED, "parameters": [dossier_id],
+        "responses": {"200": {"description": "PDF", "content": PDF}, **_problems(401, 403, 404)},
     }})
     api.path(path="/api/v1/reports/monthly", operations={"get": {
         "summary": "Báo cáo tháng (R10), JSON hoặc CSV (Accept: text/csv)", "operationId": "monthlyReport",

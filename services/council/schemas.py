@@ -188,6 +188,67 @@ class MonthlyRowOut(Schema):
     quota_met = fields.Boolean(allow_none=True)
 
 
+class EvidenceOut(Schema):
+    sha256 = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+
+
+class DossierDeedOut(Schema):
+    """The public fields of the deed a dossier proposes (R2a: never its beneficiaries)."""
+
+    id = fields.String()
+    title = fields.String()
+    description = fields.String()
+    kind = fields.String()
+    relation = fields.String()
+    occurred_on = fields.String(metadata={"format": "date"})
+    month = fields.String()
+    place = fields.String(allow_none=True)
+    author = fields.Nested(AuthorOut)
+    unit = fields.String()
+    subunit = fields.String(allow_none=True)
+
+
+class DossierDecisionOut(Schema):
+    number = fields.String()
+    date = fields.String(metadata={"format": "date"})
+    issuer = fields.String()
+    issuer_name = fields.String()
+
+
+class DossierTallyOut(Schema):
+    approve = fields.Integer()
+    reject = fields.Integer()
+    abstain = fields.Integer()
+    entitled = fields.Integer()
+    ratio = fields.String(metadata={"example": "7/7"})
+    round = fields.String()
+    period = fields.String()
+
+
+class DossierOut(Schema):
+    """R11: the proposal dossier as the unit sent it."""
+
+    id = fields.String()
+    deed_id = fields.String()
+    quarter = fields.String()
+    unit = fields.String()
+    deed = fields.Nested(DossierDeedOut)
+    evidence = fields.List(fields.Nested(EvidenceOut))
+    monthly_decision = fields.Nested(DossierDecisionOut, allow_none=True)
+    monthly_tally = fields.Nested(DossierTallyOut, allow_none=True)
+    quarterly_round = fields.String()
+    quarterly_tally = fields.Nested(DossierTallyOut, allow_none=True)
+    sent_on = fields.String(allow_none=True, metadata={"format": "date"})
+    received_at = fields.String(metadata={"format": "date-time"})
+
+
+class DossierPage(Schema):
+    items = fields.List(fields.Nested(DossierOut))
+    next = fields.String(allow_none=True)
+
+
 def dump(schema: type[Schema], data: Any, many: bool = False) -> Any:
     return schema(many=many).dump(data)
 

@@ -14,6 +14,9 @@ def test_the_openapi_document_lists_the_contract() -> None:
         assert "post" in paths[f"/api/v1/rounds/{{round_id}}/{path}"]
     assert "get" in paths["/api/v1/rounds/{round_id}/result"]
     assert "get" in paths["/api/v1/reports/monthly"]
+    for path in ("/api/v1/rounds/{round_id}/decision.pdf", "/api/v1/dossiers", "/api/v1/dossiers/{dossier_id}",
+                 "/api/v1/dossiers/{dossier_id}.pdf"):
+        assert "get" in paths[path], path
     schemas = doc["components"]["schemas"]
     assert set(schemas["Round"]["properties"]) == {
         "id", "council", "kind", "period", "status", "opens_at", "closes_at", "entitled", "voted", "candidates",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from services.council import minutes, services
+from services.council import documents, minutes, records, services
 from services.council.api.sealed import sealed_idempotent
 from services.council.schemas import BallotIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.auth import principal
@@ -101,4 +101,14 @@ def read_minutes(round_id: str) -> Response:
     return Response(
         pdf, mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="bien-ban-kiem-phieu-{round_id}.pdf"'},
+    )
+
+
+@bp.get("/<round_id>/decision.pdf")
+def read_decision(round_id: str) -> Response:
+    """R8, R14: the recognition decision, public once the round closed having recognised a deed."""
+    data = records.decision_data(_runtime(), round_id)
+    return Response(
+        documents.render_decision(data), mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="quyet-dinh-{round_id}.pdf"'},
     )
