@@ -16,7 +16,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from shared.ids import new_id
 
-STATUSES = ("recorded", "introduced", "in_round", "recognised", "not_selected", "proposed", "inscribed")
+STATUSES = ("recorded", "introduced", "in_round", "recognised", "not_selected", "proposed", "inscribed", "referred",
+            "revoked")
 
 
 class MessageError(ValueError):

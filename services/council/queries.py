@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.council import repository as repo
-from services.council.domain.rounds import CLOSED, MONTHLY, RECOGNISING, SUPPLEMENTARY
+from services.council.domain.rounds import CLOSED, MONTH_KINDS, MONTHLY, RECOGNISING, SUPPLEMENTARY
 from services.council.orm import candidates, recognitions, rounds, tallies, tracked_deeds
 from services.council.schemas import ResultOut, RoundOut, dump
 from shared import clock
@@ -30,10 +30,16 @@ def round_view(session: Session, row: Row) -> dict[str, Any]:
         "entitled": row.entitled,
         "voted": repo.voted_count(session, row),
         "candidates": [
-            {"id": c.id, "deed_id": c.deed_id, "title": c.title, "author": c.author, "unit": c.unit} for c in cands
+            {"id": c.id, "deed_id": c.deed_id, "title": c.title, "author": c.author, "unit": c.unit,
+             "month": c.deed.get("month"), "carried_over": carried_over(row, c)} for c in cands
         ],
         "runoff_of": row.runoff_of,
     })
+
+
+def carried_over(row: Row, candidate: Row) -> bool:
+    """R5a: a candidate of a month's round whose deed is of an earlier month."""
+    return row.kind in MONTH_KINDS and (candidate.deed.get("month") or row.period) < row.period
 
 
 def result_view(session: Session, row: Row) -> dict[str, Any]:
@@ -126,12 +132,13 @@ def monthly_summary(session: Session, units: list[str], month: str) -> list[dict
         monthly = kinds.get(MONTHLY)
         put_to_vote = 0
         if monthly is not None:
-            put_to_vote = session.execute(
-                sa.select(sa.func.count()).select_from(candidates).where(candidates.c.round_id == monthly.id)
-            ).scalar_one()
-            # Intake's own count when it closed the month, if it knew of more than we heard of.
+            months = [m for (m,) in session.execute(
+                sa.select(candidates.c.deed["month"].as_string()).where(candidates.c.round_id == monthly.id))]
+            put_to_vote = len(months)
+            # Intake's own count when it closed the month, if it knew of more than we heard of; the
+            # deeds of earlier months carried into this round (R5a) were introduced in their own.
             recorded = max(recorded, monthly.recorded or 0)
-            introduced = max(introduced, put_to_vote)
+            introduced = max(introduced, sum(1 for m in months if m == month))
         quota_met = None
         if monthly is not None and monthly.quota_met is not None:
             supplementary = kinds.get(SUPPLEMENTARY)

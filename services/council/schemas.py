@@ -113,6 +113,8 @@ class CandidateOut(Schema):
     title = fields.String()
     author = fields.Nested(AuthorOut)
     unit = fields.String()
+    month = fields.String(metadata={"description": "the deed's own month (YYYY-MM)"})
+    carried_over = fields.Boolean(metadata={"description": "R5a: a deed of an earlier month carried into this round"})
 
 
 class RoundOut(Schema):

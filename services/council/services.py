@@ -322,7 +322,8 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
     org = runtime.orgs.get()
     if org is None:
         raise RuntimeError("organisation not loaded")
-    deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] == row.period]
+    # R5a: deeds of earlier months introduced after their own round opened are carried into this one.
+    deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] <= row.period]
     _track(session, ((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
     if not deeds:
         session.execute(rounds.update().where(rounds.c.id == row.id).values(

@@ -37,6 +37,10 @@ class Deed(Base):
     # R4: title and description folded (no case, no diacritics) for ``q``.
     search_text: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16))
+    # R5a: introduced after its month's round opened, so carried into a later monthly round of the
+    # unit (``carried_to``: that round's month, once its round took the deed).
+    carried_over: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    carried_to: Mapped[str | None] = mapped_column(sa.String(7), nullable=True)
     book_entries: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
     created_at: Mapped[dt.datetime] = mapped_column(Instant)
     created_by: Mapped[str] = mapped_column(sa.String(100))
@@ -64,6 +68,15 @@ class UnitMonth(Base):
     month: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(Instant, nullable=True)
     closed_by_round: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+
+
+class UnitCarry(Base):
+    """One unit's carried introductions (R5a): the row they and the closing of any of the unit's
+    months take turns on, so that a deed carried over is on exactly one round's list."""
+
+    __tablename__ = "unit_carries"
+
+    unit: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
 
 
 class IntroductionClosure(Base):

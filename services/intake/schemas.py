@@ -195,6 +195,9 @@ class DeedOut(Schema):
     subunit = fields.String(allow_none=True)
     month = fields.String(required=True)
     status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    carried_over = fields.Boolean(
+        required=True, metadata={"description": "R5a: introduced after its month's round opened, so put to the "
+                                                "unit's next monthly round"})
     created_at = LocalInstant(required=True)
     book_entries = fields.List(fields.Nested(DeedBookEntry), required=True)
     evidence = fields.List(fields.Nested(EvidenceOut), required=True)
@@ -248,6 +251,7 @@ def recorded_out(view: dict[str, Any]) -> dict[str, Any]:
         "subunit": view["subunit"],
         "month": view["month"],
         "status": view["status"],
+        "carried_over": False,
         "created_at": clock.isoformat(view["created_at"]),
         "book_entries": [],
         "evidence": [],

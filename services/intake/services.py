@@ -23,7 +23,7 @@ from services.intake.domain.evidence import sniff
 from services.intake.domain.scope import Actor
 from services.intake.domain.status import advance, status_after_entry
 from services.intake.domain.text import search_text, search_words
-from services.intake.orm import Deed, DeedEvidence, EvidenceFile, IntroductionClosure, UnitMonth
+from services.intake.orm import Deed, DeedEvidence, EvidenceFile, IntroductionClosure, UnitCarry, UnitMonth
 from shared import clock
 from shared.auth import store_org
 from shared.db import UnitOfWork, utcnow
@@ -130,6 +130,7 @@ def _new_view(row: dict[str, Any]) -> dict[str, Any]:
         "subunit": row["subunit"],
         "month": row["month"],
         "status": row["status"],
+        "carried_over": False,
         "created_at": row["created_at"],
         "book_entries": [],
         "evidence": [],
@@ -228,6 +229,7 @@ def _view(deed: Deed, evidence: list[dict[str, Any]]) -> dict[str, Any]:
         "subunit": deed.subunit,
         "month": deed.month,
         "status": deed.status,
+        "carried_over": bool(deed.carried_over),
         "created_at": deed.created_at,
         "book_entries": list(deed.book_entries or []),
         "evidence": evidence,
@@ -308,9 +310,20 @@ def _lock_month(session: Session, unit: str, month: str) -> UnitMonth:
     ).scalar_one()
 
 
+def _lock_carries(session: Session, unit: str) -> None:
+    """The unit's row of carried introductions (R5a), locked: a carried introduction and the
+    closing of any month of the unit take turns on it."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(UnitCarry).values(unit=unit).on_conflict_do_nothing())
+    session.execute(sa.select(UnitCarry.unit).where(UnitCarry.unit == unit).with_for_update()).one()
+
+
 def introduce(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
-    """R5: a sub-unit lead or the unit secretary introduces a recorded deed to its unit; 409 once
-    the unit's round for that month has opened. Introducing it again changes nothing."""
+    """R5: a sub-unit lead or the unit secretary introduces a recorded deed to its unit. Once the
+    unit's round for that month has opened, the deed is carried into the unit's next monthly
+    round (R5a: ``carried_over``), so nothing recorded inside R3's window is stranded.
+    Introducing it again changes nothing."""
     if actor.role not in scope.INTRODUCERS:
         raise Forbidden(f"Vai trò {actor.role} không được giới thiệu việc tốt.")
     org = runtime.orgs.require()
@@ -320,13 +333,16 @@ def introduce(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
         if not scope.may_introduce(org, actor, deed.unit, deed.subunit):
             raise Forbidden("Chỉ trưởng đơn vị cơ sở của việc tốt hoặc thư ký đơn vị được giới thiệu việc tốt này.")
         unit_month = _lock_month(s, deed.unit, deed.month)
+        closed = unit_month.closed_at is not None
+        if closed:
+            # After the month's lock, as the closing of every month takes them (no deadlock).
+            _lock_carries(s, deed.unit)
         s.refresh(deed)
-        if unit_month.closed_at is not None:
-            raise Conflict(f"Tháng {deed.month} của đơn vị {deed.unit} đã khép giới thiệu: vòng xét tháng đã mở.")
         if deed.status not in ("recorded", "introduced"):
             raise Conflict(f"Việc tốt đang ở trạng thái {deed.status}, không thể giới thiệu.")
         if deed.status == "recorded":
             deed.status = "introduced"
+            deed.carried_over = closed
             uow.emit(DeedIntroduced(deed_id=deed.id, unit=deed.unit, month=deed.month))
         s.flush()
         view = _view(deed, _evidence_of(s, [deed.id])[deed.id])
@@ -419,23 +435,34 @@ CANDIDATE_STATUSES = ("introduced", "in_round", "not_selected")
 
 def close_introductions(uow: UnitOfWork, msg: CloseIntroductions) -> None:
     """A monthly round is opening: close the unit's month to introductions, put its introduced
-    deeds in the round and send council the final list with frozen copies, all in this
-    transaction. A round already answered is answered once only."""
+    deeds in the round, with the deeds of earlier months carried over to it (R5a), and send
+    council the final list with frozen copies, all in this transaction. A round already answered
+    is answered once only.
+
+    A carried deed goes to the first round whose closing takes the unit's carry lock after its
+    introduction (``carried_to`` records it; the same month's round opened anew takes it again,
+    no other round does)."""
     s = uow.session
     if s.get(IntroductionClosure, msg.round_id) is not None:
         return
     unit_month = _lock_month(s, msg.unit, msg.month)
+    _lock_carries(s, msg.unit)
     now = utcnow()
     if unit_month.closed_at is None:
         unit_month.closed_at = now
         unit_month.closed_by_round = msg.round_id
+    own = sa.and_(Deed.month == msg.month, sa.not_(Deed.carried_over))
+    carried = sa.and_(Deed.carried_over, Deed.month < msg.month,
+                      sa.or_(Deed.carried_to.is_(None), Deed.carried_to == msg.month))
     deeds = list(s.scalars(
         sa.select(Deed)
-        .where(Deed.unit == msg.unit, Deed.month == msg.month, Deed.status.in_(CANDIDATE_STATUSES))
+        .where(Deed.unit == msg.unit, Deed.status.in_(CANDIDATE_STATUSES), sa.or_(own, carried))
         .order_by(Deed.id)
     ))
     for deed in deeds:
         deed.status = advance(deed.status, "in_round")
+        if deed.carried_over:
+            deed.carried_to = msg.month
     recorded = s.scalar(
         sa.select(sa.func.count()).select_from(Deed).where(Deed.unit == msg.unit, Deed.month == msg.month)
     )

@@ -241,9 +241,10 @@ def test_introduce_then_month_closed(client, token, people, record, runtime) -> 
         services.close_introductions(uow, CloseIntroductions(round_id="R1", council=people.council,
                                                              unit=people.unit, month=deed["month"]))
         uow.commit()
-    body = problem(client.post(f"{DEEDS}/{late['id']}/introduce", json={},
-                               headers=auth(token("subunit_lead", people.lead))), 409)
-    assert deed["month"] in body["detail"]
+    # R5a: once the month's round has opened, an introduction is carried into the next round.
+    carried = client.post(f"{DEEDS}/{late['id']}/introduce", json={}, headers=auth(token("subunit_lead", people.lead)))
+    assert carried.status_code == 200
+    assert (carried.get_json()["status"], carried.get_json()["carried_over"]) == ("introduced", True)
     problem(client.post(path, json={}, headers=auth(token("subunit_lead", people.lead))), 409)
     got = client.get(f"{DEEDS}/{deed['id']}", headers=auth(token("officer", people.officer))).get_json()
     assert got["status"] == "in_round"

@@ -75,12 +75,12 @@ def test_closing_a_month_answers_council_with_frozen_copies(client, token, peopl
     assert deliver(runtime, msg, env)[0] is False
     deliver(runtime, msg)
     assert len(sent(runtime, "council.introductions_closed")) == 1
-    # Introductions to the closed month are refused; other units' months stay open.
+    # Introductions to the closed month are carried over (R5a); other units' months stay open.
     r = client.post(f"/api/v1/deeds/{kept['id']}/introduce", json={}, headers=auth(token("subunit_lead", people.lead)))
-    assert r.status_code == 409
+    assert r.status_code == 200 and r.get_json()["carried_over"] is True
     r = client.post(f"/api/v1/deeds/{stranger['id']}/introduce", json={},
                     headers=auth(token("unit_secretary", people.stranger_secretary)))
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.get_json()["carried_over"] is False
 
 
 def test_a_month_with_nothing_introduced_gives_an_empty_list(runtime, record, people) -> None:

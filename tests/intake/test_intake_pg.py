@@ -87,8 +87,9 @@ def test_rate_limit_is_shared_through_redis(redis_url) -> None:
 
 
 def test_no_introduction_is_lost_while_a_month_closes(pg_settings, org_document) -> None:
-    """API.md: every introduction answered 200 before the month closed is on the final list,
-    every later one is 409 — with introductions and the closing racing on PostgreSQL."""
+    """API.md: every introduction answered before the month closed is on the final list, every
+    later one is carried over (R5a) onto the next round's list, none on both — with
+    introductions and the closing racing on PostgreSQL."""
     import threading
 
     rt = build_runtime(pg_settings)
@@ -108,29 +109,46 @@ def test_no_introduction_is_lost_while_a_month_closes(pg_settings, org_document)
         ids.append(r.get_json()["id"])
     month = client.get(f"/api/v1/deeds/{ids[0]}", headers=auth(t)).get_json()["month"]
     barrier = threading.Barrier(21)
-    answers: dict[str, int] = {}
+    answers: dict[str, tuple[int, bool]] = {}
 
     def introduce(deed_id: str) -> None:
         c = app.test_client()
         barrier.wait()
-        answers[deed_id] = c.post(f"/api/v1/deeds/{deed_id}/introduce", json={}, headers=auth(t)).status_code
+        r = c.post(f"/api/v1/deeds/{deed_id}/introduce", json={}, headers=auth(t))
+        answers[deed_id] = (r.status_code, r.get_json()["carried_over"])
 
-    def close() -> None:
-        barrier.wait()
-        msg = CloseIntroductions(round_id="R-race", council=p.council, unit=p.unit, month=month)
+    def close(round_id: str, of_month: str) -> None:
+        msg = CloseIntroductions(round_id=round_id, council=p.council, unit=p.unit, month=of_month)
         consume(rt.db, envelope(msg, clock.isoformat(utcnow())), services.close_introductions)
 
-    threads = [threading.Thread(target=introduce, args=(i,)) for i in ids] + [threading.Thread(target=close)]
+    def closing() -> None:
+        barrier.wait()
+        close("R-race", month)
+
+    threads = [threading.Thread(target=introduce, args=(i,)) for i in ids] + [threading.Thread(target=closing)]
     for th in threads:
         th.start()
     for th in threads:
         th.join(60)
-    with rt.db.reading() as s:
-        (env,) = s.execute(sa.select(outbox.c.envelope).where(outbox.c.type == "council.introductions_closed")).scalars()
-    listed = {d["id"] for d in decode(env)[1].deeds}
-    assert set(answers.values()) <= {200, 409} and len(answers) == 20
-    assert listed == {i for i, status in answers.items() if status == 200}
-    for deed_id, status in answers.items():
-        got = client.get(f"/api/v1/deeds/{deed_id}", headers=auth(t)).get_json()["status"]
-        assert got == ("in_round" if status == 200 else "recorded")
+
+    def listed(round_id: str) -> set[str]:
+        with rt.db.reading() as s:
+            (env,) = s.execute(sa.select(outbox.c.envelope).where(
+                outbox.c.type == "council.introductions_closed",
+                outbox.c.envelope["payload"]["round_id"].as_string() == round_id)).scalars()
+        return {d["id"] for d in decode(env)[1].deeds}
+
+    assert len(answers) == 20 and {status for status, _ in answers.values()} == {200}
+    first = listed("R-race")
+    assert first == {i for i, (_, carried) in answers.items() if not carried}
+    for deed_id, (_, carried) in answers.items():
+        got = client.get(f"/api/v1/deeds/{deed_id}", headers=auth(t)).get_json()
+        assert (got["status"], got["carried_over"]) == ("introduced" if carried else "in_round", carried)
+    # The unit's next monthly round takes exactly the carried ones; its closing again, nothing more.
+    y, m = map(int, month.split("-"))
+    following = f"{y + m // 12:04d}-{m % 12 + 1:02d}"
+    close("R-next", following)
+    assert listed("R-next") == set(ids) - first
+    close("R-after", f"{y + 1:04d}-{m:02d}")
+    assert listed("R-after") == set()
     rt.db.dispose()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 # not_selected ranks below recognised: a deed not selected in a monthly round may still be
 # recognised by a supplementary round (R9), while a recognised deed that loses a later round
-# keeps its status (API.md).
-ORDER = ("recorded", "introduced", "in_round", "not_selected", "recognised", "proposed", "inscribed")
+# keeps its status (API.md). A referred deed (R17a) is in the provincial council's hands until it
+# decides; revoked (R15a) is final, whatever is told later.
+ORDER = ("recorded", "introduced", "in_round", "referred", "not_selected", "recognised", "proposed", "inscribed",
+         "revoked")
 _RANK = {s: i for i, s in enumerate(ORDER)}
 
 
