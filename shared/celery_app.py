@@ -21,6 +21,7 @@ from redis.retry import Retry
 from shared.config import SERVICES, Settings
 from shared.db import Database
 from shared.outbox import Relay, confirm_key, wake_key
+from shared.signing import message_keys, sign
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +135,13 @@ def make_relay(celery: Celery, db: Database, settings: Settings) -> Relay:
     client = redis_client(settings)
     producer_pool = celery.producer_pool
     options = BrokerOptions.of(settings)
+    keys = message_keys(settings)
 
     def publish(name: str, queue: str, env: dict[str, Any], message_id: str) -> None:
+        # Signed as it leaves (shared.signing): the consumer parks what no key of ours signed.
         with producer_pool.acquire(block=True) as producer:
-            celery.send_task(name, args=[env], queue=queue, task_id=message_id, producer=producer, retry=False)
+            celery.send_task(name, args=[sign(env, keys)], queue=queue, task_id=message_id,
+                             producer=producer, retry=False)
 
     def wait(seconds: float) -> None:
         client.blpop([wake_key(db.service)], timeout=seconds)

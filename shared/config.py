@@ -24,6 +24,37 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+def _secret(env: dict[str, str], name: str) -> str | None:
+    """A secret from ``NAME``, else from the file ``NAME_FILE`` names (a container secret), so
+    that no password or key needs to be written in a committed file."""
+    raw = env.get(name)
+    if raw:
+        return raw
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text("utf-8").strip() or None
+        except OSError as exc:
+            raise ValueError(f"{name}_FILE={path}: {exc.strerror}") from exc
+    return None
+
+
+def _with_password(url: str | None, password: str | None) -> str | None:
+    """``url`` with ``password`` put in its user part (``SOVANG_…_PASSWORD[_FILE]``), so that a URL
+    in a committed file names the user and host while the password stays in a secret."""
+    if not url or not password:
+        return url
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _flag(env: dict[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -79,20 +110,30 @@ class Settings:
     # A message that fails this many deliveries is parked instead of retried forever.
     max_deliveries: int = 10
     log_level: str = "INFO"
+    # The HMAC key(s) of the messages between services (shared.signing); None: SOVANG_HOME's.
+    message_key: str | None = field(default=None, repr=False)
+    # Log one JSON object per line (shared.logs) instead of plain text.
+    log_json: bool = False
+    # Port of a Celery worker's /metrics (0: none). Web processes serve it on their own port.
+    metrics_port: int = 0
+    # `sovang cluster`: nginx at the edge instead of the Python gateway (deploy/nginx.conf).
+    edge: str = "python"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
+        # URLs carry passwords: each may come from a file (``SOVANG_DATABASE_URL_FILE``…).
+        shared_password = _secret(env, "SOVANG_DATABASE_PASSWORD")
         per_service = {
-            name: env[f"SOVANG_{name.upper()}_DATABASE_URL"]
+            name: _with_password(url, _secret(env, f"SOVANG_{name.upper()}_DATABASE_PASSWORD") or shared_password)
             for name in SERVICES
-            if env.get(f"SOVANG_{name.upper()}_DATABASE_URL")
+            if (url := _secret(env, f"SOVANG_{name.upper()}_DATABASE_URL"))
         }
         return cls(
             home=Path(env.get("SOVANG_HOME") or "var").resolve(),
-            database_url=env.get("SOVANG_DATABASE_URL") or None,
+            database_url=_with_password(_secret(env, "SOVANG_DATABASE_URL"), shared_password),
             service_database_urls=per_service,
-            broker_url=env.get("SOVANG_BROKER_URL") or None,
+            broker_url=_with_password(_secret(env, "SOVANG_BROKER_URL"), _secret(env, "SOVANG_BROKER_PASSWORD")),
             late_days=_int(env, "SOVANG_LATE_DAYS", cls.late_days),
             monthly_close_day=_int(env, "SOVANG_MONTHLY_CLOSE_DAY", cls.monthly_close_day),
             monthly_close_hour=_int(env, "SOVANG_MONTHLY_CLOSE_HOUR", cls.monthly_close_hour),
@@ -118,6 +159,10 @@ class Settings:
             broker_confirm_seconds=_float(env, "SOVANG_BROKER_CONFIRM_SECONDS", cls.broker_confirm_seconds),
             broker_replay_hours=_float(env, "SOVANG_BROKER_REPLAY_HOURS", cls.broker_replay_hours),
             log_level=env.get("SOVANG_LOG_LEVEL") or cls.log_level,
+            message_key=_secret(env, "SOVANG_MESSAGE_KEY"),
+            log_json=_flag(env, "SOVANG_LOG_JSON", cls.log_json),
+            metrics_port=_int(env, "SOVANG_METRICS_PORT", cls.metrics_port),
+            edge=(env.get("SOVANG_EDGE") or cls.edge).strip().lower(),
         )
 
     def with_(self, **changes: object) -> Settings:

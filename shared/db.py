@@ -285,7 +285,13 @@ class Database:
             if self.is_postgres:
                 # Two processes migrating at once wait for each other instead of racing.
                 conn.exec_driver_sql(f"SELECT pg_advisory_lock({zlib.crc32(self.service.encode())})")
-                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                # A service's own role owns its schema, made for it beforehand, and may create
+                # nothing else (deploy/postgres-init.sh): CREATE SCHEMA IF NOT EXISTS would need
+                # the right to create schemas even when it exists.
+                exists = conn.exec_driver_sql(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %(s)s", {"s": self.schema}).first()
+                if not exists:
+                    conn.exec_driver_sql(f'CREATE SCHEMA "{self.schema}"')
                 conn.commit()
             try:
                 cfg.attributes["connection"] = conn

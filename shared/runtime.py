@@ -22,6 +22,7 @@ from shared.db import Database, UnitOfWork
 from shared.http import install_health, install_problem_handlers
 from shared.messages import Message, MessageError
 from shared.outbox import already_processed, confirm_key, consume, covered_ids
+from shared.signing import SignatureError, message_keys, verify
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,21 @@ def consumer(
     """
 
     deliveries = DeliveryCounter(runtime)
+    keys = message_keys(runtime.settings)
 
     def deco(handle: Callable[[UnitOfWork, Any], None]) -> Callable:
         @app.task(name=message_type.TYPE, bind=True, acks_late=True, max_retries=None, shared=False)
         def task(self: Any, env: dict[str, Any]) -> None:
+            try:
+                # Before anything else: a forged message (anyone who can push onto the broker)
+                # takes no effect, is never confirmed (its id may be a real message's) and is
+                # parked for an operator to see (shared.signing).
+                verify(env, keys)
+                if env.get("type") != message_type.TYPE:
+                    raise SignatureError(f"thư loại {env.get('type')!r} gửi tới {message_type.TYPE}")
+            except SignatureError as exc:
+                park(runtime, env, str(exc), 1, forged=True)
+                return
             count = deliveries.count(env)
             if count > runtime.settings.max_deliveries:
                 if not already_processed(runtime.db, env):
@@ -179,14 +191,18 @@ class DeliveryCounter:
             return 1
 
 
-def park(runtime: Runtime, env: Any, error: str, deliveries: int) -> None:
-    """Keep a message that will not succeed for an operator to look at."""
+def park(runtime: Runtime, env: Any, error: str, deliveries: int, forged: bool = False) -> None:
+    """Keep a message that will not succeed for an operator to look at. A forged one is kept
+    under an id of its own: the id it claims may be a real message's, which must stay free."""
     import sqlalchemy as sa
 
     from shared.db import utcnow
+    from shared.ids import new_id
     from shared.tables import parked_messages
 
     message_id = str(env.get("id")) if isinstance(env, dict) and env.get("id") else f"invalid-{id(env)}"
+    if forged:
+        message_id = new_id()
     log.error("%s: message %s parked after %d deliveries: %s", runtime.service, message_id, deliveries, error)
     with runtime.db.unit_of_work() as uow:
         exists = uow.session.execute(

@@ -27,6 +27,7 @@ from shared.auth import new_token, store_token
 from shared.db import utcnow
 from shared.messages import envelope
 from shared.runtime import Runtime
+from shared.signing import message_keys, sign
 
 pytestmark = pytest.mark.distributed
 
@@ -73,7 +74,8 @@ def test_inscribe_list_verify_and_revoke_on_postgresql(pg_runtime):
 
 def test_the_worker_task_inscribes_once_on_postgresql(pg_runtime):
     worker = create_worker(runtime=pg_runtime)
-    env = envelope(inscribe_command(UNIT), clock.isoformat(utcnow()))
+    # Signed as the relay signs what it publishes (shared.signing).
+    env = sign(envelope(inscribe_command(UNIT), clock.isoformat(utcnow())), message_keys(pg_runtime.settings))
     worker.tasks["book.inscribe"].apply(args=[env], throw=True)
     worker.tasks["book.inscribe"].apply(args=[env], throw=True)
     with pg_runtime.db.reading() as s:

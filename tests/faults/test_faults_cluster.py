@@ -29,6 +29,7 @@ from shared import clock
 from shared.celery_app import make_celery
 from shared.db import utcnow
 from shared.messages import Inscribe, envelope
+from shared.signing import message_keys, sign
 from sovang.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -389,8 +390,9 @@ def test_a_poison_message_is_parked_after_n_deliveries(cluster: Cluster, fault_r
     unreadable = {"id": "0190aaaa-0000-7000-8000-00000000dead", "type": "book.inscribe", "payload": {"book": 42}}
     app = make_celery("council", cluster.settings)
     t0 = time.monotonic()
+    keys = message_keys(cluster.settings)  # signed as a relay would: these test what is not forged
     for env in (failing, unreadable):
-        app.send_task(env["type"], args=[env], queue="book", task_id=env["id"])
+        app.send_task(env["type"], args=[sign(env, keys)], queue="book", task_id=env["id"])
     app.close()
 
     def parked() -> dict[str, int]:
