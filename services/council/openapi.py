@@ -135,10 +135,13 @@ def spec() -> dict[str, Any]:
         "responses": {"200": {"description": "PDF", "content": PDF}, **_problems(401, 403, 404)},
     }})
     api.path(path="/api/v1/reports/monthly", operations={"get": {
-        "summary": "Báo cáo tháng (R10), JSON hoặc CSV (Accept: text/csv)", "operationId": "monthlyReport",
+        "summary": "Báo cáo tháng (R10): JSON, CSV (Accept: text/csv, UTF-8 có BOM) hoặc bảng tính XLSX",
+        "operationId": "monthlyReport",
         "tags": ["council"], "security": SECURED,
         "parameters": [{"in": "query", "name": "month", "required": True, "schema": {"type": "string"}}],
         "responses": {"200": {"description": "Một dòng mỗi đơn vị", "content": {
-            **_json("MonthlyReport"), "text/csv": {"schema": {"type": "string"}}}}, **_problems(401, 403, 422)},
+            **_json("MonthlyReport"), "text/csv": {"schema": {"type": "string"}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {
+                "type": "string", "format": "binary"}}}}, **_problems(401, 403, 422)},
     }})
     return api.to_dict()

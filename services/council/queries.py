@@ -145,6 +145,8 @@ def monthly_summary(session: Session, units: list[str], month: str) -> list[dict
             quota_met = bool(monthly.quota_met or (supplementary is not None and supplementary.quota_met))
         rows.append({
             "unit": unit, "month": month, "recorded": recorded, "introduced": introduced,
-            "candidates": put_to_vote, "recognised": recognised.get(unit, 0), "quota_met": quota_met,
+            "candidates": put_to_vote, "recognised": recognised.get(unit, 0),
+            # R15a: revocations are counted here once council learns of them; until then none.
+            "revoked": 0, "quota_met": quota_met,
         })
     return rows

@@ -187,6 +187,7 @@ class MonthlyRowOut(Schema):
     introduced = fields.Integer()
     candidates = fields.Integer()
     recognised = fields.Integer()
+    revoked = fields.Integer(metadata={"description": "R15a: recognitions of the month revoked since"})
     quota_met = fields.Boolean(allow_none=True)
 
 

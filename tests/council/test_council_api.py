@@ -465,7 +465,7 @@ def test_the_monthly_report(client, runtime, secretary, members, auth) -> None:
     assert body["next"] is None and len(body["items"]) == 15
     row = next(x for x in body["items"] if x["unit"] == UNIT)
     assert row == {"unit": UNIT, "month": month, "recorded": 3, "introduced": 1, "candidates": 0, "recognised": 0,
-                   "quota_met": None}
+                   "revoked": 0, "quota_met": None}
 
     rnd = open_monthly(client, secretary, runtime, [d1, d2], recorded=3)
     for m in MEMBERS:
@@ -473,13 +473,15 @@ def test_the_monthly_report(client, runtime, secretary, members, auth) -> None:
     client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=secretary)
     mine = client.get(f"/api/v1/reports/monthly?month={month}", headers=secretary).get_json()
     assert mine["items"] == [{"unit": UNIT, "month": month, "recorded": 3, "introduced": 2, "candidates": 2,
-                              "recognised": 1, "quota_met": True}]
+                              "recognised": 1, "revoked": 0, "quota_met": True}]
 
     csv = client.get(f"/api/v1/reports/monthly?month={month}", headers={**secretary, "Accept": "text/csv"})
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
-    assert csv.data.decode().splitlines() == [
-        "unit,month,recorded,introduced,candidates,recognised,quota_met",
-        f"{UNIT},{month},3,2,2,1,true",
+    # UTF-8 with a BOM, so that a spreadsheet shows its diacritics (API.md).
+    assert csv.data.startswith(b"\xef\xbb\xbf")
+    assert csv.data.decode("utf-8-sig").splitlines() == [
+        "unit,month,recorded,introduced,candidates,recognised,revoked,quota_met",
+        f"{UNIT},{month},3,2,2,1,0,true",
     ]
     assert client.get("/api/v1/reports/monthly?month=2025-13", headers=province).status_code == 422
     assert client.get("/api/v1/reports/monthly", headers=province).status_code == 422
