@@ -55,7 +55,7 @@ class Closed(NamedTuple):
     """What closing a round counted and decided: ``queries.closed_result``'s arguments after the row."""
 
     counted: list[tuple[Row, Counted]]
-    cast: list[Row]
+    cast: list[Row]  # the votes (``orm.votes`` rows)
     decision: dict[str, str] | None
     runoff: str | None
     quota_met: bool | None
@@ -72,8 +72,10 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
     hundreds of candidates, and a statement per row made its close take seconds)."""
     session = uow.session
     cands = repo.candidates_of(session, row.id)
-    cast = repo.ballots_of(session, row.id)
-    counts = count_ballots(repo.entitled_counts(session, row.id, [c.id for c in cands]), (b.choices for b in cast))
+    cast = repo.votes_of(session, row.id)
+    # R19: each vote is counted as the one-candidate ballot it is published as.
+    counts = count_ballots(repo.entitled_counts(session, row.id, [c.id for c in cands]),
+                           ({v.candidate_id: v.choice} for v in cast))
     passing = [
         ranking.Standing(c.id, counts[c.id].approve, counts[c.id].base(row.base))
         for c in cands
@@ -91,7 +93,7 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
     runoff_id = _open_runoff(uow, row, cands, selection, now, runoff_hours) if selection.needs_runoff else None
     quota_met = bool(selected) if row.kind in RECOGNISING else None
     session.execute(tallies.insert().values(
-        round_id=row.id, closed_at=now, closed_by=closed_by, voted=len(cast),
+        round_id=row.id, closed_at=now, closed_by=closed_by, voted=repo.voted_count(session, row),
         quota_met=quota_met, decision_number=decision["number"] if decision else None,
         decision_date=decision["date"] if decision else None, runoff_round_id=runoff_id,
     ))

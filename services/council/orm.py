@@ -1,10 +1,17 @@
-"""The council's tables (its own database): councils, rounds, candidates, voter rolls, ballots,
+"""The council's tables (its own database): councils, rounds, candidates, voter rolls, votes,
 tallies, decisions, recognitions, dossiers and the deed counts of R10.
 
-R19: who voted (``voters``) and how (``ballots``) are kept apart. Neither has a timestamp, a
-serial id or, on SQLite, a rowid (``WITHOUT ROWID``: rows sit in key order, the receipt being
-random), so nothing pairs a member with a choice; casting a ballot also rewrites the round's rows
-of both tables in key order, so PostgreSQL's physical order and transaction ids tell nothing either.
+R19: who voted (``voters``) and how (``votes``) are kept apart, and a ballot is stored only as its
+votes, one row per candidate under a receipt derived from the ballot's (which is not stored), so
+the table does not even say which votes were cast together. Neither table has a timestamp, a
+serial id or, on SQLite, a rowid (``WITHOUT ROWID``: rows sit in key order — member code, random
+receipt — and nothing else). Both are written in the one transaction that casts a ballot, which
+also rewrites all of the round's rows of both tables in key order (``repository.reshuffle``): on
+PostgreSQL every live row of the round then carries that last transaction's id (``xmin``) and
+sits in key order in the heap (``ctid``), so neither the transaction nor the physical order pairs
+a member with a vote. (The superseded row versions stay in the heap until VACUUM reclaims them;
+only a superuser's page inspection or the data files and WAL show them, which is the level of
+access that could also read the server's memory.)
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ rounds = sa.Table(
     sa.Column("unit", S(40), nullable=False),
     sa.Column("kind", S(16), nullable=False),
     sa.Column("period", S(8), nullable=False),
-    sa.Column("status", S(8), nullable=False),
+    sa.Column("status", S(16), nullable=False),
     sa.Column("opens_at", Instant, nullable=False),
     sa.Column("closes_at", Instant, nullable=False),
     sa.Column("created_at", Instant, nullable=False),
@@ -61,6 +68,8 @@ rounds = sa.Table(
     sa.Column("entitled", sa.Integer, nullable=False),
     sa.Column("paper", sa.Boolean, nullable=False, default=False),
     sa.Column("paper_voters", sa.Integer, nullable=True),
+    # R19a: how many paper ballots the count holds (its votes alone cannot say it).
+    sa.Column("paper_ballots", sa.Integer, nullable=True),
     sa.Column("recorded", sa.Integer, nullable=True),
     sa.Index("ix_rounds_council_period", "council", "period"),
     sa.Index("ix_rounds_status_closes_at", "status", "closes_at"),
@@ -100,13 +109,15 @@ voters = sa.Table(
     sqlite_with_rowid=False,
 )
 
-# R19: how they voted, under a random receipt; ``voter`` only for councils with open ballots.
-ballots = sa.Table(
-    "ballots",
+# R19: how they voted, vote by vote, each under its own receipt (domain.ballots.vote_receipt);
+# ``voter`` only for councils with open ballots.
+votes = sa.Table(
+    "votes",
     metadata,
     sa.Column("round_id", S(36), primary_key=True),
-    sa.Column("receipt", S(32), primary_key=True),
-    sa.Column("choices", sa.JSON, nullable=False),
+    sa.Column("receipt", S(16), primary_key=True),
+    sa.Column("candidate_id", S(36), nullable=False),
+    sa.Column("choice", S(8), nullable=False),
     sa.Column("voter", S(40), nullable=True),
     sqlite_with_rowid=False,
 )

@@ -23,6 +23,7 @@ from services.council import repository as repo
 from services.council import services
 from services.council.chart import Cell, bars_svg
 from services.council.chart import Row as ChartRow
+from services.council.domain.ballots import vote_receipt
 from services.council.domain.rounds import CLOSED, OPEN, OPENING, latest_ended_quarter
 from shared import clock
 from shared.auth import Principal, token_hash
@@ -251,7 +252,7 @@ def _choices_from_form(view: pq.BallotRound) -> tuple[dict[str, str], dict[str, 
     chosen: dict[str, str] = {}
     errors: dict[str, str] = {}
     for c in view.mine:
-        value = request.form.get(f"choice-{c.id}", "")
+        value = request.form.get(f"choice-{c.id}", "").strip()
         if value in CHOICES:
             chosen[c.id] = value
         else:
@@ -287,8 +288,11 @@ def ballot_submit(round_id: str) -> Response:
             raise
         fresh = _round_view(who, round_id)
         return _render_round(token, who, fresh, alert=_state_notice(fresh) or exc.detail, status=exc.status)
+    # R19: the receipt page says nothing of the choices (its length is the same whatever they
+    # were); it gives each vote's own receipt, by which the member finds it once published.
     return _page("pages/ballot_receipt.html", 201, who=who, name=_member_name(_org(), who.subject), view=view,
-                 receipt=receipt, chosen=chosen, choice_labels=pq.CHOICE_LABELS, form_token=form_token(token))
+                 receipt=receipt, votes=[(c, vote_receipt(receipt, c.id)) for c in view.mine],
+                 form_token=form_token(token))
 
 
 @bp.errorhandler(Problem)

@@ -66,7 +66,7 @@ def result_view(session: Session, row: Row) -> dict[str, Any]:
     return closed_result(
         row,
         [(c, results[c.id]) for c in cands],
-        repo.ballots_of(session, row.id),
+        repo.votes_of(session, row.id),
         {"number": tally.decision_number, "date": tally.decision_date} if tally.decision_number else None,
         tally.runoff_round_id,
         tally.quota_met,
@@ -76,14 +76,17 @@ def result_view(session: Session, row: Row) -> dict[str, Any]:
 def closed_result(row: Row, counted: list[tuple[Row, Any]], cast: list[Row], decision: dict[str, str] | None,
                   runoff: str | None, quota_met: bool | None) -> dict[str, Any]:
     """API.md, Result of a closed round, from its candidates in order, each with what was counted
-    for it (approve, reject, abstain, entitled, base, passed, selected), and its ballots in receipt
-    order: read back from the tables, or as the closing transaction counted them."""
+    for it (approve, reject, abstain, entitled, base, passed, selected), and its votes: read back
+    from the tables, or as the closing transaction counted them.
+
+    R19: published vote by vote, each object naming one candidate under its own receipt, sorted
+    by receipt, so that every published object has the same shape whoever cast it."""
     published = []
-    for b in cast:
-        ballot = {"receipt": b.receipt, "choices": b.choices}
-        if row.open_ballots and b.voter:
-            ballot["voter"] = b.voter
-        published.append(ballot)
+    for v in sorted(cast, key=lambda v: v.receipt):
+        vote: dict[str, Any] = {"receipt": v.receipt, "choices": {v.candidate_id: v.choice}}
+        if row.open_ballots and v.voter:
+            vote["voter"] = v.voter
+        published.append(vote)
     return dump(ResultOut, {
         "round": row.id,
         "status": CLOSED,

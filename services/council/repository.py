@@ -11,7 +11,6 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.council.orm import (
-    ballots,
     candidate_results,
     candidates,
     council_members,
@@ -20,6 +19,7 @@ from services.council.orm import (
     rounds,
     tallies,
     voters,
+    votes,
 )
 
 
@@ -111,15 +111,22 @@ def has_voted(session: Session, round_id: str, member: str) -> bool:
 
 
 def voted_count(session: Session, round_row: Row) -> int:
-    """How many ballots the round holds (electronic or paper)."""
+    """R20a: how many ballots the round holds, electronic (its members who voted) or paper (the
+    secretary's count); never who."""
+    if round_row.paper:
+        return round_row.paper_ballots or 0
     return session.execute(
-        sa.select(sa.func.count()).select_from(ballots).where(ballots.c.round_id == round_row.id)
+        sa.select(sa.func.count()).select_from(voters).where(voters.c.round_id == round_row.id)
     ).scalar_one()
 
 
-def ballots_of(session: Session, round_id: str) -> list[Row]:
-    """The round's ballots in receipt order, which is random (R19)."""
-    return list(session.execute(sa.select(ballots).where(ballots.c.round_id == round_id).order_by(ballots.c.receipt)))
+def votes_of(session: Session, round_id: str) -> list[Row]:
+    """The round's votes in receipt order, which is random (R19)."""
+    return list(session.execute(sa.select(votes).where(votes.c.round_id == round_id).order_by(votes.c.receipt)))
+
+
+def vote_receipts(session: Session, round_id: str) -> set[str]:
+    return set(session.execute(sa.select(votes.c.receipt).where(votes.c.round_id == round_id)).scalars())
 
 
 def tally(session: Session, round_id: str) -> Row | None:
@@ -134,9 +141,9 @@ def results_of(session: Session, round_id: str) -> dict[str, Row]:
 
 
 def reshuffle(session: Session, round_id: str) -> None:
-    """R19: rewrite the round's voters and ballots in key order (member code, random receipt), so
+    """R19: rewrite the round's voters and votes in key order (member code, random receipt), so
     neither the physical order of rows nor the transaction that wrote them tells who cast which."""
-    for table, key in ((voters, voters.c.member), (ballots, ballots.c.receipt)):
+    for table, key in ((voters, voters.c.member), (votes, votes.c.receipt)):
         rows: list[dict[str, Any]] = [
             dict(r._mapping) for r in session.execute(sa.select(table).where(table.c.round_id == round_id).order_by(key))
         ]

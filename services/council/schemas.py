@@ -146,8 +146,17 @@ class CandidateResultOut(Schema):
 
 
 class BallotOut(Schema):
-    receipt = fields.String()
-    choices = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.OneOf(CHOICES)))
+    """R19: one published vote: exactly one candidate in ``choices``, under the vote's own receipt,
+    the first 16 hex digits of SHA-256("{ballot receipt}:{candidate id}")."""
+
+    receipt = fields.String(metadata={
+        "pattern": "^[0-9a-f]{16}$",
+        "description": 'SHA-256("{ballot receipt}:{candidate id}"), its first 16 hex digits',
+    })
+    choices = fields.Dict(
+        keys=fields.String(), values=fields.String(validate=validate.OneOf(CHOICES)),
+        metadata={"description": "one candidate id and the choice made on it", "minProperties": 1, "maxProperties": 1},
+    )
     voter = fields.String(metadata={"description": "only for councils that vote by open ballot"})
 
 

@@ -23,7 +23,7 @@ from services.council import queries
 from services.council import repository as repo
 from services.council.closing import tally_round
 from services.council.config import config_of
-from services.council.domain.ballots import ballot_errors, paper_errors
+from services.council.domain.ballots import ballot_errors, paper_errors, split_ballot
 from services.council.domain.rounds import (
     CLOSED,
     MONTHLY,
@@ -41,7 +41,6 @@ from services.council.domain.rounds import (
 )
 from services.council.orm import (
     ballot_requests,
-    ballots,
     candidates,
     council_members,
     councils,
@@ -52,6 +51,7 @@ from services.council.orm import (
     tallies,
     tracked_deeds,
     voters,
+    votes,
 )
 from shared import clock
 from shared.auth import Principal, store_org
@@ -437,43 +437,52 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
             if errors:
                 raise Problem(422, "Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
                               errors={"choices": errors})
-            code = _insert_ballot(session, row, dict(choices), who.subject if row.open_ballots else None)
+            codes, rows = _split_ballots(session, row, [dict(choices)], who.subject if row.open_ballots else None)
+            # R19: the ballot's votes and the mark that this member voted share this transaction
+            # but nothing a reader of the tables could pair: no time, no serial id, no rowid, and
+            # the reshuffle rewrites every row of the round in both tables in key order, so on
+            # PostgreSQL they all carry this transaction's id and sit in key order (orm's notes).
+            # One transaction is what makes it safe: the mark without the votes (a lost ballot) or
+            # the votes without the mark (a second ballot) can never be committed.
+            session.execute(votes.insert(), rows)
             session.execute(voters.insert().values(round_id=row.id, member=who.subject))
             repo.reshuffle(session, row.id)
             uow.commit()
     except IntegrityError:
         # The same member casting twice at the same moment: the other ballot won.
         raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.") from None
-    return {"receipt": code}
+    return {"receipt": codes[0]}
 
 
-def _insert_ballot(session: Session, row: Row, choices: dict[str, str], voter: str | None) -> str:
-    (code,) = _insert_ballots(session, row, [choices], voter)
-    return code
-
-
-def _insert_ballots(session: Session, row: Row, papers: list[dict[str, str]], voter: str | None) -> list[str]:
-    """Store ballots under fresh receipts, unique in the round, with one INSERT."""
-    taken = set(session.execute(sa.select(ballots.c.receipt).where(ballots.c.round_id == row.id)).scalars())
-    codes = []
-    for _ in papers:
-        code = receipt()
-        while code in taken:
+def _split_ballots(session: Session, row: Row, papers: list[dict[str, str]],
+                   voter: str | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """R19: fresh random receipts for ballots, and the rows of their votes, each under its own
+    receipt derived from its ballot's; no vote receipt may repeat one already in the round (a
+    ballot whose votes would collide gets another receipt). The ballots' receipts are not stored."""
+    taken = repo.vote_receipts(session, row.id)
+    codes: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for choices in papers:
+        while True:
             code = receipt()
-        taken.add(code)
+            split = split_ballot(code, choices)
+            mine = {r for r, _, _ in split}
+            if len(mine) == len(split) and not mine & taken:
+                break
+        taken |= mine
         codes.append(code)
-    if papers:
-        session.execute(ballots.insert(), [
-            {"round_id": row.id, "receipt": code, "choices": choices, "voter": voter}
-            for code, choices in zip(codes, papers, strict=True)
-        ])
-    return codes
+        rows.extend({"round_id": row.id, "receipt": r, "candidate_id": cid, "choice": choice, "voter": voter}
+                    for r, cid, choice in split)
+    return codes, rows
 
 
 def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_count: int,
                         papers: list[dict[str, str]], now: dt.datetime | None = None) -> dict[str, Any]:
-    """R19a: the secretary enters the counted paper ballots of a council that met in person, once;
-    they must reconcile with the members who took a ballot and with the entitled."""
+    """R19a, R20a: the secretary enters the counted paper ballots of a council that met in person;
+    they must reconcile with the members who took a ballot and with the entitled. Entered again
+    before the close, the new count replaces the old one whole. Each paper ballot gets a receipt
+    of its own, split into its votes as an electronic ballot is (R19); the answer is the votes as
+    they will be published, never a ballot's votes together."""
     now = now or utcnow()
     with runtime.db.unit_of_work() as uow:
         session = uow.session
@@ -484,18 +493,23 @@ def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_
         if council is None or not _is_secretary(who, council):
             raise Problem(403, f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
         _open_for_ballots(row, now)
-        if row.paper or repo.voted_count(session, row):
-            raise Problem(409, "Phiên đã có phiếu: phiếu giấy chỉ nhập một lần, khi chưa có phiếu nào.")
+        if not row.paper and repo.voted_count(session, row):
+            raise Problem(409, "Phiên đã có phiếu điện tử: không nhập phiếu giấy được nữa.")
         errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
         if errors:
             raise Problem(422, "Số phiếu không khớp (R19a).", errors=errors)
-        counted = [dict(choices) for choices in papers]
-        codes = _insert_ballots(session, row, counted, None)
-        published = [{"receipt": code, "choices": choices} for code, choices in zip(codes, counted, strict=True)]
-        session.execute(rounds.update().where(rounds.c.id == row.id).values(paper=True, paper_voters=voters_count))
+        if row.paper:
+            # R20a: a corrected count replaces the old one whole.
+            session.execute(votes.delete().where(votes.c.round_id == row.id))
+        _, rows = _split_ballots(session, row, [dict(choices) for choices in papers], None)
+        if rows:
+            session.execute(votes.insert(), rows)
+        session.execute(rounds.update().where(rounds.c.id == row.id).values(
+            paper=True, paper_voters=voters_count, paper_ballots=len(papers)))
         repo.reshuffle(session, row.id)
         uow.commit()
-    published.sort(key=lambda b: b["receipt"])
+    published = sorted(({"receipt": r["receipt"], "choices": {r["candidate_id"]: r["choice"]}} for r in rows),
+                       key=lambda b: b["receipt"])
     return {"round": round_id, "voters": voters_count, "ballots": published}
 
 

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from services.council import services
-from services.council.orm import ballots, voters
+from services.council.domain.ballots import vote_receipt
+from services.council.orm import voters, votes
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month
@@ -313,8 +314,11 @@ def test_the_result_and_the_messages_of_a_monthly_round(client, runtime, secreta
                                  "entitled": 7, "ratio": "6/7", "passed": True, "selected": True}
     assert by_deed[d2["id"]] | {} == {"id": c2["id"], "deed_id": d2["id"], "approve": 5, "reject": 2, "abstain": 0,
                                       "entitled": 7, "ratio": "5/7", "passed": False, "selected": False}
-    assert sorted(b["receipt"] for b in result["ballots"]) == sorted(receipts)
-    assert all(set(b) == {"receipt", "choices"} for b in result["ballots"])
+    # R19: published vote by vote, each found by its voter through their receipt.
+    assert sorted(b["receipt"] for b in result["ballots"]) == sorted(
+        vote_receipt(r, c["id"]) for r in receipts for c in (c1, c2))
+    assert all(set(b) == {"receipt", "choices"} and len(b["choices"]) == 1 for b in result["ballots"])
+    assert [b["receipt"] for b in result["ballots"]] == sorted(b["receipt"] for b in result["ballots"])
     year = clock.today().year
     assert result["decision"] == {"number": f"1/QĐ-{UNIT}", "date": clock.today().isoformat()}
 
@@ -379,20 +383,21 @@ def test_who_voted_is_kept_apart_from_how(client, runtime, secretary, members) -
         vote(client, rnd, members[m], "approve" if i % 2 else "reject")
     with runtime.db.reading() as s:
         assert set(s.execute(sa.select(voters.c.member)).scalars()) == set(MEMBERS)
-        stored = list(s.execute(sa.select(ballots)))
+        stored = list(s.execute(sa.select(votes)))
         tables = sa.inspect(s.get_bind()).get_table_names()
         for table in tables:
             columns = {c["name"] for c in sa.inspect(s.get_bind()).get_columns(table)}
             if "member" in columns or "voter" in columns:
-                assert "choices" not in columns or table == "ballots"
-        # No timestamp, serial id or rowid to line a ballot up with a voter.
-        assert {c["name"] for c in sa.inspect(s.get_bind()).get_columns("ballots")} == {"round_id", "receipt", "choices", "voter"}
+                assert "choice" not in columns or table == "votes"
+        # No timestamp, serial id or rowid to line a vote up with a voter.
+        assert {c["name"] for c in sa.inspect(s.get_bind()).get_columns("votes")} == {
+            "round_id", "receipt", "candidate_id", "choice", "voter"}
         assert {c["name"] for c in sa.inspect(s.get_bind()).get_columns("voters")} == {"round_id", "member"}
-        for t in ("ballots", "voters"):
+        for t in ("votes", "voters"):
             with pytest.raises(sa.exc.OperationalError):
                 s.execute(sa.text(f"SELECT rowid FROM {t}"))
     assert all(b.voter is None for b in stored)
-    # Ballots are kept in receipt order, which is random; voters in member order.
+    # Votes are kept in receipt order, which is random; voters in member order.
     assert [b.receipt for b in stored] == sorted(b.receipt for b in stored)
     result = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=secretary).get_json()
     body = str(result)
@@ -411,7 +416,7 @@ def test_open_ballots_name_the_voter_when_the_council_chose_them(client, runtime
         vote(client, rnd, members[m], "approve")
     result = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=secretary).get_json()
     named = {b["receipt"]: b["voter"] for b in result["ballots"]}
-    assert named[receipt] == MEMBERS[0]
+    assert named[vote_receipt(receipt, rnd["candidates"][0]["id"])] == MEMBERS[0]
 
 
 # -- R19a: paper ballots and minutes --------------------------------------------------------------
@@ -427,23 +432,40 @@ def test_paper_ballots_and_the_counting_minutes(client, runtime, secretary, memb
     assert client.post(path, json={"voters": "7", "ballots": papers}, headers=secretary).status_code == 422
     assert client.get(f"/api/v1/rounds/{rnd['id']}/minutes.pdf", headers=secretary).status_code == 409
 
+    # R20a: a count entered first with a mistake, corrected before the close: the new one replaces it.
+    wrong = [{"choices": {a: "reject", b: "reject"}}] * 5
+    r = client.post(path, json={"voters": 5, "ballots": wrong}, headers=secretary)
+    assert r.status_code == 201, r.get_json()
+    assert client.get(f"/api/v1/rounds/{rnd['id']}", headers=secretary).get_json()["voted"] == 5
     r = client.post(path, json={"voters": 7, "ballots": papers}, headers=secretary)
     assert r.status_code == 201, r.get_json()
     counted = r.get_json()
-    assert counted["voters"] == 7 and len(counted["ballots"]) == 7
-    assert client.post(path, json={"voters": 7, "ballots": papers}, headers=secretary).status_code == 409
+    # R19: the answer is the votes as published, one candidate each, never a paper ballot whole.
+    assert counted["voters"] == 7 and len(counted["ballots"]) == 14
+    assert all(len(x["choices"]) == 1 for x in counted["ballots"])
+    assert client.get(f"/api/v1/rounds/{rnd['id']}", headers=secretary).get_json()["voted"] == 7
     assert vote(client, rnd, members[MEMBERS[0]], "approve").status_code == 409
 
     result = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=secretary).get_json()
     by_id = {c["id"]: c for c in result["candidates"]}
     assert (by_id[a]["approve"], by_id[a]["reject"], by_id[a]["ratio"], by_id[a]["passed"]) == (6, 1, "6/7", True)
     assert (by_id[b]["approve"], by_id[b]["abstain"], by_id[b]["passed"]) == (6, 1, True)
-    assert sorted(x["receipt"] for x in result["ballots"]) == sorted(x["receipt"] for x in counted["ballots"])
+    assert result["ballots"] == counted["ballots"]
+    # Once closed, the count stays as it was.
+    assert client.post(path, json={"voters": 5, "ballots": wrong}, headers=secretary).status_code == 409
 
-    pdf = client.get(f"/api/v1/rounds/{rnd['id']}/minutes.pdf")  # public once closed
+    pdf = client.get(f"/api/v1/rounds/{rnd['id']}/minutes.pdf", headers=secretary)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF") and len(pdf.data) > 2000
-    assert client.get("/api/v1/rounds/nope/minutes.pdf").status_code == 404
+    assert client.get("/api/v1/rounds/nope/minutes.pdf", headers=secretary).status_code == 404
+
+
+def test_paper_ballots_after_electronic_ones_are_409(client, runtime, secretary, members) -> None:
+    rnd = open_monthly(client, secretary, runtime, [deed_copy()])
+    assert vote(client, rnd, members[MEMBERS[0]], "approve").status_code == 201
+    papers = [{"choices": {rnd["candidates"][0]["id"]: "approve"}}]
+    r = client.post(f"/api/v1/rounds/{rnd['id']}/paper-ballots", json={"voters": 1, "ballots": papers}, headers=secretary)
+    assert r.status_code == 409
 
 
 # -- R10: the monthly report ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from services.council import services
 from services.council.app import create_app
-from services.council.orm import ballots, candidate_results, decisions, tallies, voters
+from services.council.orm import candidate_results, decisions, tallies, voters, votes
 from shared.auth import Principal
 from shared.clock import Month
 from shared.config import Settings
@@ -87,7 +87,7 @@ def test_the_api_on_postgresql(pg_runtime: Runtime) -> None:
         assert s.execute(sa.select(sa.func.count()).select_from(voters)).scalar_one() == 7
         # R19: every ballot and voter row was rewritten by the last ballot's transaction, so the
         # transaction ids (xmin) pair nobody with their ballot.
-        xmins = {x for (x,) in s.execute(sa.text("SELECT xmin::text FROM ballots UNION SELECT xmin::text FROM voters"))}
+        xmins = {x for (x,) in s.execute(sa.text("SELECT xmin::text FROM votes UNION SELECT xmin::text FROM voters"))}
         assert len(xmins) == 1
     result = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=sec)
     assert result.status_code == 200
@@ -150,7 +150,7 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
     for issuer, seq in numbers:
         by_unit.setdefault(issuer, []).append(seq)
     assert all(sorted(seqs) == [1, 2, 3, 4, 5] for seqs in by_unit.values()), by_unit
-    assert count(pg_runtime, ballots) == 50 * 7
+    assert count(pg_runtime, votes) == 50 * 7  # one candidate each
 
 
 def test_concurrent_openings_make_one_round(pg_runtime: Runtime) -> None:

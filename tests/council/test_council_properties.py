@@ -118,6 +118,9 @@ def test_recounting_the_published_ballots_gives_the_published_result_and_the_clo
         assert answer == result
         assert result["status"] == "closed"
 
+        # R19: vote by vote, one candidate each, sorted by receipt.
+        assert all(len(b["choices"]) == 1 for b in result["ballots"])
+        assert [b["receipt"] for b in result["ballots"]] == sorted(b["receipt"] for b in result["ballots"])
         recount = count_ballots({c["id"]: c["entitled"] for c in result["candidates"]},
                                 (b["choices"] for b in result["ballots"]))
         for c in result["candidates"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from services.council.domain.ballots import vote_receipt
 from tests.e2e.harness import System, poll
 
 pytestmark = pytest.mark.slow
@@ -133,7 +134,9 @@ def test_one_deed_from_post_to_feed(system: System) -> None:
     assert result[d2["id"]]["ratio"] == "5/7" and result[d2["id"]]["passed"] is False
     assert r.json["decision"]["number"]
     assert r.json["quota_met"] is True
-    assert sorted(b["receipt"] for b in r.json["ballots"]) == sorted(receipts)
+    # R19: published vote by vote, each found through its voter's receipt.
+    assert sorted(b["receipt"] for b in r.json["ballots"]) == sorted(
+        vote_receipt(receipt, c["id"]) for receipt in receipts for c in rnd["candidates"])
     assert system.http("POST", f"/api/v1/rounds/{rnd['id']}/close", sec, {}).status == 409
 
     entries = poll(lambda: system.http("GET", "/api/v1/books/CAH-DM/entries").json,

@@ -179,11 +179,17 @@ def _province_secretary() -> str:
 
 
 def check_ballots(unit: Unit, ballots: list[Op], result: dict, check: Check) -> None:
-    """Every acknowledged ballot's receipt is in the published list exactly once, and no other."""
+    """Every vote of every acknowledged ballot is in the published list exactly once (R19: vote by
+    vote, under receipts derived from the ballot's), and no other."""
+    from services.council.domain.ballots import vote_receipt
+
     receipts = [op.result["receipt"] for op in ballots if op.acknowledged]
+    candidates = [c["id"] for c in result["candidates"]]
     published = Counter(b["receipt"] for b in result["ballots"])
-    lost = sum(1 for r in receipts if published[r] == 0)
-    dup = sum(n - 1 for n in published.values() if n > 1) + max(0, sum(published.values()) - len(set(receipts)) - lost)
+    expected = {r: [vote_receipt(r, cid) for cid in candidates] for r in receipts}
+    lost = sum(1 for codes in expected.values() if any(published[c] == 0 for c in codes))
+    known = {c for codes in expected.values() for c in codes}
+    dup = sum(n - 1 for n in published.values() if n > 1) + sum(1 for c in published if c not in known)
     check.add("ballots", len(receipts), lost, dup)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from ui_helpers import ARTIFACTS, MEMBERS, ORG_FILE, SECRETARY, UNIT
 
+from services.council.domain.ballots import vote_receipt
 from tests.e2e.harness import System, poll
 
 pytestmark = pytest.mark.slow
@@ -186,7 +187,9 @@ def test_a_member_votes_through_the_page_and_cannot_vote_twice(system: System, b
         assert r.status == 201, r.body
     result = system.http("POST", f"/api/v1/rounds/{rnd['id']}/close", open_round["secretary"], {})
     assert result.status == 200, result.body
-    assert receipt in {b["receipt"] for b in result.json["ballots"]}
+    # R19: published vote by vote, each under a receipt derived from the member's.
+    published = {b["receipt"] for b in result.json["ballots"]}
+    assert all(vote_receipt(receipt, c["id"]) in published for c in rnd["candidates"])
     entries = poll(lambda: system.http("GET", f"/api/v1/books/{UNIT}/entries").json,
                    lambda e: e and any(x["deed"]["id"] == deed["id"] for x in e["items"]))
     assert any(x["deed"]["id"] == deed["id"] for x in entries["items"])

@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from ui_helpers import MEMBERS, PROVINCE_SECRETARY, SECRETARY, deed_copy, issue, open_monthly, this_month
 
 from services.council import services
+from services.council.domain.ballots import vote_receipt
 from shared.auth import Principal
 from shared.runtime import Runtime
 
@@ -60,6 +61,10 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
     cast = client.post(f"/ballot/rounds/{round_id}", data={"form_token": token, "step": "confirm", **choices})
     assert cast.status_code == 201
     receipt = re.search(r'id="bien-nhan">([0-9a-f]{16})<', cast.get_data(as_text=True)).group(1)
+    # R19: the page gives each vote's own receipt, not the choices.
+    shown = re.findall(r'<strong class="receipt">([0-9a-f]{16})</strong>', cast.get_data(as_text=True))
+    assert shown == [vote_receipt(receipt, c["id"]) for c in cands]
+    assert "Không biểu quyết" not in cast.get_data(as_text=True)
     assert cast.headers["Cache-Control"] == "no-store"
     assert services.get_round_view(runtime, round_id)["voted"] == 1
 
@@ -68,12 +73,13 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
     assert "Bạn đã bỏ phiếu trong phiên này" in again.get_data(as_text=True)
     assert "Bạn đã bỏ phiếu trong phiên này" in client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
 
-    # The receipt is found in the published ballots once the round closes (R19).
+    # Each vote is found in the published list once the round closes (R19).
     for member in MEMBERS[1:]:
         services.cast_ballot(runtime, Principal("council_member", member), round_id,
                              {c["id"]: "approve" for c in cands})
     result = services.close_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
-    assert {"receipt": receipt, "choices": {cands[0]["id"]: "approve", cands[1]["id"]: "abstain"}} in result["ballots"]
+    for code, (cid, choice) in zip(shown, ((cands[0]["id"], "approve"), (cands[1]["id"], "abstain")), strict=True):
+        assert {"receipt": code, "choices": {cid: choice}} in result["ballots"]
     closed = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
     assert "Phiên đã đóng: không nhận phiếu nữa" in closed and 'name="step"' not in closed
 

@@ -3,9 +3,27 @@ member is entitled to, paper ones must reconcile with the members who took a bal
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence, Set
 
 from services.council.domain.tally import CHOICES
+
+RECEIPT_DIGITS = 16
+
+
+def vote_receipt(ballot_receipt: str, candidate_id: str) -> str:
+    """R19, API.md Result: the receipt of one vote of a ballot, the first 16 hex digits of
+    SHA-256("{ballot receipt}:{candidate id}"). Only whoever holds the ballot's receipt can find
+    its votes in the published list, and the votes of one ballot share nothing visible."""
+    digest = hashlib.sha256(f"{ballot_receipt}:{candidate_id}".encode()).hexdigest()
+    return digest[:RECEIPT_DIGITS]
+
+
+def split_ballot(ballot_receipt: str, choices: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """R19: a ballot as the votes it is published as, ``(vote receipt, candidate, choice)`` in
+    receipt order: each names one candidate, so a recused member's ballot (which lacks their own
+    deed) looks like any other once split."""
+    return sorted((vote_receipt(ballot_receipt, cid), cid, choice) for cid, choice in choices.items())
 
 
 def ballot_errors(choices: Mapping[str, str], entitled_to: Set[str]) -> dict[str, list[str]]:
