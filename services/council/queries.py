@@ -92,7 +92,9 @@ def closed_result(row: Row, counted: list[tuple[Row, Any]], cast: list[Row], dec
         "status": CLOSED,
         "candidates": [
             {"id": c.id, "deed_id": c.deed_id, "approve": r.approve, "reject": r.reject, "abstain": r.abstain,
-             "entitled": r.entitled, "ratio": f"{r.approve}/{r.base}", "passed": r.passed, "selected": r.selected}
+             "entitled": r.entitled, "ratio": f"{r.approve}/{r.base}", "passed": r.passed, "selected": r.selected,
+             # R16: the result is public once closed; only what it selected is named.
+             **({"title": c.title, "author": c.author} if r.selected else {})}
             for c, r in counted
         ],
         "ballots": published,

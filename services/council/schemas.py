@@ -143,6 +143,8 @@ class CandidateResultOut(Schema):
     ratio = fields.String(allow_none=True, metadata={"example": "6/7"})
     passed = fields.Boolean(allow_none=True)
     selected = fields.Boolean(allow_none=True)
+    title = fields.String(metadata={"description": "R16: only for a selected candidate of a closed round"})
+    author = fields.Nested(AuthorOut, metadata={"description": "R16: only for a selected candidate of a closed round"})
 
 
 class BallotOut(Schema):

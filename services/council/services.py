@@ -714,15 +714,19 @@ def read_result(runtime: Runtime, who_of: Callable[[], Principal], round_id: str
 
 
 def minutes_data(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
-    """What the counting minutes (biên bản kiểm phiếu) of a closed round say; public once closed."""
+    """What the counting minutes (biên bản kiểm phiếu) of a closed round say. R16: they name every
+    candidate, rejected ones too, so only the council's members, its secretary and the province
+    secretary may read them, closed or not (401 without a token, 403 for anyone else)."""
     org = _org(runtime)
+    who = who_of()
     with runtime.db.reading() as s:
         row = repo.round_(s, round_id)
         if row is None:
             raise Problem(404, "Không có phiên bỏ phiếu này.")
+        if not _may_read(s, who, row.council):
+            raise Problem(403, f"Chỉ thành viên, thư ký của {row.council} và thư ký Công an tỉnh được xem "
+                               "biên bản kiểm phiếu (R16).")
         if row.status != CLOSED:
-            if not _may_read(s, who_of(), row.council):
-                raise Problem(403, f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
             raise Problem(409, "Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
         tally = repo.tally(s, round_id)
         return {

@@ -311,7 +311,8 @@ def test_the_result_and_the_messages_of_a_monthly_round(client, runtime, secreta
     assert (result["round"], result["status"], result["runoff"], result["quota_met"]) == (rnd["id"], "closed", None, True)
     by_deed = {c["deed_id"]: c for c in result["candidates"]}
     assert by_deed[d1["id"]] == {"id": c1["id"], "deed_id": d1["id"], "approve": 6, "reject": 0, "abstain": 1,
-                                 "entitled": 7, "ratio": "6/7", "passed": True, "selected": True}
+                                 "entitled": 7, "ratio": "6/7", "passed": True, "selected": True,
+                                 "title": "Cứu người đuối nước", "author": d1["author"]}
     assert by_deed[d2["id"]] | {} == {"id": c2["id"], "deed_id": d2["id"], "approve": 5, "reject": 2, "abstain": 0,
                                       "entitled": 7, "ratio": "5/7", "passed": False, "selected": False}
     # R19: published vote by vote, each found by its voter through their receipt.
