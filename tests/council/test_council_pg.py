@@ -96,7 +96,7 @@ def test_the_api_on_postgresql(pg_runtime: Runtime) -> None:
     assert len(outbox_messages(pg_runtime, "book.inscribe")) == 1
     report = client.get(f"/api/v1/reports/monthly?month={this_month()}", headers=sec).get_json()
     assert report["items"] == [{"unit": UNIT, "month": this_month(), "recorded": 1, "introduced": 1, "candidates": 1,
-                                "recognised": 1, "quota_met": True}]
+                                "recognised": 1, "revoked": 0, "quota_met": True}]
     pdf = client.get(f"/api/v1/rounds/{rnd['id']}/minutes.pdf", headers=sec)
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
