@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PROGRAMME_SINCE = dt.date(2021, 9, 1)
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+# Matched whole (``fullmatch``): ``$`` would let a trailing newline through, and a second
+# spelling of a period would be a second address of the same page.
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 
 
 def now() -> dt.datetime:
@@ -45,8 +47,9 @@ class Month:
 
     @classmethod
     def parse(cls, text: str) -> Month:
-        m = _MONTH.match(text or "")
-        if not m:
+        m = _MONTH.fullmatch(text) if isinstance(text, str) else None
+        # Year 0 and 9999 have no calendar around them (no first day, no next month).
+        if not m or not 1 <= int(m.group(1)) <= 9998:
             raise ValueError(f"not a month YYYY-MM: {text!r}")
         return cls(int(m.group(1)), int(m.group(2)))
 
@@ -72,6 +75,9 @@ class Month:
     def quarter(self) -> Quarter:
         return Quarter(self.year, (self.month - 1) // 3 + 1)
 
+    def starts_at(self) -> dt.datetime:
+        return dt.datetime.combine(self.first_day, dt.time(), TZ)
+
     def ends_at(self) -> dt.datetime:
         """The first instant after the month, local time."""
         return dt.datetime.combine(self.next().first_day, dt.time(), TZ)
@@ -84,8 +90,8 @@ class Quarter:
 
     @classmethod
     def parse(cls, text: str) -> Quarter:
-        m = _QUARTER.match(text or "")
-        if not m:
+        m = _QUARTER.fullmatch(text) if isinstance(text, str) else None
+        if not m or not 1 <= int(m.group(1)) <= 9998:
             raise ValueError(f"not a quarter YYYY-Qn: {text!r}")
         return cls(int(m.group(1)), int(m.group(2)))
 
@@ -101,8 +107,41 @@ class Quarter:
     def last_month(self) -> Month:
         return self.months[-1]
 
+    def starts_at(self) -> dt.datetime:
+        return self.months[0].starts_at()
+
     def ends_at(self) -> dt.datetime:
         return self.last_month.ends_at()
+
+
+PROGRAMME_MONTH = Month.of(PROGRAMME_SINCE)
+# The periods of the programme as patterns (2021-09 … 2099-12), for schemas and the OpenAPI
+# document: a month or a quarter before it names nothing (whether it has begun, a pattern
+# cannot say; ``in_programme`` does).
+MONTH_PATTERN = r"^(2021-(09|1[0-2])|20(2[2-9]|[3-9][0-9])-(0[1-9]|1[0-2]))$"
+QUARTER_PATTERN = r"^(2021-Q[34]|20(2[2-9]|[3-9][0-9])-Q[1-4])$"
+PERIOD_PATTERN = f"^({MONTH_PATTERN[1:-1]}|{QUARTER_PATTERN[1:-1]})$"
+
+
+def parse_period(text: object) -> Month | Quarter:
+    """A month ``YYYY-MM`` or a quarter ``YYYY-Qn``; ValueError for anything else."""
+    for kind in (Month, Quarter):
+        try:
+            return kind.parse(text)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+    raise ValueError(f"not a period YYYY-MM or YYYY-Qn: {text!r}")
+
+
+def in_programme(period: Month | Quarter, at: dt.datetime | None = None, *, ended: bool = False) -> bool:
+    """Whether the programme has ``period``: it does not end before 1 September 2021, and it has
+    begun by ``at`` (now), or, with ``ended``, it is over. A page or a publication of any other
+    period names nothing (R16): there is nothing to show, and nothing to render for anyone."""
+    first, last = (period, period) if isinstance(period, Month) else (period.months[0], period.last_month)
+    if last < PROGRAMME_MONTH:
+        return False
+    current = Month.of(local(at or now()).date())
+    return last < current if ended else first <= current
 
 
 def at_local(day: dt.date, hour: int = 0, minute: int = 0) -> dt.datetime:

@@ -89,6 +89,9 @@ class Settings:
     open_ballot_councils: frozenset[str] = frozenset()
     # Requests per minute per token (intake).
     rate_limit_per_minute: int = 1200
+    # Expensive public renders (a press release, minutes, a book's verification) per minute per
+    # client address; what is already kept is served without counting.
+    render_rate_limit_per_minute: int = 120
     # How often the scheduler looks for rounds past their deadline (seconds).
     sweep_seconds: float = 2.0
     # How often an outbox relay looks for unsent messages when nothing woke it (seconds).
@@ -146,6 +149,8 @@ class Settings:
                 c.strip() for c in (env.get("SOVANG_OPEN_BALLOT_COUNCILS") or "").split(",") if c.strip()
             ),
             rate_limit_per_minute=_int(env, "SOVANG_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            render_rate_limit_per_minute=_int(
+                env, "SOVANG_RENDER_RATE_LIMIT_PER_MINUTE", cls.render_rate_limit_per_minute),
             sweep_seconds=_float(env, "SOVANG_SWEEP_SECONDS", cls.sweep_seconds),
             relay_poll_seconds=_float(env, "SOVANG_RELAY_POLL_SECONDS", cls.relay_poll_seconds),
             relay_linger_seconds=_float(env, "SOVANG_RELAY_LINGER_SECONDS", cls.relay_linger_seconds),

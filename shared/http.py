@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from shared.db import Database, utcnow
 from shared.tables import idempotency_records
 from shared.text import text_problem
+from shared.validation import flat_errors, unstorable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,10 @@ DETAILS = {
 }
 
 
+# What a 503 (a database or broker away) and a 429 without a computed wait tell a client to wait.
+RETRY_AFTER_SECONDS = 5
+
+
 class Problem(Exception):
     """An error answered as application/problem+json."""
 
@@ -69,10 +75,13 @@ class Problem(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        self.errors = dict(errors) if errors else None
+        # One flat map {field path: [message, …]} whatever shape the refusal came in (API.md).
+        self.errors = flat_errors(errors) if errors else None
         self.title = title or TITLES.get(status, "Lỗi")
         self.type = type_
         self.headers = dict(headers or {})
+        if status in (429, 503):
+            self.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
 
     def response(self) -> Response:
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
@@ -114,8 +123,32 @@ def install_problem_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if unavailable(exc):
+            log.warning("dependency unavailable on %s %s: %r", request.method, request.path, exc)
+            return Problem(503, "Cơ sở dữ liệu hoặc hàng đợi tạm thời không truy cập được; "
+                                "yêu cầu không được thực hiện, hãy thử lại sau.").response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "Đã xảy ra lỗi không mong muốn; yêu cầu không được thực hiện.").response()
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a database or broker that cannot be reached or
+    went away mid-request: a 503 the client may retry, not a fault of the request."""
+    import redis
+    from kombu.exceptions import OperationalError as BrokerError
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError
+                      | redis.ConnectionError | redis.TimeoutError | BrokerError | ConnectionError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def refuse_unstorable_text() -> None:
@@ -186,38 +219,104 @@ def json_body() -> dict[str, Any]:
 
 
 def load(schema: Schema, data: Any) -> Any:
-    """Validate with a marshmallow schema; field errors become a 422 problem."""
+    """Validate with a marshmallow schema; field errors become a 422 problem, flat by field
+    path; a value no database stores (NUL, a lone surrogate) is refused with them."""
     try:
-        return schema.load(data)
+        loaded = schema.load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise Problem(422, "Một số trường không hợp lệ.", errors=messages) from exc
+    bad = unstorable(loaded)
+    if bad:
+        raise Problem(422, "Một số trường không hợp lệ.", errors=bad)
+    return loaded
 
 
 # -- lists -------------------------------------------------------------------------------------
 MAX_LIMIT = 500
 
 
-def page_params(default: int = 100) -> tuple[int, Any | None]:
-    """(limit, decoded cursor) of a list request."""
+def page_params(default: int = 100, kind: type | None = None) -> tuple[int, Any | None]:
+    """(limit, decoded cursor) of a list request; ``kind`` (``str`` or ``int``) is the type of
+    the list's cursor (``decode_cursor``)."""
     raw_limit = request.args.get("limit")
-    try:
-        limit = int(raw_limit) if raw_limit not in (None, "") else default
-    except ValueError:
-        raise Problem(422, "limit phải là số nguyên.", errors={"limit": ["Phải là số nguyên."]}) from None
+    if raw_limit in (None, ""):
+        limit = default
+    elif re.fullmatch(r"[0-9]{1,4}", raw_limit):
+        limit = int(raw_limit)
+    else:
+        raise Problem(422, "limit phải là số nguyên.", errors={"limit": ["Phải là số nguyên."]})
     if not 1 <= limit <= MAX_LIMIT:
         raise Problem(422, f"limit phải từ 1 đến {MAX_LIMIT}.", errors={"limit": [f"Từ 1 đến {MAX_LIMIT}."]})
     cursor = request.args.get("cursor")
     if not cursor:
         return limit, None
-    try:
-        return limit, json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==="))
-    except (ValueError, binascii.Error):
-        raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]}) from None
+    return limit, decode_cursor(cursor, kind)
+
+
+# A cursor is an opaque token of one of three forms, each a pattern the OpenAPI document states,
+# so that any token of the form a list declares names a place in it: a text key as it is (ids,
+# codes), a number key in decimal, anything else ``~`` and the URL-safe base64 of its JSON.
+CURSOR_TEXT = r"^[A-Za-z0-9._-]{1,128}$"
+CURSOR_NUMBER = r"^[0-9]{1,9}$"
+CURSOR_JSON = r"^~[A-Za-z0-9_-]{1,680}$"
+CURSOR_ANY = r"^([A-Za-z0-9._-]{1,128}|~[A-Za-z0-9_-]{1,680})$"
+_TEXT, _NUMBER, _JSON = (re.compile(p[1:-1]) for p in (CURSOR_TEXT, CURSOR_NUMBER, CURSOR_JSON))
+# What a JSON cursor may hold: a scalar, or a short flat list of them.
+_CURSOR_ITEMS = 8
+
+
+def cursor_schema(kind: type | None = None) -> dict[str, Any]:
+    """The OpenAPI schema of a list's ``cursor`` parameter (``page_params(kind=…)``)."""
+    pattern = {str: CURSOR_TEXT, int: CURSOR_NUMBER}.get(kind, CURSOR_ANY)  # type: ignore[arg-type]
+    return {"type": "string", "pattern": pattern, "maxLength": 681,
+            "description": "Mã trang tiếp theo, lấy nguyên văn từ `next` của trang trước (không tự tạo)."}
+
+
+def _bad_cursor() -> Problem:
+    return Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ: dùng nguyên văn `next` của trang trước."]})
 
 
 def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return str(value)
+    if isinstance(value, str) and _TEXT.fullmatch(value) and not value.isdigit():
+        return value
+    return "~" + base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str, kind: type | None = None) -> Any:
+    """The key a cursor token names, of the list's ``kind`` (``str``, ``int``; None: any of the
+    three forms), or a 422 problem. Bounded: a JSON cursor is at most 680 characters, holds a
+    scalar or a flat list of at most 8, and its text is storable text."""
+    if kind is int:
+        if _NUMBER.fullmatch(token):
+            return int(token)
+        raise _bad_cursor()
+    if not token.startswith("~"):
+        if _TEXT.fullmatch(token) and (kind is str or not token.isdigit()):
+            return token
+        if kind is None and _NUMBER.fullmatch(token):
+            return int(token)
+        raise _bad_cursor()
+    if not _JSON.fullmatch(token):
+        raise _bad_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(token[1:].encode() + b"===")
+        value = json.loads(raw.decode("utf-8"))
+    except (ValueError, binascii.Error, RecursionError):
+        raise _bad_cursor() from None
+    scalars = value if isinstance(value, list) and len(value) <= _CURSOR_ITEMS else [value]
+    for item in scalars:
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise _bad_cursor()
+        if isinstance(item, int) and not -(2**63) <= item < 2**63:
+            raise _bad_cursor()
+        if isinstance(item, str) and (len(item) > 256 or text_problem(item)):
+            raise _bad_cursor()
+    if kind is not None and not isinstance(value, kind):
+        raise _bad_cursor()
+    return value
 
 
 def page(items: list[Any], limit: int, key: Callable[[Any], Any]) -> dict[str, Any]:
@@ -254,6 +353,19 @@ WAIT_SECONDS = 30.0
 _WAIT = object()
 
 
+IDEMPOTENCY_KEY_MAX = 255
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+
+
+def check_idempotency_key(key: str) -> None:
+    """At most 255 visible ASCII characters (and spaces): a 422 on ``Idempotency-Key`` else."""
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Problem(422, "Idempotency-Key quá dài.", errors={"Idempotency-Key": ["Tối đa 255 ký tự."]})
+    if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN[1:-1], key):
+        raise Problem(422, "Idempotency-Key không hợp lệ.",
+                      errors={"Idempotency-Key": ["Chỉ gồm ký tự ASCII in được (tối đa 255)."]})
+
+
 def idempotent(db_of: Callable[[], Database]) -> Callable:
     """POST with ``Idempotency-Key``: the first response is stored and replayed byte for byte;
     the same key with another body is 422; keys are scoped to the token's subject.
@@ -272,8 +384,7 @@ def idempotent(db_of: Callable[[], Database]) -> Callable:
             key = request.headers.get("Idempotency-Key")
             if not key:
                 return view(*args, **kwargs)
-            if len(key) > 255:
-                raise Problem(422, "Idempotency-Key quá dài.", errors={"Idempotency-Key": ["Tối đa 255 ký tự."]})
+            check_idempotency_key(key)
             principal = getattr(g, "principal", None)
             subject = f"{principal.role}:{principal.subject}" if principal else "anonymous"
             digest = hashlib.sha256(
@@ -465,4 +576,9 @@ def install_health(app: Flask, db: Database, broker_ping: Callable[[], Any]) -> 
                 checks[name] = f"unreachable: {type(exc).__name__}"
         if all(v == "ok" for v in checks.values()):
             return jsonify({"status": "ready", "service": db.service, "checks": checks})
-        raise Problem(503, f"Chưa sẵn sàng: {checks}", errors=None)
+        missing = ", ".join(name for name, v in checks.items() if v != "ok")
+        problem = Problem(503, f"Chưa sẵn sàng: không truy cập được {missing}.")
+        resp = problem.response()
+        body = json.loads(resp.get_data())
+        resp.set_data(json.dumps({**body, "service": db.service, "checks": checks}, ensure_ascii=False))
+        return resp

@@ -22,6 +22,7 @@ from shared.db import Database, UnitOfWork
 from shared.http import install_health, install_problem_handlers
 from shared.messages import Message, MessageError
 from shared.outbox import already_processed, confirm_key, consume, covered_ids
+from shared.ratelimit import install_render_limit
 from shared.signing import SignatureError, message_keys, verify
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
     app.extensions["sovang"] = runtime
     install_problem_handlers(app)
     install_health(app, runtime.db, runtime.broker_ping)
+    install_render_limit(app, runtime.settings, runtime.service)
     install_wakeup(runtime.db, runtime.settings)
     return app
 

@@ -140,6 +140,24 @@ def store_certificate(runtime: Runtime, code: str, seq: int, made: Rendered, at:
         log.info("certificate %s/%s stored by another request meanwhile", code, seq)
 
 
+def keep_rendered(
+    runtime: Runtime, code: str, path: str, made: Rendered, entries: int, at: dt.datetime
+) -> None:
+    """Keep a page rendered on request (a period's honour roll, a press release) so that it is
+    rendered once, not per request; only if the book has had no entry since it was rendered
+    (``entries``): under the book's lock, as an inscription drops the pages it changes
+    (``Publisher.pages_stale``) under the same lock."""
+    try:
+        with runtime.db.unit_of_work() as uow:
+            row = repo.lock_book(uow.session, code)
+            if row is None or row.entries != entries:
+                return
+            repo.add_artifact(uow.session, path, code, made.content_type, made.body, at)
+            uow.commit()
+    except sa_exc.IntegrityError:
+        log.info("%s stored by another request meanwhile", path)
+
+
 def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     """R8, R14, R15: append the inscription to its book (next ``seq``, chained to the head) and
     tell intake; a command already applied (same ``source``) creates nothing (returns None)."""

@@ -9,6 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
 from services.council.domain.tally import CHOICES
+from shared.clock import PERIOD_PATTERN
 from shared.text import text_problem
 
 REQUIRED = "Trường bắt buộc."
@@ -94,7 +95,7 @@ class RoundQuery(Strict):
 
     council = fields.String(validate=validate.Length(1, 40))
     status = fields.String(validate=validate.OneOf(STATUSES, error=f"Phải là một trong: {', '.join(STATUSES)}."))
-    period = fields.String(validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$", error="Phải là YYYY-MM hoặc YYYY-Qn."))
+    period = fields.String(validate=validate.Regexp(PERIOD_PATTERN, error="Phải là YYYY-MM hoặc YYYY-Qn, từ 2021-09."))
     kind = fields.String(validate=validate.OneOf(KINDS, error=f"Phải là một trong: {', '.join(KINDS)}."))
     limit = fields.String()
     cursor = fields.String()

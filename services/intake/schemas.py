@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from services.intake.domain.text import nfc, text_problem
 from shared import clock
 from shared.messages import STATUSES
+from shared.validation import by_index, flat_errors
 
 KINDS = ("good_deed", "achievement", "feat", "exemplar")
 RELATIONS = ("direct", "indirect")
@@ -75,7 +76,7 @@ class LocalDate(fields.Date):
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.date:
-        if not isinstance(value, str) or not self._PATTERN.match(value):
+        if not isinstance(value, str) or not self._PATTERN.fullmatch(value):
             raise self.make_error("invalid")
         try:
             return dt.date.fromisoformat(value)
@@ -143,7 +144,7 @@ class DeedQuery(StrictSchema):
 
     unit = Text(validate=_length(1, CODE_MAX))
     month = fields.String(
-        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Tháng phải có dạng YYYY-MM."),
+        validate=validate.Regexp(clock.MONTH_PATTERN, error="Tháng phải có dạng YYYY-MM, từ 2021-09."),
         error_messages=_messages(),
     )
     status = fields.String(
@@ -258,13 +259,16 @@ def recorded_out(view: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def batch_errors(messages: dict[str, Any]) -> dict[str, Any]:
-    """Errors of a batch keyed by the index of the deed they concern (API.md)."""
+def batch_errors(messages: dict[str, Any]) -> dict[str, list[str]]:
+    """Errors of a batch keyed by the index of the deed they concern (API.md), each a list of
+    messages naming the deed's field (``"title: …"``): one flat map of lists, as every
+    ``errors`` is; an error of the batch as a whole keeps its field (``deeds``)."""
     if isinstance(messages.get("deeds"), dict):
-        per_item = {str(i): v for i, v in messages["deeds"].items()}
         rest = {k: v for k, v in messages.items() if k != "deeds"}
-        return {**rest, **per_item}
-    return messages
+        return {**flat_errors(rest), **by_index(messages["deeds"])}
+    if messages and all(str(k).isdigit() for k in messages):
+        return by_index(messages)
+    return flat_errors(messages)
 
 
 class EvidenceUpload(Schema):

@@ -11,6 +11,7 @@ from services.book.domain.entries import RevocationRefused
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
 from shared.auth import principal
 from shared.http import Problem, encode_cursor, idempotent, json_body, load, page_params
+from shared.ratelimit import limit_render
 
 bp = Blueprint("books", __name__)
 
@@ -26,7 +27,7 @@ def _cursor(raw: object, kind: type) -> object:
 
 @bp.get("/api/v1/books")
 def list_books() -> Response:
-    limit, cursor = page_params()
+    limit, cursor = page_params(kind=str)
     rows = queries.list_books(runtime(), _cursor(cursor, str), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -35,7 +36,7 @@ def list_books() -> Response:
 
 @bp.get("/api/v1/books/<code>/entries")
 def list_entries(code: str) -> Response:
-    limit, cursor = page_params()
+    limit, cursor = page_params(kind=int)
     after = _cursor(cursor, int) or 0
     found = queries.entries_page(runtime(), code, after, limit + 1)
     if found is None:
@@ -58,6 +59,9 @@ def get_entry(code: str, seq: int) -> Response:
 
 @bp.get("/api/v1/books/<code>/verify")
 def verify(code: str) -> Response:
+    """R15: the whole chain checked again (every entry hashed): counted against the address's
+    render limit."""
+    limit_render()
     verdict = queries.verify_book(runtime(), code)
     if verdict is None:
         raise unknown_book(code)

@@ -16,6 +16,7 @@ from services.book.artifact_cache import ArtifactCache
 from services.book.publisher import Publisher, Rendered
 from services.book.repository import etag_of
 from shared.http import Problem
+from shared.ratelimit import limit_render
 from shared.runtime import Runtime
 
 # The largest entry number a column holds (PostgreSQL integer): larger ones name nothing.
@@ -83,6 +84,7 @@ def publication(path: str, fallback, modified: dt.datetime | None = None) -> Res
             kept = queries.Found(None, stored.content_type, stored.etag, stored.updated_at, stored.body, stored=True)
             cache.put(token, path, kept, len(stored.body))
         return conditional(stored.body, stored.content_type, stored.etag, stored.updated_at)
+    limit_render()
     made = queries.rendered(runtime(), fallback)
     if made is None:
         raise Problem(404, "Không có ấn phẩm này.")

@@ -19,10 +19,11 @@ from services.book.api.common import (
 )
 from services.book.domain.publication import valid_period
 from services.book.publication.pdf import ASSETS
-from services.book.publisher import Publisher
+from services.book.publisher import Publisher, Rendered
 from services.book.repository import etag_of
 from shared import clock
 from shared.http import Problem
+from shared.ratelimit import limit_render
 
 bp = Blueprint("publications", __name__)
 
@@ -100,8 +101,26 @@ def period_page(code: str, period: str) -> Response:
     if not valid_period(period):
         _book(code)
         raise Problem(404, f"Kỳ {period!r} không hợp lệ: dùng YYYY-MM hoặc YYYY-Qn.")
-    render = lambda p: p.period_page(code, period)  # noqa: E731
-    return book_publication(code, paths.period_page_path(code, period), render, _last_entry)[0]
+    if not clock.in_programme(clock.parse_period(period)):
+        _book(code)
+        raise Problem(404, f"Kỳ {period} chưa bắt đầu hoặc trước khi phong trào bắt đầu (09/2021).")
+    return _kept(code, paths.period_page_path(code, period), lambda p: p.period_page(code, period))
+
+
+def _kept(code: str, path: str, render) -> Response:  # noqa: ANN001
+    """A book's publication rendered on request at most once: counted against the address's
+    render limit, then kept (``services.keep_rendered``) and served as stored afterwards."""
+
+    def limited(publisher: Publisher):  # noqa: ANN202
+        limit_render()
+        return render(publisher)
+
+    found = find_publication(code, path, limited, cached=True)
+    resp = respond(found, _last_entry)
+    if not found.stored and found.body is not None and found.etag is not None:
+        made = Rendered(found.content_type or "", found.body)
+        services.keep_rendered(runtime(), code, path, made, found.book.entries, _last_entry(found.book))
+    return resp
 
 
 @bp.get("/api/v1/books/<code>/entries/<int:seq>/certificate.pdf")
@@ -111,6 +130,7 @@ def certificate(code: str, seq: int) -> Response:
     found = find_publication(code, paths.certificate_path(code, seq) if seq <= MAX_SEQ else "", _nothing)
     if found.etag is not None or seq > MAX_SEQ:
         return respond(found)
+    limit_render()
     made = queries.rendered(runtime(), lambda p: p.certificate_of(code, seq))
     if made is None:
         raise Problem(404, "Không có ấn phẩm này.")
@@ -122,10 +142,15 @@ def certificate(code: str, seq: int) -> Response:
 def press(quarter: str, fmt: str) -> Response:
     """The quarterly press release of the provincial book."""
     try:
-        clock.Quarter.parse(quarter)
+        parsed = clock.Quarter.parse(quarter)
     except ValueError:
         raise Problem(404, f"Quý {quarter!r} không hợp lệ: dùng YYYY-Qn.") from None
-    return publication(paths.press_path(quarter, fmt), lambda p: p.press(quarter, fmt))
+    if not clock.in_programme(parsed, ended=True):
+        # Nothing is released for a quarter not yet over, or before the programme (R16).
+        raise Problem(404, f"Chưa có thông cáo báo chí của quý {quarter}.")
+    org = runtime().orgs.get()
+    province = org.province_code if org else "CAT"
+    return _kept(province, paths.press_path(quarter, fmt), lambda p: p.press(quarter, fmt))
 
 
 @bp.get("/api/v1/figures")

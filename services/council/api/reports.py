@@ -13,7 +13,7 @@ from openpyxl.utils import get_column_letter
 
 from services.council import services
 from shared.auth import principal
-from shared.clock import Month
+from shared.clock import PROGRAMME_MONTH, Month, in_programme
 from shared.http import Problem
 from shared.runtime import Runtime
 
@@ -40,9 +40,13 @@ def monthly() -> Response:
     who = principal(_runtime().db, "province_secretary", "unit_secretary")
     month = request.args.get("month", "")
     try:
-        Month.parse(month)
+        parsed = Month.parse(month)
     except ValueError:
         raise Problem(422, "month phải có dạng YYYY-MM.", errors={"month": ["Phải có dạng YYYY-MM."]}) from None
+    if parsed < PROGRAMME_MONTH:
+        raise Problem(422, "Phong trào bắt đầu từ tháng 09/2021.", errors={"month": ["Từ 2021-09 trở đi."]})
+    if not in_programme(parsed):
+        raise Problem(404, f"Tháng {month} chưa bắt đầu: chưa có báo cáo.")
     rows = services.monthly_report(_runtime(), who, month)
     wanted = request.accept_mimetypes.best_match(["application/json", CSV, XLSX])
     if wanted == CSV:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from services.council import documents, minutes, records, services
@@ -10,6 +15,7 @@ from services.council.schemas import BallotIn, OpenRoundIn, PaperBallotsIn, Roun
 from shared.auth import principal
 from shared.db import Database
 from shared.http import idempotent, json_body, load, page, page_params
+from shared.ratelimit import limit_render
 from shared.runtime import Runtime
 
 bp = Blueprint("council_rounds", __name__, url_prefix="/api/v1/rounds")
@@ -26,7 +32,7 @@ def _db() -> Database:
 @bp.get("")
 def list_rounds() -> Response:
     who = principal(_db(), *services.READER_ROLES)
-    limit, after = page_params()
+    limit, after = page_params(kind=str)
     filters = load(RoundQuery(), request.args.to_dict())
     filters.pop("limit", None)
     filters.pop("cursor", None)
@@ -97,7 +103,7 @@ def read_result(round_id: str) -> Response:
 @bp.get("/<round_id>/minutes.pdf")
 def read_minutes(round_id: str) -> Response:
     data = services.minutes_data(_runtime(), lambda: principal(_db(), *services.READER_ROLES), round_id)
-    pdf = minutes.render(data)
+    pdf = _minutes_pdf(data)
     return Response(
         pdf, mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="bien-ban-kiem-phieu-{round_id}.pdf"'},
@@ -112,3 +118,26 @@ def read_decision(round_id: str) -> Response:
         documents.render_decision(data), mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="quyet-dinh-{round_id}.pdf"'},
     )
+
+
+# Minutes rendered lately, by what they say: a closed round's minutes do not change, so each is
+# rendered once per process and served as kept afterwards (bounded: the newest few).
+_KEPT_MINUTES: OrderedDict[str, bytes] = OrderedDict()
+_KEPT_MAX = 64
+_kept_lock = threading.Lock()
+
+
+def _minutes_pdf(data: dict) -> bytes:
+    key = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    with _kept_lock:
+        pdf = _KEPT_MINUTES.get(key)
+        if pdf is not None:
+            _KEPT_MINUTES.move_to_end(key)
+            return pdf
+    limit_render()
+    pdf = minutes.render(data)
+    with _kept_lock:
+        _KEPT_MINUTES[key] = pdf
+        while len(_KEPT_MINUTES) > _KEPT_MAX:
+            _KEPT_MINUTES.popitem(last=False)
+    return pdf

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.council.orm import ballot_requests
 from shared.db import Database, utcnow
-from shared.http import Problem
+from shared.http import Problem, check_idempotency_key
 
 PENDING = 0
 
@@ -56,8 +56,7 @@ def sealed_idempotent(db_of: Callable[[], Database]) -> Callable:
             key = request.headers.get("Idempotency-Key")
             if not key:
                 return view(*args, **kwargs)
-            if len(key) > 255:
-                raise Problem(422, "Idempotency-Key quá dài.", errors={"Idempotency-Key": ["Tối đa 255 ký tự."]})
+            check_idempotency_key(key)
             principal = g.principal
             subject = f"{principal.role}:{principal.subject}"
             lookup = hmac.new(_secret(subject, key, b"lookup"), b"ballot", hashlib.sha256).hexdigest()

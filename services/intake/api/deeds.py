@@ -97,7 +97,10 @@ def record_batch() -> Any:
     except ValidationError as exc:
         raise Problem(422, "Lô việc tốt không hợp lệ; không việc nào được lưu.",
                       errors=schemas.batch_errors(exc.messages)) from exc
-    views = services.record_batch(runtime(), actor(), data["deeds"])
+    try:
+        views = services.record_batch(runtime(), actor(), data["deeds"])
+    except IntakeError as exc:
+        raise Problem(exc.status, exc.detail, errors=schemas.batch_errors(exc.errors or {})) from exc
     return _created({"items": [schemas.recorded_out(v) for v in views]})
 
 
@@ -105,9 +108,7 @@ def record_batch() -> Any:
 @refusals
 def list_deeds() -> Any:
     filters = load(_query, request.args.to_dict())
-    limit, cursor = page_params()
-    if cursor is not None and not isinstance(cursor, str):
-        raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+    limit, cursor = page_params(kind=str)
     views = services.list_deeds(runtime(), actor(), filters, limit, cursor)
     return jsonify(page([schemas.deed_out(v) for v in views], limit, key=lambda d: d["id"]))
 
