@@ -17,13 +17,15 @@ from typing import Any
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from shared.config import SERVICES, Settings
+from shared.http import RETRY_AFTER_SECONDS
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
 
 
-def _json(start_response: Callable, status: str, body: dict[str, Any], content_type: str) -> list[bytes]:
+def _json(start_response: Callable, status: str, body: dict[str, Any], content_type: str,
+          extra: tuple[tuple[str, str], ...] = ()) -> list[bytes]:
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *extra])
     return [data]
 
 
@@ -83,7 +85,7 @@ class Gateway:
             "503 SERVICE UNAVAILABLE",
             {"type": "about:blank", "title": "Dịch vụ chưa sẵn sàng", "status": 503,
              "detail": "Một số dịch vụ chưa sẵn sàng.", "services": checks},
-            "application/problem+json",
+            "application/problem+json", (("Retry-After", str(RETRY_AFTER_SECONDS)),),
         )
 
 

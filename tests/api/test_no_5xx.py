@@ -70,6 +70,14 @@ def _send(system: System, method: str, path: str, query, headers, role, body):  
     return Client(system.gateway).open(path, method=method, query_string=qs, headers=headers, data=body)
 
 
+def _no_server_error(r, *request) -> None:  # noqa: ANN001
+    # /readyz answers 503 by contract while a dependency is away (here the broker: none runs).
+    if r.status_code == 503 and request[1] == "/readyz":
+        assert r.headers["Retry-After"]
+        return
+    assert r.status_code < 500, (*request, r.status_code, r.get_data(as_text=True)[:300])
+
+
 def test_arbitrary_strings_anywhere_get_no_5xx(system: System) -> None:
     routes = _routes(system)
     assert len(routes) >= 25  # every service's routes, not only the documented ones
@@ -80,7 +88,7 @@ def test_arbitrary_strings_anywhere_get_no_5xx(system: System) -> None:
     def run(req) -> None:  # noqa: ANN001
         method, path, query, headers, role, body = req
         r = _send(system, method, path, query, headers, role, body)
-        assert r.status_code < 500, (method, path, query, headers, r.status_code, r.get_data(as_text=True)[:300])
+        _no_server_error(r, method, path, query, headers)
 
     run()
 
@@ -147,7 +155,7 @@ def test_arbitrary_strings_get_no_5xx_on_postgresql(pg_settings, org_document) -
     def run(req) -> None:  # noqa: ANN001
         method, path, query, headers, role, body = req
         r = _send(system, method, path, query, headers, role, body)
-        assert r.status_code < 500, (method, path, query, headers, r.status_code, r.get_data(as_text=True)[:300])
+        _no_server_error(r, method, path, query, headers)
 
     run()
     client = Client(system.gateway)
