@@ -41,15 +41,25 @@ from sqlalchemy.orm import Session
 
 from shared import clock
 from shared.db import Database, UnitOfWork, utcnow
+from shared.logs import REQUEST_ID
 from shared.messages import CATALOGUE, Message, decode, envelope
 from shared.tables import inbox, outbox
 
 log = logging.getLogger(__name__)
 
 
+def _traced(env: dict[str, Any]) -> dict[str, Any]:
+    """The envelope with the id of the request that caused it, so that the consumer's logs carry
+    it too (shared.logs)."""
+    request_id = REQUEST_ID.get()
+    if request_id:
+        env["request_id"] = request_id
+    return env
+
+
 def add_to_outbox(session: Session, msg: Message) -> str:
     """Write one message in the caller's transaction; returns its id."""
-    env = envelope(msg, clock.isoformat(utcnow()))
+    env = _traced(envelope(msg, clock.isoformat(utcnow())))
     session.execute(
         outbox.insert().values(
             message_id=env["id"], type=msg.TYPE, queue=msg.queue, envelope=env, created_at=utcnow()
@@ -66,7 +76,7 @@ def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
     occurred = clock.isoformat(at)
     rows = []
     for msg in msgs:
-        env = envelope(msg, occurred)
+        env = _traced(envelope(msg, occurred))
         rows.append({"message_id": env["id"], "type": msg.TYPE, "queue": msg.queue, "envelope": env,
                      "created_at": at})
     # On the connection: a Core INSERT gains nothing from the ORM's execution layers; one row as

@@ -12,14 +12,16 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
-from flask import Flask
+from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 
+from shared import logs, metrics
 from shared.auth import OrgCache
 from shared.celery_app import BrokerOptions, install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
 from shared.db import Database, UnitOfWork
 from shared.http import install_health, install_problem_handlers
+from shared.ids import new_id
 from shared.messages import Message, MessageError
 from shared.outbox import already_processed, confirm_key, consume, covered_ids
 from shared.ratelimit import install_render_limit
@@ -71,7 +73,41 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
     install_health(app, runtime.db, runtime.broker_ping)
     install_render_limit(app, runtime.settings, runtime.service)
     install_wakeup(runtime.db, runtime.settings)
+    install_observability(app, runtime)
     return app
+
+
+def install_observability(app: Flask, runtime: Runtime) -> None:
+    """Request ids (``shared.logs``), latency by route and ``/metrics`` (``shared.metrics``)."""
+    service = runtime.service
+    state = metrics.StateCollector(runtime.db, lambda: redis_client(runtime.settings, timeout=1.0, retries=0))
+
+    @app.before_request
+    def _start() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.sovang_request_id = given[:64] if given and given.isprintable() else new_id()
+        g.sovang_request_ctx = logs.REQUEST_ID.set(g.sovang_request_id)
+        g.sovang_started = metrics.timer()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        started = g.pop("sovang_started", None)
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            metrics.observe_request(service, request.method, rule, response.status_code, metrics.timer() - started)
+        if "sovang_request_id" in g:
+            response.headers.setdefault("X-Request-Id", g.sovang_request_id)
+        return response
+
+    @app.teardown_request
+    def _forget(exc: BaseException | None = None) -> None:
+        token = g.pop("sovang_request_ctx", None)
+        if token is not None:
+            logs.REQUEST_ID.reset(token)
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        return Response(metrics.render(state), mimetype=None, content_type=metrics.CONTENT_TYPE)
 
 
 def make_worker(runtime: Runtime) -> Celery:
@@ -118,25 +154,38 @@ def consumer(
                     raise SignatureError(f"thư loại {env.get('type')!r} gửi tới {message_type.TYPE}")
             except SignatureError as exc:
                 park(runtime, env, str(exc), 1, forged=True)
+                metrics.count_message(runtime.service, message_type.TYPE, "rejected")
                 return
+            with logs.context(env.get("request_id"), env.get("id")):
+                handle_verified(self, env)
+
+        def handle_verified(self: Any, env: dict[str, Any]) -> None:
+            outcome = "applied"
             count = deliveries.count(env)
             if count > runtime.settings.max_deliveries:
                 if not already_processed(runtime.db, env):
                     # Delivered too often (failing, or crashing its worker): park it, stop the loop.
                     park(runtime, env, f"delivered {count} times", count)
+                    metrics.count_message(runtime.service, message_type.TYPE, "parked")
                 # else one more copy of a message that took effect (redeliveries, replays)
                 deliveries.confirm(env)
                 return
             try:
-                consume(runtime.db, env, handle)
+                if not consume(runtime.db, env, handle):
+                    outcome = "duplicate"  # absorbed by the inbox
             except MessageError as exc:
                 # A message that can never be valid is parked at once, not retried forever.
                 park(runtime, env, str(exc), count)
+                outcome = "parked"
             except Exception as exc:
                 if count < runtime.settings.max_deliveries:
                     log.warning("%s failed (%s); retrying", message_type.TYPE, exc)
+                    metrics.count_message(runtime.service, message_type.TYPE, "retried")
                     raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30)) from exc
                 park(runtime, env, repr(exc), count)
+                outcome = "parked"
+            metrics.count_message(runtime.service, message_type.TYPE, outcome)
+            log.info("%s %s: %s (delivery %d)", message_type.TYPE, env.get("id"), outcome, count)
             # Handled (or parked): the relay that sent it need not send it again (shared.outbox).
             deliveries.confirm(env)
 

@@ -131,9 +131,30 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_dir(name: str) -> None:
+    """Count metrics across this process's children (gunicorn workers, Celery's prefork pool):
+    set before prometheus_client is first imported (shared.metrics)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import shutil
+        import tempfile
+
+        path = Path(tempfile.gettempdir()) / f"sovang-metrics-{name}-{os.getpid()}"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    _metrics_dir(f"worker-{args.service}")
     module = importlib.import_module(f"services.{args.service}.worker")
     app = module.create_worker(settings)
+    if settings.metrics_port:
+        from shared import metrics
+        from shared.celery_app import redis_client
+
+        runtime = _runtime(args.service, settings)
+        metrics.serve(settings.metrics_port, metrics.StateCollector(
+            runtime.db, lambda: redis_client(settings, timeout=1.0, retries=0)))
     argv = [
         "worker", "-Q", args.service, "-n", f"{args.service}-{os.getpid()}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -155,6 +176,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
     """One service's web process under gunicorn (the distributed deployment)."""
     from sovang.web import serve_gunicorn
 
+    _metrics_dir(f"web-{args.service}")
     serve_gunicorn(args.service, settings, args.bind, args.workers, args.threads)
     return 0
 
@@ -205,6 +227,87 @@ def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
     return run_cluster(cluster)
 
 
+def _parked_rows(settings: Settings, service: str | None) -> list[tuple[str, Any, Any]]:
+    import sqlalchemy as sa
+
+    from shared.tables import parked_messages
+
+    rows = []
+    for name, db in _databases(settings).items():
+        if service and name != service:
+            continue
+        with db.reading() as s:
+            for row in s.execute(sa.select(parked_messages).order_by(parked_messages.c.parked_at)).mappings():
+                rows.append((name, db, dict(row)))
+    return rows
+
+
+def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
+    """The messages parked for an operator, in every service (or one)."""
+    rows = _parked_rows(settings, args.service)
+    for name, db, row in rows:
+        if args.json:
+            print(json.dumps({"service": name, **{k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                                                  for k, v in row.items()}}, ensure_ascii=False))
+        else:
+            print(f"{name}\t{row['message_id']}\t{row['type']}\t{row['parked_at']:%Y-%m-%d %H:%M:%S}\t"
+                  f"{row['deliveries']} lần\t{row['error'][:200]}")
+        db.dispose()
+    if not args.json:
+        print(f"{len(rows)} thư đang bị giữ lại.")
+    return 0
+
+
+def _one_parked(settings: Settings, message_id: str) -> tuple[str, Any, dict[str, Any]]:
+    found = [r for r in _parked_rows(settings, None) if r[2]["message_id"] == message_id]
+    if not found:
+        raise CliError(f"không có thư bị giữ lại mang mã {message_id}")
+    return found[0]
+
+
+def _drop(db: Any, message_id: str) -> None:
+    import sqlalchemy as sa
+
+    from shared.tables import parked_messages
+
+    with db.unit_of_work() as uow:
+        uow.session.execute(sa.delete(parked_messages).where(parked_messages.c.message_id == message_id))
+        uow.commit()
+
+
+def cmd_parked_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Send a parked message again, as it was received, once its cause is fixed. One that no key
+    of ours signed is never sent (shared.signing): drop it instead."""
+    from shared.celery_app import make_celery, redis_client
+    from shared.signing import SignatureError, message_keys, verify
+
+    name, db, row = _one_parked(settings, args.message_id)
+    env = row["envelope"]
+    try:
+        verify(env, message_keys(settings))
+    except SignatureError as exc:
+        raise CliError(f"không gửi lại thư {args.message_id}: {exc}; xoá nó bằng `sovang parked drop`") from None
+    # Its delivery count starts again, or the first delivery would park it at once.
+    redis_client(settings).delete(f"sovang:deliveries:{name}:{env['id']}")
+    app = make_celery(name, settings)
+    try:
+        app.send_task(env["type"], args=[env], queue=name, task_id=env["id"], retry=False)
+    finally:
+        app.close()
+    _drop(db, args.message_id)
+    db.dispose()
+    print(f"Đã gửi lại thư {args.message_id} ({env['type']}) tới hàng đợi {name}.")
+    return 0
+
+
+def cmd_parked_drop(settings: Settings, args: argparse.Namespace) -> int:
+    name, db, row = _one_parked(settings, args.message_id)
+    _drop(db, args.message_id)
+    db.dispose()
+    print(f"Đã xoá thư bị giữ lại {args.message_id} ({row['type']}) của {name}.")
+    return 0
+
+
 # -- parsing -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sovang", description="Sổ vàng lập công – Mỗi ngày một việc tốt vì Nhân dân")
@@ -249,6 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token")
     revoke.set_defaults(func=cmd_token_revoke)
 
+    parked = sub.add_parser("parked", help="thư bị giữ lại (parked) giữa các dịch vụ").add_subparsers(
+        dest="parked_command", required=True)
+    plist = parked.add_parser("list", help="liệt kê thư bị giữ lại")
+    plist.add_argument("--service", choices=SERVICES, default=None)
+    plist.add_argument("--json", action="store_true", help="mỗi thư một dòng JSON, cả phong bì")
+    plist.set_defaults(func=cmd_parked_list)
+    replay = parked.add_parser("replay", help="gửi lại một thư bị giữ lại (sau khi sửa nguyên nhân)")
+    replay.add_argument("message_id")
+    replay.set_defaults(func=cmd_parked_replay)
+    drop = parked.add_parser("drop", help="xoá một thư bị giữ lại")
+    drop.add_argument("message_id")
+    drop.set_defaults(func=cmd_parked_drop)
+
     mig = sub.add_parser("migrate", help="tạo hoặc cập nhật bảng của mọi dịch vụ (Alembic)")
     mig.set_defaults(func=cmd_migrate)
 
@@ -273,11 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from shared import logs
+
+    logs.configure(settings.log_level, settings.log_json, getattr(args, "service", None))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

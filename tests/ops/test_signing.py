@@ -3,10 +3,13 @@ by anyone without the key changes nothing and is parked, on a real Redis and a r
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,6 +59,12 @@ def test_the_key_is_made_once_under_sovang_home_or_read_from_a_file(tmp_path):
     assert message_keys(Settings.from_env({"SOVANG_MESSAGE_KEY": "a,b"})) == [b"a", b"b"]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _wait(predicate, timeout: float = 60.0):  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -70,8 +79,9 @@ def _wait(predicate, timeout: float = 60.0):  # noqa: ANN001
 @pytest.mark.slow
 def test_a_forged_inscribe_pushed_on_the_broker_changes_nothing_and_is_parked(pg_settings, org_document):
     runtime = make_runtime(pg_settings, org_document)
+    port = free_port()
     env = {**os.environ, "SOVANG_HOME": str(pg_settings.home), "SOVANG_DATABASE_URL": pg_settings.database_url,
-           "SOVANG_BROKER_URL": pg_settings.broker_url}
+           "SOVANG_BROKER_URL": pg_settings.broker_url, "SOVANG_METRICS_PORT": str(port), "SOVANG_LOG_JSON": "1"}
     pg_settings.home.mkdir(parents=True, exist_ok=True)
     log = open(pg_settings.home / "worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen([sys.executable, "-m", "sovang.cli", "worker", "book", "--pool", "solo"],
@@ -84,7 +94,7 @@ def test_a_forged_inscribe_pushed_on_the_broker_changes_nothing_and_is_parked(pg
         genuine = sign(_env(), keys)
         altered = {**genuine, "payload": {**genuine["payload"], "source": "forged:1"}}
         # The same message as the relay sends it: proves the worker consumes while the others wait.
-        control = sign(_env(), keys)
+        control = sign({**_env(), "request_id": "req-of-the-close"}, keys)
         app = make_celery("intake", pg_settings)  # any producer on the broker, sending by name
         for forged in (unsigned, wrong_key, altered, control):
             app.send_task("book.inscribe", args=[forged], queue="book", task_id=forged["id"])
@@ -112,6 +122,16 @@ def test_a_forged_inscribe_pushed_on_the_broker_changes_nothing_and_is_parked(pg
         # Kept as received, for an operator; under ids of their own, never the one they claimed.
         assert {r["envelope"]["id"] for r in rows} == forged_ids
         assert not {r["message_id"] for r in rows} & forged_ids
+
+        # What the worker counted (its /metrics), and its log line about the genuine one.
+        exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'sovang_messages_total{outcome="rejected",service="book",type="book.inscribe"} 3.0' in exposition
+        assert 'sovang_messages_total{outcome="applied",service="book",type="book.inscribe"} 1.0' in exposition
+        assert 'sovang_parked_messages{service="book"} 3.0' in exposition
+        events = [json.loads(line) for line in (pg_settings.home / "worker.log").read_text("utf-8").splitlines()
+                  if line.startswith("{")]
+        mine = [e for e in events if e.get("message_id") == control["id"]]
+        assert mine and all(e["request_id"] == "req-of-the-close" and e["service"] == "book" for e in mine)
     finally:
         worker.terminate()
         worker.wait(30)
