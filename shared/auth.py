@@ -105,7 +105,7 @@ def _org_committed(_session: object) -> None:
 
 def store_org(uow: UnitOfWork, doc: dict[str, Any]) -> bool:
     """Keep a copy of the organisation; returns False when this very document is already loaded."""
-    Organisation.from_document(doc)  # refuse a malformed document before storing it
+    Organisation.loadable(doc)  # refuse a malformed document before storing it
     digest = Organisation.digest(doc)
     latest = uow.session.execute(
         sa.select(org_documents.c.digest).order_by(org_documents.c.id.desc()).limit(1)

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.text import storable_problem
+
 FORMAT = "sovang-org/1"
 ROLES = (
     "officer",
@@ -91,6 +93,17 @@ class Organisation:
             return cls._parse(doc)
         except (KeyError, TypeError, AttributeError) as exc:
             raise OrgError(f"malformed organisation document: {exc!r}") from exc
+
+    @classmethod
+    def loadable(cls, doc: dict[str, Any]) -> Organisation:
+        """A document as it may be loaded: well formed, and R4a's text in every name and code
+        (they reach every page, feed and certificate). Documents already stored are only
+        parsed (``from_document``), so that no later rule takes a running service down."""
+        org = cls.from_document(doc)
+        problem = storable_problem(doc)
+        if problem:
+            raise OrgError(f"text that cannot be stored at {problem}")
+        return org
 
     @classmethod
     def _parse(cls, doc: dict[str, Any]) -> Organisation:

@@ -1,6 +1,8 @@
 """R4a: which text may be stored at all, the same check at every entry point.
 
-Pure (no framework imports): domain modules and schemas of every service call it.
+Pure (no framework imports): domain modules and schemas of every service call it. What is
+refused on the way in is also what publication replaces on the way out (``publishable``): a
+book's feeds and pages never trust that everything they hold came through the checks.
 """
 
 from __future__ import annotations
@@ -31,4 +33,41 @@ def text_problem(text: str, multiline: bool = False) -> str | None:
         return "Chứa ký tự điều khiển không được phép."
     if _NONCHARACTER.search(text):
         return "Chứa ký tự không phải là ký tự Unicode hợp lệ (noncharacter)."
+    return None
+
+
+# Everything ``text_problem`` refuses in multi-line text, in one pass: any surrogate code point
+# (in a Python string one is always lone: UTF-8 carries none), controls, noncharacters.
+_UNPUBLISHABLE = re.compile(
+    "[\ud800-\udfff]|" + _CONTROL_MULTILINE.pattern + "|" + _NONCHARACTER.pattern
+)
+REPLACEMENT = "\ufffd"
+
+
+def publishable(text: str) -> tuple[str, int]:
+    """R4a: ``text`` with every character ``text_problem`` refuses in multi-line text replaced by
+    U+FFFD (so that XML 1.0, JSON in UTF-8 and a PDF can carry it), and how many were."""
+    return _UNPUBLISHABLE.subn(REPLACEMENT, text)
+
+
+def storable_problem(value: object, path: str = "") -> str | None:
+    """R4a over a whole JSON-like document: the path and reason of its first string (key or
+    value) that cannot be stored as single-line text, or None."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return f"{path or '.'}: {problem}" if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            problem = (text_problem(key) if isinstance(key, str) else None)
+            if problem:
+                return f"{where}: {problem}"
+            found = storable_problem(item, where)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            found = storable_problem(item, f"{path}[{n}]")
+            if found:
+                return found
     return None

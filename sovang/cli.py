@@ -76,7 +76,7 @@ def cmd_org_load(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         doc = json.loads(path.read_text("utf-8"))
-        org = Organisation.from_document(doc)
+        org = Organisation.loadable(doc)
     except FileNotFoundError:
         raise CliError(f"không tìm thấy tệp {path}") from None
     except (ValueError, OrgError) as exc:

@@ -59,3 +59,15 @@ def test_malformed_documents_are_refused(org_document):
         Organisation.from_document({**org_document, "format": "other/1"})
     with pytest.raises(OrgError):
         Organisation.from_document({k: v for k, v in org_document.items() if k != "units"})
+
+
+@pytest.mark.parametrize("bad", ["Công an huyện\x0b Đắk Mil", "Đắk\ufffe Mil", "Đắk Mil\ud800", "Đắk\nMil"])
+def test_a_name_that_cannot_be_stored_is_refused_at_loading(org_document, bad):
+    """R4a: the organisation's names reach every page, feed and certificate."""
+    units = [dict(u) for u in org_document["units"]]
+    units[3]["name"] = bad
+    doc = {**org_document, "units": units}
+    with pytest.raises(OrgError, match=r"units\[3\]\.name"):
+        Organisation.loadable(doc)
+    Organisation.from_document(doc)  # a document already stored still parses: nothing goes down
+    assert Organisation.loadable(org_document).province_name == org_document["province"]["name"]

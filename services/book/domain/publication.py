@@ -1,18 +1,25 @@
 """R15a, R16: what the public sees of a golden book, and how feeds are paged (RFC 5005).
 
 Only inscriptions are public, and only their public fields; an inscription that was revoked
-leaves every page and feed, and a notice stands in its place.
+leaves every page and feed, and a notice stands in its place. Every item is publishable (R4a):
+what no format can carry (controls, noncharacters, lone surrogates) is replaced and logged, so
+one entry's text never takes a feed, page or certificate down.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.book.domain.entries import INSCRIPTION, REVOCATION, period_matches, period_of, quarter_of
 from shared import clock
+from shared.text import publishable
+
+log = logging.getLogger(__name__)
 
 # Entries per feed document: the current document holds the newest, archives the older ones.
 FEED_PAGE = 50
@@ -134,6 +141,37 @@ def revoked_notice(seq: int, revoked_by: int, reason: str | None) -> str:
     )
 
 
+def _clean(value: Any, replaced: list[int]) -> Any:
+    """``value`` with every string (keys too) made publishable; ``replaced`` counts the changes."""
+    if isinstance(value, str):
+        text, n = publishable(value)
+        if n:
+            replaced[0] += n
+        return text
+    if isinstance(value, Mapping):
+        return {_clean(k, replaced): _clean(v, replaced) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v, replaced) for v in value]
+    return value
+
+
+_TEXT_FIELDS = ("title", "text", "inscribed_at", "hash", "period", "deed", "decision", "tally", "reason")
+
+
+def publishable_item(item: PublicItem) -> PublicItem:
+    """R4a: ``item`` as every format can carry it. The entry itself (and its hash) stays as
+    inscribed; only what is published is replaced, and the replacement is logged."""
+    replaced = [0]
+    changes = {name: _clean(getattr(item, name), replaced) for name in _TEXT_FIELDS}
+    if not replaced[0]:
+        return item
+    log.warning(
+        "book %s entry %s: %d character(s) no publication can carry (controls, noncharacters, lone "
+        "surrogates) published as U+FFFD", item.book, item.seq, replaced[0],
+    )
+    return dataclasses.replace(item, **changes)
+
+
 def public_items(
     book: str,
     entries: Iterable[Mapping[str, Any]],
@@ -202,7 +240,7 @@ def public_items(
                 tally=tally,
             )
         )
-    return items
+    return [publishable_item(i) for i in items]
 
 
 def honoured_in(items: Iterable[PublicItem], period: str) -> list[PublicItem]:

@@ -7,6 +7,7 @@ entity-encoded HTML of the plain text, JSON Feed ``content_text``; no deed's tex
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import json
@@ -16,7 +17,8 @@ from typing import Any
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
-from services.book.domain.publication import KIND_LABELS, PublicItem
+from services.book.domain.publication import KIND_LABELS, PublicItem, publishable_item
+from shared.text import publishable
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
@@ -168,7 +170,7 @@ def _generator(doc: FeedDoc, fmt: str) -> FeedGenerator:
         fe = fg.add_entry()
         fe.id(item_id(item))
         fe.guid(item_id(item), permalink=False)
-        fe.title(item.title)
+        fe.title(item.title.strip() or f"Mục số {item.seq}")  # Atom requires one; a paper entry may lack it
         fe.updated(item.instant)
         fe.published(item.instant)
         fe.link(href=item_link(item), rel="alternate")
@@ -189,16 +191,30 @@ def _generator(doc: FeedDoc, fmt: str) -> FeedGenerator:
     return fg
 
 
+def _publishable(doc: FeedDoc) -> FeedDoc:
+    """R4a: nothing in a feed that XML 1.0 or UTF-8 cannot carry (a control character, U+FFFE,
+    a lone surrogate …), whatever the book or the organisation holds: one entry's text never
+    takes a feed down. Items from ``public_items`` are already clean (this costs a scan)."""
+    return dataclasses.replace(
+        doc,
+        book_name=publishable(doc.book_name)[0],
+        province_name=publishable(doc.province_name)[0],
+        programme=publishable(doc.programme)[0],
+        items=[publishable_item(i) for i in doc.items],
+    )
+
+
 def atom(doc: FeedDoc) -> bytes:
-    return _generator(doc, "atom").atom_str(pretty=True)
+    return _generator(_publishable(doc), "atom").atom_str(pretty=True)
 
 
 def rss(doc: FeedDoc) -> bytes:
-    return _generator(doc, "rss").rss_str(pretty=True)
+    return _generator(_publishable(doc), "rss").rss_str(pretty=True)
 
 
 def json_feed(doc: FeedDoc) -> bytes:
     """JSON Feed 1.1; ``next_url`` pages to older items (the previous archive)."""
+    doc = _publishable(doc)
     items = []
     for item in doc.items:
         entry: dict[str, Any] = {

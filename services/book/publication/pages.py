@@ -9,16 +9,29 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from services.book.domain import publication as pub
 from services.book.domain.publication import PublicItem
+from shared.text import publishable
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HTML = "text/html; charset=utf-8"
 
+def _publishable(value: Any) -> Any:
+    """R4a: what a page shows holds no control, noncharacter or lone surrogate (the items are
+    already cleaned; names from the organisation and anything else go through here)."""
+    if not isinstance(value, str):
+        return value
+    text = publishable(value)[0]
+    # Markup (already escaped) stays Markup, or autoescape would escape it a second time.
+    return Markup(text) if isinstance(value, Markup) else text
+
+
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=True,  # every value is text; a deed's "<script>" is shown, never run
+    finalize=_publishable,
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,

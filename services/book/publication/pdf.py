@@ -8,6 +8,7 @@ image and follows no link, so a URL in a deed's text (``file://``, loopback, rem
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 from fpdf import FPDF
@@ -16,6 +17,9 @@ from fpdf.enums import XPos, YPos
 from services.book.domain import publication as pub
 from services.book.domain.publication import PublicItem
 from services.book.publication.pages import Context
+from shared.text import publishable
+
+log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PDF = "application/pdf"
@@ -33,7 +37,8 @@ class _Document(FPDF):
         self.add_font("Serif", "", str(ASSETS / "DejaVuSerif.ttf"))
         self.add_font("Serif", "B", str(ASSETS / "DejaVuSerif-Bold.ttf"))
         self.add_font("Mono", "", str(ASSETS / "DejaVuSansMono.ttf"))
-        self.set_title(title)
+        self.set_title(publishable(title)[0])
+        self.missing: set[str] = set()
         self.set_creator("Sổ vàng lập công")
         self.set_lang("vi")
         # Generated again with the same content, the document is the same bytes (stable ETag).
@@ -41,9 +46,34 @@ class _Document(FPDF):
         self.set_margins(18, 20, 18)
         self.set_auto_page_break(True, margin=20)
 
+    def drawable(self, text: str) -> str:
+        """``text`` as the current font can draw it: R4a's replacements first, then every
+        character the font has no glyph for (CJK, emoji …) as "?" — noted, and logged once per
+        document by ``done`` — instead of an empty box."""
+        text = publishable(text)[0].replace("\t", " ")
+        cmap = self.current_font.cmap
+        if all(ord(ch) in cmap or ch in "\n\r " for ch in text):
+            return text
+        out = []
+        for ch in text:
+            if ord(ch) in cmap or ch in "\n\r ":
+                out.append(ch)
+            else:
+                self.missing.add(ch)
+                out.append("?")
+        return "".join(out)
+
+    def done(self) -> bytes:
+        if self.missing:
+            log.warning("PDF %r: %d character(s) its fonts have no glyph for printed as '?': %s",
+                        self.title, len(self.missing),
+                        " ".join(f"U+{ord(ch):04X}" for ch in sorted(self.missing)[:20]))
+        return bytes(self.output())
+
     def line_of(self, text: str, size: float, style: str = "", color: tuple[int, int, int] = INK,
                 align: str = "C", family: str = "Serif", height: float | None = None) -> None:
         self.set_font(family, style, size)
+        text = self.drawable(text)
         self.set_text_color(*color)
         self.multi_cell(0, height or size * 0.5, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
@@ -57,7 +87,7 @@ class _Document(FPDF):
             tries += [("", smallest - 0.5 * n) for n in range(5)]
         for weight, size in tries:
             self.set_font("Serif", weight, size)
-            if self.get_string_width(text) <= room:
+            if self.get_string_width(self.drawable(text)) <= room:
                 self.line_of(text, size, weight, color, align)
                 return
         self.line_of(text, smallest, style, color, align)
@@ -104,7 +134,7 @@ def certificate(ctx: Context, book_name: str, item: PublicItem) -> bytes:
         doc.line_of(item.text, 12, align="L", height=7)
         doc.ln(10)
         _seal(doc, item)
-        return bytes(doc.output())
+        return doc.done()
     deed = item.deed or {}
     doc.line_of("GIẤY CHỨNG NHẬN", 26, "B", RED, height=13)
     doc.line_of(f"Ghi danh {ctx.programme}", 11, color=GOLD, height=6)
@@ -145,7 +175,7 @@ def certificate(ctx: Context, book_name: str, item: PublicItem) -> bytes:
     doc.line_of(issuer.upper(), 10.5, "B", align="R", height=5.6)
     doc.ln(8)
     _seal(doc, item)
-    return bytes(doc.output())
+    return doc.done()
 
 
 def press_release(ctx: Context, book: str, quarter: str, items: list[PublicItem], province_total: int) -> bytes:
@@ -181,4 +211,4 @@ def press_release(ctx: Context, book: str, quarter: str, items: list[PublicItem]
             (f"Quyết định số {number}. " if number else "") + f"Sổ vàng Công an tỉnh, mục số {item.seq}.",
             9.5, color=MUTED, align="L", height=5,
         )
-    return bytes(doc.output())
+    return doc.done()
