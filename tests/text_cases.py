@@ -51,4 +51,4 @@ def flat_keys(errors: Any, prefix: str = "") -> set[str]:
 
 def names(errors: Any, field: str) -> bool:
     """Whether an ``errors`` map names ``field`` (itself, or something inside it)."""
-    return any(k == field or k.startswith(field + ".") for k in flat_keys(errors))
+    return any(k == field or k.startswith((field + ".", field + "[")) for k in flat_keys(errors))

@@ -65,8 +65,10 @@ def test_a_batch_names_the_deed_and_its_field_and_stores_nothing(client, runtime
     r = client.post(f"{DEEDS}/batch", data=body, content_type="application/json",
                     headers=auth(token("subunit_lead", people.lead)))
     assert r.status_code == 422, r.get_data(as_text=True)
-    keys = flat_keys(r.get_json()["errors"])
-    assert f"1.{named}" in keys and not any(k.startswith(("0", "2")) for k in keys)
+    errors = r.get_json()["errors"]
+    # Keyed by the deed's index, each message naming the deed's field (API.md).
+    assert set(errors) == {"1"}
+    assert any(message.startswith(f"{named}:") for message in errors["1"]), errors
     assert _stored(runtime) == 0
 
 
