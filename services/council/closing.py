@@ -19,6 +19,8 @@ from services.council.domain.rounds import (
     PROVINCIAL,
     QUARTERLY,
     RECOGNISING,
+    RECOGNISING_FOR_UNIT,
+    REFERRAL,
     RUNOFF,
 )
 from services.council.domain.tally import Count, count_ballots
@@ -113,9 +115,9 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
     for c in cands:
         if c.id in selected:
             messages.extend(consequences[c.id])
-        elif row.kind == MONTHLY:
+        elif row.kind in (MONTHLY, REFERRAL):
             # API.md: a deed that passes but is not selected keeps its status; in a monthly round
-            # every passing deed is selected, so the others were not.
+            # (or a referral round, R17a) every passing deed is selected, so the others were not.
             messages.append(DeedFateDecided(deed_id=c.deed_id, status="not_selected", round_id=row.id))
     uow.emit_many(messages)
     return Closed(counted, cast, {"number": decision["number"], "date": decision["date"]} if decision else None,
@@ -137,17 +139,18 @@ def _record_selected(uow: UnitOfWork, row: Row, chosen: list[tuple[Row, dict[str
     out: dict[str, list[Message]] = {}
     if not chosen:
         return out
-    if row.kind in RECOGNISING:
+    if row.kind in RECOGNISING_FOR_UNIT:
         assert decision is not None
-        # R8: recognised by the unit and inscribed in its golden book.
+        # R8: recognised by the unit and inscribed in its golden book; R17a: a referral round's
+        # deed likewise, in its own unit's book, under the provincial decision.
         session.execute(recognitions.insert(), [
-            {"deed_id": c.deed_id, "unit": row.unit, "month": row.period, "round_id": row.id,
+            {"deed_id": c.deed_id, "unit": c.unit, "month": row.period, "round_id": row.id,
              "candidate_id": c.id, "deed": c.deed, "decision": decision, "tally": tally, "recognised_at": now}
             for c, tally in chosen
         ])
         for c, tally in chosen:
             out[c.id] = [
-                Inscribe(book=row.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally),
+                Inscribe(book=c.unit, source=f"{row.id}:{c.id}", deed=c.deed, decision=decision, tally=tally),
                 DeedFateDecided(deed_id=c.deed_id, status="recognised", round_id=row.id),
             ]
     elif row.kind == QUARTERLY:

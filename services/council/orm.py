@@ -71,6 +71,8 @@ rounds = sa.Table(
     # R19a: how many paper ballots the count holds (its votes alone cannot say it).
     sa.Column("paper_ballots", sa.Integer, nullable=True),
     sa.Column("recorded", sa.Integer, nullable=True),
+    # R17a: the unit council whose undecidable deeds a referral round of the province decides.
+    sa.Column("referred_from", S(40), nullable=True),
     sa.Index("ix_rounds_council_period", "council", "period"),
     sa.Index("ix_rounds_status_closes_at", "status", "closes_at"),
 )

@@ -34,6 +34,7 @@ def round_view(session: Session, row: Row) -> dict[str, Any]:
              "month": c.deed.get("month"), "carried_over": carried_over(row, c)} for c in cands
         ],
         "runoff_of": row.runoff_of,
+        "referred_from": row.referred_from,
     })
 
 

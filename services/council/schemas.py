@@ -132,6 +132,8 @@ class RoundOut(Schema):
     voted = fields.Integer()
     candidates = fields.List(fields.Nested(CandidateOut))
     runoff_of = fields.String(allow_none=True)
+    referred_from = fields.String(
+        allow_none=True, metadata={"description": "R17a: the unit council whose deeds a referral round decides"})
 
 
 class CandidateResultOut(Schema):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.council import queries
+from services.council import queries, referral
 from services.council import repository as repo
 from services.council.closing import tally_round
 from services.council.config import config_of
@@ -325,6 +325,11 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
     # R5a: deeds of earlier months introduced after their own round opened are carried into this one.
     deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] <= row.period]
     _track(session, ((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
+    # R17a: what no member of the unit council may vote on goes to the provincial council, and
+    # neither counts in nor holds up the unit's own round.
+    deeds, undecidable = referral.split_undecidable(session, row.council, deeds, org)
+    if undecidable:
+        referral.refer(uow, row, undecidable, org, now, config_of(runtime).calendar.late_round_hours)
     if not deeds:
         session.execute(rounds.update().where(rounds.c.id == row.id).values(
             status=CLOSED, recorded=msg.recorded, entitled=0))

@@ -47,7 +47,7 @@ def test_a_secretary_opens_a_monthly_round_which_waits_for_intake(client, runtim
     assert r.status_code == 201, r.get_json()
     rnd = r.get_json()
     assert set(rnd) == {"id", "council", "kind", "period", "status", "opens_at", "closes_at", "entitled", "voted",
-                        "candidates", "runoff_of"}
+                        "candidates", "runoff_of", "referred_from"}
     assert (rnd["council"], rnd["kind"], rnd["period"], rnd["status"]) == (COUNCIL, "monthly", this_month(), "opening")
     assert rnd["candidates"] == [] and rnd["voted"] == 0 and rnd["runoff_of"] is None
     # R21: day 7 of the next month, 17:00 local.

@@ -20,7 +20,7 @@ def test_the_openapi_document_lists_the_contract() -> None:
     schemas = doc["components"]["schemas"]
     assert set(schemas["Round"]["properties"]) == {
         "id", "council", "kind", "period", "status", "opens_at", "closes_at", "entitled", "voted", "candidates",
-        "runoff_of"}
+        "runoff_of", "referred_from"}
     assert set(schemas["RoundResult"]["properties"]) == {
         "round", "status", "candidates", "ballots", "decision", "runoff", "quota_met"}
     assert set(schemas["RoundInput"]["properties"]) == {"council", "kind", "period", "closes_at"}

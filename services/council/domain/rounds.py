@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from shared import clock
 from shared.clock import Month, Quarter
 
-MONTHLY, SUPPLEMENTARY, QUARTERLY, PROVINCIAL, RUNOFF = (
-    "monthly", "supplementary", "quarterly", "provincial", "runoff",
+MONTHLY, SUPPLEMENTARY, QUARTERLY, PROVINCIAL, RUNOFF, REFERRAL = (
+    "monthly", "supplementary", "quarterly", "provincial", "runoff", "referral",
 )
-KINDS = (MONTHLY, SUPPLEMENTARY, QUARTERLY, PROVINCIAL, RUNOFF)
-# The kinds a secretary opens; runoffs are opened by the system (R13).
+KINDS = (MONTHLY, SUPPLEMENTARY, QUARTERLY, PROVINCIAL, RUNOFF, REFERRAL)
+# The kinds a secretary opens; runoffs (R13) and referral rounds (R17a) are opened by the system.
 OPENABLE = (MONTHLY, SUPPLEMENTARY, QUARTERLY, PROVINCIAL)
 MONTH_KINDS = (MONTHLY, SUPPLEMENTARY)
 # The kinds whose selection recognises deeds for the unit book (R8) and whose quota is tracked (R9).
 RECOGNISING = (MONTHLY, SUPPLEMENTARY)
+# R17a: the provincial council's referral round recognises for the deed's unit book too, under its
+# own decision, and counts toward no unit's quota.
+RECOGNISING_FOR_UNIT = (*RECOGNISING, REFERRAL)
 
 OPENING, OPEN, CLOSED = "opening", "open", "closed"
 STATUSES = (OPENING, OPEN, CLOSED)
@@ -91,6 +94,11 @@ def recused(member: str, author: Mapping[str, str], collective_members: Set[str]
     if author.get("officer"):
         return author["officer"] == member
     return member in collective_members
+
+
+def undecidable(members: Iterable[str], author: Mapping[str, str], collective_members: Set[str]) -> bool:
+    """R17a: a deed no member of the council may vote on (a deed of the whole unit)."""
+    return not entitled_members(members, author, collective_members)
 
 
 def entitled_members(
