@@ -1,14 +1,14 @@
 """rounds.referred_from: R17a, the unit council whose deeds a provincial referral round decides
 
-Revision ID: 0004_council_referred_from
-Revises: 0003_council_outbox_confirmed
+Revision ID: 0005_council_referred_from
+Revises: 0004_council_votes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_council_referred_from"
-down_revision = "0003_council_outbox_confirmed"
+revision = "0005_council_referred_from"
+down_revision = "0004_council_votes"
 branch_labels = None
 depends_on = None
 
