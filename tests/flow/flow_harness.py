@@ -26,7 +26,8 @@ from shared import clock
 from shared.auth import new_token, store_token
 from shared.config import Settings
 from shared.runtime import Runtime
-from shared.tables import inbox, outbox
+from shared.signing import message_keys, sign
+from shared.tables import inbox, outbox, parked_messages
 
 SERVICES = {
     "intake": (intake_app, intake_services, intake_worker),
@@ -66,6 +67,7 @@ class Flow:
             # Messages move when the test pumps them: no relay to wake after a commit.
             rt.db.after_commit.clear()
             self.runtimes[name] = rt
+        self.keys = message_keys(settings)
         self._handed: set[str] = set()
         self.delivered: list[dict[str, Any]] = []
 
@@ -93,9 +95,12 @@ class Flow:
         return [e for e in found if e["id"] not in self._handed and (type_ is None or e["type"] == type_)]
 
     def deliver(self, env: dict[str, Any]) -> None:
-        """Run the consumer's task of the service that owns the message, as its worker would."""
+        """Run the consumer's task of the service that owns the message, as its worker would,
+        signed as the relay signs what it publishes."""
+        env = sign(env, self.keys)
         queue = env["type"].split(".", 1)[0]
         self.workers[queue].tasks[env["type"]](env)
+        self.assert_nothing_parked()
         self._handed.add(env["id"])
         self.delivered.append(env)
 
@@ -111,6 +116,13 @@ class Flow:
                 self.deliver(env)
                 moved += 1
         raise AssertionError("messages still flowing after many rounds")
+
+    def assert_nothing_parked(self) -> None:
+        """A consumer that failed would park its message (and the test would go on regardless)."""
+        for name, rt in self.runtimes.items():
+            with rt.db.reading() as s:
+                parked = s.execute(sa.select(parked_messages.c.type, parked_messages.c.error)).all()
+            assert not parked, f"{name} parked {parked}"
 
     def redeliver_everything(self) -> int:
         """Every message delivered so far, delivered once more; returns how many inbox rows that
