@@ -6,6 +6,7 @@ database (``sovang token issue`` writes it to each), so each service authenticat
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import itertools
@@ -30,6 +31,13 @@ from shared.tables import org_documents, tokens
 class Principal:
     role: str
     subject: str
+    # A person signed in (R24) holds these roles and acts with ``role`` among them; a token names
+    # one role and leaves this empty.
+    roles: tuple[str, ...] = ()
+    session: str | None = None
+
+    def acting_as(self, role: str) -> Principal:
+        return Principal(role, self.subject, self.roles, self.session)
 
 
 def token_hash(token: str) -> str:
@@ -50,6 +58,14 @@ def store_token(uow: UnitOfWork, token: str, role: str, subject: str, ttl_days: 
     )
 
 
+def revoke_subject(uow: UnitOfWork, subject: str) -> int:
+    """R24: every token of a subject stops working at once."""
+    result = uow.session.execute(
+        tokens.update().where(tokens.c.subject == subject, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
 def revoke_token(uow: UnitOfWork, token: str) -> bool:
     result = uow.session.execute(
         tokens.update()
@@ -65,6 +81,52 @@ def revoke_token(uow: UnitOfWork, token: str) -> bool:
 _TOKEN = sa.select(tokens.c.role, tokens.c.subject, tokens.c.expires_at, tokens.c.revoked_at).where(
     tokens.c.token_hash == sa.bindparam("h")
 )
+_USED = tokens.update().where(tokens.c.token_hash == sa.bindparam("h")).values(last_used_at=sa.bindparam("at"))
+# ``sovang token list`` says when a token was last used (R24), to the minute: noted in memory and
+# written by a timer once a minute, off every request's path (a request makes the same SQL
+# whether or not its token's note is due).
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
+class _UseNotes:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Database, dict[str, dt.datetime]] = {}
+        self._noted: dict[tuple[Database, str], dt.datetime] = {}
+        self._timer: threading.Timer | None = None
+
+    def note(self, db: Database, digest: str) -> None:
+        now = utcnow()
+        last = self._noted.get((db, digest))
+        if last is not None and last > now - LAST_USED_EVERY:
+            return
+        with self._lock:
+            self._noted[(db, digest)] = now
+            self._pending.setdefault(db, {})[digest] = now
+            if self._timer is None:
+                self._timer = threading.Timer(LAST_USED_EVERY.total_seconds(), self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            old = utcnow() - LAST_USED_EVERY
+            self._noted = {k: at for k, at in self._noted.items() if at > old}
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+        for db, stamps in pending.items():
+            try:
+                with db.engine.begin() as conn:
+                    conn.execute(_USED, [{"h": h, "at": at} for h, at in stamps.items()])
+            except Exception:  # a note of use is worth no error: the database may be gone
+                pass
+
+
+_use_notes = _UseNotes()
+flush_use_notes = _use_notes.flush
+atexit.register(flush_use_notes)
 
 
 def authenticate(db: Database, header: str | None) -> Principal:
@@ -72,22 +134,54 @@ def authenticate(db: Database, header: str | None) -> Principal:
     if not header or not header.startswith("Bearer "):
         raise Problem(401, "Thiếu mã xác thực (Authorization: Bearer …).", headers={"WWW-Authenticate": "Bearer"})
     token = header[len("Bearer "):].strip()
+    digest = token_hash(token)
     with db.reading() as s:
-        row = s.connection().execute(_TOKEN, {"h": token_hash(token)}).first()
+        row = s.connection().execute(_TOKEN, {"h": digest}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or row.role not in ROLES:
         raise Problem(401, "Mã xác thực không hợp lệ, đã hết hạn hoặc đã bị thu hồi.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    _use_notes.note(db, digest)
     return Principal(row.role, row.subject)
 
 
+NOT_SIGNED_IN = "Chưa đăng nhập hoặc phiên đã hết hạn; hãy đăng nhập lại."
+BAD_CSRF = "Thiếu hoặc sai mã chống giả mạo (CSRF) của phiên; hãy tải lại trang rồi gửi lại."
+
+
+def session_principal() -> Principal | None:
+    """The principal of the person signed in on this request (R24), acting with their current
+    role; None without a session. A state-changing request must carry the session's CSRF token."""
+    from shared.sessions import csrf_ok, person
+
+    who = person()
+    if who is None:
+        return None
+    if not csrf_ok(who):
+        raise Problem(403, BAD_CSRF)
+    return Principal(who.role, who.subject, who.roles, who.session)
+
+
 def principal(db: Database, *roles: str) -> Principal:
-    """Authenticate the current request and require one of ``roles`` (all roles when none given)."""
+    """Authenticate the current request and require one of ``roles`` (all roles when none given).
+
+    A bearer token names its role; a person signed in acts with the first of ``roles`` they hold
+    (their current role when it is one of them), so a lead who sits on the council votes and
+    introduces without switching."""
     p = getattr(g, "principal", None)
     if p is None:
-        p = authenticate(db, request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        p = session_principal() if not header else None
+        if p is None:
+            if not header and request.cookies.get("sovang_session"):
+                raise Problem(401, NOT_SIGNED_IN)
+            p = authenticate(db, header)
         g.principal = p
     if roles and p.role not in roles:
-        raise Problem(403, f"Vai trò {p.role} không được phép thực hiện thao tác này.")
+        held = next((r for r in roles if r in p.roles), None)
+        if held is None:
+            raise Problem(403, f"Vai trò {p.role} không được phép thực hiện thao tác này.")
+        p = p.acting_as(held)
+        g.principal = p
     return p
 
 

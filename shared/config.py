@@ -100,7 +100,22 @@ class Settings:
     # messages (seconds); longer while the messages can be merged into one (``Message.MERGE_LIMIT``).
     relay_linger_seconds: float = 0.01
     relay_merge_linger_seconds: float = 0.05
-    token_ttl_days: int = 365
+    # R24: a program's token lasts this long unless issued with --ttl-days.
+    token_ttl_days: int = 90
+    # R24: a person's session ends after this many minutes without a request.
+    session_idle_minutes: int = 30
+    # R24: failed sign-ins allowed per subject and per address within the window, then 429.
+    signin_failures_per_subject: int = 5
+    signin_failures_per_address: int = 20
+    signin_window_minutes: int = 15
+    # R24: who holds the admin role when signed in; None means the province secretary.
+    admins: frozenset[str] | None = None
+    # The key the owner of sessions (intake) signs a person's assertion with for the other
+    # services (``shared.sessions``); None: a key kept in SOVANG_HOME/session.key.
+    session_key: str | None = None
+    # How many proxies in front of the web processes to trust for X-Forwarded-For/-Proto
+    # (werkzeug's ProxyFix): 1 behind the gateway of deploy/, 0 when served directly.
+    trusted_proxies: int = 0
     idempotency_ttl_hours: int = 48
     max_body_bytes: int = 1024 * 1024
     max_evidence_bytes: int = 20 * 1024 * 1024
@@ -158,6 +173,14 @@ class Settings:
                 env, "SOVANG_RELAY_MERGE_LINGER_SECONDS", cls.relay_merge_linger_seconds
             ),
             token_ttl_days=_int(env, "SOVANG_TOKEN_TTL_DAYS", cls.token_ttl_days),
+            session_idle_minutes=_int(env, "SOVANG_SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            signin_failures_per_subject=_int(env, "SOVANG_SIGNIN_FAILURES_PER_SUBJECT", cls.signin_failures_per_subject),
+            signin_failures_per_address=_int(env, "SOVANG_SIGNIN_FAILURES_PER_ADDRESS", cls.signin_failures_per_address),
+            signin_window_minutes=_int(env, "SOVANG_SIGNIN_WINDOW_MINUTES", cls.signin_window_minutes),
+            admins=(frozenset(c.strip() for c in env["SOVANG_ADMINS"].split(",") if c.strip())
+                    if env.get("SOVANG_ADMINS") not in (None, "") else None),
+            session_key=env.get("SOVANG_SESSION_KEY") or None,
+            trusted_proxies=_int(env, "SOVANG_TRUSTED_PROXIES", cls.trusted_proxies),
             idempotency_ttl_hours=_int(env, "SOVANG_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours),
             max_deliveries=_int(env, "SOVANG_MAX_DELIVERIES", cls.max_deliveries),
             broker_visibility_timeout=_float(env, "SOVANG_BROKER_VISIBILITY_TIMEOUT", cls.broker_visibility_timeout),

@@ -69,6 +69,13 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
     app.json = _Utf8JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_body_bytes
     app.extensions["sovang"] = runtime
+    if runtime.settings.trusted_proxies:
+        # Behind the gateway: the client's address (sign-in limits, R24) and whether it came over
+        # TLS (the session cookie's Secure flag) are what the trusted proxies say.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = runtime.settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     install_problem_handlers(app)
     install_health(app, runtime.db, runtime.broker_ping)
     install_render_limit(app, runtime.settings, runtime.service)

@@ -28,6 +28,9 @@ tokens = sa.Table(
     sa.Column("issued_at", Instant, nullable=False),
     sa.Column("expires_at", Instant, nullable=False),
     sa.Column("revoked_at", Instant, nullable=True),
+    # R24: ``sovang token list`` shows it; written at most once a minute (shared.auth). Added by
+    # each service's migration "tokens_last_used".
+    sa.Column("last_used_at", Instant, nullable=True),
 )
 
 outbox = sa.Table(
@@ -165,3 +168,15 @@ def drop_outbox_confirmed_at(op) -> None:  # noqa: ANN001
     op.drop_index("ix_outbox_unconfirmed", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("confirmed_at")
+
+
+def add_tokens_last_used(op) -> None:  # noqa: ANN001 - alembic's op proxy
+    """R24: when each token was last used, for ``sovang token list``."""
+    op.add_column("tokens", sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_tokens_subject", "tokens", ["subject"])
+
+
+def drop_tokens_last_used(op) -> None:  # noqa: ANN001
+    op.drop_index("ix_tokens_subject", table_name="tokens")
+    with op.batch_alter_table("tokens") as batch:
+        batch.drop_column("last_used_at")

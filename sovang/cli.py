@@ -117,17 +117,107 @@ def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.auth import revoke_token
+    from shared.auth import revoke_subject, revoke_token
 
-    revoked = False
+    if (args.token is None) == (args.subject is None):
+        raise CliError("cho một mã (TOKEN) hoặc --subject CODE, không cả hai")
+    revoked = 0
     for db in _databases(settings).values():
         with db.unit_of_work() as uow:
-            revoked = revoke_token(uow, args.token) or revoked
+            if args.token is not None:
+                revoked = max(revoked, int(revoke_token(uow, args.token)))
+            else:
+                revoked = max(revoked, revoke_subject(uow, args.subject))
             uow.commit()
         db.dispose()
+    if args.subject is not None:
+        print(f"Đã thu hồi {revoked} mã của {args.subject}.")
+        return 0
     if not revoked:
         raise CliError("không tìm thấy mã còn hiệu lực này")
     print("Đã thu hồi mã.")
+    return 0
+
+
+def cmd_token_list(settings: Settings, args: argparse.Namespace) -> int:
+    """R24: the tokens in force, never their secret; last used is the latest of any service."""
+    import sqlalchemy as sa
+
+    from shared import clock
+    from shared.db import utcnow
+    from shared.tables import tokens
+
+    now = utcnow()
+    found: dict[str, dict[str, Any]] = {}
+    for db in _databases(settings).values():
+        query = sa.select(tokens).where(tokens.c.revoked_at.is_(None), tokens.c.expires_at > now)
+        if args.subject:
+            query = query.where(tokens.c.subject == args.subject)
+        with db.reading() as s:
+            for row in s.execute(query):
+                seen = found.setdefault(row.token_hash, dict(row._mapping))
+                if row.last_used_at and (seen["last_used_at"] is None or row.last_used_at > seen["last_used_at"]):
+                    seen["last_used_at"] = row.last_used_at
+        db.dispose()
+
+    def when(value: Any) -> str:
+        return clock.isoformat(value) if value is not None else "-"
+
+    rows = sorted(found.values(), key=lambda r: (r["subject"], r["issued_at"]))
+    print("\t".join(("role", "subject", "issued", "expires", "last_used")))
+    for r in rows:
+        print("\t".join((r["role"], r["subject"], when(r["issued_at"]), when(r["expires_at"]), when(r["last_used_at"]))))
+    return 0
+
+
+def _new_password() -> str:
+    """Asked twice on a terminal; the first line of stdin otherwise (API.md)."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Mật khẩu mới: ")
+        if getpass.getpass("Nhập lại mật khẩu: ") != first:
+            raise CliError("hai lần nhập không khớp; mật khẩu không đổi")
+        return first
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def _intake(settings: Settings) -> Any:
+    rt = _runtime("intake", settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if not _migrated(rt.db):
+        rt.migrate()
+    return rt
+
+
+def cmd_user_password(settings: Settings, args: argparse.Namespace) -> int:
+    """R24: a person's password for signing in; their sessions end."""
+    from services.intake import people
+
+    rt = _intake(settings)
+    if rt.orgs.get() is None:
+        raise CliError("chưa nạp tổ chức: chạy `sovang org load FILE.json` trước")
+    try:
+        people.set_password(rt, args.subject, _new_password(), "cli")
+    except people.PasswordRefused as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        rt.db.dispose()
+    print(f"Đã đặt mật khẩu cho {args.subject}.")
+    return 0
+
+
+def cmd_user_signout(settings: Settings, args: argparse.Namespace) -> int:
+    """R24: every session of a person ends at once (a lost phone)."""
+    from services.intake import people
+
+    rt = _intake(settings)
+    try:
+        n = people.sign_out_everywhere(rt, args.subject)
+    finally:
+        rt.db.dispose()
+    print(f"Đã kết thúc {n} phiên của {args.subject}.")
     return 0
 
 
@@ -348,9 +438,21 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--subject", required=True)
     issue.add_argument("--ttl-days", type=int, default=None)
     issue.set_defaults(func=cmd_token_issue)
-    revoke = token.add_parser("revoke", help="thu hồi một mã")
-    revoke.add_argument("token")
+    revoke = token.add_parser("revoke", help="thu hồi một mã, hoặc mọi mã của một chủ thể (--subject)")
+    revoke.add_argument("token", nargs="?")
+    revoke.add_argument("--subject", default=None)
     revoke.set_defaults(func=cmd_token_revoke)
+    listing = token.add_parser("list", help="các mã còn hiệu lực (không in mã)")
+    listing.add_argument("--subject", default=None)
+    listing.set_defaults(func=cmd_token_list)
+
+    user = sub.add_parser("user", help="người dùng đăng nhập (R24)").add_subparsers(dest="user_command", required=True)
+    password = user.add_parser("password", help="đặt mật khẩu (hỏi hai lần; không phải terminal: dòng đầu của stdin)")
+    password.add_argument("--subject", required=True)
+    password.set_defaults(func=cmd_user_password)
+    signout = user.add_parser("signout", help="kết thúc mọi phiên của một người")
+    signout.add_argument("--subject", required=True)
+    signout.set_defaults(func=cmd_user_signout)
 
     parked = sub.add_parser("parked", help="thư bị giữ lại (parked) giữa các dịch vụ").add_subparsers(
         dest="parked_command", required=True)

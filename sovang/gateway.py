@@ -18,8 +18,16 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from shared.config import SERVICES, Settings
 from shared.http import RETRY_AFTER_SECONDS
+from shared.sessions import COOKIE, HEADER
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]
+
+# R24: people's sessions are intake's; the edge asks it (ARCHITECTURE: sessions across services).
+SESSION_OWNER = "intake"
+SESSION_CHECK = "/api/v1/session/check"
+SESSION_COOKIE = COOKIE
+SESSION_HEADER = HEADER
+PERSON_ENVIRON = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
 def _json(start_response: Callable, status: str, body: dict[str, Any], content_type: str,
@@ -40,9 +48,16 @@ class Gateway:
             reverse=True,
         )
         self.openapi: Callable[[], dict[str, Any]] | None = None
+        # The owner of people's sessions (R24), asked about the session cookie of every request
+        # bound for another service (shared.sessions).
+        self.session_owner = SESSION_OWNER if SESSION_OWNER in apps else None
 
     def owner(self, path: str) -> str | None:
         for prefix, name in self.routes:
+            if prefix == "/":  # the sign-in page: that path alone, not a catch-all
+                if path == "/":
+                    return name
+                continue
             if path == prefix or path.startswith(prefix.rstrip("/") + "/") or path.startswith(prefix + "."):
                 return name
         return None
@@ -56,6 +71,10 @@ class Gateway:
         if path == "/api/v1/docs" or path.startswith("/api/v1/docs/"):
             return docs(path, start_response)
         name = self.owner(path)
+        # Only the edge may say who is signed in: a client's own X-Sovang-Person goes.
+        environ.pop(PERSON_ENVIRON, None)
+        if name is not None and name != self.session_owner and self.session_owner is not None:
+            self._vouch(environ)
         if name is None:
             return _json(
                 start_response,
@@ -65,6 +84,28 @@ class Gateway:
                 "application/problem+json",
             )
         return self.apps[name](environ, start_response)
+
+    def _vouch(self, environ: dict[str, Any]) -> None:
+        """Ask the owner about the request's session cookie, as nginx's ``auth_request`` does in
+        the distributed deployment, and pass its signed answer on (shared.sessions)."""
+        cookie = environ.get("HTTP_COOKIE", "")
+        if SESSION_COOKIE + "=" not in cookie:
+            return
+        check = EnvironBuilder(path=SESSION_CHECK, headers={"Cookie": cookie}).get_environ()
+        for key in ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "REMOTE_ADDR", "wsgi.url_scheme"):
+            if key in environ:
+                check[key] = environ[key]
+        body, status, headers = run_wsgi_app(self.apps[self.session_owner], check)
+        try:
+            for _ in body:
+                pass
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        value = headers.get(SESSION_HEADER) if status.startswith("2") else None
+        if value:
+            environ[PERSON_ENVIRON] = value
 
     def _health(self, path: str, start_response: Callable) -> Iterable[bytes]:
         """Ready only when every service is: each checks its own database and the broker."""

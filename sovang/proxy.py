@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.config import SERVICES
+from sovang.gateway import SESSION_CHECK, SESSION_OWNER
 
 log = logging.getLogger("sovang.proxy")
 
@@ -407,10 +408,23 @@ def nginx_config(routes: dict[str, list[Address]], listen: int = 8000) -> str:
         lines.append(f"  upstream {name} {{ {servers} keepalive 16; }}")
     lines += ["  server {", f"    listen {listen};", "    proxy_http_version 1.1;",
               '    proxy_set_header Connection "";', "    proxy_set_header Host $host;",
-              "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"]
+              "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+              "    proxy_set_header X-Forwarded-Proto $scheme;"]
+    # R24: every request bound for council or book is vouched for by intake, which owns people's
+    # sessions (sovang.gateway, shared.sessions); the client's own X-Sovang-Person never passes.
+    lines += ["    location = /_sovang_session {", "      internal;",
+              f"      proxy_pass http://{SESSION_OWNER}{SESSION_CHECK};",
+              "      proxy_pass_request_body off;", '      proxy_set_header Content-Length "";', "    }"]
     for name in SERVICES:
-        for prefix in importlib.import_module(f"services.{name}").PREFIXES:
-            lines.append(f"    location {prefix} {{ proxy_pass http://{name}; }}")
+        module = importlib.import_module(f"services.{name}")
+        for prefix in module.PREFIXES:
+            where = "= /" if prefix == "/" else prefix
+            if name == SESSION_OWNER or prefix in getattr(module, "PUBLIC", ()):
+                lines.append(f'    location {where} {{ proxy_set_header X-Sovang-Person ""; proxy_pass http://{name}; }}')
+            else:
+                lines.append(f"    location {where} {{ auth_request /_sovang_session; "
+                             "auth_request_set $sovang_person $upstream_http_x_sovang_person; "
+                             f"proxy_set_header X-Sovang-Person $sovang_person; proxy_pass http://{name}; }}")
     lines += ["    location = /healthz { proxy_pass http://intake; }",
               "    location = /readyz  { proxy_pass http://intake; }", "  }", "}"]
     return "\n".join(lines) + "\n"

@@ -5,3 +5,5 @@ from pathlib import Path
 SERVICE = "book"
 MIGRATIONS = Path(__file__).parent / "migrations"
 PREFIXES = ("/api/v1/books", "/api/v1/figures", "/feeds", "/honour-roll", "/press")
+# Public paths (R16): nobody signs in for them, so the edge asks nobody about a session there.
+PUBLIC = ("/api/v1/figures", "/feeds", "/honour-roll", "/press")

@@ -5,4 +5,5 @@ from pathlib import Path
 SERVICE = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The HTTP path prefixes this service owns on the shared origin.
-PREFIXES = ("/api/v1/deeds",)
+# "/" is the sign-in page (exactly that path); intake owns people and sessions (R24).
+PREFIXES = ("/api/v1/deeds", "/api/v1/session", "/")

@@ -7,8 +7,9 @@ import time
 
 from flask import Flask
 
-from services.intake import MIGRATIONS, SERVICE, services
+from services.intake import MIGRATIONS, SERVICE, people, services
 from services.intake.api.deeds import bp
+from services.intake.api.session import bp as session_bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from shared.celery_app import redis_client
 from shared.config import Settings
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = make_flask(runtime, __name__)
     app.extensions["intake.rate_limiter"] = make_rate_limiter(runtime)
     app.register_blueprint(bp)
+    app.register_blueprint(session_bp)
+    # intake owns the sessions: it reads its own table where the others trust the edge's word.
+    app.extensions["sovang.session_lookup"] = lambda session_id: people.lookup(runtime, session_id)
     _install_purge(app, runtime)
     # After the purge: teardowns run last-registered first, so the request's session is given
     # back before the purge takes a connection of its own.

@@ -128,4 +128,73 @@ def spec() -> dict[str, Any]:
                           **_problems(401, 403, 404, 429)},
         }},
     )
+    _session_paths(api)
     return api.to_dict()
+
+
+SIGN_IN = {
+    "type": "object", "additionalProperties": False, "required": ["subject", "password"],
+    "properties": {"subject": {"type": "string", "minLength": 1, "maxLength": 64, "description": "Mã cán bộ"},
+                   "password": {"type": "string", "minLength": 1, "maxLength": 256}},
+}
+SESSION_OUT = {
+    "type": "object", "required": ["subject", "roles", "role", "csrf_token", "idle_minutes"],
+    "properties": {
+        "subject": {"type": "string"}, "roles": {"type": "array", "items": {"type": "string"}},
+        "role": {"type": "string", "description": "Vai trò mặc định khi yêu cầu không chỉ rõ"},
+        "csrf_token": {"type": "string", "description": "Gửi lại trong X-CSRF-Token (hoặc trường csrf_token "
+                                                        "của biểu mẫu) với mọi yêu cầu thay đổi trạng thái"},
+        "idle_minutes": {"type": "integer"},
+    },
+}
+CSRF = {"in": "header", "name": "X-CSRF-Token", "required": False, "schema": {"type": "string"},
+        "description": "Mã chống giả mạo của phiên (GET /api/v1/session), bắt buộc khi dùng cookie phiên."}
+
+
+def _session_paths(api: APISpec) -> None:
+    """R24: people sign in (API.md, Common)."""
+    api.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "sovang_session"})
+    cookie = [{"session": []}]
+    api.path(
+        path="/api/v1/session",
+        operations={
+            "post": {
+                "summary": "Đăng nhập bằng mã cán bộ và mật khẩu (R24); 204 kèm cookie phiên "
+                           "(HttpOnly, SameSite=Strict, Secure sau TLS)",
+                "operationId": "signIn", "tags": ["session"], "security": [],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": SIGN_IN}}},
+                "responses": {"204": {"description": "Đã đăng nhập; Set-Cookie: sovang_session"},
+                              **_problems(400, 401, 415, 422, 429)},
+            },
+            "delete": {
+                "summary": "Đăng xuất", "operationId": "signOut", "tags": ["session"], "security": cookie,
+                "parameters": [CSRF],
+                "responses": {"204": {"description": "Đã đăng xuất"}, **_problems(401, 403)},
+            },
+            "get": {
+                "summary": "Người đang đăng nhập, các vai trò và mã CSRF của phiên", "operationId": "getSession",
+                "tags": ["session"], "security": cookie,
+                "responses": {"200": {"description": "Phiên", "content": {"application/json": {"schema": SESSION_OUT}}},
+                              **_problems(401)},
+            },
+        },
+    )
+    api.path(
+        path="/api/v1/session/role",
+        operations={"post": {
+            "summary": "Đổi vai trò mặc định của phiên (người giữ nhiều vai trò)", "operationId": "switchRole",
+            "tags": ["session"], "security": cookie, "parameters": [CSRF],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "Phiên", "content": {"application/json": {"schema": SESSION_OUT}}},
+                          **_problems(400, 401, 403, 415, 422)},
+        }},
+    )
+    api.path(
+        path="/api/v1/session/check",
+        operations={"get": {
+            "summary": "Cho cổng vào (gateway, nginx auth_request): luôn 204; kèm X-Sovang-Person khi cookie "
+                       "là một phiên còn hiệu lực", "operationId": "checkSession", "tags": ["session"],
+            "security": [], "responses": {"204": {"description": "Đã kiểm tra"}},
+        }},
+    )

@@ -114,3 +114,47 @@ class DeedEvidence(Base):
     sha256: Mapped[str] = mapped_column(sa.ForeignKey("evidence_files.sha256"), primary_key=True)
     added_at: Mapped[dt.datetime] = mapped_column(Instant)
     added_by: Mapped[str] = mapped_column(sa.String(100))
+
+
+# -- people and their sessions (R24): intake owns them for the three services (shared.sessions) --
+class Password(Base):
+    """A person's password, as its Argon2 hash only."""
+
+    __tablename__ = "passwords"
+
+    subject: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    hash: Mapped[str] = mapped_column(sa.Text)
+    set_at: Mapped[dt.datetime] = mapped_column(Instant)
+    set_by: Mapped[str] = mapped_column(sa.String(100))
+
+
+class PersonSession(Base):
+    """One signed-in browser. The cookie holds the id; this row only its SHA-256."""
+
+    __tablename__ = "sessions"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(64), index=True)
+    role: Mapped[str] = mapped_column(sa.String(32))  # the role it acts with when none is asked
+    csrf: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(Instant)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(Instant)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(Instant, nullable=True)
+    # signed_out | everywhere (the person's sessions ended by an admin or the CLI) | idle
+    ended_why: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+
+
+class SigninFailure(Base):
+    """A failed sign-in, counted per subject and per address for the rate limit (R24)."""
+
+    __tablename__ = "signin_failures"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(sa.String(64))
+    address: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[dt.datetime] = mapped_column(Instant)
+
+    __table_args__ = (
+        sa.Index("ix_signin_failures_subject_at", "subject", "at"),
+        sa.Index("ix_signin_failures_address_at", "address", "at"),
+    )

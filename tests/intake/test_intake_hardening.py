@@ -298,6 +298,10 @@ def test_openapi_agrees_with_api_md_and_the_schemas() -> None:
         "/api/v1/deeds/{deed_id}/introduce": {"post"},
         "/api/v1/deeds/{deed_id}/evidence": {"post"},
         "/api/v1/deeds/{deed_id}/evidence/{sha256}": {"get"},
+        # R24: people sign in (API.md, Common)
+        "/api/v1/session": {"post", "delete", "get"},
+        "/api/v1/session/role": {"post"},
+        "/api/v1/session/check": {"get"},
     }
     assert "201" in doc["paths"]["/api/v1/deeds"]["post"]["responses"]
     assert "409" in doc["paths"]["/api/v1/deeds/{deed_id}/introduce"]["post"]["responses"]

@@ -61,10 +61,10 @@ def authenticate_and_limit() -> None:
     if request.endpoint == "intake.add_evidence":
         # Evidence files may be larger than a JSON body (API.md: 20 MiB), plus the form's framing.
         request.max_content_length = runtime().settings.max_evidence_bytes + 64 * 1024
-    principal(runtime().db)
+    who = principal(runtime().db)
     limiter = current_app.extensions["intake.rate_limiter"]
     token = request.headers.get("Authorization", "")[len("Bearer "):].strip()
-    wait = limiter.hit(hashlib.sha256(token.encode()).hexdigest())
+    wait = limiter.hit(who.session or hashlib.sha256(token.encode()).hexdigest())
     if wait is not None:
         raise Problem(429, "Quá nhiều yêu cầu với mã xác thực này; hãy thử lại sau.",
                       headers={"Retry-After": retry_after(wait)})

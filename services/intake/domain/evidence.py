@@ -13,10 +13,14 @@ def sniff(head: bytes) -> str | None:
         return "application/pdf"
     if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "image/heic"  # a photo from an iPhone's camera (HEIF)
     if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12].isalnum():
         return "video/mp4"
     return None
 
+
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -24,4 +28,5 @@ EXTENSIONS = {
     "application/pdf": "pdf",
     "image/webp": "webp",
     "video/mp4": "mp4",
+    "image/heic": "heic",
 }

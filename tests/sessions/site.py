@@ -1,0 +1,59 @@
+"""Helpers of the sign-in tests (R24): the three services behind the embedded dispatcher, the
+organisation loaded, and passwords set for a few people of Đắk Mil."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.test import Client
+
+from services.intake import people
+from shared.config import Settings
+from sovang.cli import _runtimes
+from sovang.gateway import Gateway, create_gateway
+
+PASSWORD = "mật-khẩu-đủ-dài-1"
+OFFICER = "CAH-DM-0010"        # an officer of Đắk Mil
+LEAD = "CAH-DM-0009"           # leads OFFICER's sub-unit
+SECRETARY = "CAH-DM-0008"      # the unit's secretary
+MEMBER = "CAH-DM-0001"         # sits on the unit council
+PROVINCE_SECRETARY = "CAT-0012"
+
+
+class AddressedClient(Client):
+    """A browser at one address (the sign-in limits count per address, R24)."""
+
+    def __init__(self, app: Any, address: str) -> None:
+        super().__init__(app)
+        self.address = address
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("environ_overrides", {}).setdefault("REMOTE_ADDR", self.address)
+        return super().open(*args, **kwargs)
+
+
+@dataclass
+class Site:
+    settings: Settings
+    runtimes: dict[str, Any]
+    gateway: Gateway
+
+    def client(self, address: str = "10.0.0.1") -> Client:
+        return AddressedClient(self.gateway, address)
+
+    def sign_in(self, subject: str, password: str = PASSWORD, address: str = "10.0.0.1") -> Client:
+        c = self.client(address)
+        resp = c.post("/api/v1/session", json={"subject": subject, "password": password})
+        assert resp.status_code == 204, resp.get_data(as_text=True)
+        return c
+
+
+def make_site(settings: Settings, org_document: dict) -> Site:
+    runtimes = _runtimes(settings)
+    for name, rt in runtimes.items():
+        __import__(f"services.{name}.services", fromlist=["load_org"]).load_org(rt, org_document)
+        rt.db.after_commit.clear()
+    for subject in (OFFICER, LEAD, SECRETARY, MEMBER, PROVINCE_SECRETARY):
+        people.set_password(runtimes["intake"], subject, PASSWORD, "test")
+    return Site(settings, runtimes, create_gateway(settings))
