@@ -77,7 +77,11 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = _fork_safe(sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}))
+    engine = _fork_safe(sa.create_engine(
+        # R2a: a failed statement's error (and so a log line) never carries its values (a deed's
+        # beneficiaries, say); the statement itself is enough to find the fault.
+        url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
+    ))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -110,7 +114,8 @@ def make_engine(url: str, schema: str | None, immediate: bool = True) -> Engine:
     # Registered first, so that a connection of the parent process is dropped before the check
     # below could look at (or close) a socket the parent still uses.
     engine = _fork_safe(sa.create_engine(
-        url, connect_args=connect_args, pool_pre_ping=False, pool_recycle=300, pool_size=5, max_overflow=10
+        url, connect_args=connect_args, pool_pre_ping=False, pool_recycle=300, pool_size=5, max_overflow=10,
+        hide_parameters=True,  # R2a, as above
     ))
 
     def closed_by_server(dbapi_conn) -> bool:  # noqa: ANN001

@@ -191,7 +191,10 @@ class DeedOut(Schema):
     title = fields.String(required=True)
     description = fields.String(required=True)
     place = fields.String(allow_none=True)
-    beneficiaries = fields.String(allow_none=True)
+    beneficiaries = fields.String(allow_none=True, metadata={
+        "description": "R2a: riêng tư — chỉ có trong câu trả lời cho tác giả, trưởng đơn vị cơ sở giới thiệu việc tốt "
+                       "và thư ký đơn vị; không có với mọi người đọc khác",
+    })
     unit = fields.String(required=True)
     subunit = fields.String(allow_none=True)
     month = fields.String(required=True)
@@ -238,7 +241,7 @@ def recorded_out(view: dict[str, Any]) -> dict[str, Any]:
     book entry yet), built directly: marshmallow's walk over DeedOut was a measurable share of
     recording a deed. The tests hold it equal to ``deed_out``, key order included."""
     author = view["author"]
-    return {
+    out = {
         "id": view["id"],
         "author": {k: author[k] for k in _AUTHOR_KEYS if k in author},
         "occurred_on": view["occurred_on"].isoformat(),
@@ -247,7 +250,7 @@ def recorded_out(view: dict[str, Any]) -> dict[str, Any]:
         "title": view["title"],
         "description": view["description"],
         "place": view["place"],
-        "beneficiaries": view["beneficiaries"],
+        "beneficiaries": view.get("beneficiaries"),
         "unit": view["unit"],
         "subunit": view["subunit"],
         "month": view["month"],
@@ -257,6 +260,9 @@ def recorded_out(view: dict[str, Any]) -> dict[str, Any]:
         "book_entries": [],
         "evidence": [],
     }
+    if "beneficiaries" not in view:  # R2a: not for this reader (deed_out leaves it out alike)
+        del out["beneficiaries"]
+    return out
 
 
 def batch_errors(messages: dict[str, Any]) -> dict[str, list[str]]:

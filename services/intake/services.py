@@ -163,7 +163,7 @@ def record_deed(runtime: Runtime, actor: Actor, data: dict[str, Any]) -> dict[st
         uow.session.connection().execute(_INSERT_DEED, row)
         uow.emit_many(_recorded([row]))
         uow.commit()
-    return _new_view(row)
+    return _private(_new_view(row), org, actor)
 
 
 def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,7 +194,7 @@ def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) ->
         uow.session.execute(sa.insert(Deed.__table__), rows)
         uow.emit_many(_recorded(rows))
         uow.commit()
-    return [_new_view(row) for row in rows]
+    return [_private(_new_view(row), org, actor) for row in rows]
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -213,9 +213,18 @@ def _evidence_of(session: Session, deed_ids: list[str]) -> dict[str, list[dict[s
     return out
 
 
-def _view(deed: Deed, evidence: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything intake may answer about a deed to one who may read it (schemas whitelist it)."""
-    return {
+def _private(view: dict[str, Any], org: Organisation, actor: Actor) -> dict[str, Any]:
+    """R2a: ``view`` without its beneficiaries unless ``actor`` may see them."""
+    author = {k: v for k, v in view["author"].items() if k != "name"}
+    if not scope.may_see_beneficiaries(org, actor, author, view["unit"], view["subunit"]):
+        view.pop("beneficiaries", None)
+    return view
+
+
+def _view(deed: Deed, evidence: list[dict[str, Any]], org: Organisation, actor: Actor) -> dict[str, Any]:
+    """What intake may answer about a deed to ``actor``, who may read it (schemas whitelist it;
+    the beneficiaries only to those R2a names)."""
+    return _private({
         "id": deed.id,
         "author": {**deed.author, "name": deed.author_name},
         "occurred_on": deed.occurred_on,
@@ -233,7 +242,7 @@ def _view(deed: Deed, evidence: list[dict[str, Any]]) -> dict[str, Any]:
         "created_at": deed.created_at,
         "book_entries": list(deed.book_entries or []),
         "evidence": evidence,
-    }
+    }, org, actor)
 
 
 def _readable(session: Session, org: Organisation, actor: Actor, deed_id: str) -> Deed:
@@ -251,7 +260,7 @@ def get_deed(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
     org = runtime.orgs.require()
     with runtime.db.reading() as s:
         deed = _readable(s, org, actor, deed_id)
-        return _view(deed, _evidence_of(s, [deed.id])[deed.id])
+        return _view(deed, _evidence_of(s, [deed.id])[deed.id], org, actor)
 
 
 def list_deeds(
@@ -292,7 +301,7 @@ def list_deeds(
     with runtime.db.reading() as s:
         deeds = list(s.scalars(query))
         evidence = _evidence_of(s, [d.id for d in deeds])
-        return [_view(d, evidence[d.id]) for d in deeds]
+        return [_view(d, evidence[d.id], org, actor) for d in deeds]
 
 
 # -- introducing ---------------------------------------------------------------------------------
@@ -345,7 +354,7 @@ def introduce(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
             deed.carried_over = closed
             uow.emit(DeedIntroduced(deed_id=deed.id, unit=deed.unit, month=deed.month))
         s.flush()
-        view = _view(deed, _evidence_of(s, [deed.id])[deed.id])
+        view = _view(deed, _evidence_of(s, [deed.id])[deed.id], org, actor)
         uow.commit()
     return view
 

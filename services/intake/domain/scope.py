@@ -67,6 +67,16 @@ def may_read(org: Organisation, actor: Actor, deed_unit: str) -> bool:
     return actor_unit(org, actor) == deed_unit
 
 
+def may_see_beneficiaries(org: Organisation, actor: Actor, author: dict[str, str], deed_unit: str,
+                          deed_subunit: str | None) -> bool:
+    """R2a: a deed's beneficiaries (citizens' names) are for its author, the lead who introduces
+    it (the lead of its sub-unit) and its unit's secretary; for no other reader — officers of
+    the unit, council members, the province."""
+    if author.get("officer") is not None and author.get("officer") == actor.subject and actor.role in READERS:
+        return True  # the author, whichever of their roles they read with
+    return may_introduce(org, actor, deed_unit, deed_subunit)
+
+
 def may_introduce(org: Organisation, actor: Actor, deed_unit: str, deed_subunit: str | None) -> bool:
     """R5: the lead of the deed's sub-unit, or the secretary of its unit (who alone introduces
     the deeds of officers directly under the unit)."""
