@@ -135,12 +135,34 @@ class Cluster:
                     logs / f"worker-{name}-{i}.log"))
         if self.beat:
             children.append(Child("beat", None, 0, processes.python_argv("beat"), logs / "beat.log"))
+        if self.settings.edge == "nginx":
+            children.append(Child("gateway", None, 0, self.nginx_argv(), logs / "edge.log"))
+            return children
         routes = [f"--route={name}={address}" for name, address in self.web_addresses.items()]
         children.append(Child("gateway", None, 0, [
             sys.executable, "-m", "sovang.proxy", "--bind", f"{self.host}:{self.port}",
             "--workers", str(self.gateway_workers), "--threads", str(self.gateway_threads), *routes,
         ], logs / "gateway.log"))
         return children
+
+    def nginx_argv(self) -> list[str]:
+        """nginx at the edge (``SOVANG_EDGE=nginx``), from the same generator as deploy/nginx.conf,
+        routing to this cluster's web processes."""
+        import shutil
+
+        from sovang.edge import nginx_config
+
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise ClusterError("SOVANG_EDGE=nginx: không tìm thấy nginx (apt-get install nginx)")
+        run = self.settings.home / "nginx"
+        run.mkdir(parents=True, exist_ok=True)
+        conf = run / "nginx.conf"
+        # Run by root, nginx's workers would switch to an account that cannot reach SOVANG_HOME.
+        user = "root" if os.geteuid() == 0 else None
+        conf.write_text(nginx_config({n: [a] for n, a in self.web_addresses.items()}, self.port, str(run),
+                                     host=self.host, user=user, workers="2"), "utf-8")
+        return [binary, "-e", "stderr", "-p", str(run), "-c", str(conf), "-g", "daemon off;"]
 
     # -- running ---------------------------------------------------------------------------------
     def migrate(self) -> None:

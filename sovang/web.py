@@ -50,4 +50,9 @@ def serve_app(load: Callable[[], Any], bind: str, workers: int, threads: int) ->
 
 
 def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, threads: int = 4) -> None:
-    serve_app(lambda: importlib.import_module(f"services.{service}.app").create_app(settings), bind, workers, threads)
+    """One service's app; it also serves the merged OpenAPI document and the docs page, so that
+    the edge (deploy/nginx.conf) may send them to any service."""
+    from sovang.edge import with_docs
+
+    serve_app(lambda: with_docs(importlib.import_module(f"services.{service}.app").create_app(settings)),
+              bind, workers, threads)
