@@ -218,6 +218,25 @@ class CloseIntroductions(Message):
     month: str
 
 
+class _ReopenIntroductionsSchema(Schema):
+    round_id = fields.String(required=True)
+    unit = fields.String(required=True)
+    month = fields.String(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class ReopenIntroductions(Message):
+    """council → intake: a monthly round was cancelled before any ballot (R20a); the month takes
+    introductions again and the round's deeds go back to how they were."""
+
+    TYPE = "intake.reopen_introductions"
+    SCHEMA = _ReopenIntroductionsSchema
+    round_id: str
+    unit: str
+    month: str
+
+
 class _IntroductionsClosedSchema(Schema):
     round_id = fields.String(required=True)
     unit = fields.String(required=True)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.council import repository as repo
-from services.council.domain.rounds import CLOSED, MONTH_KINDS, MONTHLY, RECOGNISING, SUPPLEMENTARY
+from services.council.domain.rounds import CANCELLED, CLOSED, MONTH_KINDS, MONTHLY, RECOGNISING, SUPPLEMENTARY
 from services.council.orm import candidates, recognitions, rounds, tallies, tracked_deeds
 from services.council.schemas import ResultOut, RoundOut, dump
 from shared import clock
@@ -119,7 +119,8 @@ def monthly_summary(session: Session, units: list[str], month: str) -> list[dict
     month_rounds = session.execute(
         sa.select(rounds.c.unit, rounds.c.kind, rounds.c.id, rounds.c.recorded, tallies.c.quota_met)
         .select_from(rounds.outerjoin(tallies, tallies.c.round_id == rounds.c.id))
-        .where(rounds.c.period == month, rounds.c.kind.in_(RECOGNISING), rounds.c.unit.in_(units))
+        .where(rounds.c.period == month, rounds.c.kind.in_(RECOGNISING), rounds.c.unit.in_(units),
+               rounds.c.status != CANCELLED)
     ).all()
     by_unit: dict[str, dict[str, Row]] = {}
     for r in month_rounds:

@@ -61,6 +61,14 @@ def round_by_key(session: Session, natural_key: str) -> Row | None:
     return session.execute(sa.select(rounds).where(rounds.c.natural_key == natural_key)).first()
 
 
+def cancelled_round(session: Session, council_code: str, kind: str, period: str) -> bool:
+    """R20a: whether a round of this council, kind and period was cancelled."""
+    return session.execute(sa.select(rounds.c.id).where(
+        rounds.c.council == council_code, rounds.c.kind == kind, rounds.c.period == period,
+        rounds.c.status == "cancelled",
+    ).limit(1)).first() is not None
+
+
 def candidates_of(session: Session, round_id: str) -> list[Row]:
     return list(
         session.execute(sa.select(candidates).where(candidates.c.round_id == round_id).order_by(candidates.c.position))

@@ -57,6 +57,15 @@ class OpenRoundIn(Strict):
     )
 
 
+class MoveDeadlineIn(Strict):
+    """``PATCH /api/v1/rounds/{id}`` (R20a): the new deadline."""
+
+    closes_at = fields.AwareDateTime(
+        format="iso", required=True,
+        error_messages=_m(invalid="Phải là thời điểm ISO 8601 có múi giờ.", invalid_awareness="Phải có múi giờ."),
+    )
+
+
 class BallotIn(Strict):
     """``POST /api/v1/rounds/{id}/ballots``: one choice per candidate the member may vote on."""
 

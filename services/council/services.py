@@ -25,9 +25,11 @@ from services.council.closing import tally_round
 from services.council.config import config_of
 from services.council.domain.ballots import ballot_errors, paper_errors, split_ballot
 from services.council.domain.rounds import (
+    CANCELLED,
     CLOSED,
     MONTHLY,
     OPEN,
+    OPENABLE,
     OPENING,
     PROVINCIAL,
     QUARTERLY,
@@ -66,6 +68,7 @@ from shared.messages import (
     DeedsRecorded,
     DossierSent,
     IntroductionsClosed,
+    ReopenIntroductions,
 )
 from shared.org import Organisation
 from shared.runtime import Runtime
@@ -403,6 +406,8 @@ def _open_for_ballots(row: Row, now: dt.datetime) -> None:
         raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
     if row.status == CLOSED:
         raise Problem(409, "Phiên đã đóng: không nhận phiếu.")
+    if row.status == CANCELLED:
+        raise Problem(409, "Phiên đã bị huỷ: không nhận phiếu.")
     if now >= row.closes_at:
         # R20: a ballot counts only if received before the deadline, swept or not.
         raise Problem(409, "Đã quá hạn bỏ phiếu của phiên.")
@@ -518,6 +523,74 @@ def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_
     return {"round": round_id, "voters": voters_count, "ballots": published}
 
 
+# -- the secretary runs the round (R20a) ----------------------------------------------------------
+# Each state change below is one use case, so that recording it (R23) is one line in one place.
+def _secretarys_round(session: Session, who: Principal, round_id: str, doing: str) -> Row:
+    """The round, locked, if ``who`` is its council's secretary (404, 403 otherwise)."""
+    row = repo.round_(session, round_id, lock=True)
+    if row is None:
+        raise Problem(404, "Không có phiên bỏ phiếu này.")
+    council = repo.council(session, row.council)
+    if council is None or not _is_secretary(who, council):
+        raise Problem(403, f"Chỉ thư ký của {row.council} được {doing}.")
+    return row
+
+
+def _still_live(row: Row) -> None:
+    if row.status == CLOSED:
+        raise Problem(409, "Phiên đã đóng; không thay đổi được nữa.")
+    if row.status == CANCELLED:
+        raise Problem(409, "Phiên đã bị huỷ; không thay đổi được nữa.")
+
+
+def move_deadline(runtime: Runtime, who: Principal, round_id: str, closes_at: dt.datetime,
+                  now: dt.datetime | None = None) -> dict:
+    """R20a, API.md ``PATCH /rounds/{id}``: the secretary moves the deadline of a round still
+    open (409 once closed or cancelled; 422 a deadline not in the future). A deadline already
+    passed but not yet swept is past: the round closes at its sweep, as R20 says."""
+    now = now or utcnow()
+    with runtime.db.unit_of_work() as uow:
+        session = uow.session
+        row = _secretarys_round(session, who, round_id, "dời hạn đóng phiên")
+        _still_live(row)
+        if row.closes_at <= now:
+            raise Problem(409, "Đã quá hạn bỏ phiếu của phiên: phiên sẽ đóng, không dời hạn được nữa (R20).")
+        if closes_at <= now:
+            raise Problem(422, "Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
+        session.execute(rounds.update().where(rounds.c.id == row.id).values(closes_at=closes_at))
+        uow.commit()
+    return get_round_view(runtime, round_id)
+
+
+def cancel_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
+    """R20a, API.md ``POST /rounds/{id}/cancel``: a round opened by mistake is cancelled before
+    any ballot is cast (409 after one, paper or electronic, and once closed or cancelled). Its
+    candidates go back as they were: the period's natural key is freed, so the same round can be
+    opened anew; a monthly round tells intake to take introductions for the month again and to
+    put its deeds back (``ReopenIntroductions``, in this transaction); a quarterly round's
+    recognitions and a provincial round's dossiers were never marked taken before a close, so
+    they are free once the round is out of the way. Rounds the system opens for a close (runoffs)
+    are part of that close and cannot be cancelled."""
+    with runtime.db.unit_of_work() as uow:
+        session = uow.session
+        row = _secretarys_round(session, who, round_id, "huỷ phiên")
+        _still_live(row)
+        if row.kind not in OPENABLE:
+            raise Problem(409, "Phiên do hệ thống mở khi đóng một phiên khác (R13) không huỷ được.")
+        if row.status == OPENING:
+            raise Problem(409, "Phiên đang chờ danh sách ứng viên từ bộ phận tiếp nhận; hãy huỷ khi phiên đã mở.")
+        if row.paper or repo.voted_count(session, row):
+            raise Problem(409, "Phiên đã có phiếu: không huỷ được nữa (R20a).")
+        done = session.execute(rounds.update().where(rounds.c.id == row.id, rounds.c.status == OPEN).values(
+            status=CANCELLED, natural_key=f"{row.natural_key}#cancelled:{row.id}"))
+        if done.rowcount != 1:
+            raise Problem(409, "Phiên vừa thay đổi trạng thái; hãy tải lại.")
+        if row.kind == MONTHLY:
+            uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
+        uow.commit()
+    return get_round_view(runtime, round_id)
+
+
 # -- closing (R20) -------------------------------------------------------------------------------
 def _retrying(attempt: Callable[[], T], tries: int = 5) -> T:
     """Run a transaction again when it lost a race on a unique key (decision numbers)."""
@@ -549,6 +622,8 @@ def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetim
                 raise Problem(403, f"Chỉ thư ký của {row.council} được đóng phiên.")
             if row.status == CLOSED:
                 raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
+            if row.status == CANCELLED:
+                raise Problem(409, "Phiên đã bị huỷ: không có gì để đóng.")
             if row.status == OPENING:
                 raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
             if now < row.closes_at and not row.paper and repo.voted_count(session, row) < row.entitled:
@@ -640,6 +715,9 @@ def open_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[st
             with runtime.db.reading() as s:
                 if repo.round_by_key(s, f"{council.code}:{kind}:{period}") is not None:
                     continue
+                if repo.cancelled_round(s, council.code, kind, period):
+                    # R20a: its secretary cancelled it; opening it anew is theirs to do.
+                    continue
             try:
                 view = open_round(runtime, system, {"council": council.code, "kind": kind, "period": period}, now,
                                   opened_by="calendar")
@@ -662,7 +740,7 @@ def _quarterly_rounds_pending(runtime: Runtime, quarter: Quarter) -> bool:
     with runtime.db.reading() as s:
         return s.execute(
             sa.select(sa.func.count()).select_from(rounds)
-            .where(rounds.c.kind == QUARTERLY, rounds.c.period == str(quarter), rounds.c.status != CLOSED)
+            .where(rounds.c.kind == QUARTERLY, rounds.c.period == str(quarter), rounds.c.status.not_in((CLOSED, CANCELLED)))
         ).scalar_one() > 0
 
 

@@ -35,6 +35,7 @@ from shared.messages import (
     DeedIntroduced,
     DeedsRecorded,
     IntroductionsClosed,
+    ReopenIntroductions,
 )
 from shared.org import Organisation
 from shared.runtime import Runtime
@@ -482,6 +483,44 @@ def close_introductions(uow: UnitOfWork, msg: CloseIntroductions) -> None:
         round_id=msg.round_id, unit=msg.unit, month=msg.month, recorded=int(recorded or 0),
         deeds=[_copy(d, evidence[d.id]) for d in deeds],
     ))
+
+
+def reopen_introductions(uow: UnitOfWork, msg: ReopenIntroductions) -> None:
+    """R20a: the monthly round that closed this month was cancelled before any ballot. The month
+    takes introductions again, and the deeds its closing put in the round are introduced as they
+    were: those of the month wait for the month's next round, those carried over from earlier
+    months (R5a) for whichever monthly round of the unit comes next.
+
+    Applied once: only while the month is still closed by that round (a new round of the month
+    that closed it since has its own deeds, which this message never touches)."""
+    s = uow.session
+    closure = s.get(IntroductionClosure, msg.round_id)
+    if closure is None:
+        log.warning("reopen_introductions for round %s, which never closed a month: ignored", msg.round_id)
+        return
+    unit_month = _lock_month(s, closure.unit, closure.month)
+    _lock_carries(s, closure.unit)
+    if unit_month.closed_by_round != msg.round_id:
+        log.info("reopen_introductions for round %s: the month is no longer closed by it", msg.round_id)
+        return
+    newer = s.scalars(sa.select(IntroductionClosure.round_id).where(
+        IntroductionClosure.unit == closure.unit, IntroductionClosure.month == closure.month,
+        IntroductionClosure.closed_at > closure.closed_at,
+    ).order_by(IntroductionClosure.closed_at.desc())).first()
+    if newer is not None:
+        # The month's round opened anew and was answered before this message came: the month stays
+        # closed, by that round, which holds the deeds now.
+        unit_month.closed_by_round = newer
+        return
+    unit_month.closed_at = None
+    unit_month.closed_by_round = None
+    ids = list(closure.deed_ids or [])
+    for deed in s.scalars(sa.select(Deed).where(Deed.id.in_(ids), Deed.status == "in_round")) if ids else []:
+        # The one move back a status makes: the round that took the deed never was (advance()
+        # only moves on).
+        deed.status = "introduced"
+        if deed.carried_over:
+            deed.carried_to = None
 
 
 def deed_fate(uow: UnitOfWork, msg: DeedFateDecided) -> None:

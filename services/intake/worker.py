@@ -7,7 +7,7 @@ from celery import Celery
 from services.intake import services
 from services.intake.app import build_runtime
 from shared.config import Settings
-from shared.messages import CloseIntroductions, DeedFateDecided, DeedInscribed
+from shared.messages import CloseIntroductions, DeedFateDecided, DeedInscribed, ReopenIntroductions
 from shared.runtime import Runtime, consumer, make_worker
 
 
@@ -15,6 +15,7 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     runtime = runtime or build_runtime(settings)
     app = make_worker(runtime)
     consumer(app, runtime, CloseIntroductions)(services.close_introductions)
+    consumer(app, runtime, ReopenIntroductions)(services.reopen_introductions)
     consumer(app, runtime, DeedFateDecided)(services.deed_fate)
     consumer(app, runtime, DeedInscribed)(services.deed_inscribed)
     return app

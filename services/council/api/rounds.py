@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from services.council import documents, minutes, records, services
 from services.council.api.sealed import sealed_idempotent
-from services.council.schemas import BallotIn, OpenRoundIn, PaperBallotsIn, RoundQuery
+from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.auth import principal
 from shared.db import Database
 from shared.http import idempotent, json_body, load, page, page_params
@@ -56,6 +56,26 @@ def _open_round() -> tuple[Response, int]:
 def read_round(round_id: str) -> Response:
     who = principal(_db(), *services.READER_ROLES)
     return jsonify(services.read_round(_runtime(), who, round_id))
+
+
+@bp.patch("/<round_id>")
+def move_deadline(round_id: str) -> Response:
+    """R20a: the secretary moves the deadline of a round still open."""
+    who = principal(_db(), *services.SECRETARY_ROLES)
+    data = load(MoveDeadlineIn(), json_body())
+    return jsonify(services.move_deadline(_runtime(), who, round_id, data["closes_at"]))
+
+
+@bp.post("/<round_id>/cancel")
+def cancel_round(round_id: str) -> Response:
+    principal(_db(), *services.SECRETARY_ROLES)
+    return _cancel_round(round_id)
+
+
+@idempotent(_db)
+def _cancel_round(round_id: str) -> Response:
+    """R20a: the secretary cancels a round opened by mistake, before any ballot."""
+    return jsonify(services.cancel_round(_runtime(), g.principal, round_id))
 
 
 @bp.post("/<round_id>/ballots")

@@ -22,8 +22,9 @@ RECOGNISING = (MONTHLY, SUPPLEMENTARY)
 # own decision, and counts toward no unit's quota.
 RECOGNISING_FOR_UNIT = (*RECOGNISING, REFERRAL)
 
-OPENING, OPEN, CLOSED = "opening", "open", "closed"
-STATUSES = (OPENING, OPEN, CLOSED)
+OPENING, OPEN, CLOSED, CANCELLED = "opening", "open", "closed", "cancelled"
+# R20a: a round cancelled by its secretary before any ballot; final, as closed is.
+STATUSES = (OPENING, OPEN, CLOSED, CANCELLED)
 
 
 class PeriodError(ValueError):
