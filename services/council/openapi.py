@@ -9,6 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from services.council import schemas
+from services.council.domain.rounds import STATUSES
 
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 WHAT = {
@@ -57,7 +58,7 @@ def spec() -> dict[str, Any]:
     )
     api.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (
-        ("RoundInput", schemas.OpenRoundIn), ("BallotInput", schemas.BallotIn),
+        ("RoundInput", schemas.OpenRoundIn), ("BallotInput", schemas.BallotIn), ("DeadlineInput", schemas.MoveDeadlineIn),
         ("PaperBallotsInput", schemas.PaperBallotsIn), ("Round", schemas.RoundOut), ("RoundPage", schemas.RoundPage),
         ("RoundResult", schemas.ResultOut), ("BallotReceipt", schemas.ReceiptOut),
         ("PaperCount", schemas.PaperCountOut), ("MonthlyReport", schemas.MonthlyReport),
@@ -70,7 +71,7 @@ def spec() -> dict[str, Any]:
             "security": SECURED,
             "parameters": [
                 {"in": "query", "name": "council", "schema": {"type": "string"}},
-                {"in": "query", "name": "status", "schema": {"type": "string", "enum": ["opening", "open", "closed"]}},
+                {"in": "query", "name": "status", "schema": {"type": "string", "enum": list(STATUSES)}},
                 {"in": "query", "name": "period", "schema": {"type": "string"}},
                 {"in": "query", "name": "kind", "schema": {"type": "string"}},
                 {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
@@ -82,27 +83,45 @@ def spec() -> dict[str, Any]:
         "post": _post("Mở phiên (thư ký của hội đồng); ứng viên được đóng băng khi mở", "openRound", "RoundInput",
                       201, "Round", (400, 401, 403, 409, 413, 415, 422), path_param=False),
     })
-    api.path(path="/api/v1/rounds/{round_id}", operations={"get": {
-        "summary": "Một phiên", "operationId": "getRound", "tags": ["council"], "security": SECURED,
-        "parameters": [ROUND_ID],
-        "responses": {"200": {"description": "Phiên", "content": _json("Round")}, **_problems(401, 403, 404)},
-    }})
+    api.path(path="/api/v1/rounds/{round_id}", operations={
+        "get": {
+            "summary": "Một phiên; voted là số phiếu đã bỏ, không bao giờ là ai (R20a)", "operationId": "getRound",
+            "tags": ["council"], "security": SECURED, "parameters": [ROUND_ID],
+            "responses": {"200": {"description": "Phiên", "content": _json("Round")}, **_problems(401, 403, 404)},
+        },
+        "patch": {
+            "summary": "Dời hạn đóng phiên khi phiên còn mở (R20a; thư ký của hội đồng): 409 khi phiên đã đóng "
+                       "hoặc đã huỷ, 422 khi hạn mới không ở tương lai",
+            "operationId": "moveDeadline", "tags": ["council"], "security": SECURED, "parameters": [ROUND_ID],
+            "requestBody": {"required": True, "content": _json("DeadlineInput")},
+            "responses": {"200": {"description": "Phiên với hạn mới", "content": _json("Round")},
+                          **_problems(400, 401, 403, 404, 409, 415, 422)},
+        },
+    })
+    api.path(path="/api/v1/rounds/{round_id}/cancel", operations={"post": _post(
+        "Huỷ phiên mở nhầm trước khi có phiếu nào (R20a; thư ký của hội đồng): status cancelled, các ứng viên "
+        "trở lại như trước và kỳ đó mở lại được; 409 khi đã có phiếu, khi phiên đã đóng hoặc đã huỷ",
+        "cancelRound", None, 200, "Round", (401, 403, 404, 409))})
     api.path(path="/api/v1/rounds/{round_id}/ballots", operations={"post": _post(
         "Bỏ phiếu (R18, R19): đúng các ứng viên thành viên được bỏ phiếu", "castBallot", "BallotInput", 201,
         "BallotReceipt", (400, 401, 403, 404, 409, 415, 422))})
     api.path(path="/api/v1/rounds/{round_id}/paper-ballots", operations={"post": _post(
-        "Nhập phiếu giấy đã kiểm (R19a)", "enterPaperBallots", "PaperBallotsInput", 201, "PaperCount",
+        "Nhập phiếu giấy đã kiểm (R19a); nhập lại trước khi đóng phiên thì số mới thay số cũ (R20a); 422 khi "
+        "số phiếu vượt số người nhận phiếu hoặc số này vượt số thành viên có quyền; trả lại các lá phiếu như sẽ "
+        "công bố, từng lựa chọn một (R19)", "enterPaperBallots", "PaperBallotsInput", 201, "PaperCount",
         (400, 401, 403, 404, 409, 415, 422))})
     api.path(path="/api/v1/rounds/{round_id}/close", operations={"post": _post(
         "Đóng phiên (R20): một lần duy nhất", "closeRound", None, 200, "RoundResult", (401, 403, 404, 409))})
     api.path(path="/api/v1/rounds/{round_id}/result", operations={"get": {
-        "summary": "Kết quả; công khai khi phiên đã đóng", "operationId": "getResult", "tags": ["council"],
+        "summary": "Kết quả; công khai khi phiên đã đóng, chỉ nêu tên và tác giả việc tốt được chọn (R16); "
+                   "phiếu công bố từng lựa chọn một, mỗi lựa chọn một mã riêng (R19)", "operationId": "getResult", "tags": ["council"],
         "parameters": [ROUND_ID], "security": [{}, *SECURED],
         "responses": {"200": {"description": "Kết quả", "content": _json("RoundResult")}, **_problems(401, 403, 404)},
     }})
     api.path(path="/api/v1/rounds/{round_id}/minutes.pdf", operations={"get": {
-        "summary": "Biên bản kiểm phiếu của phiên đã đóng", "operationId": "getMinutes", "tags": ["council"],
-        "parameters": [ROUND_ID], "security": [{}, *SECURED],
+        "summary": "Biên bản kiểm phiếu của phiên đã đóng (nêu mọi ứng viên): chỉ thành viên, thư ký của hội đồng "
+                   "và thư ký Công an tỉnh (R16)", "operationId": "getMinutes", "tags": ["council"],
+        "parameters": [ROUND_ID], "security": SECURED,
         "responses": {"200": {"description": "PDF", "content": {"application/pdf": {"schema": {
             "type": "string", "format": "binary"}}}}, **_problems(401, 403, 404, 409)},
     }})

@@ -10,8 +10,7 @@ also rewrites all of the round's rows of both tables in key order (``repository.
 PostgreSQL every live row of the round then carries that last transaction's id (``xmin``) and
 sits in key order in the heap (``ctid``), so neither the transaction nor the physical order pairs
 a member with a vote. (The superseded row versions stay in the heap until VACUUM reclaims them;
-only a superuser's page inspection or the data files and WAL show them, which is the level of
-access that could also read the server's memory.)
+only page inspection as a superuser, or the data files and the WAL, show them.)
 """
 
 from __future__ import annotations

@@ -25,3 +25,24 @@ def test_the_openapi_document_lists_the_contract() -> None:
         "round", "status", "candidates", "ballots", "decision", "runoff", "quota_met"}
     assert set(schemas["RoundInput"]["properties"]) == {"council", "kind", "period", "closes_at"}
     assert schemas["RoundInput"]["properties"]["kind"]["enum"] == ["monthly", "supplementary", "quarterly", "provincial"]
+
+
+def test_the_openapi_document_says_what_r16_r19_and_r20a_changed() -> None:
+    doc = spec()
+    paths, schemas = doc["paths"], doc["components"]["schemas"]
+    # R20a: the deadline, the cancel, the statuses.
+    patch = paths["/api/v1/rounds/{round_id}"]["patch"]
+    assert set(patch["responses"]) >= {"200", "403", "409", "422"}
+    assert schemas["DeadlineInput"]["required"] == ["closes_at"]
+    cancel = paths["/api/v1/rounds/{round_id}/cancel"]["post"]
+    assert set(cancel["responses"]) >= {"200", "403", "409"}
+    assert "cancelled" in schemas["Round"]["properties"]["status"]["enum"]
+    assert "cancelled" in schemas["RoundResult"]["properties"]["status"]["enum"]
+    # R16: the minutes need a token; a result names only what it selected.
+    minutes = paths["/api/v1/rounds/{round_id}/minutes.pdf"]["get"]
+    assert {} not in minutes["security"] and set(minutes["responses"]) >= {"200", "401", "403"}
+    assert {"title", "author"} <= set(schemas["CandidateResultOut"]["properties"])
+    # R19: one vote per published object, under its own receipt.
+    vote = schemas["BallotOut"]["properties"]
+    assert vote["receipt"]["pattern"] == "^[0-9a-f]{16}$"
+    assert vote["choices"]["maxProperties"] == vote["choices"]["minProperties"] == 1
