@@ -136,6 +136,14 @@ class Settings:
     metrics_port: int = 0
     # `sovang cluster`: nginx at the edge instead of the Python gateway (deploy/nginx.conf).
     edge: str = "python"
+    # R15b: the book service's Ed25519 signing key (PEM, PKCS#8); default
+    # ``$SOVANG_HOME/book-keys/signing.pem``, generated on first start. Every public key it ever
+    # used is kept in ``public/`` beside it (``$SOVANG_BOOK_KEYS_DIR``), so rotation keeps them.
+    book_signing_key: Path | None = None
+    book_keys_dir: Path | None = None
+    # The public origin of the published links (feeds, QR codes), e.g. ``https://sovang.example.vn``;
+    # unset: the origin each request came to.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -191,10 +199,22 @@ class Settings:
             log_json=_flag(env, "SOVANG_LOG_JSON", cls.log_json),
             metrics_port=_int(env, "SOVANG_METRICS_PORT", cls.metrics_port),
             edge=(env.get("SOVANG_EDGE") or cls.edge).strip().lower(),
+            book_signing_key=Path(env["SOVANG_BOOK_SIGNING_KEY"]).resolve() if env.get("SOVANG_BOOK_SIGNING_KEY") else None,
+            book_keys_dir=Path(env["SOVANG_BOOK_KEYS_DIR"]).resolve() if env.get("SOVANG_BOOK_KEYS_DIR") else None,
+            public_url=(env.get("SOVANG_PUBLIC_URL") or "").strip().rstrip("/") or None,
         )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the book service keeps its signing key and every public key it used (R15b)."""
+        return self.book_keys_dir or self.home / "book-keys"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.book_signing_key or self.keys_dir / "signing.pem"
 
     @property
     def embedded(self) -> bool:

@@ -300,6 +300,8 @@ class Database:
                 conn.commit()
             try:
                 cfg.attributes["connection"] = conn
+                # A migration that needs more than the schema (the book's key, R15b) reads them here.
+                cfg.attributes["settings"] = self.settings
                 command.upgrade(cfg, "head")
                 conn.commit()
             finally:

@@ -234,6 +234,17 @@ def _metrics_dir(name: str) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
+def cmd_book_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
+    """R15b: a new signing key for the book service; the old public key stays listed."""
+    from services.book.signing import rotate
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    old, new = rotate(settings)
+    print(f"Khóa ký mới {new} (khóa cũ {old} vẫn được liệt kê ở /api/v1/books/keys). "
+          "Khởi động lại các tiến trình của dịch vụ book để ký bằng khóa mới.")
+    return 0
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     _metrics_dir(f"worker-{args.service}")
     module = importlib.import_module(f"services.{args.service}.worker")
@@ -466,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     drop = parked.add_parser("drop", help="xoá một thư bị giữ lại")
     drop.add_argument("message_id")
     drop.set_defaults(func=cmd_parked_drop)
+
+    book = sub.add_parser("book", help="sổ vàng").add_subparsers(dest="book_command", required=True)
+    rotate_key = book.add_parser("rotate-key", help="R15b: khóa ký mới cho các đầu chuỗi; khóa cũ vẫn được liệt kê")
+    rotate_key.set_defaults(func=cmd_book_rotate_key)
 
     mig = sub.add_parser("migrate", help="tạo hoặc cập nhật bảng của mọi dịch vụ (Alembic)")
     mig.set_defaults(func=cmd_migrate)

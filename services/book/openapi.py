@@ -58,9 +58,11 @@ def spec() -> dict[str, Any]:
     )
     api.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in (
-        ("Book", schemas.BookOut), ("BookPage", schemas.BookPage), ("Entry", schemas.EntryOut),
+        ("SignedHead", schemas.SignedHeadOut), ("Book", schemas.BookOut), ("BookPage", schemas.BookPage), ("Entry", schemas.EntryOut),
         ("EntryPage", schemas.EntryPage), ("Verification", schemas.VerificationOut),
         ("Revocation", schemas.RevocationSchema), ("Figures", schemas.FiguresOut), ("Problem", schemas.ProblemOut),
+        ("SignedHeadPage", schemas.SignedHeadPage),
+        ("PublicKey", schemas.PublicKeyOut), ("PublicKeyPage", schemas.PublicKeyPage),
     ):
         api.components.schema(name, schema=schema)
     api.path(path="/api/v1/books", operations={"get": {
@@ -74,9 +76,22 @@ def spec() -> dict[str, Any]:
         "summary": "Một mục", "operationId": "getEntry", "tags": ["book"], "parameters": [CODE, SEQ],
         "responses": {"200": {"description": "Mục", "content": _json("Entry")}, **_problems(404)}}})
     api.path(path="/api/v1/books/{code}/verify", operations={"get": {
-        "summary": "Kiểm tra chuỗi băm của sổ (R15); nêu mục đầu tiên sai", "operationId": "verifyBook",
-        "tags": ["book"], "parameters": [CODE],
+        "summary": "Kiểm tra chuỗi băm của sổ (R15) và đối chiếu với mọi đầu chuỗi đã ký (R15b); nêu mục đầu tiên sai",
+        "operationId": "verifyBook", "tags": ["book"], "parameters": [CODE],
         "responses": {"200": {"description": "Kết quả", "content": _json("Verification")}, **_problems(404)}}})
+    api.path(path="/api/v1/books/{code}/heads", operations={"get": {
+        "summary": "Các đầu chuỗi đã ký của sổ, mới nhất trước (R15b): một đầu chuỗi cho mỗi mục",
+        "operationId": "listSignedHeads", "tags": ["book"], "parameters": [CODE, *PAGING],
+        "responses": {"200": {"description": "Một trang", "content": _json("SignedHeadPage")}, **_problems(404, 422)}}})
+    api.path(path="/api/v1/books/keys", operations={"get": {
+        "summary": "Các khóa công khai Ed25519 đã ký đầu chuỗi (R15b), khóa hiện hành trước; khóa cũ vẫn được liệt kê",
+        "operationId": "listSigningKeys", "tags": ["book"],
+        "responses": {"200": {"description": "Các khóa", "content": _json("PublicKeyPage")}}}})
+    api.path(path="/verify/{code}/{seq}", operations={"get": {
+        "summary": "Trang kiểm tra một mục (R15b): nội dung, đã thu hồi hay chưa, chuỗi có nguyên vẹn đến mục này, "
+                   "đầu chuỗi đã ký (mã QR trên giấy chứng nhận trỏ tới đây)",
+        "operationId": "verifyEntryPage", "tags": ["book"], "parameters": [CODE, SEQ],
+        "responses": {"200": {"description": "Trang HTML", "content": {"text/html": {}}}, **_problems(404)}}})
     api.path(path="/api/v1/books/{code}/revocations", operations={"post": {
         "summary": "Thu hồi công nhận một mục (R15a): thư ký đơn vị của sổ; thư ký Công an tỉnh cho sổ của tỉnh",
         "operationId": "revokeEntry", "tags": ["book"], "security": [{"bearer": []}],
@@ -85,10 +100,13 @@ def spec() -> dict[str, Any]:
         "responses": {"201": {"description": "Mục thu hồi", "content": _json("Entry")},
                       **_problems(400, 401, 403, 404, 409, 415, 422)}}})
     api.path(path="/api/v1/books/{code}/entries/{seq}/certificate.pdf", operations=_published(
-        "Giấy chứng nhận của một mục (PDF A4)", "getCertificate", {"application/pdf": {}}, [CODE, SEQ]))
+        "Giấy chứng nhận của một mục (PDF A4), với mã QR của trang kiểm tra /verify/{code}/{seq} (R15b)",
+        "getCertificate", {"application/pdf": {}}, [CODE, SEQ]))
     for fmt, media in (("atom", "application/atom+xml"), ("rss", "application/rss+xml"), ("json", "application/feed+json")):
         api.path(path=f"/feeds/{{code}}.{fmt}", operations=_published(
-            f"Tin của sổ ({fmt}), mới nhất trước; đầu chuỗi trong X-Chain-Head", f"feed_{fmt}", {media: {}}, [CODE]))
+            f"Tin của sổ ({fmt}), mới nhất trước; liên kết tuyệt đối (SOVANG_PUBLIC_URL, mặc định nguồn của yêu cầu), "
+            "mỗi mục trỏ tới trang /verify; đầu chuỗi đã ký (R15b) trong sv:chain hoặc _sovang.signed_head, "
+            "đầu chuỗi cũng trong X-Chain-Head", f"feed_{fmt}", {media: {}}, [CODE]))
         api.path(path=f"/feeds/{{code}}/archive/{{number}}.{fmt}", operations=_published(
             f"Tài liệu lưu trữ của tin ({fmt}, RFC 5005)", f"feedArchive_{fmt}", {media: {}},
             [CODE, {"in": "path", "name": "number", "required": True, "schema": {"type": "integer", "minimum": 1}}]))

@@ -2,6 +2,7 @@
 
 ``entries`` is append-only: a row is never updated or deleted. Its nested parts (deed, decision,
 tally) are stored as their canonical JSON text, exactly the bytes the hash chain covers (R15).
+``heads`` holds every head a book had, signed with the service's key (R15b).
 ``books`` holds each book's head: the row locked while appending, so numbering stays gap-free.
 ``artifacts`` holds what is published (feeds, pages, PDFs, figures), keyed by URL path and
 generated when entries arrive.
@@ -88,6 +89,19 @@ figure_counts = sa.Table(
     sa.Column("quarter", sa.String(16), primary_key=True),
     sa.Column("unit", sa.Text, primary_key=True),
     sa.Column("deeds", sa.Integer, nullable=False),
+)
+
+# R15b: every head a book ever had, signed (append-only, one row per entry appended). The key is
+# outside the database: rows can be deleted or altered, not forged (``domain.witness``).
+heads = sa.Table(
+    "heads",
+    metadata,
+    sa.Column("book", sa.String(32), primary_key=True),
+    sa.Column("entries", sa.Integer, primary_key=True),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("signed_at", sa.String(40), nullable=False),  # exactly as signed
+    sa.Column("signature", sa.String(100), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
 )
 
 artifacts = sa.Table(

@@ -32,6 +32,7 @@ from services.book.domain import publication as pub
 from services.book.domain.entries import INSCRIPTION, REVOCATION, quarter_of
 from services.book.domain.figures import PROVINCE_SCOPE, UNITS_SCOPE, figures_from_counts
 from services.book.domain.publication import PublicItem
+from services.book.domain.witness import SignedHead
 from services.book.publication import feeds, pages, pdf
 from shared.org import Organisation
 
@@ -73,6 +74,18 @@ def certificate_path(book: str, seq: int) -> str:
     return f"/api/v1/books/{book}/entries/{seq}/certificate.pdf"
 
 
+def certificate_key(book: str, seq: int, origin: str | None) -> str:
+    """Where a certificate is stored: its QR code names the origin it was made for (R15b), so one
+    made for another origin than the configured public one is stored apart."""
+    path = certificate_path(book, seq)
+    return f"{path}?origin={origin}" if origin else path
+
+
+def verify_path(book: str, seq: int) -> str:
+    """R15b: the public verification page of an entry."""
+    return f"/verify/{book}/{seq}"
+
+
 def press_path(quarter: str, fmt: str) -> str:
     return f"/press/{quarter}.{fmt}"
 
@@ -97,6 +110,7 @@ class Publisher:
         self._books: dict[str, Any] = {}
         self._ranges: dict[tuple[str, int, int], list[PublicItem]] = {}
         self._tallies: dict[str, list[tuple[str | None, int, int]]] = {}
+        self._heads: dict[tuple[str, int], SignedHead | None] = {}
 
     # -- what every publication says of the organisation ---------------------------------------
     @property
@@ -115,6 +129,19 @@ class Publisher:
             self._books[code] = repo.get_book(self.session, code)
         return self._books[code]
 
+    def knows_head(self, signed: SignedHead) -> None:
+        """The head just signed in this transaction: its feeds need not read it back."""
+        self._heads[(signed.book, signed.entries)] = signed
+
+    def signed_head(self, code: str, entries: int) -> SignedHead | None:
+        """R15b: the head signed when the book reached ``entries`` entries (None for none)."""
+        if entries <= 0:
+            return None
+        key = (code, entries)
+        if key not in self._heads:
+            self._heads[key] = repo.head_at(self.session, code, entries)
+        return self._heads[key]
+
     def _items(self, code: str, rows: list[dict[str, Any]]) -> list[PublicItem]:
         """Public items of some entries of a book, with what they need from outside them: the
         revocations of their inscriptions, the periods of the entries their revocations revoke."""
@@ -122,6 +149,10 @@ class Publisher:
         revocations = repo.revoking(self.session, code, [r["seq"] for r in rows if r["kind"] == INSCRIPTION])
         targets = [r["revokes"] for r in rows if r["kind"] == REVOCATION and r["revokes"] not in seqs]
         return pub.public_items(code, rows, revocations, repo.periods_at(self.session, code, targets))
+
+    def items_of(self, code: str, rows: list[dict[str, Any]]) -> list[PublicItem]:
+        """Public items of some decoded entries of a book (``_items``)."""
+        return self._items(code, rows)
 
     def _range(self, code: str, first: int, last: int) -> list[PublicItem]:
         if first > last:
@@ -182,6 +213,7 @@ class Publisher:
             items=list(reversed(chosen)),
             entries=count,
             head=head,
+            signed_head=self.signed_head(code, count),
             archive=archive,
             prev_archive=(archive - 1 if archive else archive_total) or None,
             next_archive=(archive + 1 if archive and archive < archive_total else None),
@@ -208,6 +240,7 @@ class Publisher:
             latest=list(reversed(latest)),
             entries=book.entries,
             head=book.head,
+            signed_head=self.signed_head(code, book.entries),
         )
         return Rendered(pages.HTML, body)
 
@@ -219,7 +252,9 @@ class Publisher:
         body = pages.period_page(self.context(), code, book.name, period, items, book.entries, book.head)
         return Rendered(pages.HTML, body)
 
-    def certificate_of(self, code: str, seq: int) -> Certificate | None:
+    def certificate_of(self, code: str, seq: int, origin: str | None = None) -> Certificate | None:
+        """The certificate of inscription ``seq``, with the QR code of its verification page
+        under ``origin`` (the public origin, R15b; none: no code)."""
         book = self._book(code)
         if book is None:
             return None
@@ -231,11 +266,12 @@ class Publisher:
         if item.revoked_by is not None:
             revocation = repo.entries_at(self.session, code, [item.revoked_by])
             at = dt.datetime.fromisoformat(revocation[0]["inscribed_at"]) if revocation else at
-        rendered = Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item))
+        verify_url = f"{origin}{verify_path(code, seq)}" if origin else None
+        rendered = Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item, verify_url))
         return Certificate(rendered, at, item.revoked)
 
-    def certificate(self, code: str, seq: int) -> Rendered | None:
-        made = self.certificate_of(code, seq)
+    def certificate(self, code: str, seq: int, origin: str | None = None) -> Rendered | None:
+        made = self.certificate_of(code, seq, origin)
         return made.rendered if made else None
 
     def figures(self) -> Rendered:

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 
 from services.book import repository as repo
 from services.book.domain.chain import Verdict, verify
+from services.book.domain.witness import SignedHead, Witnessed, check
 from services.book.orm import books
 from services.book.publisher import Publisher, Rendered
+from services.book.signing import keyring
 from shared.runtime import Runtime
 
 T = TypeVar("T")
@@ -49,14 +51,88 @@ def get_entry(runtime: Runtime, code: str, seq: int) -> tuple[dict[str, Any], in
         return row, repo.revocations_of(s, code, [seq]).get(seq)
 
 
-def verify_book(runtime: Runtime, code: str) -> Verdict | None:
-    """R15: the book's stored entries checked against its chain and its recorded head."""
+@dataclass(frozen=True)
+class Checked:
+    """A book checked (R15, R15b): the verdict on the whole (its first bad ``seq`` is the earliest
+    that the chain or a signed head contradicts) and what the signed heads say."""
+
+    verdict: Verdict
+    witnessed: Witnessed
+
+
+def combined(chain: Verdict, witnessed: Witnessed) -> Verdict:
+    """The chain's verdict and the signed heads' together: invalid if either is, at the earlier
+    of their first bad entries."""
+    if witnessed.valid:
+        return chain
+    if not chain.valid and chain.first_bad_seq is not None and chain.first_bad_seq <= witnessed.first_bad_seq:
+        return chain
+    return Verdict(False, chain.entries, chain.head, witnessed.first_bad_seq, witnessed.problem)
+
+
+def check_book(runtime: Runtime, code: str) -> Checked | None:
+    """R15, R15b: the book's stored entries checked against its chain, its recorded head and every
+    head ever signed for it (the signatures by the keys in the keys folder, never the database)."""
     with runtime.db.reading() as s:
         book = repo.get_book(s, code)
         if book is None:
             return None
         rows = repo.stored_entries(s, code)
-    return verify(code, rows, recorded_entries=book.entries, recorded_head=book.head)
+        heads = repo.all_heads(s, code)
+    chain = verify(code, rows, recorded_entries=book.entries, recorded_head=book.head)
+    hashes = {r["seq"]: r["hash"] for r in rows}
+    count = max(hashes, default=0)
+    witnessed = check(hashes, count, heads, keyring(runtime.settings).holds)
+    return Checked(combined(chain, witnessed), witnessed)
+
+
+def verify_book(runtime: Runtime, code: str) -> Verdict | None:
+    """R15, R15b: the verdict of ``check_book``."""
+    checked = check_book(runtime, code)
+    return checked.verdict if checked else None
+
+
+def heads_page(runtime: Runtime, code: str, before: int | None, limit: int) -> list[SignedHead] | None:
+    """R15b: a book's signed heads, newest first; None for an unknown book."""
+    with runtime.db.reading() as s:
+        if repo.get_book(s, code) is None:
+            return None
+        return repo.heads_page(s, code, before, limit)
+
+
+@dataclass(frozen=True)
+class EntryCheck:
+    """What the verification page of one entry shows (R15b)."""
+
+    book: Any
+    item: Any  # the entry as the public sees it (``PublicItem``)
+    checked: Checked
+    signed_head: SignedHead | None  # the head signed when the entry was appended
+    latest_head: SignedHead | None  # the book's newest signed head
+
+    @property
+    def holds(self) -> bool:
+        """Whether the chain holds up to this entry."""
+        bad = self.checked.verdict.first_bad_seq
+        return self.checked.verdict.valid or (bad is not None and bad > self.item.seq)
+
+
+def entry_check(runtime: Runtime, code: str, seq: int) -> EntryCheck | None:
+    """R15b: one entry, as the public sees it, and the book checked up to it; None when there is
+    no such entry."""
+    checked = check_book(runtime, code)
+    if checked is None:
+        return None
+    with runtime.db.reading() as s:
+        book = repo.get_book(s, code)
+        publisher = Publisher(s, runtime.orgs.get())
+        rows = repo.entries_at(s, code, [seq])
+        if not rows:
+            return None
+        item = publisher.items_of(code, rows)[0]
+        signed = repo.head_at(s, code, seq)
+        latest = repo.heads_page(s, code, None, 1)
+    return EntryCheck(book, item, checked, signed, latest[0] if latest else None)
 
 
 def artifact(runtime: Runtime, path: str) -> Any | None:

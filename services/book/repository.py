@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from services.book.domain.chain import canonical_text
 from services.book.domain.entries import INSCRIPTION, REVOCATION, indexed_fields, instant_text
 from services.book.domain.figures import PROVINCE_SCOPE, count_key
-from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds
+from services.book.domain.witness import SignedHead
+from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds, heads
 
 _ENTRY_COLUMNS = (
     entries.c.book, entries.c.seq, entries.c.kind, entries.c.revokes, entries.c.reason, entries.c.deed,
@@ -204,6 +205,40 @@ def revocations_of(session: Session, code: str, seqs: list[int]) -> dict[int, in
     return {r.revokes: r.seq for r in rows}
 
 
+# -- signed heads (R15b) -----------------------------------------------------------------------
+_HEAD_COLUMNS = (heads.c.book, heads.c.entries, heads.c.head, heads.c.signed_at, heads.c.signature, heads.c.key_id)
+_ADD_HEAD = heads.insert()
+_HEAD_AT = sa.select(*_HEAD_COLUMNS).where(heads.c.book == sa.bindparam("b"), heads.c.entries == sa.bindparam("n"))
+
+
+def _signed(row: sa.Row) -> SignedHead:
+    return SignedHead(row.book, row.entries, row.head, row.signed_at, row.signature, row.key_id)
+
+
+def add_head(session: Session, signed: SignedHead) -> None:
+    session.execute(_ADD_HEAD, signed.public())
+
+
+def head_at(session: Session, code: str, entries_count: int) -> SignedHead | None:
+    """The head signed when the book reached ``entries_count`` entries."""
+    row = session.execute(_HEAD_AT, {"b": code, "n": entries_count}).first()
+    return _signed(row) if row else None
+
+
+def heads_page(session: Session, code: str, before: int | None, limit: int) -> list[SignedHead]:
+    """A book's signed heads, newest first, those before ``before`` entries when given."""
+    query = sa.select(*_HEAD_COLUMNS).where(heads.c.book == code)
+    if before is not None:
+        query = query.where(heads.c.entries < before)
+    rows = session.execute(query.order_by(heads.c.entries.desc()).limit(limit))
+    return [_signed(r) for r in rows]
+
+
+def all_heads(session: Session, code: str) -> list[SignedHead]:
+    rows = session.execute(sa.select(*_HEAD_COLUMNS).where(heads.c.book == code).order_by(heads.c.entries))
+    return [_signed(r) for r in rows]
+
+
 # -- the running figures (R16) ------------------------------------------------------------------
 def _in_scope(in_province: bool) -> sa.ColumnElement[bool]:
     province = sa.select(books.c.code).where(books.c.kind == "province")
@@ -327,6 +362,13 @@ def book_with_artifact(session: Session, code: str, path: str, body: bool) -> sa
 
 def drop_artifact(session: Session, path: str) -> None:
     session.execute(artifacts.delete().where(artifacts.c.path == path))
+
+
+def drop_artifact_variants(session: Session, path: str) -> None:
+    """Drop what is stored at ``path`` and at ``path?…`` (its copies made for other origins)."""
+    session.execute(artifacts.delete().where(
+        sa.or_(artifacts.c.path == path, artifacts.c.path.startswith(path + "?", autoescape=True))
+    ))
 
 
 def lock_artifact(session: Session, path: str) -> sa.Row | None:

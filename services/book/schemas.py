@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from services.book.domain.chain import Verdict
+from services.book.domain.witness import Witnessed
 from shared.text import text_problem
 
 
@@ -58,8 +59,8 @@ def book_out(row: Any) -> dict[str, Any]:
     return {"code": row.code, "name": row.name, "kind": row.kind, "entries": row.entries, "head": row.head}
 
 
-def verdict_out(book: str, verdict: Verdict) -> dict[str, Any]:
-    return {
+def verdict_out(book: str, verdict: Verdict, witnessed: Witnessed | None = None) -> dict[str, Any]:
+    out = {
         "book": book,
         "valid": verdict.valid,
         "entries": verdict.entries,
@@ -67,6 +68,10 @@ def verdict_out(book: str, verdict: Verdict) -> dict[str, Any]:
         "first_bad_seq": verdict.first_bad_seq,
         "problem": verdict.problem,
     }
+    if witnessed is not None:
+        out["signed_heads"] = witnessed.signed
+        out["signed_head"] = witnessed.latest.public() if witnessed.latest else None
+    return out
 
 
 # -- output shapes, as documented (the views build them with the functions above) ----------------
@@ -120,6 +125,35 @@ class EntryPage(Schema):
     next = fields.String(allow_none=True)
 
 
+class SignedHeadOut(Schema):
+    book = fields.String(required=True)
+    entries = fields.Integer(required=True, metadata={"description": "Số mục của sổ khi ký"})
+    head = fields.String(required=True, metadata={"description": "Mã băm của mục thứ `entries` (đầu chuỗi)"})
+    signed_at = fields.String(required=True, metadata={"description": "ISO 8601, +07:00, đúng như đã ký"})
+    signature = fields.String(required=True, metadata={"description": (
+        "Base64 của chữ ký Ed25519 trên JSON chuẩn tắc (R15) của "
+        '{"format": "sovang-head/1", "book", "entries", "head", "signed_at"}')})
+    key_id = fields.String(required=True, metadata={"description": "16 chữ số hex đầu của SHA-256 khóa công khai"})
+
+
+class SignedHeadPage(Schema):
+    items = fields.List(fields.Nested(SignedHeadOut), required=True)
+    next = fields.String(allow_none=True)
+
+
+class PublicKeyOut(Schema):
+    key_id = fields.String(required=True)
+    algorithm = fields.String(required=True, validate=validate.OneOf(["Ed25519"]))
+    public_key = fields.String(required=True, metadata={"description": "Base64 của 32 byte khóa công khai"})
+    pem = fields.String(required=True, metadata={"description": "Khóa công khai, PEM (SubjectPublicKeyInfo)"})
+    current = fields.Boolean(required=True, metadata={"description": "Khóa đang ký các đầu chuỗi mới"})
+
+
+class PublicKeyPage(Schema):
+    items = fields.List(fields.Nested(PublicKeyOut), required=True)
+    next = fields.String(allow_none=True)
+
+
 class VerificationOut(Schema):
     book = fields.String(required=True)
     valid = fields.Boolean(required=True)
@@ -127,6 +161,9 @@ class VerificationOut(Schema):
     head = fields.String(allow_none=True)
     first_bad_seq = fields.Integer(allow_none=True, metadata={"description": "Mục đầu tiên không còn khớp chuỗi"})
     problem = fields.String(allow_none=True)
+    signed_heads = fields.Integer(metadata={"description": "Số đầu chuỗi đã ký có chữ ký hợp lệ (R15b)"})
+    signed_head = fields.Nested(SignedHeadOut, allow_none=True, metadata={
+        "description": "Đầu chuỗi đã ký mới nhất khớp với sổ"})
 
 
 class FiguresOut(Schema):

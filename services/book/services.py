@@ -22,7 +22,9 @@ from services.book.domain.entries import (
     revocation,
 )
 from services.book.domain.figures import scope_of
+from services.book.domain.witness import SignedHead
 from services.book.publisher import Publisher, Rendered, certificate_path, lock_globals
+from services.book.signing import keyring
 from shared import clock
 from shared.auth import Principal, store_org
 from shared.db import UnitOfWork, utcnow
@@ -96,14 +98,30 @@ def _entry_time(book: Any) -> dt.datetime:
     return max(now, book.updated_at) if book.updated_at else now
 
 
+def _advance(
+    runtime: Runtime, uow: UnitOfWork, fields: dict[str, Any], at: dt.datetime, signed_at: str | None = None
+) -> SignedHead:
+    """The book's new head (R15) and its signature (R15b), in the entry's transaction: one
+    signature per entry, by the key that lives outside the database. Signed at the entry's
+    instant unless ``signed_at`` says otherwise (a paper entry's date is not when it is signed)."""
+    code, seq = fields["book"], fields["seq"]
+    repo.advance_book(uow.session, code, seq, fields["hash"], at)
+    signed = keyring(runtime.settings).sign(code, seq, fields["hash"], signed_at or fields["inscribed_at"])
+    repo.add_head(uow.session, signed)
+    return signed
+
+
 def _publish(
-    runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime, part: str = "all"
+    runtime: Runtime, uow: UnitOfWork, code: str, touched: set[int], at: dt.datetime, part: str = "all",
+    signed: SignedHead | None = None,
 ) -> None:
     """Regenerate the publications entries change, in their transaction: ``"all"`` of them;
     ``"feeds"``, the feeds (the pages and global publications are dropped, to be rendered on
     request until ``republish_pages`` stores them); ``"pages"``, those pages. A failure to render
     never loses the entry: the stale artifacts go and requests render them afresh."""
     publisher = Publisher(uow.session, runtime.orgs.get())
+    if signed is not None:
+        publisher.knows_head(signed)
     try:
         with uow.session.begin_nested():
             if part in ("all", "feeds"):
@@ -124,7 +142,9 @@ def _count(uow: UnitOfWork, book_kind: str, deed_id: object, at: dt.datetime) ->
     repo.settle_figure(uow.session, scope_of(book_kind), None if deed_id is None else str(deed_id))
 
 
-def store_certificate(runtime: Runtime, code: str, seq: int, made: Rendered, at: dt.datetime, revoked: bool) -> None:
+def store_certificate(
+    runtime: Runtime, code: str, seq: int, made: Rendered, at: dt.datetime, revoked: bool, path: str | None = None
+) -> None:
     """Keep a certificate rendered on request, unless the entry's revocation state changed since
     it was rendered (R15a: a certificate is never stored valid once revoked). Under the book's
     lock, as a revocation drops it under the same lock."""
@@ -134,7 +154,7 @@ def store_certificate(runtime: Runtime, code: str, seq: int, made: Rendered, at:
                 return
             if (repo.revocations_of(uow.session, code, [seq]).get(seq) is not None) != revoked:
                 return
-            repo.put_artifact(uow.session, certificate_path(code, seq), code, made.content_type, made.body, at)
+            repo.put_artifact(uow.session, path or certificate_path(code, seq), code, made.content_type, made.body, at)
             uow.commit()
     except sa_exc.IntegrityError:
         log.info("certificate %s/%s stored by another request meanwhile", code, seq)
@@ -176,12 +196,12 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
         tally=msg.tally, at=at,
     )
     repo.insert_entry(uow.session, fields, msg.source, at)
-    repo.advance_book(uow.session, msg.book, seq, fields["hash"], at)
+    signed = _advance(runtime, uow, fields, at)
     _count(uow, book.kind, deed.get("id"), at)
     # The feeds are what readers wait for; the pages it changes are dropped now (rendered on
     # request meanwhile) and stored again one message later, a message in this transaction's
     # outbox, so they can never be left missing for good.
-    _publish(runtime, uow, msg.book, {seq}, at, "feeds")
+    _publish(runtime, uow, msg.book, {seq}, at, "feeds", signed)
     uow.emit_many([
         DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION),
         RepublishPages(book=msg.book, seqs=[seq], at=clock.isoformat(at)),
@@ -238,12 +258,12 @@ def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: 
             decision=decision, at=at,
         )
         repo.insert_entry(uow.session, fields, f"{REVOCATION}:{code}:{seq}", at)
-        repo.advance_book(uow.session, code, new_seq, fields["hash"], at)
+        signed = _advance(runtime, uow, fields, at)
         _count(uow, book.kind, (target["deed"] or {}).get("id"), at)
         # R15a: the certificate stored for the entry must not go on being served as valid; the
         # next request renders the notice of its revocation in its place.
-        repo.drop_artifact(uow.session, certificate_path(code, seq))
+        repo.drop_artifact_variants(uow.session, certificate_path(code, seq))
         uow.emit(DeedInscribed(deed_id=target["deed"]["id"], book=code, seq=new_seq, kind=REVOCATION))
-        _publish(runtime, uow, code, {seq, new_seq}, at)
+        _publish(runtime, uow, code, {seq, new_seq}, at, signed=signed)
         uow.commit()
     return dict(fields)

@@ -86,13 +86,15 @@ class StoredResponses:
 
 
 def _key(environ: dict[str, Any]) -> str | None:
-    """Where a GET's answer is kept: by its path, and by the If-None-Match it sent, if any; None
-    for what is never kept."""
+    """Where a GET's answer is kept: by its origin and path, and by the If-None-Match it sent, if
+    any; None for what is never kept."""
     if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or any(
         name in environ for name in _OTHER_CONDITIONS
     ):
         return None
-    key = _PREFIX + environ.get("PATH_INFO", "")
+    # By origin too: a feed's links are absolute under the origin it was asked at (unless one
+    # public URL is configured), so the same path answers differently per Host.
+    key = f"{_PREFIX}{environ.get('wsgi.url_scheme', '')}://{environ.get('HTTP_HOST', '')}{environ.get('PATH_INFO', '')}"
     validator = environ.get("HTTP_IF_NONE_MATCH")
     if validator is None:
         return key

@@ -38,7 +38,7 @@ from services.book.domain import publication as pub
 from services.book.domain.chain import GENESIS, canonical_text
 from services.book.domain.entries import inscription, public_deed, revocation
 from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds
-from services.book.publication import pages
+from services.book.publication import feeds, pages
 from services.book.publisher import Publisher
 from shared import clock
 from shared.auth import Principal
@@ -63,15 +63,22 @@ def stored_artifacts(runtime: Runtime) -> dict[str, tuple[str, bytes]]:
         return {r.path: (r.etag, r.body) for r in s.execute(sa.select(artifacts.c.path, artifacts.c.etag, artifacts.c.body))}
 
 
-def reference_render(runtime: Runtime, path: str) -> bytes | None:
-    """What the whole-book renderer publishes at ``path`` now."""
+# The origin the test client's requests come to: a reader there gets the feeds' links and the
+# certificates' QR codes under it (R15b, no public URL configured).
+ORIGIN = "http://localhost"
+
+
+def reference_render(runtime: Runtime, path: str, origin: str | None = None) -> bytes | None:
+    """What the whole-book renderer publishes at ``path`` now (as served at ``origin``)."""
     with runtime.db.reading() as s:
         whole = WholeBook(s, runtime.orgs.get())
-        made = render_path(whole, path)
-    return made.body if made is not None else None
+        made = render_path(whole, path, origin)
+    if made is None:
+        return None
+    return feeds.absolute(made.body, origin) if origin and path.startswith("/feeds/") else made.body
 
 
-def render_path(publisher: Publisher, path: str):  # noqa: ANN201
+def render_path(publisher: Publisher, path: str, origin: str | None = None):  # noqa: ANN201
     if path == paths.FIGURES_PATH:
         return publisher.figures()
     if path == paths.BOOKS_PAGE_PATH:
@@ -90,7 +97,7 @@ def render_path(publisher: Publisher, path: str):  # noqa: ANN201
         return publisher.period_page(code, period) if period else publisher.book_page(code)
     if path.endswith("/certificate.pdf"):
         code, seq = path.removeprefix("/api/v1/books/").removesuffix("/certificate.pdf").split("/entries/")
-        return publisher.certificate(code, int(seq))
+        return publisher.certificate(code, int(seq), origin)
     raise AssertionError(path)
 
 
@@ -242,7 +249,7 @@ def test_every_publication_equals_a_render_of_the_whole_book(client, runtime, to
     for path in every_path(runtime, UNIT) + every_path(runtime, PROVINCE):
         if path.count("/") == 3 and path.startswith("/honour-roll/") and not path.endswith("/"):
             continue
-        expected = reference_render(runtime, path)
+        expected = reference_render(runtime, path, ORIGIN)
         r = client.get(path)
         assert r.status_code == (200 if expected is not None else 404), path
         if expected is not None:
@@ -255,11 +262,12 @@ def test_a_certificate_is_made_on_first_request_and_dropped_on_revocation(client
     R15a: a revocation drops it and the notice of the revocation is served in its place."""
     inscribe(UNIT, deed=deed_copy("Hiến máu cứu người"))
     path = paths.certificate_path(UNIT, 1)
-    assert path not in stored_artifacts(runtime)
+    key = paths.certificate_key(UNIT, 1, ORIGIN)  # its QR code names the origin asked at (R15b)
+    assert path not in stored_artifacts(runtime) and key not in stored_artifacts(runtime)
     first = client.get(path)
     assert first.status_code == 200 and first.mimetype == "application/pdf"
-    assert first.data == reference_render(runtime, path)
-    assert stored_artifacts(runtime)[path][1] == first.data
+    assert first.data == reference_render(runtime, path, ORIGIN)
+    assert stored_artifacts(runtime)[key][1] == first.data
     again = client.get(path)
     assert again.data == first.data and again.headers["ETag"] == first.headers["ETag"]
     assert again.headers["Last-Modified"] == first.headers["Last-Modified"]
@@ -267,11 +275,11 @@ def test_a_certificate_is_made_on_first_request_and_dropped_on_revocation(client
 
     r = client.post(f"/api/v1/books/{UNIT}/revocations", json={"seq": 1, "reason": "Sai"}, headers=secretary(token, UNIT))
     assert r.status_code == 201
-    assert path not in stored_artifacts(runtime)
+    assert key not in stored_artifacts(runtime)
     notice = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
     assert notice.status_code == 200 and notice.headers["ETag"] != first.headers["ETag"]
-    assert notice.data == reference_render(runtime, path)
-    assert stored_artifacts(runtime)[path][1] == notice.data
+    assert notice.data == reference_render(runtime, path, ORIGIN)
+    assert stored_artifacts(runtime)[key][1] == notice.data
     assert client.get(paths.certificate_path(UNIT, 2)).status_code == 404
     assert paths.certificate_path(UNIT, 2) not in stored_artifacts(runtime)
 

@@ -63,7 +63,7 @@ def test_rss_and_json_feed_carry_the_same_entries(client, inscribe):
     assert jf.status_code == 200 and jf.mimetype == "application/feed+json"
     body = json.loads(jf.data)
     assert body["version"] == "https://jsonfeed.org/version/1.1"
-    assert body["title"] and body["feed_url"] == f"/feeds/{UNIT}.json"
+    assert body["title"] and body["feed_url"] == f"http://localhost/feeds/{UNIT}.json"
     assert [i["title"] for i in body["items"]] == ["Việc tốt 1", "Việc tốt 0"]
     assert [i["id"] for i in body["items"]] == [f"urn:sovang:book:{UNIT}:entry:{s}" for s in (2, 1)]
     assert all(i["content_text"] and i["date_published"].endswith("+07:00") for i in body["items"])
@@ -140,9 +140,10 @@ def test_the_feed_is_generated_when_the_entry_arrives_not_per_request(client, ru
     second = client.get(f"/feeds/{UNIT}.atom")
     assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
     from services.book import queries
+    from services.book.publication.feeds import absolute
 
     stored = queries.artifact(runtime, f"/feeds/{UNIT}.atom")
-    assert stored is not None and stored.body == first.data
+    assert stored is not None and absolute(stored.body, "http://localhost") == first.data
 
 
 def test_long_books_are_paged_as_rfc5005_archives(client, inscribe, monkeypatch):
@@ -155,7 +156,7 @@ def test_long_books_are_paged_as_rfc5005_archives(client, inscribe, monkeypatch)
     current = ET.fromstring(client.get(f"/feeds/{UNIT}.atom").data)
     assert [e.findtext(f"{ATOM}title") for e in current.findall(f"{ATOM}entry")] == ["Việc 7", "Việc 6", "Việc 5"]
     links = {link.get("rel"): link.get("href") for link in current.findall(f"{ATOM}link")}
-    assert links["prev-archive"] == f"/feeds/{UNIT}/archive/2.atom" and current.find(f"{FH}archive") is None
+    assert links["prev-archive"] == f"http://localhost/feeds/{UNIT}/archive/2.atom" and current.find(f"{FH}archive") is None
 
     second = client.get(f"/feeds/{UNIT}/archive/2.atom")
     assert second.status_code == 200
@@ -163,7 +164,7 @@ def test_long_books_are_paged_as_rfc5005_archives(client, inscribe, monkeypatch)
     assert root.find(f"{FH}archive") is not None
     assert [e.findtext(f"{ATOM}title") for e in root.findall(f"{ATOM}entry")] == ["Việc 6", "Việc 5", "Việc 4"]
     links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM}link")}
-    assert links["prev-archive"] == f"/feeds/{UNIT}/archive/1.atom" and links["current"] == f"/feeds/{UNIT}.atom"
+    assert links["prev-archive"] == f"http://localhost/feeds/{UNIT}/archive/1.atom" and links["current"] == f"http://localhost/feeds/{UNIT}.atom"
     assert "next-archive" not in links
     chain = next(root.iter(f"{SV}chain"))
     assert chain.get("entries") == "6"
@@ -171,8 +172,8 @@ def test_long_books_are_paged_as_rfc5005_archives(client, inscribe, monkeypatch)
 
     first = ET.fromstring(client.get(f"/feeds/{UNIT}/archive/1.atom").data)
     links = {link.get("rel"): link.get("href") for link in first.findall(f"{ATOM}link")}
-    assert links["next-archive"] == f"/feeds/{UNIT}/archive/2.atom" and "prev-archive" not in links
+    assert links["next-archive"] == f"http://localhost/feeds/{UNIT}/archive/2.atom" and "prev-archive" not in links
     assert not feedparser.parse(client.get(f"/feeds/{UNIT}/archive/1.rss").data).bozo
-    assert json.loads(client.get(f"/feeds/{UNIT}/archive/2.json").data)["next_url"] == f"/feeds/{UNIT}/archive/1.json"
+    assert json.loads(client.get(f"/feeds/{UNIT}/archive/2.json").data)["next_url"] == f"http://localhost/feeds/{UNIT}/archive/1.json"
     assert client.get(f"/feeds/{UNIT}/archive/3.atom").status_code == 404
     assert client.get(f"/feeds/{UNIT}/archive/0.atom").status_code == 404

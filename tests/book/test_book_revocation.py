@@ -50,8 +50,12 @@ def test_revocation_appends_an_entry_naming_the_revoked_one(client, runtime, sec
     # The revoked entry stays in the chain, unchanged, and says who revoked it.
     revoked = client.get(f"/api/v1/books/{UNIT}/entries/1").get_json()
     assert revoked["deed"]["title"] == TITLE and revoked["revoked_by"] == 3
-    assert client.get(f"/api/v1/books/{UNIT}/verify").get_json() | {"problem": None} == {
-        "book": UNIT, "valid": True, "entries": 3, "head": entry["hash"], "first_bad_seq": None, "problem": None}
+    verdict = client.get(f"/api/v1/books/{UNIT}/verify").get_json()
+    assert verdict | {"problem": None, "signed_head": None} == {
+        "book": UNIT, "valid": True, "entries": 3, "head": entry["hash"], "first_bad_seq": None, "problem": None,
+        "signed_heads": 3, "signed_head": None}
+    # R15b: the revocation's head is signed like any other.
+    assert (verdict["signed_head"]["entries"], verdict["signed_head"]["head"]) == (3, entry["hash"])
     assert sent_messages(runtime, "intake.deed_inscribed")[-1] == {
         "deed_id": two_deeds[0].deed["id"], "book": UNIT, "seq": 3, "kind": "revocation"}
 

@@ -56,6 +56,7 @@ class WholeBook(Publisher):
             items=list(reversed(chosen)),
             entries=count,
             head=head,
+            signed_head=self.signed_head(code, count),
             archive=archive,
             prev_archive=(archive - 1 if archive else archive_total) or None,
             next_archive=(archive + 1 if archive and archive < archive_total else None),
@@ -70,7 +71,9 @@ class WholeBook(Publisher):
         if found is None:
             return None
         book, _rows, items = found
-        return Rendered(pages.HTML, pages.book_page(self.context(), code, book.name, items, book.entries, book.head))
+        return Rendered(pages.HTML, pages.book_page(
+            self.context(), code, book.name, items, book.entries, book.head, self.signed_head(code, book.entries)
+        ))
 
     def period_page(self, code: str, period: str) -> Rendered | None:
         found = self._book(code)
@@ -80,7 +83,7 @@ class WholeBook(Publisher):
         body = pages.period_page(self.context(), code, book.name, period, items, book.entries, book.head)
         return Rendered(pages.HTML, body)
 
-    def certificate(self, code: str, seq: int) -> Rendered | None:
+    def certificate(self, code: str, seq: int, origin: str | None = None) -> Rendered | None:
         found = self._book(code)
         if found is None:
             return None
@@ -88,7 +91,8 @@ class WholeBook(Publisher):
         item = next((i for i in items if i.seq == seq and i.kind == INSCRIPTION), None)
         if item is None:
             return None
-        return Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item))
+        verify_url = f"{origin}/verify/{code}/{seq}" if origin else None
+        return Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item, verify_url))
 
     def figures(self) -> Rendered:
         units = sorted(self.org.units) if self.org else []

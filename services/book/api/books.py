@@ -9,6 +9,7 @@ from services.book.api.common import MAX_SEQ, runtime, unknown_book
 from services.book.domain.authority import may_revoke
 from services.book.domain.entries import RevocationRefused
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
+from services.book.signing import keyring
 from shared.auth import principal
 from shared.http import Problem, encode_cursor, idempotent, json_body, load, page_params
 from shared.ratelimit import limit_render
@@ -59,13 +60,32 @@ def get_entry(code: str, seq: int) -> Response:
 
 @bp.get("/api/v1/books/<code>/verify")
 def verify(code: str) -> Response:
-    """R15: the whole chain checked again (every entry hashed): counted against the address's
-    render limit."""
+    """R15, R15b: the chain checked, and against every head ever signed for the book (every entry
+    hashed): counted against the address's render limit."""
     limit_render()
-    verdict = queries.verify_book(runtime(), code)
-    if verdict is None:
+    checked = queries.check_book(runtime(), code)
+    if checked is None:
         raise unknown_book(code)
-    return jsonify(verdict_out(code, verdict))
+    return jsonify(verdict_out(code, checked.verdict, checked.witnessed))
+
+
+@bp.get("/api/v1/books/<code>/heads")
+def heads(code: str) -> Response:
+    """R15b: the book's signed heads, newest first (one per entry appended)."""
+    limit, cursor = page_params()
+    before = _cursor(cursor, int)
+    found = queries.heads_page(runtime(), code, before, limit + 1)
+    if found is None:
+        raise unknown_book(code)
+    more = len(found) > limit
+    found = found[:limit]
+    return jsonify({"items": [h.public() for h in found], "next": encode_cursor(found[-1].entries) if more else None})
+
+
+@bp.get("/api/v1/books/keys")
+def keys() -> Response:
+    """R15b: the public keys that ever signed a head (the current one first)."""
+    return jsonify({"items": [k.public() for k in keyring(runtime().settings).keys()], "next": None})
 
 
 @bp.post("/api/v1/books/<code>/revocations")

@@ -3,6 +3,8 @@ quarterly press release and the running figures — served from what the worker 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response
 
 from services.book import publisher as paths
@@ -11,13 +13,17 @@ from services.book.api.common import (
     MAX_SEQ,
     book_publication,
     conditional,
+    configured_origin,
     find_publication,
+    public_origin,
     publication,
     respond,
     runtime,
     unknown_book,
 )
 from services.book.domain.publication import valid_period
+from services.book.publication import pages
+from services.book.publication.feeds import absolute
 from services.book.publication.pdf import ASSETS
 from services.book.publisher import Publisher, Rendered
 from services.book.repository import etag_of
@@ -46,7 +52,10 @@ def _chain(book) -> tuple[tuple[str, str], ...]:  # noqa: ANN001
 
 
 def _feed(code: str, path: str, render, modified=None) -> Response:  # noqa: ANN001
+    """A feed document, its links made absolute under the public origin as it is served."""
     found = find_publication(code, path, render, cached=True)
+    if found.body is not None:
+        found = replace(found, body=absolute(found.body, public_origin()))
     return respond(found, modified, FEED_CACHE, _chain(found.book))
 
 
@@ -127,15 +136,40 @@ def _kept(code: str, path: str, render) -> Response:  # noqa: ANN001
 def certificate(code: str, seq: int) -> Response:
     """The certificate of an inscription (A4 PDF): the stored one, or rendered now and kept (it is
     not made with the entry, so that inscribing stays quick)."""
-    found = find_publication(code, paths.certificate_path(code, seq) if seq <= MAX_SEQ else "", _nothing)
+    origin = public_origin()
+    # Its QR code names the origin (R15b): one made for a request's own origin is kept apart.
+    key = paths.certificate_key(code, seq, None if configured_origin() else origin)
+    found = find_publication(code, key if seq <= MAX_SEQ and len(key) <= 255 else "", _nothing)
     if found.etag is not None or seq > MAX_SEQ:
         return respond(found)
     limit_render()
-    made = queries.rendered(runtime(), lambda p: p.certificate_of(code, seq))
+    made = queries.rendered(runtime(), lambda p: p.certificate_of(code, seq, origin))
     if made is None:
         raise Problem(404, "Không có ấn phẩm này.")
-    services.store_certificate(runtime(), code, seq, made.rendered, made.at, made.revoked)
+    if len(key) <= 255:
+        services.store_certificate(runtime(), code, seq, made.rendered, made.at, made.revoked, key)
     return conditional(made.rendered.body, made.rendered.content_type, etag_of(made.rendered.body), made.at)
+
+
+@bp.get("/verify/<code>/<int:seq>")
+def verify_page(code: str, seq: int) -> Response:
+    """R15b: the public page of one entry, checked now against the chain and the signed heads
+    (never stored: it says what the book holds at this moment): counted against the address's
+    render limit, as the chain is hashed again."""
+    limit_render()
+    found = queries.entry_check(runtime(), code, seq) if seq <= MAX_SEQ else None
+    if found is None:
+        _book(code)
+        raise Problem(404, f"Sổ vàng {code} không có mục số {seq}.")
+    verdict = found.checked.verdict
+    ctx = queries.rendered(runtime(), lambda p: p.context())
+    body = pages.verify_page(
+        ctx, code, found.book.name, found.item, holds=found.holds, first_bad_seq=verdict.first_bad_seq,
+        problem=verdict.problem, signed_head=found.signed_head, latest_head=found.latest_head,
+    )
+    resp = Response(body, status=200, content_type=pages.HTML)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
 
 
 @bp.get("/press/<quarter>.<any(html, pdf):fmt>")

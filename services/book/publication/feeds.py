@@ -3,6 +3,13 @@ and JSON Feed 1.1 — newest first, stable ids, paged as RFC 5005 archives, with
 
 Text goes in exactly as inscribed and is always text: Atom ``type="text"``, RSS descriptions
 entity-encoded HTML of the plain text, JSON Feed ``content_text``; no deed's text is ever markup.
+
+Every link is absolute (RSS 2.0 and JSON Feed require it) and each entry links to its page, the
+public verification page ``/verify/{book}/{seq}`` (R15b). A document is stored once for every
+origin it is served from: its links start with ``BASE``, a marker no stored text can hold (R4a
+refuses noncharacters), which ``absolute`` replaces with the public origin as it is served. The
+document carries the head signed when the book reached its last entry (R15b), as ``sv:chain``'s
+attributes (Atom, RSS) and ``_sovang.signed_head`` (JSON Feed).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 
 from services.book.domain.publication import KIND_LABELS, PublicItem, publishable_item
+from services.book.domain.witness import SignedHead
 from shared.text import publishable
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -31,6 +39,15 @@ CONTENT_TYPES = {
     "json": "application/feed+json; charset=utf-8",
 }
 EPOCH = dt.datetime(2021, 9, 1, tzinfo=dt.UTC)
+# Where the public origin goes in a stored document (noncharacters: never in stored text, R4a).
+BASE = "\ufdd0sovang-base\ufdd1"
+_BASE_BYTES = BASE.encode("utf-8")
+
+
+def absolute(body: bytes, origin: str) -> bytes:
+    """A stored document with its links made absolute under ``origin`` (``https://host[:port]``,
+    checked by the caller to hold nothing XML or JSON would have to escape)."""
+    return body.replace(_BASE_BYTES, origin.encode("ascii"))
 
 
 @dataclass(frozen=True)
@@ -44,14 +61,15 @@ class FeedDoc:
     items: list[PublicItem]  # newest first
     entries: int  # the book's entries when generated
     head: str | None  # the book's chain head when generated
+    signed_head: SignedHead | None = None  # R15b: that head, signed
     archive: int | None = None  # None: the current (subscription) document
     prev_archive: int | None = None
     next_archive: int | None = None
 
     def path(self, fmt: str, archive: int | None = None) -> str:
         if archive is None:
-            return f"/feeds/{self.book}.{fmt}"
-        return f"/feeds/{self.book}/archive/{archive}.{fmt}"
+            return f"{BASE}/feeds/{self.book}.{fmt}"
+        return f"{BASE}/feeds/{self.book}/archive/{archive}.{fmt}"
 
     @property
     def title(self) -> str:
@@ -76,11 +94,16 @@ def item_id(item: PublicItem) -> str:
 
 
 def item_link(item: PublicItem) -> str:
-    return f"/api/v1/books/{item.book}/entries/{item.seq}"
+    """The entry's page a person reads (R15b: what it records, revoked or not, the chain)."""
+    return f"{BASE}/verify/{item.book}/{item.seq}"
 
 
 def certificate_link(item: PublicItem) -> str:
-    return f"/api/v1/books/{item.book}/entries/{item.seq}/certificate.pdf"
+    return f"{BASE}/api/v1/books/{item.book}/entries/{item.seq}/certificate.pdf"
+
+
+def home_link(book: str) -> str:
+    return f"{BASE}/honour-roll/{book}/"
 
 
 def _history_links(doc: FeedDoc, fmt: str) -> list[tuple[str, str]]:
@@ -113,6 +136,10 @@ def _chain_extension(doc: FeedDoc, fmt: str) -> type[BaseExtension]:
             chain.set("book", doc.book)
             chain.set("entries", str(doc.entries))
             chain.set("head", doc.head or "")
+            if doc.signed_head is not None:
+                chain.set("signed_at", doc.signed_head.signed_at)
+                chain.set("signature", doc.signed_head.signature)
+                chain.set("key_id", doc.signed_head.key_id)
 
         def extend_atom(self, feed: Any) -> Any:
             self._extend(feed, "")  # Atom history links go through feedgen itself
@@ -162,7 +189,7 @@ def _generator(doc: FeedDoc, fmt: str) -> FeedGenerator:
         for rel, href in _history_links(doc, fmt):
             fg.link(href=href, rel=rel)
     # Last, as RSS's channel link is the last link given.
-    fg.link(href=f"/honour-roll/{doc.book}/", rel="alternate", type="text/html")
+    fg.link(href=home_link(doc.book), rel="alternate", type="text/html")
     fg.updated(doc.updated)
     fg.lastBuildDate(doc.updated)
     # feedgen prepends: add the oldest first so the newest ends up first.
@@ -173,7 +200,7 @@ def _generator(doc: FeedDoc, fmt: str) -> FeedGenerator:
         fe.title(item.title.strip() or f"Mục số {item.seq}")  # Atom requires one; a paper entry may lack it
         fe.updated(item.instant)
         fe.published(item.instant)
-        fe.link(href=item_link(item), rel="alternate")
+        fe.link(href=item_link(item), rel="alternate", type="text/html")
         if item.honoured:
             fe.sovang.links.append({"href": certificate_link(item), "rel": "related", "type": "application/pdf"})
             if item.author_name:
@@ -237,7 +264,7 @@ def json_feed(doc: FeedDoc) -> bytes:
     body: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
         "title": doc.title,
-        "home_page_url": f"/honour-roll/{doc.book}/",
+        "home_page_url": home_link(doc.book),
         "feed_url": doc.path("json", doc.archive),
         "description": doc.subtitle,
         "language": "vi",
@@ -247,6 +274,7 @@ def json_feed(doc: FeedDoc) -> bytes:
             "book": doc.book,
             "entries": doc.entries,
             "head": doc.head,
+            "signed_head": doc.signed_head.public() if doc.signed_head else None,
             "archive": doc.archive,
             "current_url": doc.path("json"),
         },

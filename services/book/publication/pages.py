@@ -68,7 +68,10 @@ def books_page(ctx: Context, books: Iterable[Mapping[str, Any]]) -> bytes:
     return _render("books.html", ctx, books=list(books))
 
 
-def book_page(ctx: Context, book: str, book_name: str, items: list[PublicItem], entries: int, head: str | None) -> bytes:
+def book_page(
+    ctx: Context, book: str, book_name: str, items: list[PublicItem], entries: int, head: str | None,
+    signed_head: Any = None,
+) -> bytes:
     """A book's honour roll from every item of the book (what ``book_index`` is given, recounted)."""
     shown = [i for i in items if i.kind == pub.INSCRIPTION]
     return book_index(
@@ -81,6 +84,7 @@ def book_page(ctx: Context, book: str, book_name: str, items: list[PublicItem], 
         latest=list(reversed(shown))[:LATEST_ON_INDEX],
         entries=entries,
         head=head,
+        signed_head=signed_head,
     )
 
 
@@ -95,6 +99,7 @@ def book_index(
     latest: list[PublicItem],
     entries: int,
     head: str | None,
+    signed_head: Any = None,
 ) -> bytes:
     """A book's honour roll: its periods (with the deeds still honoured in each), the quarters that
     are not periods themselves, and its newest inscriptions, newest first."""
@@ -109,6 +114,7 @@ def book_index(
         latest=latest,
         entries=entries,
         head=head,
+        signed_head=signed_head,
     )
 
 
@@ -127,6 +133,18 @@ def period_page(
         honoured=sum(1 for i in chosen if i.honoured),
         entries=entries,
         head=head,
+    )
+
+
+def verify_page(
+    ctx: Context, book: str, book_name: str, item: PublicItem, *, holds: bool, first_bad_seq: int | None,
+    problem: str | None, signed_head: Any, latest_head: Any,
+) -> bytes:
+    """R15b: the public verification page of one entry: what it records, whether it is revoked,
+    whether the chain holds up to it, and the signed heads."""
+    return _render(
+        "verify.html", ctx, book=book, book_name=book_name, item=item, holds=holds, first_bad_seq=first_bad_seq,
+        problem=problem, signed_head=signed_head, latest_head=latest_head,
     )
 
 

@@ -3,6 +3,7 @@
 Fonts are the DejaVu TTFs shipped in ``services/book/assets`` (every Vietnamese letter, ệ ổ ữ Đ,
 as one precomposed glyph of NFC text). The renderer draws text and lines only: it loads no
 image and follows no link, so a URL in a deed's text (``file://``, loopback, remote) is text.
+A certificate's QR code (R15b, made by segno) is drawn as filled squares, not an image.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -101,11 +103,49 @@ def _frame(doc: _Document) -> None:
     doc.rect(11, 11, 188, 275)
 
 
-def _seal(doc: _Document, item: PublicItem) -> None:
-    """The entry's hash, with where to check the chain (the mono font has no Vietnamese: hex only)."""
-    doc.line_of(f"Mã băm của mục số {item.seq} (SHA-256), kiểm tra tại /api/v1/books/{item.book}/verify:",
-                8, color=MUTED, align="L", height=4.5)
-    doc.line_of(item.hash, 8, family="Mono", color=MUTED, align="L", height=4.5)
+def _seal(doc: _Document, item: PublicItem, verify_url: str | None = None) -> None:
+    """The entry's hash, with where to check the chain (the mono font has no Vietnamese: hex only),
+    and the QR code of the entry's verification page ``verify_url`` beside it (R15b)."""
+    if not verify_url:
+        doc.line_of(f"Mã băm của mục số {item.seq} (SHA-256), kiểm tra tại /api/v1/books/{item.book}/verify:",
+                    8, color=MUTED, align="L", height=4.5)
+        doc.line_of(item.hash, 8, family="Mono", color=MUTED, align="L", height=4.5)
+        return
+    qr_code(doc, verify_url, QR_X, QR_Y, QR_SIZE)
+    right = doc.r_margin
+    doc.set_right_margin(210 - QR_X + 3)  # the text keeps clear of the code
+    doc.line_of(f"Mã băm của mục số {item.seq} (SHA-256):", 8, color=MUTED, align="L", height=4.5)
+    doc.line_of(item.hash, 7.5, family="Mono", color=MUTED, align="L", height=4.2)
+    doc.line_of("Quét mã QR hoặc mở địa chỉ sau để kiểm tra mục này và chuỗi của sổ:", 8, color=MUTED,
+                align="L", height=4.5)
+    doc.line_of(verify_url, 7.5, family="Mono", color=MUTED, align="L", height=4.2)
+    doc.set_right_margin(right)
+
+
+def qr_code(doc: FPDF, url: str, x: float, y: float, size: float) -> None:
+    """R15b: the QR code of ``url`` as vector squares (one rectangle per run of dark modules in a
+    row), ``size`` mm wide with its quiet zone, top left at (x, y)."""
+    code = segno.make(url, error="m", micro=False)
+    matrix = [list(row) for row in code.matrix]
+    border = 4  # the quiet zone the QR standard asks for
+    cell = size / (len(matrix) + 2 * border)
+    doc.set_fill_color(255, 255, 255)
+    doc.rect(x, y, size, size, style="F")
+    doc.set_fill_color(0, 0, 0)
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < len(row):
+            if not row[c]:
+                c += 1
+                continue
+            start = c
+            while c < len(row) and row[c]:
+                c += 1
+            doc.rect(x + (border + start) * cell, y + (border + r) * cell, (c - start) * cell, cell, style="F")
+
+
+QR_SIZE = 28  # mm, quiet zone included
+QR_X, QR_Y = 199 - 4 - QR_SIZE, 286 - 4 - QR_SIZE  # bottom right, inside the frame
 
 
 def _clip(text: str, limit: int) -> str:
@@ -116,9 +156,10 @@ def _created(item: PublicItem) -> dt.datetime:
     return item.instant.astimezone(dt.UTC)
 
 
-def certificate(ctx: Context, book_name: str, item: PublicItem) -> bytes:
-    """The certificate of one inscription (A4): the deed, the decision, the tally, the entry's hash;
-    for a revoked inscription, the notice of its revocation in its place."""
+def certificate(ctx: Context, book_name: str, item: PublicItem, verify_url: str | None = None) -> bytes:
+    """The certificate of one inscription (A4): the deed, the decision, the tally, the entry's hash
+    and the QR code of its verification page ``verify_url`` (R15b); for a revoked inscription, the
+    notice of its revocation in its place."""
     doc = _Document(f"Giấy chứng nhận — {book_name}, mục số {item.seq}", _created(item))
     doc.add_page()
     _frame(doc)
@@ -133,7 +174,7 @@ def certificate(ctx: Context, book_name: str, item: PublicItem) -> bytes:
         doc.ln(6)
         doc.line_of(item.text, 12, align="L", height=7)
         doc.ln(10)
-        _seal(doc, item)
+        _seal(doc, item, verify_url)
         return doc.done()
     deed = item.deed or {}
     doc.line_of("GIẤY CHỨNG NHẬN", 26, "B", RED, height=13)
@@ -174,7 +215,7 @@ def certificate(ctx: Context, book_name: str, item: PublicItem) -> bytes:
     doc.line_of(f"{issuer}, ngày {pub.date_vi(decision.get('date') or item.inscribed_at)}", 10.5, align="R", height=5.6)
     doc.line_of(issuer.upper(), 10.5, "B", align="R", height=5.6)
     doc.ln(8)
-    _seal(doc, item)
+    _seal(doc, item, verify_url)
     return doc.done()
 
 
