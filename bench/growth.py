@@ -19,6 +19,7 @@ from bench.load import Client, wrk
 from bench.org import People
 from bench.stack import PORTS, Database
 from bench.throughput import COPY_COLUMNS, alternate, deed_body
+from services.intake.domain.text import search_text
 from shared import clock
 from shared.ids import new_id
 
@@ -39,7 +40,7 @@ def top_up(db: Database, people: People, upto: int) -> int:
     span = (dt.date(2026, 10, 31) - start).days
     now = dt.datetime.now(dt.UTC)
     template = deed_body({"officer": "x"}, start)
-    search = (template["title"] + " " + template["description"]).lower()
+    search = search_text(template["title"], template["description"])  # R4, as intake stores it
     added = 0
     with db.connect() as conn:
         while added < need:

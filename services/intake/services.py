@@ -22,7 +22,7 @@ from services.intake.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from services.intake.domain.evidence import sniff
 from services.intake.domain.scope import Actor
 from services.intake.domain.status import advance, status_after_entry
-from services.intake.domain.text import search_text, search_words
+from services.intake.domain.text import search_needles, search_text
 from services.intake.orm import Deed, DeedEvidence, EvidenceFile, IntroductionClosure, UnitCarry, UnitMonth
 from shared import clock
 from shared.auth import store_org
@@ -269,8 +269,8 @@ def list_deeds(
 ) -> list[dict[str, Any]]:
     """Deeds in the actor's scope, oldest first, up to ``limit + 1`` (for the next cursor).
 
-    ``q`` (R4) keeps the deeds whose title or description holds every word of it, ignoring case
-    and diacritics.
+    ``q`` (R4) keeps the deeds where every word of it starts a word of the title or the
+    description, ignoring case and diacritics.
     """
     if actor.role not in scope.READERS:
         raise Forbidden(f"Vai trò {actor.role} không được xem việc tốt.")
@@ -295,8 +295,9 @@ def list_deeds(
         query = query.where(Deed.month == filters["month"])
     if filters.get("status"):
         query = query.where(Deed.status == filters["status"])
-    for word in search_words(filters.get("q") or ""):
-        query = query.where(Deed.search_text.contains(word, autoescape=True))
+    for needle in search_needles(filters.get("q") or ""):
+        # R4: a word's start; the trigram index serves ``LIKE '% word%'`` on PostgreSQL.
+        query = query.where(Deed.search_text.contains(needle, autoescape=True))
     if after is not None:
         query = query.where(Deed.id > after)
     with runtime.db.reading() as s:

@@ -11,7 +11,7 @@ from services.intake.domain.dates import month_of, occurred_on_problem
 from services.intake.domain.evidence import sniff
 from services.intake.domain.scope import Actor, may_introduce, may_read, may_record
 from services.intake.domain.status import advance, status_after_entry
-from services.intake.domain.text import fold, nfc, search_text, search_words, text_problem
+from services.intake.domain.text import fold, matches, nfc, search_text, text_problem
 from shared.org import Organisation
 
 D = dt.date
@@ -84,11 +84,31 @@ def test_r4_nfc_keeps_diacritics_exactly() -> None:
         ("tot viec", "Một việc tốt vì Nhân dân", True),  # every word, any order
         ("viec xau", "Một việc tốt vì Nhân dân", False),
         ("dak mil", "Ở Đắk Mil", True),
+        # Each word matches the start of a word (R4).
+        ("an", "Bảo đảm an toàn giao thông", True),
+        ("an", "Phối hợp với Công an xã", True),
+        ("an", "Vì Nhân dân phục vụ", False),
+        ("han", "Vì Nhân dân phục vụ", False),
+        ("nhan", "Vì Nhân dân phục vụ", True),
+        ("nha da", "Vì Nhân dân phục vụ", True),  # prefixes of two words
+        ("toan an", "Công an toàn tỉnh", True),
+        ("mil", "Ở Đắk-Mil", True),  # a hyphen separates words
+        ("lan", "Cụ bà H'Lan", True),
+        ("a_b", "a_b c", True),
+        ("b", "a_b c", False),  # the underscore is inside a word
+        ("%", "a%b", True),  # no word at all: nothing to require
+        ("ss", "Straße", False),
+        ("strasse", "Straße", True),  # casefolded alike
     ],
 )
 def test_r4_search_every_word(query: str, text: str, found: bool) -> None:
-    haystack = search_text(text, "")
-    assert all(w in haystack for w in search_words(query)) == found
+    assert matches(query, text, "") == found
+    assert matches(query, "", text) == found  # the description alike
+
+
+def test_r4_search_text_is_the_words_each_after_a_space() -> None:
+    assert search_text("Việc tốt vì Nhân dân!", "Công-an\nxã") == " viec tot vi nhan dan cong an xa"
+    assert search_text(None, "") == ""
 
 
 @pytest.mark.parametrize(

@@ -39,5 +39,19 @@ def search_words(query: str) -> list[str]:
 
 
 def search_text(*parts: str | None) -> str:
-    """The folded text that ``search_words`` are looked up in (title, description)."""
-    return "\n".join(fold(p) for p in parts if p)
+    """R4: what a search looks in (title, description): their folded words, each after one space
+    (" cong an nhan dan"), so that the start of a word is a space followed by it."""
+    return "".join(" " + word for part in parts if part for word in _WORD.findall(fold(part)))
+
+
+def search_needles(query: str) -> list[str]:
+    """R4: what ``search_text`` must hold for each word of ``query`` to start one of its words:
+    "an" finds "an toàn" and "Công an" (" an"), never "Nhân dân" (" nhan dan"). A substring
+    test, so that PostgreSQL's trigram index serves it (``LIKE '% an%'``)."""
+    return [" " + word for word in search_words(query)]
+
+
+def matches(query: str, *parts: str | None) -> bool:
+    """R4: whether every word of ``query`` starts a word of ``parts`` (what the database answers)."""
+    haystack = search_text(*parts)
+    return all(needle in haystack for needle in search_needles(query))
