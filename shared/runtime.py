@@ -16,6 +16,7 @@ from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from shared import logs, metrics
+from shared.audit import blueprint as audit_blueprint
 from shared.auth import OrgCache
 from shared.celery_app import BrokerOptions, install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
@@ -81,6 +82,8 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
     install_render_limit(app, runtime.settings, runtime.service)
     install_wakeup(runtime.db, runtime.settings)
     install_observability(app, runtime)
+    # R23: each service serves its own audit record.
+    app.register_blueprint(audit_blueprint(runtime.service))
     return app
 
 

@@ -94,6 +94,7 @@ def cmd_org_load(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
+    from shared import audit
     from shared.auth import OrgCache, new_token, store_token
     from shared.org import ROLES
 
@@ -110,6 +111,9 @@ def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
     for db in dbs.values():
         with db.unit_of_work() as uow:
             store_token(uow, token, args.role, args.subject, ttl)
+            # R23: who was given access, never the token itself.
+            audit.record(uow, audit.CLI, "token.issued", f"{args.role}:{args.subject}", {"ttl_days": ttl},
+                         unit=audit.unit_of(org, args.role, args.subject))
             uow.commit()
         db.dispose()
     print(token)
@@ -117,17 +121,34 @@ def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.auth import revoke_subject, revoke_token
+    import sqlalchemy as sa
+
+    from shared import audit
+    from shared.auth import OrgCache, revoke_subject, revoke_token, token_hash
+    from shared.tables import tokens
 
     if (args.token is None) == (args.subject is None):
         raise CliError("cho một mã (TOKEN) hoặc --subject CODE, không cả hai")
     revoked = 0
-    for db in _databases(settings).values():
+    dbs = _databases(settings)
+    org = OrgCache(dbs["intake"]).get()
+    for db in dbs.values():
         with db.unit_of_work() as uow:
             if args.token is not None:
-                revoked = max(revoked, int(revoke_token(uow, args.token)))
+                held = uow.session.execute(
+                    sa.select(tokens.c.role, tokens.c.subject).where(tokens.c.token_hash == token_hash(args.token))
+                ).first()
+                done = int(revoke_token(uow, args.token))
+                if done:
+                    # R23: whose access ended, never the token itself.
+                    audit.record(uow, audit.CLI, "token.revoked", f"{held.role}:{held.subject}", {},
+                                 unit=audit.unit_of(org, held.role, held.subject) if org else None)
             else:
-                revoked = max(revoked, revoke_subject(uow, args.subject))
+                done = revoke_subject(uow, args.subject)
+                if done:
+                    audit.record(uow, audit.CLI, "token.revoked", f"*:{args.subject}", {"tokens": done},
+                                 unit=audit.unit_of(org, "officer", args.subject) if org else None)
+            revoked = max(revoked, done)
             uow.commit()
         db.dispose()
     if args.subject is not None:

@@ -8,6 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from services.book import schemas
+from shared import audit
 
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 WHAT = {
@@ -122,4 +123,6 @@ def spec() -> dict[str, Any]:
     api.path(path="/api/v1/figures", operations=_published(
         "Số liệu: từ 01/09/2021 Công an tỉnh đã công nhận N việc tốt, theo quý và theo đơn vị", "figures",
         _json("Figures")))
+    for path, operations in audit.spec_paths("book").items():
+        api.path(path=path, operations=operations)
     return api.to_dict()

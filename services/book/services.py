@@ -25,7 +25,7 @@ from services.book.domain.figures import scope_of
 from services.book.domain.witness import SignedHead
 from services.book.publisher import Publisher, Rendered, certificate_path, lock_globals
 from services.book.signing import keyring
-from shared import clock
+from shared import audit, clock
 from shared.auth import Principal, store_org
 from shared.db import UnitOfWork, utcnow
 from shared.messages import DeedInscribed, Inscribe, RepublishPages
@@ -202,6 +202,9 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     # request meanwhile) and stored again one message later, a message in this transaction's
     # outbox, so they can never be left missing for good.
     _publish(runtime, uow, msg.book, {seq}, at, "feeds", signed)
+    audit.record(uow, audit.system("council"), "entry.inscribed", f"{msg.book}:{seq}", {
+        "deed_id": deed.get("id"), "decision": msg.decision.get("number"), "source": msg.source,
+    }, unit=msg.book, at=at)
     uow.emit_many([
         DeedInscribed(deed_id=deed["id"], book=msg.book, seq=seq, kind=INSCRIPTION),
         RepublishPages(book=msg.book, seqs=[seq], at=clock.isoformat(at)),
@@ -265,5 +268,7 @@ def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: 
         repo.drop_artifact_variants(uow.session, certificate_path(code, seq))
         uow.emit(DeedInscribed(deed_id=target["deed"]["id"], book=code, seq=new_seq, kind=REVOCATION))
         _publish(runtime, uow, code, {seq, new_seq}, at, signed=signed)
+        audit.record(uow, principal, "entry.revoked", f"{code}:{seq}",
+                     {"revocation": new_seq, "deed_id": target["deed"]["id"], "reason": reason}, unit=code, at=at)
         uow.commit()
     return dict(fields)

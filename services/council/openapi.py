@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from services.council import schemas
 from services.council.domain.rounds import STATUSES
+from shared import audit
 
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 WHAT = {
@@ -163,4 +164,6 @@ def spec() -> dict[str, Any]:
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {
                 "type": "string", "format": "binary"}}}}, **_problems(401, 403, 422)},
     }})
+    for path, operations in audit.spec_paths("council").items():
+        api.path(path=path, operations=operations)
     return api.to_dict()

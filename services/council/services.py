@@ -55,7 +55,7 @@ from services.council.orm import (
     voters,
     votes,
 )
-from shared import clock
+from shared import audit, clock
 from shared.auth import Principal, store_org
 from shared.clock import Month, Quarter
 from shared.db import UnitOfWork, utcnow
@@ -237,6 +237,10 @@ def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.
             cap=council.cap, open_ballots=council.open_ballots, entitled=len(repo.members(session, council.code)),
             paper=False,
         ))
+        actor = audit.system("calendar") if opened_by == "calendar" else who
+        audit.record(uow, actor, "round.opened", round_id, {
+            "council": council.code, "kind": kind, "period": str(period), "closes_at": clock.isoformat(closes_at),
+            "candidates": None if kind == MONTHLY else len(deeds)}, unit=council.unit, at=now)
         if kind == MONTHLY:
             # API.md: intake closes the month to introductions and answers with the final list.
             uow.emit(CloseIntroductions(round_id=round_id, council=council.code, unit=council.unit, month=str(period)))
@@ -339,9 +343,13 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
         session.execute(tallies.insert().values(
             round_id=row.id, closed_at=now, closed_by="empty", voted=0, quota_met=False,
         ))
+        audit.record(uow, audit.system("intake"), "round.closed", row.id,
+                     {"closed_by": "empty", "candidates": 0, "quota_met": False}, unit=row.unit, at=now)
         return
     _freeze(session, row.id, row.council, [(d, None) for d in deeds], org)
     session.execute(rounds.update().where(rounds.c.id == row.id).values(status=OPEN, recorded=msg.recorded))
+    audit.record(uow, audit.system("intake"), "round.candidates_frozen", row.id,
+                 {"candidates": len(deeds), "recorded": msg.recorded}, unit=row.unit, at=now)
 
 
 # -- R10 counts ----------------------------------------------------------------------------------
@@ -399,6 +407,9 @@ def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
         monthly_decision=msg.monthly_decision, monthly_tally=msg.monthly_tally,
         quarterly_tally=msg.quarterly_tally, created_at=utcnow(),
     ))
+    audit.record(uow, audit.system("council"), "dossier.received", msg.dossier_id,
+                 {"deed_id": msg.deed_id, "quarter": msg.quarter, "quarterly_round": msg.quarterly_round_id},
+                 unit=msg.unit)
 
 
 def _open_for_ballots(row: Row, now: dt.datetime) -> None:
@@ -517,6 +528,9 @@ def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_
         session.execute(rounds.update().where(rounds.c.id == row.id).values(
             paper=True, paper_voters=voters_count, paper_ballots=len(papers)))
         repo.reshuffle(session, row.id)
+        audit.record(uow, who, "round.paper_count", row.id,
+                     {"voters": voters_count, "ballots": len(papers), "replaces_earlier_count": bool(row.paper)},
+                     unit=row.unit, at=now)
         uow.commit()
     published = sorted(({"receipt": r["receipt"], "choices": {r["candidate_id"]: r["choice"]}} for r in rows),
                        key=lambda b: b["receipt"])
@@ -631,10 +645,32 @@ def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetim
             if not _compare_and_set_closed(session, row.id):
                 raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
             closed = tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
+            _audit_close(uow, who, row, closed, now)
             uow.commit()
         return queries.closed_result(row, *closed)
 
     return _retrying(attempt)
+
+
+def _audit_close(uow: UnitOfWork, who: audit.Actor, row: Row, closed: Any, now: dt.datetime) -> None:
+    """R23 for a close: the close itself, the runoff it opened, and — R19 — that each member who
+    voted did, stamped with the close rather than the ballot (no instant orders the voters or
+    tells the secretary who had voted while the round was open, R20a), read from the voters
+    table, which says nothing of choices."""
+    audit.record(uow, who, "round.closed", row.id, {
+        "closed_by": "secretary" if who.role != audit.SYSTEM else "schedule",
+        "decision": closed.decision, "runoff": closed.runoff, "quota_met": closed.quota_met,
+        "selected": sum(1 for _, counted in closed.counted if counted.selected),
+    }, unit=row.unit, at=now)
+    if closed.runoff:
+        audit.record(uow, audit.system("council"), "round.opened", closed.runoff,
+                     {"council": row.council, "kind": "runoff", "period": row.period, "runoff_of": row.id},
+                     unit=row.unit, at=now)
+    members = uow.session.execute(
+        sa.select(voters.c.member).where(voters.c.round_id == row.id).order_by(voters.c.member)
+    ).scalars()
+    audit.record_many(uow, [(Principal("council_member", m), "ballot.cast", row.id, row.unit, {}) for m in members],
+                      at=now)
 
 
 def _compare_and_set_closed(session: Session, round_id: str, due_by: dt.datetime | None = None) -> bool:
@@ -664,7 +700,8 @@ def close_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[s
                 if not _compare_and_set_closed(uow.session, round_id, due_by=now):
                     return False
                 row = repo.round_(uow.session, round_id)
-                tally_round(uow, row, now, "schedule", org, cfg.calendar.runoff_hours)
+                closed = tally_round(uow, row, now, "schedule", org, cfg.calendar.runoff_hours)
+                _audit_close(uow, audit.system("schedule"), row, closed, now)
                 uow.commit()
                 return True
 

@@ -6,4 +6,4 @@ SERVICE = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The HTTP path prefixes this service owns on the shared origin.
 # "/" is the sign-in page (exactly that path); intake owns people and sessions (R24).
-PREFIXES = ("/api/v1/deeds", "/api/v1/session", "/")
+PREFIXES = ("/api/v1/audit/intake", "/api/v1/deeds", "/api/v1/session", "/")

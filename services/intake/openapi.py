@@ -9,6 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from services.intake import schemas
+from shared import audit
 
 PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 
@@ -129,6 +130,8 @@ def spec() -> dict[str, Any]:
         }},
     )
     _session_paths(api)
+    for path, operations in audit.spec_paths("intake").items():
+        api.path(path=path, operations=operations)
     return api.to_dict()
 
 

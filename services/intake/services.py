@@ -24,7 +24,7 @@ from services.intake.domain.scope import Actor
 from services.intake.domain.status import advance, status_after_entry
 from services.intake.domain.text import search_needles, search_text
 from services.intake.orm import Deed, DeedEvidence, EvidenceFile, IntroductionClosure, UnitCarry, UnitMonth
-from shared import clock
+from shared import audit, clock
 from shared.auth import store_org
 from shared.db import UnitOfWork, utcnow
 from shared.ids import new_id
@@ -146,6 +146,12 @@ def _recorded(rows: list[dict[str, Any]]) -> list[DeedsRecorded]:
     return [DeedsRecorded(unit=unit, month=month, deed_ids=deed_ids) for (unit, month), deed_ids in ids.items()]
 
 
+def _recorded_lines(actor: Actor, rows: list[dict[str, Any]]) -> list[audit.Line]:
+    """R23: one line per deed recorded; never its text (R2a: the beneficiaries stay in the deed)."""
+    return [(actor, "deed.recorded", row["id"], row["unit"], {"month": row["month"], "batch": len(rows) > 1})
+            for row in rows]
+
+
 def _dates(runtime: Runtime) -> tuple[dt.date, dt.date, int]:
     return clock.today(), dt.date.fromisoformat(runtime.settings.programme_since), runtime.settings.late_days
 
@@ -163,6 +169,7 @@ def record_deed(runtime: Runtime, actor: Actor, data: dict[str, Any]) -> dict[st
         # executemany path, and the ORM's layers add nothing to a Core INSERT.
         uow.session.connection().execute(_INSERT_DEED, row)
         uow.emit_many(_recorded([row]))
+        audit.record_many(uow, _recorded_lines(actor, [row]), at=row["created_at"])
         uow.commit()
     return _private(_new_view(row), org, actor)
 
@@ -194,6 +201,7 @@ def record_batch(runtime: Runtime, actor: Actor, items: list[dict[str, Any]]) ->
         # One multi-row INSERT (insertmanyvalues) and one message per (unit, month), not per deed.
         uow.session.execute(sa.insert(Deed.__table__), rows)
         uow.emit_many(_recorded(rows))
+        audit.record_many(uow, _recorded_lines(actor, rows), at=now)
         uow.commit()
     return [_private(_new_view(row), org, actor) for row in rows]
 
@@ -355,6 +363,8 @@ def introduce(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
             deed.status = "introduced"
             deed.carried_over = closed
             uow.emit(DeedIntroduced(deed_id=deed.id, unit=deed.unit, month=deed.month))
+            audit.record(uow, actor, "deed.introduced", deed.id, {"month": deed.month, "carried_over": closed},
+                         unit=deed.unit)
         s.flush()
         view = _view(deed, _evidence_of(s, [deed.id])[deed.id], org, actor)
         uow.commit()
@@ -392,6 +402,8 @@ def add_evidence(runtime: Runtime, actor: Actor, deed_id: str, content: bytes) -
         if s.get(DeedEvidence, (deed.id, digest)) is None:
             s.add(DeedEvidence(deed_id=deed.id, sha256=digest, added_at=now,
                                added_by=f"{actor.role}:{actor.subject}"))
+            audit.record(uow, actor, "evidence.added", deed.id,
+                         {"sha256": digest, "size": len(content), "content_type": content_type}, unit=deed.unit, at=now)
         uow.commit()
     return {"sha256": digest, "size": len(content), "content_type": content_type}
 
@@ -480,6 +492,8 @@ def close_introductions(uow: UnitOfWork, msg: CloseIntroductions) -> None:
     evidence = _evidence_of(s, [d.id for d in deeds])
     s.add(IntroductionClosure(round_id=msg.round_id, council=msg.council, unit=msg.unit, month=msg.month,
                               deed_ids=[d.id for d in deeds], closed_at=now))
+    audit.record(uow, audit.system("council"), "month.closed_to_introductions", f"{msg.unit}:{msg.month}",
+                 {"round": msg.round_id, "deeds": len(deeds)}, unit=msg.unit, at=now)
     uow.emit(IntroductionsClosed(
         round_id=msg.round_id, unit=msg.unit, month=msg.month, recorded=int(recorded or 0),
         deeds=[_copy(d, evidence[d.id]) for d in deeds],
@@ -531,7 +545,11 @@ def deed_fate(uow: UnitOfWork, msg: DeedFateDecided) -> None:
     if deed is None:
         log.warning("deed_fate for unknown deed %s ignored", msg.deed_id)
         return
+    before = deed.status
     deed.status = advance(deed.status, msg.status)
+    if deed.status != before:
+        audit.record(uow, audit.system("council"), "deed.status_changed", deed.id,
+                     {"from": before, "to": deed.status, "round": msg.round_id}, unit=deed.unit)
 
 
 def deed_inscribed(uow: UnitOfWork, msg: DeedInscribed) -> None:
@@ -542,14 +560,20 @@ def deed_inscribed(uow: UnitOfWork, msg: DeedInscribed) -> None:
         log.warning("deed_inscribed for unknown deed %s ignored", msg.deed_id)
         return
     entries = list(deed.book_entries or [])
-    if not any(e.get("book") == msg.book and e.get("seq") == msg.seq for e in entries):
+    known = any(e.get("book") == msg.book and e.get("seq") == msg.seq for e in entries)
+    if not known:
         entry: dict[str, Any] = {"book": msg.book, "seq": msg.seq}
         if msg.kind != "inscription":
             entry["kind"] = msg.kind
         deed.book_entries = [*entries, entry]
+    before = deed.status
     implied = status_after_entry(deed.unit, msg.book, msg.kind)
     if implied:
         deed.status = advance(deed.status, implied)
+    if not known or deed.status != before:
+        audit.record(uow, audit.system("book"), "deed.book_entry", deed.id,
+                     {"book": msg.book, "seq": msg.seq, "kind": msg.kind, "from": before, "to": deed.status},
+                     unit=deed.unit)
 
 
 # -- housekeeping --------------------------------------------------------------------------------

@@ -1,0 +1,229 @@
+"""R23: the audit record of one service — who (role, subject) changed what, and when.
+
+Each service keeps its own ``audit_log`` table (created by its own migration, with
+``create_audit_table``); a use case writes its line with ``record`` inside the unit of work that
+makes the change, so the line and the change are committed together or not at all. The record
+is read at ``GET /api/v1/audit/{service}`` by the unit secretary (their unit's lines) and the
+province secretary (every line).
+
+R19: nothing here says how anyone voted. A ballot leaves no line when it is cast (a line with
+its instant would tell the secretary who has voted while the round is open, R20a, and order the
+voters); the close writes one line per member who voted, stamped with the close, taken from the
+voters table, which holds nothing about choices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from shared import clock
+from shared.db import Instant, UnitOfWork, utcnow
+from shared.http import Problem, page, page_params
+
+SYSTEM = "system"
+metadata = sa.MetaData()
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", Instant, nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(80), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("object", sa.String(200), nullable=False),
+    # The unit the change concerns (a unit code or the province's), for the unit secretary's view.
+    sa.Column("unit", sa.String(40), nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_audit_log_unit_id", "unit", "id"),
+    sa.Index("ix_audit_log_at", "at"),
+)
+
+
+class Actor(Protocol):
+    role: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Named:
+    role: str
+    subject: str
+
+
+def system(subject: str) -> Named:
+    """The system as an actor: ``schedule``, ``calendar``, or the service whose message it acts on."""
+    return Named(SYSTEM, subject)
+
+
+# The operator at the command line (``sovang token issue|revoke``).
+CLI = Named("admin", "cli")
+
+
+def unit_of(org: Any, role: str, subject: str) -> str | None:
+    """The unit a person's line belongs to: the unit they are secretary of, their own unit as an
+    officer, the province for the province's own people; None for programs (admin)."""
+    if role in ("province_secretary", "press"):
+        return org.province_code
+    if role == "unit_secretary":
+        return org.unit_led_by(subject) or org.unit_of_officer(subject)
+    return org.unit_of_officer(subject)
+
+
+def record(uow: UnitOfWork, actor: Actor, action: str, object: str, details: dict[str, Any] | None = None,
+           unit: str | None = None, at: dt.datetime | None = None) -> None:
+    """Write one line of the audit record in ``uow``'s transaction (the caller commits)."""
+    record_many(uow, [(actor, action, object, unit, details or {})], at)
+
+
+Line = tuple[Actor, str, str, "str | None", dict[str, Any]]
+
+
+def record_many(uow: UnitOfWork, lines: Iterable[Line], at: dt.datetime | None = None) -> None:
+    """Several lines ``(actor, action, object, unit, details)`` in one INSERT: a batch of a
+    thousand deeds costs one statement, as its deeds do."""
+    now = at or utcnow()
+    rows = [
+        {"at": now, "role": actor.role, "subject": actor.subject, "action": action, "object": obj,
+         "unit": unit, "details": details}
+        for actor, action, obj, unit, details in lines
+    ]
+    if rows:
+        uow.session.execute(audit_log.insert(), rows)
+
+
+def create_audit_table(op) -> None:  # noqa: ANN001 - alembic's op proxy
+    """Called from each service's migration that adds the record; spelled out so history never moves."""
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("role", sa.String(32), nullable=False),
+        sa.Column("subject", sa.String(80), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("object", sa.String(200), nullable=False),
+        sa.Column("unit", sa.String(40), nullable=True),
+        sa.Column("details", sa.JSON, nullable=False),
+    )
+    op.create_index("ix_audit_log_unit_id", "audit_log", ["unit", "id"])
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+
+
+def drop_audit_table(op) -> None:  # noqa: ANN001
+    op.drop_index("ix_audit_log_at", table_name="audit_log")
+    op.drop_index("ix_audit_log_unit_id", table_name="audit_log")
+    op.drop_table("audit_log")
+
+
+# -- reading ------------------------------------------------------------------------------------
+def _bound(name: str, text: str | None, end: bool) -> dt.datetime | None:
+    """``from``/``to``: a local date (the whole day: ``to`` is inclusive) or an instant with offset."""
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return clock.at_local(day + dt.timedelta(days=1) if end else day)
+        instant = dt.datetime.fromisoformat(text)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise Problem(422, f"{name} phải là ngày YYYY-MM-DD hoặc thời điểm ISO 8601 có múi giờ.",
+                      errors={name: ["Phải là YYYY-MM-DD hoặc thời điểm ISO 8601 có múi giờ."]})
+    return instant
+
+
+def read(db: Any, unit: str | None, start: dt.datetime | None, end: dt.datetime | None, limit: int,
+         after: int | None) -> list[dict[str, Any]]:
+    """Up to ``limit + 1`` lines, oldest first, after the line ``after``."""
+    query = sa.select(audit_log)
+    if unit is not None:
+        query = query.where(audit_log.c.unit == unit)
+    if start is not None:
+        query = query.where(audit_log.c.at >= start)
+    if end is not None:
+        query = query.where(audit_log.c.at < end)
+    if after is not None:
+        query = query.where(audit_log.c.id > after)
+    with db.reading() as s:
+        rows = s.execute(query.order_by(audit_log.c.id).limit(limit + 1)).all()
+    return [
+        {"at": clock.isoformat(r.at), "actor": {"role": r.role, "subject": r.subject}, "action": r.action,
+         "object": r.object, "details": r.details, "_id": r.id}
+        for r in rows
+    ]
+
+
+def blueprint(service: str) -> Blueprint:
+    """``GET /api/v1/audit/{service}?unit=&from=&to=`` for one service (API.md, Common)."""
+    from shared.auth import principal
+
+    bp = Blueprint(f"{service}_audit", __name__)
+
+    @bp.get(f"/api/v1/audit/{service}")
+    def audit() -> Response:
+        runtime = current_app.extensions["sovang"]
+        who = principal(runtime.db, "unit_secretary", "province_secretary")
+        org = runtime.orgs.require()
+        unit = request.args.get("unit")
+        if who.role == "unit_secretary":
+            own = org.unit_led_by(who.subject)
+            if own is None:
+                raise Problem(403, "Không phải thư ký của đơn vị nào.")
+            if unit is not None and unit != own:
+                raise Problem(403, f"Thư ký đơn vị chỉ xem nhật ký của đơn vị mình ({own}).")
+            unit = own
+        elif who.subject != org.province_secretary:
+            raise Problem(403, "Chỉ thư ký Công an tỉnh được xem nhật ký của mọi đơn vị.")
+        limit, after = page_params()
+        if after is not None and not isinstance(after, int):
+            raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+        start = _bound("from", request.args.get("from"), end=False)
+        end = _bound("to", request.args.get("to"), end=True)
+        items = read(runtime.db, unit, start, end, limit, after)
+        body = page(items, limit, key=lambda line: line["_id"])
+        for line in body["items"]:
+            del line["_id"]
+        return jsonify(body)
+
+    return bp
+
+
+def spec_paths(service: str) -> dict[str, Any]:
+    """The path's OpenAPI operation, for each service's document."""
+    problem = {"application/problem+json": {"schema": {"type": "object"}}}
+    line = {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "object", "properties": {"role": {"type": "string"}, "subject": {"type": "string"}}},
+            "action": {"type": "string"},
+            "object": {"type": "string"},
+            "details": {"type": "object"},
+        },
+    }
+    return {f"/api/v1/audit/{service}": {"get": {
+        "summary": f"Nhật ký thay đổi (R23) của dịch vụ {service}: thư ký đơn vị (đơn vị mình), thư ký Công an tỉnh",
+        "operationId": f"audit{service.capitalize()}", "tags": [service], "security": [{"bearer": []}],
+        "parameters": [
+            {"in": "query", "name": "unit", "schema": {"type": "string"}},
+            {"in": "query", "name": "from", "schema": {"type": "string"},
+             "description": "YYYY-MM-DD (giờ Việt Nam) hoặc thời điểm ISO 8601 có múi giờ"},
+            {"in": "query", "name": "to", "schema": {"type": "string"}, "description": "như from; ngày: cả ngày đó"},
+            {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {"description": "Một trang, cũ trước", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"items": {"type": "array", "items": line},
+                                                 "next": {"type": "string", "nullable": True}}}}}},
+            **{str(s): {"description": d, "content": problem}
+               for s, d in ((401, "Thiếu hoặc sai mã xác thực"), (403, "Không có quyền"), (422, "Tham số không hợp lệ"))},
+        },
+    }}}
