@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from services.council import repository as repo
 from services.council.domain.rounds import OPEN, REFERRAL, entitled_members, undecidable
 from services.council.orm import candidates, entitlements, rounds
+from shared import audit
 from shared.db import UnitOfWork
 from shared.ids import new_id
 from shared.messages import DeedFateDecided
@@ -56,11 +57,13 @@ def refer(uow: UnitOfWork, unit_round: Row, deeds: list[dict[str, Any]], org: Or
     council = repo.council(session, province.code)
     base_key = f"{province.code}:{REFERRAL}:{unit_round.period}:{unit_round.council}"
     target = None
+    opened = False
     for n in range(1, 100):
         key = base_key if n == 1 else f"{base_key}:{n}"
         existing = repo.round_by_key(session, key)
         if existing is None:
             target = _open(session, key, council, unit_round, now, late_hours)
+            opened = True
             break
         existing = repo.round_(session, existing.id, lock=True)
         if existing.status == OPEN and existing.closes_at > now and not repo.voted_count(session, existing):
@@ -68,6 +71,16 @@ def refer(uow: UnitOfWork, unit_round: Row, deeds: list[dict[str, Any]], org: Or
             break
     assert target is not None, "no referral round could take the deeds"
     _add(session, target, province.code, deeds, org)
+    # R23: the referral and, when it opened one, the provincial round, both by the system.
+    lines: list[audit.Line] = [
+        (audit.system("council"), "deed.referred", d["id"], unit_round.unit, {"round": target, "from": unit_round.id})
+        for d in deeds
+    ]
+    if opened:
+        lines.insert(0, (audit.system("council"), "round.opened", target, council.unit, {
+            "council": council.code, "kind": REFERRAL, "period": unit_round.period,
+            "referred_from": unit_round.council}))
+    audit.record_many(uow, lines, at=now)
     uow.emit_many([DeedFateDecided(deed_id=d["id"], status="referred", round_id=target) for d in deeds])
     return target
 

@@ -75,6 +75,13 @@ def test_a_deed_of_the_whole_unit_is_decided_by_the_province(flow: Flow, org_doc
     assert (referral["council"], referral["kind"], referral["period"], referral["referred_from"], referral["status"]) == (
         doc["province"]["council"]["code"], "referral", this_month(), p.council, "open")
     assert [c["deed_id"] for c in referral["candidates"]] == [whole["id"]]
+    # R23: the unit's secretary reads that the system referred the deed; the province, the round it opened.
+    lines = flow.get("council", "/api/v1/audit/council", secretary)["items"]
+    assert [(x["action"], x["object"], x["details"]["round"]) for x in lines if x["action"] == "deed.referred"] == [
+        ("deed.referred", whole["id"], referral["id"])]
+    opened = flow.get("council", f"/api/v1/audit/council?unit={doc['province']['code']}", province)["items"]
+    assert ("round.opened", referral["id"], {"role": "system", "subject": "council"}) in [
+        (x["action"], x["object"], x["actor"]) for x in opened]
     # R17 in the province: the member who belongs to the unit is recused, the others vote.
     assert referral["entitled"] == len(province_members) - 1
     r = flow.post("council", f"/api/v1/rounds/{referral['id']}/ballots", flow.token("council_member", both),
