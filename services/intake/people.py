@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.intake.orm import Password, PersonSession, SigninFailure
+from shared import audit
 from shared.db import utcnow
 from shared.http import Problem
 from shared.org import Organisation
@@ -56,6 +57,11 @@ def _org(runtime: Runtime) -> Organisation:
     return runtime.orgs.require()
 
 
+def _unit(runtime: Runtime, role: str, subject: str) -> str | None:
+    org = runtime.orgs.get()
+    return audit.unit_of(org, role, subject) if org is not None else None
+
+
 def person_roles(runtime: Runtime, subject: str) -> tuple[str, ...]:
     return roles_of(_org(runtime), subject, runtime.settings.admins)
 
@@ -85,7 +91,9 @@ def set_password(runtime: Runtime, subject: str, password: str, by: str) -> None
             s.add(Password(subject=subject, hash=digest, set_at=now, set_by=by))
         else:
             row.hash, row.set_at, row.set_by = digest, now, by
-        _end_all(s, subject, "everywhere", now)
+        ended = _end_all(s, subject, "everywhere", now)
+        audit.record(uow, audit.CLI if by == "cli" else audit.Named("admin", by), "password.set", subject,
+                     {"sessions_ended": ended}, unit=_unit(runtime, "officer", subject), at=now)
         uow.commit()
 
 
@@ -157,6 +165,9 @@ def sign_in(runtime: Runtime, subject: str, password: str, address: str) -> Sign
         ))
         # A good pair clears the subject's count: a person who mistyped signs in afterwards.
         uow.session.execute(sa.delete(SigninFailure).where(SigninFailure.subject == subject))
+        # R23: who signed in (never from where: the address is the person's, not the record's).
+        audit.record(uow, audit.Named(roles[0], subject), "session.signed_in", subject, {"roles": list(roles)},
+                     unit=_unit(runtime, roles[0], subject), at=now)
         uow.commit()
     return SignedIn(session_id, Person(subject, roles, roles[0], csrf, session_digest(session_id)))
 
@@ -197,9 +208,13 @@ def why_ended(runtime: Runtime, session_id: str) -> str | None:
 
 def _end(runtime: Runtime, digest: str, why: str, now: dt.datetime) -> None:
     with runtime.db.unit_of_work() as uow:
-        uow.session.execute(sa.update(PersonSession).where(
+        ended = uow.session.execute(sa.update(PersonSession).where(
             PersonSession.id_hash == digest, PersonSession.ended_at.is_(None)
-        ).values(ended_at=now, ended_why=why))
+        ).values(ended_at=now, ended_why=why).returning(PersonSession.subject, PersonSession.role)).first()
+        if ended is not None:
+            actor = audit.Named(ended.role, ended.subject) if why == "signed_out" else audit.system("intake")
+            audit.record(uow, actor, "session.ended", ended.subject, {"why": why},
+                         unit=_unit(runtime, ended.role, ended.subject), at=now)
         uow.commit()
 
 
@@ -218,6 +233,8 @@ def sign_out_everywhere(runtime: Runtime, subject: str) -> int:
     """R24: every session of a person ends at once (a lost phone); how many were live."""
     with runtime.db.unit_of_work() as uow:
         n = _end_all(uow.session, subject, "everywhere", utcnow())
+        audit.record(uow, audit.CLI, "session.ended", subject, {"why": "everywhere", "sessions": n},
+                     unit=_unit(runtime, "officer", subject))
         uow.commit()
     return n
 
