@@ -1,15 +1,15 @@
 """audit_log: the audit record of R23 (shared.audit)
 
-Revision ID: 0007_intake_audit_log
-Revises: 0006_intake_people_sessions
+Revision ID: 0008_intake_audit_log
+Revises: 0007_intake_search_word_starts
 """
 
 from alembic import op
 
 from shared.audit import create_audit_table, drop_audit_table
 
-revision = "0007_intake_audit_log"
-down_revision = "0006_intake_people_sessions"
+revision = "0008_intake_audit_log"
+down_revision = "0007_intake_search_word_starts"
 branch_labels = None
 depends_on = None
 
