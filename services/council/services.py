@@ -572,6 +572,8 @@ def move_deadline(runtime: Runtime, who: Principal, round_id: str, closes_at: dt
         if closes_at <= now:
             raise Problem(422, "Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
         session.execute(rounds.update().where(rounds.c.id == row.id).values(closes_at=closes_at))
+        audit.record(uow, who, "round.deadline_moved", row.id,
+                     {"from": clock.isoformat(row.closes_at), "to": clock.isoformat(closes_at)}, unit=row.unit, at=now)
         uow.commit()
     return get_round_view(runtime, round_id)
 
@@ -601,6 +603,7 @@ def cancel_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
             raise Problem(409, "Phiên vừa thay đổi trạng thái; hãy tải lại.")
         if row.kind == MONTHLY:
             uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
+        audit.record(uow, who, "round.cancelled", row.id, {"kind": row.kind, "period": row.period}, unit=row.unit)
         uow.commit()
     return get_round_view(runtime, round_id)
 

@@ -530,12 +530,16 @@ def reopen_introductions(uow: UnitOfWork, msg: ReopenIntroductions) -> None:
     unit_month.closed_at = None
     unit_month.closed_by_round = None
     ids = list(closure.deed_ids or [])
+    back = []
     for deed in s.scalars(sa.select(Deed).where(Deed.id.in_(ids), Deed.status == "in_round")) if ids else []:
         # The one move back a status makes: the round that took the deed never was (advance()
         # only moves on).
         deed.status = "introduced"
+        back.append(deed.id)
         if deed.carried_over:
             deed.carried_to = None
+    audit.record(uow, audit.system("council"), "month.reopened_to_introductions", f"{closure.unit}:{closure.month}",
+                 {"round": msg.round_id, "deeds_back": len(back)}, unit=closure.unit)
 
 
 def deed_fate(uow: UnitOfWork, msg: DeedFateDecided) -> None:

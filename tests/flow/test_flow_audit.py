@@ -173,3 +173,45 @@ def test_r23_a_refused_change_writes_no_line(flow: Flow, org_document) -> None:
     assert flow.clients["intake"].post("/api/v1/deeds", json=bad, headers=secretary).status_code == 422
     assert audit(flow, "council", secretary) == before
     assert [x["action"] for x in audit(flow, "intake", secretary)] == ["month.closed_to_introductions"]
+
+
+def test_r23_the_secretary_s_corrections_are_recorded(flow: Flow, org_document) -> None:
+    """R20a: moving a deadline, entering and correcting a paper count, cancelling a round (and the
+    month it gives back to introductions) each leave their line."""
+    import datetime as dt
+
+    p = people_of(org_document)
+    secretary = flow.token("unit_secretary", p.secretary)
+    deed = flow.post("intake", "/api/v1/deeds", secretary, deed_body({"officer": p.officer}), 201).get_json()
+    flow.post("intake", f"/api/v1/deeds/{deed['id']}/introduce", secretary, {}, 200)
+    rnd = flow.post("council", "/api/v1/rounds", secretary, {"council": p.council, "kind": "monthly",
+                                                             "period": this_month()}, 201).get_json()
+    flow.pump()
+    later = clock.isoformat(clock.now() + dt.timedelta(days=3))
+    r = flow.clients["council"].patch(f"/api/v1/rounds/{rnd['id']}", json={"closes_at": later}, headers=secretary)
+    assert r.status_code == 200, r.get_json()
+    flow.post("council", f"/api/v1/rounds/{rnd['id']}/cancel", secretary, {}, 200)
+    flow.pump()
+    again = flow.post("council", "/api/v1/rounds", secretary, {"council": p.council, "kind": "monthly",
+                                                               "period": this_month()}, 201).get_json()
+    flow.pump()
+    again = flow.get("council", f"/api/v1/rounds/{again['id']}", secretary)
+    cid = again["candidates"][0]["id"]
+    n = again["entitled"]
+    for ballots in ([{"choices": {cid: "approve"}}] * n, [{"choices": {cid: "reject"}}] * n):
+        flow.post("council", f"/api/v1/rounds/{again['id']}/paper-ballots", secretary,
+                  {"voters": n, "ballots": ballots}, 201)
+
+    lines = audit(flow, "council", secretary)
+    mine = [(x["action"], x["object"]) for x in lines if x["actor"] == {"role": "unit_secretary", "subject": p.secretary}]
+    assert mine == [("round.opened", rnd["id"]), ("round.deadline_moved", rnd["id"]), ("round.cancelled", rnd["id"]),
+                    ("round.opened", again["id"]), ("round.paper_count", again["id"]),
+                    ("round.paper_count", again["id"])]
+    moved = next(x for x in lines if x["action"] == "round.deadline_moved")
+    assert moved["details"]["to"] == later
+    counts = [x["details"] for x in lines if x["action"] == "round.paper_count"]
+    assert counts == [{"voters": n, "ballots": n, "replaces_earlier_count": False},
+                      {"voters": n, "ballots": n, "replaces_earlier_count": True}]
+    reopened = [x for x in audit(flow, "intake", secretary) if x["action"] == "month.reopened_to_introductions"]
+    assert [(x["object"], x["details"]) for x in reopened] == [
+        (f"{p.unit}:{this_month()}", {"round": rnd["id"], "deeds_back": 1})]
