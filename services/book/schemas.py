@@ -29,6 +29,8 @@ class RevocationSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=2000, error="Từ 1 đến 2000 ký tự."),
         error_messages={"required": "Bắt buộc.", "null": "Bắt buộc.", "invalid": "Phải là chuỗi ký tự."},
+        metadata={"description": "R4a: được xuống dòng và tab; ký tự điều khiển khác, noncharacter (U+FFFE …) "
+                                 "và surrogate đơn lẻ bị từ chối (422)"},
     )
 
     @validates("reason")

@@ -68,7 +68,8 @@ def spec() -> dict[str, Any]:
                               **_problems(400, 401, 403, 413, 415, 422, 429)},
             },
             "get": {
-                "summary": "Danh sách việc tốt trong phạm vi được xem; q bỏ qua dấu và hoa thường (R4)",
+                "summary": "Danh sách việc tốt trong phạm vi được xem; mỗi từ của q khớp với đầu một từ của tiêu đề "
+                           "hoặc mô tả, bỏ qua dấu và hoa thường (R4)",
                 "operationId": "listDeeds", "tags": ["intake"], "security": secured,
                 "parameters": [{"in": "query", "schema": schemas.DeedQuery}],
                 "responses": {"200": {"description": "Một trang", "content": _json("DeedPage")},

@@ -152,7 +152,10 @@ class DeedQuery(StrictSchema):
         error_messages=_messages(),
         metadata={"enum": list(STATUSES)},
     )
-    q = Text(validate=_length(1, 200))
+    q = Text(validate=_length(1, 200), metadata={
+        "description": "R4: mỗi từ khớp với đầu một từ của tiêu đề hoặc mô tả (\"an\" tìm thấy \"an toàn\", "
+                       "\"Công an\", không tìm thấy \"Nhân dân\"), có dấu hay không dấu, không phân biệt hoa thường",
+    })
     limit = fields.Integer(
         validate=validate.Range(min=1, max=500, error="Từ 1 đến 500."),
         error_messages=_messages(invalid="Phải là số nguyên."),

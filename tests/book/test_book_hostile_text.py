@@ -80,7 +80,8 @@ def hostile_book(runtime, inscribe):
 
 FEEDS = [f"/feeds/{code}.{fmt}" for code in (UNIT, PROVINCE) for fmt in ("atom", "rss", "json")]
 PAGES = ["/honour-roll/", f"/honour-roll/{UNIT}/", f"/honour-roll/{UNIT}/2024-05", f"/honour-roll/{UNIT}/2024-Q2",
-         f"/honour-roll/{PROVINCE}/", f"/honour-roll/{PROVINCE}/2024-Q2", "/press/2024-Q2.html"]
+         f"/honour-roll/{PROVINCE}/", f"/honour-roll/{PROVINCE}/2024-Q2", "/press/2024-Q2.html",
+         *(f"/verify/{UNIT}/{seq}" for seq in (1, 2, 3, 4)), f"/verify/{PROVINCE}/1"]
 PDFS = [f"/api/v1/books/{UNIT}/entries/{seq}/certificate.pdf" for seq in (1, 2, 3)] + [
     f"/api/v1/books/{PROVINCE}/entries/1/certificate.pdf", "/press/2024-Q2.pdf"]
 
