@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import g, request
 from sqlalchemy import event
 
+from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
 from shared.http import Problem
 from shared.org import ROLES, Organisation
@@ -211,6 +212,10 @@ def store_org(uow: UnitOfWork, doc: dict[str, Any]) -> bool:
         # An older document loaded again becomes current once more.
         uow.session.execute(org_documents.delete().where(org_documents.c.id == exists))
     uow.session.execute(org_documents.insert().values(digest=digest, document=doc, loaded_at=utcnow()))
+    # R23, R25: a new organisation is a change of state (loaded with `sovang org load`).
+    audit.record(uow, audit.CLI, "org.loaded", digest, {
+        "units": len(doc.get("units") or []), "officers": len(doc.get("officers") or []),
+        "again": exists is not None}, unit=(doc.get("province") or {}).get("code"))
     # Once committed, not before: a cache looking in between would keep the old document.
     event.listen(uow.session, "after_commit", _org_committed, once=True)
     return True

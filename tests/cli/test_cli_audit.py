@@ -38,3 +38,22 @@ def test_r23_tokens_issued_and_revoked_are_recorded_in_every_service(tmp_path, m
         ], service
         text = r.get_data(as_text=True)
         assert secretary not in text and officer not in text
+
+
+def test_r23_loading_an_organisation_is_recorded_once(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SOVANG_HOME", str(tmp_path / "home"))
+    for name in [k for k in os.environ if k.startswith("SOVANG_") and k != "SOVANG_HOME"]:
+        monkeypatch.delenv(name, raising=False)
+    for _ in range(2):  # the same file again changes nothing, and records nothing
+        assert cli.main(["org", "load", str(ORG_FILE)]) == 0
+    assert cli.main(["token", "issue", "--role", "province_secretary", "--subject", "CAT-0012"]) == 0
+    from shared.db import Database
+
+    for service in ("intake", "council", "book"):
+        db = Database(Settings(home=tmp_path / "home"), service)
+        with db.reading() as s:
+            from shared.audit import audit_log
+
+            rows = s.execute(audit_log.select().where(audit_log.c.action == "org.loaded")).all()
+        db.dispose()
+        assert [(r.role, r.subject, r.unit, r.details["units"]) for r in rows] == [("admin", "cli", "CAT", 15)], service
