@@ -82,6 +82,12 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
         assert {"receipt": code, "choices": {cid: choice}} in result["ballots"]
     closed = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
     assert "Phiên đã đóng: không nhận phiếu nữa" in closed and 'name="step"' not in closed
+    # R19: the closed round's page lists the published votes and says how to find one's own; the
+    # lookup runs in the browser, so no form sends the receipt to the server.
+    assert "Tìm phiếu của bạn" in closed and 'SHA-256("mã biên nhận:mã ứng viên")' in closed
+    rows = re.findall(r'<tr data-receipt="([0-9a-f]{16})">', closed)
+    assert rows == [b["receipt"] for b in result["ballots"]] and set(shown) <= set(rows)
+    assert receipt not in closed and "ma-bien-nhan" in closed and "<form" not in closed.split('id="tim-phieu"')[1]
 
 
 def services_month(runtime: Runtime) -> str:
