@@ -6,22 +6,30 @@ says. Across the services, a cancelled monthly round gives intake its month back
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from services.council import services
+from services.council.app import create_app
+from services.council.orm import voters, votes
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month
 from shared.db import utcnow
+from shared.runtime import Runtime
 from tests.council.conftest import (
     COUNCIL,
     MEMBERS,
     SECRETARY,
     deed_copy,
     in_future,
+    issue,
+    make_runtime,
     open_monthly,
     outbox_messages,
     this_month,
@@ -277,3 +285,54 @@ def test_a_late_reopening_never_undoes_the_round_opened_anew(flow: Flow, org_doc
     late = record(flow, secretary, p.colleague, "Giới thiệu khi phiên mới đã mở", clock.today())
     assert flow.post("intake", f"/api/v1/deeds/{late['id']}/introduce", secretary, {}, 200).get_json()[
         "carried_over"] is True
+
+
+def _race(runtime: Runtime, rnd: dict[str, Any], sec: dict[str, str], tokens: list[dict[str, str]]) -> dict[str, int]:
+    """The secretary's cancel and members' ballots, released at once; each one's status."""
+    barrier = threading.Barrier(1 + len(tokens))
+    statuses: dict[str, int] = {}
+
+    def run(name: str, call: Callable[[FlaskClient], Any]) -> None:
+        client = create_app(runtime=runtime).test_client()
+        barrier.wait()
+        statuses[name] = call(client).status_code
+
+    calls: list[tuple[str, Callable[[FlaskClient], Any]]] = [
+        ("cancel", lambda c: c.post(f"/api/v1/rounds/{rnd['id']}/cancel", headers=sec))]
+    calls += [(f"ballot{i}", lambda c, t=t: vote(c, rnd, t, "approve")) for i, t in enumerate(tokens)]
+    threads = [threading.Thread(target=run, args=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+@pytest.mark.distributed
+def test_a_cancel_racing_ballots_on_postgresql_never_keeps_both(pg_settings, org_document) -> None:
+    """R20a under concurrency: either the cancel wins and no ballot is stored, or a ballot wins and
+    the round stays open — never a cancelled round holding a ballot."""
+    runtime = make_runtime(pg_settings, org_document)
+    runtime.db.after_commit.clear()
+    client = create_app(runtime=runtime).test_client()
+    try:
+        sec = issue(runtime, "unit_secretary", SECRETARY)
+        for attempt in range(3):
+            month = str(Month.of(Month.of(clock.today()).first_day - dt.timedelta(days=1 + 31 * attempt)))
+            rnd = open_monthly(client, sec, runtime, [deed_copy(month=month)], period=month)
+            tokens = [issue(runtime, "council_member", m) for m in MEMBERS[:3]]
+            statuses = _race(runtime, rnd, sec, tokens)
+            got = client.get(f"/api/v1/rounds/{rnd['id']}", headers=sec).get_json()
+            with runtime.db.reading() as s:
+                stored = s.execute(sa.select(sa.func.count()).select_from(votes)
+                                   .where(votes.c.round_id == rnd["id"])).scalar_one()
+                marked = s.execute(sa.select(sa.func.count()).select_from(voters)
+                                   .where(voters.c.round_id == rnd["id"])).scalar_one()
+            ballots = sum(1 for k, v in statuses.items() if k.startswith("ballot") and v == 201)
+            if statuses["cancel"] == 200:
+                assert got["status"] == "cancelled" and ballots == stored == marked == 0, statuses
+            else:
+                assert statuses["cancel"] == 409 and got["status"] == "open", statuses
+                assert ballots == stored == marked == got["voted"] >= 1, statuses
+    finally:
+        runtime.db.dispose()
