@@ -129,9 +129,12 @@ def _bound(name: str, text: str | None, end: bool) -> dt.datetime | None:
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
-            return clock.at_local(day + dt.timedelta(days=1) if end else day)
-        instant = dt.datetime.fromisoformat(text)
-    except ValueError:
+            instant = clock.at_local(day + dt.timedelta(days=1) if end else day)
+        else:
+            instant = dt.datetime.fromisoformat(text)
+        if instant.tzinfo is not None:
+            instant.astimezone(dt.UTC)  # near year 1 or 9999 an instant has no UTC to be compared in
+    except (ValueError, OverflowError):
         instant = None
     if instant is None or instant.tzinfo is None:
         raise Problem(422, f"{name} phải là ngày YYYY-MM-DD hoặc thời điểm ISO 8601 có múi giờ.",

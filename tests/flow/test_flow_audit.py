@@ -215,3 +215,12 @@ def test_r23_the_secretary_s_corrections_are_recorded(flow: Flow, org_document) 
     reopened = [x for x in audit(flow, "intake", secretary) if x["action"] == "month.reopened_to_introductions"]
     assert [(x["object"], x["details"]) for x in reopened] == [
         (f"{p.unit}:{this_month()}", {"round": rnd["id"], "deeds_back": 1})]
+
+
+def test_r23_bounds_at_the_edges_of_time_are_refused_not_a_500(flow: Flow, org_document) -> None:
+    secretary = flow.token("unit_secretary", people_of(org_document).secretary)
+    for query in ("to=9999-12-31", "from=0001-01-01", "from=2025-02-30", "to=2025-01-01T00:00:00",
+                  "from=0001-01-01T00:00:00%2B07:00", "cursor=InRleHQi"):
+        r = flow.clients["council"].get(f"/api/v1/audit/council?{query}", headers=secretary)
+        assert r.status_code == 422 and r.mimetype == "application/problem+json", query
+    assert flow.get("council", "/api/v1/audit/council?from=0001-01-02&to=9999-12-30", secretary)["items"] == []
