@@ -175,7 +175,7 @@ def member_rounds(session: Session, member: str) -> list[RoundSummary]:
             id=r.id, council=r.council, kind=r.kind, period=r.period, status=r.status, closes_at=r.closes_at,
             voted=repo.has_voted(session, r.id, member), entitled_to=len(repo.entitled_to(session, r.id, member)),
         ))
-    order = {"open": 0, "opening": 1, CLOSED: 2}
+    order = {"open": 0, "opening": 1, CLOSED: 2, "cancelled": 3}
     return sorted(out, key=lambda s: order.get(s.status, 3))
 
 

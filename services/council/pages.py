@@ -24,7 +24,7 @@ from services.council import services
 from services.council.chart import Cell, bars_svg
 from services.council.chart import Row as ChartRow
 from services.council.domain.ballots import vote_receipt
-from services.council.domain.rounds import CLOSED, OPEN, OPENING, latest_ended_quarter
+from services.council.domain.rounds import CANCELLED, CLOSED, OPEN, OPENING, latest_ended_quarter
 from shared import clock
 from shared.auth import Principal, token_hash
 from shared.clock import Quarter
@@ -53,6 +53,8 @@ SECURITY_HEADERS = {
 }
 
 ALREADY_VOTED = "Bạn đã bỏ phiếu trong phiên này. Phiếu đã bỏ là cuối cùng: không thể bỏ phiếu lần nữa hay sửa phiếu (R18)."
+CANCELLED_TEXT = ("Phiên đã bị huỷ: thư ký hội đồng huỷ phiên mở nhầm trước khi có phiếu nào (R20a). "
+                  "Các việc tốt của phiên sẽ được xét ở phiên mở lại.")
 OPENING_TEXT = "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên. Hãy quay lại sau ít phút."
 NOT_ENTITLED = ("Bạn không biểu quyết ứng viên nào của phiên này: bạn là tác giả hoặc thành viên tập thể tác giả "
                 "của mọi việc tốt được xét (R17).")
@@ -218,6 +220,8 @@ def _state_notice(view: pq.BallotRound) -> str | None:
         return f"Phiên đã đóng: không nhận phiếu nữa (R18, R20). Hạn bỏ phiếu là {pq.instant_label(view.closes_at)}."
     if view.status == OPENING:
         return OPENING_TEXT
+    if view.status == CANCELLED:
+        return CANCELLED_TEXT
     if view.has_voted:
         return ALREADY_VOTED
     if view.status == OPEN and utcnow() >= view.closes_at:

@@ -121,6 +121,16 @@ def test_the_author_on_the_council_is_recused(client: FlaskClient, runtime: Runt
     assert "Hiến máu cứu người" in html and "R17" in html and 'type="radio"' not in html
 
 
+def test_a_cancelled_round_says_so_and_takes_no_ballot(client: FlaskClient, runtime: Runtime) -> None:
+    """R20a: a round its secretary cancelled is shown as such, with no choice to make."""
+    round_id = open_monthly(runtime, [deed_copy("Giúp dân chống lũ", AUTHOR, this_month())])
+    services.cancel_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
+    sign_in(client, issue(runtime, "council_member", MEMBERS[1]))
+    html = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
+    assert "Phiên đã bị huỷ" in html and 'type="radio"' not in html
+    assert "Đã huỷ" in client.get("/ballot/").get_data(as_text=True)
+
+
 def test_sign_in_refuses_a_bad_token_and_a_wrong_role(client: FlaskClient, runtime: Runtime) -> None:
     bad = client.post("/ballot/sign-in", data={"token": "sv_nothing"})
     assert bad.status_code == 401 and "không hợp lệ" in bad.get_data(as_text=True)
