@@ -8,6 +8,7 @@ from services.council import MIGRATIONS, SERVICE, pages
 from services.council.api.dossiers import bp as dossiers_bp
 from services.council.api.reports import bp as reports_bp
 from services.council.api.rounds import bp as rounds_bp
+from shared import web
 from shared.config import Settings
 from shared.runtime import Runtime, make_flask
 
@@ -24,4 +25,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(reports_bp)
     app.register_blueprint(dossiers_bp)
     app.register_blueprint(pages.bp)
+    web.install(app)
     return app

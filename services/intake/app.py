@@ -10,7 +10,9 @@ from flask import Flask
 from services.intake import MIGRATIONS, SERVICE, people, services
 from services.intake.api.deeds import bp
 from services.intake.api.session import bp as session_bp
+from services.intake.pages import bp as pages_bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from shared import web
 from shared.celery_app import redis_client
 from shared.config import Settings
 from shared.http import install_request_session
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["intake.rate_limiter"] = make_rate_limiter(runtime)
     app.register_blueprint(bp)
     app.register_blueprint(session_bp)
+    app.register_blueprint(pages_bp)
+    web.install(app)
     # intake owns the sessions: it reads its own table where the others trust the edge's word.
     app.extensions["sovang.session_lookup"] = lambda session_id: people.lookup(runtime, session_id)
     _install_purge(app, runtime)

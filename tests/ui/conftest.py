@@ -1,5 +1,6 @@
-"""Fixtures of the pages' tests: the council's app over a migrated runtime with the organisation
-loaded (helpers in ``ui_helpers``)."""
+"""Fixtures of the pages' tests: the three services behind the one origin, the organisation
+loaded, passwords set for the people of the tests (helpers in ``ui_helpers``); ``runtime`` is
+the council's."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
-from ui_helpers import ORG_FILE
+from ui_helpers import MEMBERS, ORG_FILE, PROVINCE_SECRETARY, SECRETARY
+from werkzeug.test import Client
 
-from services.council import services
-from services.council.app import build_runtime, create_app
 from shared.config import Settings
 from shared.runtime import Runtime
+from tests.sessions.site import Site, make_site
 
 
 @pytest.fixture(scope="session")
@@ -25,24 +24,20 @@ def org_doc() -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, org_doc: dict[str, Any]) -> Iterator[Runtime]:
-    rt = build_runtime(Settings(home=tmp_path / "home"))
-    rt.migrate()
-    services.load_org(rt, org_doc)
-    # No broker here: no relay to wake after a commit.
-    rt.db.after_commit.clear()
-    yield rt
-    rt.db.dispose()
+def site(tmp_path: Path, org_doc: dict[str, Any]) -> Iterator[Site]:
+    people = (*MEMBERS, SECRETARY, PROVINCE_SECRETARY, "CAH-CJ-0001", "CAH-DM-0010", "CAH-DM-0009")
+    s = make_site(Settings(home=tmp_path / "home"), org_doc, people)
+    yield s
+    for rt in s.runtimes.values():
+        rt.db.dispose()
 
 
 @pytest.fixture
-def app(runtime: Runtime) -> Flask:
-    app = create_app(runtime=runtime)
-    app.config["TESTING"] = True
-    return app
+def runtime(site: Site) -> Runtime:
+    return site.runtimes["council"]
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
+def client(site: Site) -> Client:
+    """A browser nobody has signed in on yet."""
+    return site.client()

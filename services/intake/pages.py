@@ -1,0 +1,368 @@
+"""intake's pages for people (UI.md): signing in (``/``), the officer's record form and deeds
+(``/deeds/new``, ``/deeds/``), the lead's introductions (``/introduce/``) and the admin's people
+and access (``/admin/``).
+
+Every action goes through the use case the API calls (``services``, ``people``); a double press
+of **Ghi việc tốt** makes one deed (the form carries its own key, kept like an Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, request
+from marshmallow import ValidationError
+
+from services.intake import people, schemas, services
+from services.intake.api.session import address, clear_cookie, set_cookie
+from services.intake.domain.errors import IntakeError
+from services.intake.domain.scope import Actor
+from shared import clock
+from shared.auth import Principal
+from shared.http import Problem, _within_request
+from shared.runtime import Runtime
+from shared.sessions import COOKIE, csrf_ok, person
+from shared.text import text_problem
+from shared.web import acting, page, problem_page, safe_next, start_page
+
+bp = Blueprint("intake_pages", __name__, template_folder="templates")
+
+KIND_LABELS = {"good_deed": "Việc tốt", "achievement": "Thành tích", "feat": "Chiến công", "exemplar": "Gương điển hình"}
+RELATION_LABELS = {"direct": "Trực tiếp", "indirect": "Gián tiếp"}
+STATUS_LABELS = {
+    "recorded": "Đã ghi", "introduced": "Đã giới thiệu", "in_round": "Đang được hội đồng xét",
+    "recognised": "Được công nhận", "not_selected": "Không được chọn", "proposed": "Được đề nghị lên tỉnh",
+    "inscribed": "Đã ghi vào Sổ vàng", "referred": "Chuyển hội đồng tỉnh", "revoked": "Đã thu hồi",
+}
+FIELDS = ("occurred_on", "kind", "relation", "title", "description", "place", "beneficiaries")
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["sovang"]
+
+
+@bp.before_request
+def _evidence_limit() -> None:
+    if request.endpoint == "intake_pages.deed_record":
+        # A photo may be larger than a JSON body (API.md: an evidence file up to 20 MiB).
+        request.max_content_length = runtime().settings.max_evidence_bytes + 64 * 1024
+
+
+@bp.errorhandler(Problem)
+def _problem(exc: Problem) -> Response:
+    return problem_page(exc)
+
+
+@bp.errorhandler(IntakeError)
+def _refused(exc: IntakeError) -> Response:
+    return problem_page(Problem(exc.status, exc.detail))
+
+
+def _actor(p: Principal) -> Actor:
+    return Actor(p.role, p.subject)
+
+
+# -- signing in ------------------------------------------------------------------------------------
+def _signin(status: int = 200, **values: Any) -> Response:
+    values.setdefault("next", safe_next(request.values.get("next")))
+    values.setdefault("kept", "")
+    values.setdefault("subject", "")
+    values.setdefault("errors", {})
+    values.setdefault("error", None)
+    values.setdefault("reason", None)
+    return page("signin.html", status, **values)
+
+
+@bp.get("/")
+def home() -> Response:
+    who = person()
+    if who is None:
+        cookie = request.cookies.get(COOKIE)
+        reason = people.why_ended(runtime(), cookie) if cookie else None
+        if request.args.get("why") == "signed_out":
+            reason = people.ENDED["signed_out"]
+        resp = _signin(reason=reason)
+        if cookie:
+            clear_cookie(resp)
+        return resp
+    target = safe_next(request.args.get("next"))
+    if target and target != "/":
+        return redirect(target, code=303)
+    return page("intake/start.html", waits=_waits(who.subject, who.roles), start=start_page(who))
+
+
+def _waits(subject: str, roles: tuple[str, ...]) -> dict[str, int]:
+    """What waits for the person on intake's side: deeds to introduce, their deeds recorded."""
+    waits: dict[str, int] = {}
+    if "subunit_lead" in roles:
+        waits["introduce"] = sum(len(v) for v in _to_introduce(Principal("subunit_lead", subject)).values())
+    return waits
+
+
+@bp.post("/")
+def sign_in() -> Response:
+    subject = request.form.get("subject", "")
+    password = request.form.get("password", "")
+    errors: dict[str, str] = {}
+    for field, value in (("subject", subject), ("password", password)):
+        if not value.strip():
+            errors[field] = "Hãy nhập " + ("mã cán bộ." if field == "subject" else "mật khẩu.")
+        elif text_problem(value):
+            errors[field] = text_problem(value) or ""
+    kept = request.form.get("kept", "")
+    target = safe_next(request.form.get("next"))
+    if errors:
+        return _signin(422, subject=subject if "subject" not in errors else "", errors=errors, kept=kept, next=target)
+    try:
+        done = people.sign_in(runtime(), subject, password, address())
+    except Problem as exc:
+        resp = _signin(exc.status, subject=subject, error=exc.detail, kept=kept, next=target)
+        for k, v in exc.headers.items():
+            resp.headers[k] = v
+        return resp
+    who = done.person
+    fields = _kept_fields(kept)
+    if fields and target:
+        resp = page("resend.html", person=who, action=target, fields=fields, person_name=subject,
+                    role_pages=[], has_file=False)
+    else:
+        resp = redirect(target or start_page(who), code=303)
+    set_cookie(resp, done.session_id)
+    return resp
+
+
+def _kept_fields(kept: str) -> list[tuple[str, str]]:
+    try:
+        pairs = json.loads(kept) if kept else []
+        return [(str(k), str(v)) for k, v in pairs]
+    except (ValueError, TypeError):
+        return []
+
+
+@bp.post("/session/sign-out")
+def sign_out() -> Response:
+    who = person()
+    if who is not None:
+        if not csrf_ok(who):
+            raise Problem(403, "Thiếu hoặc sai mã chống giả mạo (CSRF); hãy tải lại trang.")
+        people.sign_out(runtime(), request.cookies[COOKIE])
+    resp = redirect("/?why=signed_out", code=303)
+    clear_cookie(resp)
+    return resp
+
+
+# -- the officer's record form -----------------------------------------------------------------------
+def _form_values() -> dict[str, str]:
+    return {f: request.form.get(f, "") for f in FIELDS}
+
+
+def _deed_input(values: dict[str, str], subject: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"author": {"officer": subject}}
+    for f in FIELDS:
+        v = values[f]
+        if f in ("place", "beneficiaries"):
+            if v.strip():
+                data[f] = v
+        else:
+            data[f] = v
+    return data
+
+
+def _messages(errors: Any) -> dict[str, str]:
+    """Errors per field, one sentence each, for the page."""
+    out: dict[str, str] = {}
+    for field, value in (errors or {}).items():
+        if isinstance(value, dict):
+            value = next(iter(value.values()), "")
+        if isinstance(value, list):
+            value = " ".join(str(x) for x in value)
+        out[str(field).split(".")[0]] = str(value)
+    return out
+
+
+def _record_form(values: dict[str, str], errors: dict[str, str] | None = None, alert: str | None = None,
+                 status: int = 200) -> Response:
+    return page("intake/deed_new.html", status, values=values, errors=errors or {}, alert=alert,
+                form_key=secrets.token_urlsafe(16), kinds=KIND_LABELS, relations=RELATION_LABELS,
+                today=clock.today().isoformat())
+
+
+@bp.get("/deeds/new")
+def deed_new() -> Response:
+    who = acting("officer")
+    if isinstance(who, Response):
+        return who
+    return _record_form({f: "" for f in FIELDS} | {"occurred_on": clock.today().isoformat()})
+
+
+@bp.post("/deeds/new")
+def deed_record() -> Response:
+    """R2 through ``services.record_deed`` and, with a photo, ``services.add_evidence``: one
+    transaction, kept under the form's key so that a second press replays the first."""
+    who = acting("officer")
+    if isinstance(who, Response):
+        return who
+    values = _form_values()
+    try:
+        data = schemas.DeedIn().load(_deed_input(values, who.subject))
+    except ValidationError as exc:
+        return _record_form(values, _messages(exc.messages), status=422)
+    upload = request.files.get("file")
+    content = upload.stream.read(runtime().settings.max_evidence_bytes + 1) if upload and upload.filename else b""
+    if len(content) > runtime().settings.max_evidence_bytes:
+        return _record_form(values, {"file": "Tệp minh chứng tối đa 20 MiB."}, status=413)
+    key = request.form.get("form_key", "")[:100] or secrets.token_urlsafe(16)
+    actor = _actor(who)
+
+    def run() -> Response:
+        try:
+            view = services.record_deed(runtime(), actor, data)
+            if content:
+                services.add_evidence(runtime(), actor, view["id"], content)
+        except IntakeError as exc:
+            # Nothing of it stays: not the deed without its photo (the request's one transaction).
+            db.request.abandoned = True
+            return Problem(exc.status, exc.detail, errors=exc.errors).response()
+        return Response(view["id"], 201, content_type="text/plain")
+
+    db = runtime().db
+    resp = _within_request(db, db.request, f"page:{who.subject}", key, "deeds/new", run)
+    if resp.status_code == 201:
+        return redirect(f"/deeds/{resp.get_data(as_text=True)}?ghi=1", code=303)
+    problem = json.loads(resp.get_data(as_text=True) or "{}")
+    errors = _messages(problem.get("errors"))
+    if resp.status_code in (413, 415):
+        errors.setdefault("file", problem.get("detail", ""))
+    return _record_form(values, errors, alert=None if errors else problem.get("detail"), status=resp.status_code)
+
+
+# -- the officer's deeds -----------------------------------------------------------------------------
+def _month_label(month: str) -> str:
+    y, m = month.split("-")
+    return f"Tháng {int(m)}/{y}"
+
+
+def _by_month(deeds: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    months: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in deeds:
+        months[str(d["occurred_on"])[:7]].append(d)
+    return [(_month_label(m), months[m]) for m in sorted(months, reverse=True)]
+
+
+def _all_deeds(actor: Actor, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        batch = services.list_deeds(runtime(), actor, filters, 500, after)
+        out.extend(batch[:500])
+        if len(batch) <= 500:
+            return out
+        after = batch[499]["id"]
+
+
+@bp.get("/deeds/")
+def deeds_mine() -> Response:
+    who = acting("officer")
+    if isinstance(who, Response):
+        return who
+    mine = [d for d in _all_deeds(_actor(who), {}) if d["author"].get("officer") == who.subject]
+    return page("intake/deeds.html", months=_by_month(mine), statuses=STATUS_LABELS)
+
+
+@bp.get("/deeds/<deed_id>")
+def deed_page(deed_id: str) -> Response:
+    who = acting("officer", "subunit_lead", "unit_secretary", "council_member", "province_secretary")
+    if isinstance(who, Response):
+        return who
+    deed = services.get_deed(runtime(), _actor(who), deed_id)
+    return page("intake/deed.html", deed=deed, statuses=STATUS_LABELS, kinds=KIND_LABELS,
+                relations=RELATION_LABELS, just_recorded=request.args.get("ghi") == "1")
+
+
+# -- the lead's introductions (R5) ---------------------------------------------------------------------
+def _to_introduce(who: Principal) -> dict[str, list[dict[str, Any]]]:
+    org = runtime().orgs.require()
+    sub = org.subunit_led_by(who.subject)
+    deeds = [d for d in _all_deeds(Actor("subunit_lead", who.subject), {"status": "recorded"})
+             if sub is not None and org.author_unit(d["author"]) is not None
+             and org.author_unit(d["author"])[1] == sub]
+    return dict(_by_month(deeds))
+
+
+@bp.get("/introduce/")
+def introduce_page() -> Response:
+    who = acting("subunit_lead")
+    if isinstance(who, Response):
+        return who
+    return _introduce_view(who)
+
+
+def _introduce_view(who: Principal, done: str | None = None, alert: str | None = None, status: int = 200) -> Response:
+    months = _to_introduce(who)
+    org = runtime().orgs.require()
+    sub = org.subunit_led_by(who.subject)
+    return page("intake/introduce.html", status, months=list(months.items()), done=done, alert=alert,
+                subunit=org.subunits[sub].name if sub else "", kinds=KIND_LABELS)
+
+
+@bp.post("/introduce/")
+def introduce_submit() -> Response:
+    who = acting("subunit_lead")
+    if isinstance(who, Response):
+        return who
+    ids = request.form.getlist("deed")
+    if not ids:
+        return _introduce_view(who, alert="Hãy chọn một việc tốt để giới thiệu.", status=422)
+    titles = []
+    for deed_id in ids:
+        try:
+            view = services.introduce(runtime(), _actor(who), deed_id)
+        except IntakeError as exc:
+            return _introduce_view(who, alert=exc.detail, status=exc.status)
+        titles.append(view["title"])
+    return _introduce_view(who, done="Đã giới thiệu: " + "; ".join(titles) + ".")
+
+
+# -- the admin's people and access (R24) --------------------------------------------------------------
+@bp.get("/admin/")
+def admin_page() -> Response:
+    who = acting("admin")
+    if isinstance(who, Response):
+        return who
+    return _admin_view()
+
+
+def _admin_view(done: str | None = None, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                status: int = 200) -> Response:
+    return page("intake/admin.html", status, people=people.people(runtime()), done=done, errors=errors or {},
+                values=values or {}, instant=lambda v: clock.local(v).strftime("%H:%M %d/%m/%Y"))
+
+
+@bp.post("/admin/")
+def admin_submit() -> Response:
+    who = acting("admin")
+    if isinstance(who, Response):
+        return who
+    action = request.form.get("action")
+    subject = request.form.get("subject", "").strip()
+    if action == "signout":
+        n = people.sign_out_everywhere(runtime(), subject)
+        return _admin_view(done=f"Đã kết thúc {n} phiên của {subject}.")
+    password = request.form.get("password", "")
+    errors: dict[str, str] = {}
+    if not subject:
+        errors["subject"] = "Hãy nhập mã cán bộ."
+    if password != request.form.get("password2", ""):
+        errors["password2"] = "Hai lần nhập mật khẩu không khớp."
+    if not errors:
+        try:
+            people.set_password(runtime(), subject, password, f"admin:{who.subject}")
+        except people.PasswordRefused as exc:
+            field = "password" if "Mật khẩu" in str(exc) or "ký tự" in str(exc) else "subject"
+            errors[field] = str(exc)
+    if errors:
+        return _admin_view(errors=errors, values={"subject": subject}, status=422)
+    return _admin_view(done=f"Đã đặt mật khẩu cho {subject}; các phiên cũ của người này đã kết thúc.")

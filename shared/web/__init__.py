@@ -1,0 +1,129 @@
+"""The pages for people (UI.md), one look for the three services: one base template
+(``templates/layout.html``), one stylesheet and one small script (``static/``, served at ``/static/``
+by intake), the signed-in person in every page, and what a page does when nobody is signed in.
+
+A page calls the same use case as the API (each service's ``services.py``); this module only
+decides who is asking (R24, ``shared.sessions``) and renders.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Flask, Response, current_app, make_response, redirect, render_template, request
+
+from shared.auth import BAD_CSRF, Principal
+from shared.http import Problem
+from shared.sessions import CSRF_FIELD, SAFE_METHODS, Person, csrf_ok, person
+
+bp = Blueprint("sovang_web", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+# The start page of each role (UI.md), in the order of the navigation.
+ROLE_PAGES: tuple[tuple[str, str, str], ...] = (
+    ("officer", "/deeds/new", "Ghi việc tốt"),
+    ("officer", "/deeds/", "Việc tốt của tôi"),
+    ("subunit_lead", "/introduce/", "Giới thiệu"),
+    ("council_member", "/ballot/", "Bỏ phiếu"),
+    ("unit_secretary", "/dashboard/", "Đơn vị"),
+    ("province_secretary", "/dashboard/", "Toàn tỉnh"),
+    ("admin", "/admin/", "Quản trị"),
+)
+START = {"officer": "/deeds/", "subunit_lead": "/introduce/", "council_member": "/ballot/",
+         "unit_secretary": "/dashboard/", "province_secretary": "/dashboard/", "admin": "/admin/"}
+
+SIGNED_OUT = "Phiên làm việc đã hết hạn hoặc đã kết thúc; hãy đăng nhập lại. Những gì bạn đã nhập được giữ lại."
+NOT_YOURS = "Trang này dành cho vai trò bạn không giữ."
+
+
+def role_pages(who: Person) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    for role, href, label in ROLE_PAGES:
+        if role in who.roles and href not in [h for h, _ in seen]:
+            seen.append((href, label))
+    return seen
+
+
+def start_page(who: Person) -> str:
+    return START.get(who.role) or next((START[r] for r in who.roles if r in START), "/")
+
+
+def _name(subject: str) -> str:
+    runtime = current_app.extensions["sovang"]
+    org = runtime.orgs.get()
+    officer = org.officers.get(subject) if org else None
+    return f"{officer.rank} {officer.name}".strip() if officer else subject
+
+
+def install(app: Flask) -> None:
+    """Templates, static files and the signed-in person for a service's pages."""
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _person() -> dict[str, Any]:
+        who = person() if request else None
+        if who is None:
+            return {"person": None, "role_pages": []}
+        return {"person": who, "person_name": _name(who.subject), "role_pages": role_pages(who)}
+
+
+def page(template: str, status: int = 200, **values: Any) -> Response:
+    resp = make_response(render_template(template, **values), status)
+    resp.headers["Content-Type"] = "text/html; charset=utf-8"
+    for name, value in SECURITY_HEADERS.items():
+        resp.headers.setdefault(name, value)
+    # Pages hold what only this person may see, and forms with their CSRF token.
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def problem_page(exc: Problem, back: str = "/") -> Response:
+    return page("problem.html", exc.status, title=exc.title, detail=exc.detail, back=back)
+
+
+def safe_next(target: str | None) -> str:
+    """A path of this origin to go to after signing in, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return ""
+    return target
+
+
+def kept_form() -> str:
+    """What the person had typed in the form their expired session could not send (UI.md)."""
+    pairs = [(k, v) for k, v in request.form.items(multi=True) if k != CSRF_FIELD]
+    return json.dumps(pairs, ensure_ascii=False) if pairs else ""
+
+
+def sign_in_again() -> Response:
+    """Nobody signed in: a page asked for is shown after signing in; a form sent is kept and sent
+    again after signing in."""
+    if request.method in SAFE_METHODS:
+        return redirect("/?next=" + quote(request.full_path.rstrip("?"), safe="/?=&"), code=303)
+    return page("signin.html", 401, next=request.path, kept=kept_form(), reason=SIGNED_OUT, error=None,
+                subject="", errors={})
+
+
+def acting(*roles: str) -> Principal | Response:
+    """The signed-in person acting with the first of ``roles`` they hold; the sign-in page when
+    nobody is signed in; a 403 page for a role they do not hold or a form without its CSRF token."""
+    who = person()
+    if who is None:
+        return sign_in_again()
+    role = next((r for r in roles if r in who.roles), None) if roles else who.role
+    if role is None:
+        raise Problem(403, NOT_YOURS)
+    if not csrf_ok(who):
+        raise Problem(403, BAD_CSRF)
+    return Principal(role, who.subject, who.roles, who.session)
