@@ -184,9 +184,7 @@ def blueprint(service: str) -> Blueprint:
             unit = own
         elif who.subject != org.province_secretary:
             raise Problem(403, "Chỉ thư ký Công an tỉnh được xem nhật ký của mọi đơn vị.")
-        limit, after = page_params()
-        if after is not None and not isinstance(after, int):
-            raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+        limit, after = page_params(kind=int)
         start = _bound("from", request.args.get("from"), end=False)
         end = _bound("to", request.args.get("to"), end=True)
         items = read(runtime.db, unit, start, end, limit, after)
@@ -200,7 +198,9 @@ def blueprint(service: str) -> Blueprint:
 
 def spec_paths(service: str) -> dict[str, Any]:
     """The path's OpenAPI operation, for each service's document."""
-    problem = {"application/problem+json": {"schema": {"type": "object"}}}
+    from shared.openapi import paging, problems
+
+    bound = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
     line = {
         "type": "object",
         "properties": {
@@ -216,17 +216,15 @@ def spec_paths(service: str) -> dict[str, Any]:
         "operationId": f"audit{service.capitalize()}", "tags": [service], "security": [{"bearer": []}],
         "parameters": [
             {"in": "query", "name": "unit", "schema": {"type": "string"}},
-            {"in": "query", "name": "from", "schema": {"type": "string"},
+            {"in": "query", "name": "from", "schema": bound,
              "description": "YYYY-MM-DD (giờ Việt Nam) hoặc thời điểm ISO 8601 có múi giờ"},
-            {"in": "query", "name": "to", "schema": {"type": "string"}, "description": "như from; ngày: cả ngày đó"},
-            {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-            {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+            {"in": "query", "name": "to", "schema": bound, "description": "như from; ngày: cả ngày đó"},
+            *paging(int),
         ],
         "responses": {
             "200": {"description": "Một trang, cũ trước", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {"items": {"type": "array", "items": line},
                                                  "next": {"type": "string", "nullable": True}}}}}},
-            **{str(s): {"description": d, "content": problem}
-               for s, d in ((401, "Thiếu hoặc sai mã xác thực"), (403, "Không có quyền"), (422, "Tham số không hợp lệ"))},
+            **problems(401, 403, 422),
         },
     }}}

@@ -20,6 +20,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from shared.db import Database, utcnow
 from shared.tables import idempotency_records
@@ -232,11 +233,22 @@ def load(schema: Schema, data: Any) -> Any:
     return loaded
 
 
+# -- paths -------------------------------------------------------------------------------------
+class IdConverter(BaseConverter):
+    """``<id:…>``: a record's id, a UUID (any case, read lower-case). Any other segment names no
+    record (404) and never shadows a route's literal segment: ``/deeds/batch`` is not a deed."""
+
+    regex = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+
+    def to_python(self, value: str) -> str:
+        return value.lower()
+
+
 # -- lists -------------------------------------------------------------------------------------
 MAX_LIMIT = 500
 
 
-def page_params(default: int = 100, kind: type | None = None) -> tuple[int, Any | None]:
+def page_params(default: int = 100, kind: CursorKind = None) -> tuple[int, Any | None]:
     """(limit, decoded cursor) of a list request; ``kind`` (``str`` or ``int``) is the type of
     the list's cursor (``decode_cursor``)."""
     raw_limit = request.args.get("limit")
@@ -254,22 +266,34 @@ def page_params(default: int = 100, kind: type | None = None) -> tuple[int, Any 
     return limit, decode_cursor(cursor, kind)
 
 
-# A cursor is an opaque token of one of three forms, each a pattern the OpenAPI document states,
+# A cursor is an opaque token of one of four forms, each a pattern the OpenAPI document states,
 # so that any token of the form a list declares names a place in it: a text key as it is (ids,
-# codes), a number key in decimal, anything else ``~`` and the URL-safe base64 of its JSON.
-CURSOR_TEXT = r"^[A-Za-z0-9._-]{1,128}$"
+# codes), a number key in decimal, several text keys joined by ``!``, anything else ``~`` and the
+# URL-safe base64 of its JSON. A list names its kind: ``str``, ``int``, a tuple of ``str`` (that
+# many text keys), or None (any form).
+_KEY = "[A-Za-z0-9._-]{1,128}"
+CURSOR_TEXT = f"^{_KEY}$"
 CURSOR_NUMBER = r"^[0-9]{1,9}$"
 CURSOR_JSON = r"^~[A-Za-z0-9_-]{1,680}$"
-CURSOR_ANY = r"^([A-Za-z0-9._-]{1,128}|~[A-Za-z0-9_-]{1,680})$"
+CURSOR_ANY = f"^({_KEY}(!{_KEY}){{0,7}}|~[A-Za-z0-9_-]{{1,680}})$"
 _TEXT, _NUMBER, _JSON = (re.compile(p[1:-1]) for p in (CURSOR_TEXT, CURSOR_NUMBER, CURSOR_JSON))
 # What a JSON cursor may hold: a scalar, or a short flat list of them.
 _CURSOR_ITEMS = 8
+CursorKind = type | tuple[type, ...] | None
 
 
-def cursor_schema(kind: type | None = None) -> dict[str, Any]:
+def _keys_pattern(count: int) -> str:
+    return f"^{_KEY}(!{_KEY}){{{count - 1}}}$"
+
+
+def cursor_schema(kind: CursorKind = None) -> dict[str, Any]:
     """The OpenAPI schema of a list's ``cursor`` parameter (``page_params(kind=…)``)."""
-    pattern = {str: CURSOR_TEXT, int: CURSOR_NUMBER}.get(kind, CURSOR_ANY)  # type: ignore[arg-type]
-    return {"type": "string", "pattern": pattern, "maxLength": 681,
+    if isinstance(kind, tuple):
+        pattern, longest = _keys_pattern(len(kind)), 129 * len(kind)
+    else:
+        pattern, longest = {str: (CURSOR_TEXT, 128), int: (CURSOR_NUMBER, 9)}.get(kind, (CURSOR_ANY, 1031))  # type: ignore[arg-type]
+    # An empty cursor is the first page, as no cursor is.
+    return {"type": "string", "pattern": f"^({pattern[1:-1]})?$", "maxLength": longest,
             "description": "Mã trang tiếp theo, lấy nguyên văn từ `next` của trang trước (không tự tạo)."}
 
 
@@ -282,16 +306,30 @@ def encode_cursor(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and _TEXT.fullmatch(value) and not value.isdigit():
         return value
+    if (isinstance(value, list | tuple) and 1 < len(value) <= _CURSOR_ITEMS
+            and all(isinstance(v, str) and _TEXT.fullmatch(v) for v in value)):
+        return "!".join(value)
     return "~" + base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str, kind: type | None = None) -> Any:
-    """The key a cursor token names, of the list's ``kind`` (``str``, ``int``; None: any of the
-    three forms), or a 422 problem. Bounded: a JSON cursor is at most 680 characters, holds a
-    scalar or a flat list of at most 8, and its text is storable text."""
+def decode_cursor(token: str, kind: CursorKind = None) -> Any:
+    """The key a cursor token names, of the list's ``kind``, or a 422 problem. Bounded: a JSON
+    cursor is at most 680 characters, holds a scalar or a flat list of at most 8, and its text
+    is storable text."""
+    if isinstance(kind, tuple):
+        if "!" in token and re.fullmatch(_keys_pattern(len(kind))[1:-1], token):
+            return token.split("!")
+        value = decode_cursor(token, list) if token.startswith("~") else None
+        if isinstance(value, list) and len(value) == len(kind) and all(isinstance(v, str) for v in value):
+            return value
+        raise _bad_cursor()
     if kind is int:
         if _NUMBER.fullmatch(token):
             return int(token)
+        raise _bad_cursor()
+    if "!" in token and kind in (None, list):
+        if re.fullmatch(f"{_KEY}(!{_KEY}){{1,7}}", token):
+            return token.split("!")
         raise _bad_cursor()
     if not token.startswith("~"):
         if _TEXT.fullmatch(token) and (kind is str or not token.isdigit()):

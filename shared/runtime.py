@@ -21,7 +21,7 @@ from shared.auth import OrgCache
 from shared.celery_app import BrokerOptions, install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
 from shared.db import Database, UnitOfWork
-from shared.http import install_health, install_problem_handlers
+from shared.http import IdConverter, install_health, install_problem_handlers
 from shared.ids import new_id
 from shared.messages import Message, MessageError
 from shared.outbox import already_processed, confirm_key, consume, covered_ids
@@ -67,6 +67,7 @@ class _Utf8JSON(DefaultJSONProvider):
 def make_flask(runtime: Runtime, import_name: str) -> Flask:
     """A service's Flask app with the conventions of API.md installed."""
     app = Flask(import_name)
+    app.url_map.converters["id"] = IdConverter
     app.json = _Utf8JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_body_bytes
     app.extensions["sovang"] = runtime

@@ -71,3 +71,14 @@ def storable_problem(value: object, path: str = "") -> str | None:
             if found:
                 return found
     return None
+
+
+# The same rules as patterns (ECMA-262 and Python alike), for schemas and the OpenAPI document.
+# A pattern cannot name the noncharacters of the upper planes portably; ``text_problem`` does.
+_REFUSED = r"\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff"
+_REFUSED_MULTILINE = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff"
+SINGLE_LINE_PATTERN = f"^[^{_REFUSED}]*$"
+MULTILINE_PATTERN = f"^[^{_REFUSED_MULTILINE}]*$"
+# Not blank besides: at least one character that is not white space.
+SINGLE_LINE_NOT_BLANK_PATTERN = f"^[^{_REFUSED}]*[^\\s{_REFUSED}][^{_REFUSED}]*$"
+MULTILINE_NOT_BLANK_PATTERN = f"^[^{_REFUSED_MULTILINE}]*[^\\s{_REFUSED}][^{_REFUSED_MULTILINE}]*$"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-
 from services.book import schemas
+from services.book.api.common import MAX_SEQ
 from shared import audit
+from shared.clock import PERIOD_PATTERN, QUARTER_PATTERN
+from shared.openapi import IDEMPOTENCY_KEY, finish, new_spec, paging, problem
 
-PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 WHAT = {
     400: "Nội dung không đọc được",
     401: "Thiếu hoặc sai mã xác thực",
@@ -20,21 +19,19 @@ WHAT = {
     415: "Kiểu nội dung không được hỗ trợ",
     422: "Trường không hợp lệ (errors theo trường)",
 }
-CODE = {"in": "path", "name": "code", "required": True, "schema": {"type": "string"}, "description": "Mã sổ vàng"}
-SEQ = {"in": "path", "name": "seq", "required": True, "schema": {"type": "integer", "minimum": 1}}
-PAGING = [
-    {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
-    {"in": "query", "name": "cursor", "schema": {"type": "string"}},
-]
+CODE = {"in": "path", "name": "code", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+        "description": "Mã sổ vàng: mã đơn vị, hoặc mã tỉnh cho sổ của tỉnh"}
+SEQ = {"in": "path", "name": "seq", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ}}
 CONDITIONAL = [
     {"in": "header", "name": "If-None-Match", "schema": {"type": "string"}},
     {"in": "header", "name": "If-Modified-Since", "schema": {"type": "string"}},
 ]
-IDEMPOTENCY_KEY = {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255}}
+# What is rendered on request (not kept yet) counts against the address's render limit (429).
+RENDERED = {"verifyBook", "verifyEntryPage", "getCertificate", "honourRollPeriod", "press_html", "press_pdf"}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": WHAT[s], "content": PROBLEM} for s in statuses}
+    return {str(s): problem(s, WHAT.get(s)) for s in statuses}
 
 
 def _json(schema: str) -> dict[str, Any]:
@@ -53,25 +50,23 @@ def _published(summary: str, op: str, media: dict[str, Any], params: list[dict] 
 
 
 def spec() -> dict[str, Any]:
-    api = APISpec(
-        title="Sổ vàng lập công — book", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
-        info={"description": "Sổ vàng của các đơn vị và của tỉnh, chuỗi băm, thu hồi, tin và ấn phẩm (API.md, book)."},
-    )
-    api.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api = new_spec("Sổ vàng lập công — book",
+                   "Sổ vàng của các đơn vị và của tỉnh, chuỗi băm, thu hồi, tin và ấn phẩm (API.md, book). Mọi "
+                   "lỗi là application/problem+json; errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}.")
     for name, schema in (
         ("SignedHead", schemas.SignedHeadOut), ("Book", schemas.BookOut), ("BookPage", schemas.BookPage), ("Entry", schemas.EntryOut),
         ("EntryPage", schemas.EntryPage), ("Verification", schemas.VerificationOut),
-        ("Revocation", schemas.RevocationSchema), ("Figures", schemas.FiguresOut), ("Problem", schemas.ProblemOut),
+        ("Revocation", schemas.RevocationSchema), ("Figures", schemas.FiguresOut),
         ("SignedHeadPage", schemas.SignedHeadPage),
         ("PublicKey", schemas.PublicKeyOut), ("PublicKeyPage", schemas.PublicKeyPage),
     ):
         api.components.schema(name, schema=schema)
     api.path(path="/api/v1/books", operations={"get": {
-        "summary": "Các sổ vàng (công khai)", "operationId": "listBooks", "tags": ["book"], "parameters": PAGING,
+        "summary": "Các sổ vàng (công khai)", "operationId": "listBooks", "tags": ["book"], "parameters": paging(str),
         "responses": {"200": {"description": "Một trang", "content": _json("BookPage")}, **_problems(422)}}})
     api.path(path="/api/v1/books/{code}/entries", operations={"get": {
         "summary": "Các mục của một sổ, theo số thứ tự", "operationId": "listEntries", "tags": ["book"],
-        "parameters": [CODE, *PAGING],
+        "parameters": [CODE, *paging(int)],
         "responses": {"200": {"description": "Một trang", "content": _json("EntryPage")}, **_problems(404, 422)}}})
     api.path(path="/api/v1/books/{code}/entries/{seq}", operations={"get": {
         "summary": "Một mục", "operationId": "getEntry", "tags": ["book"], "parameters": [CODE, SEQ],
@@ -82,7 +77,7 @@ def spec() -> dict[str, Any]:
         "responses": {"200": {"description": "Kết quả", "content": _json("Verification")}, **_problems(404)}}})
     api.path(path="/api/v1/books/{code}/heads", operations={"get": {
         "summary": "Các đầu chuỗi đã ký của sổ, mới nhất trước (R15b): một đầu chuỗi cho mỗi mục",
-        "operationId": "listSignedHeads", "tags": ["book"], "parameters": [CODE, *PAGING],
+        "operationId": "listSignedHeads", "tags": ["book"], "parameters": [CODE, *paging(int)],
         "responses": {"200": {"description": "Một trang", "content": _json("SignedHeadPage")}, **_problems(404, 422)}}})
     api.path(path="/api/v1/books/keys", operations={"get": {
         "summary": "Các khóa công khai Ed25519 đã ký đầu chuỗi (R15b), khóa hiện hành trước; khóa cũ vẫn được liệt kê",
@@ -98,7 +93,12 @@ def spec() -> dict[str, Any]:
         "operationId": "revokeEntry", "tags": ["book"], "security": [{"bearer": []}],
         "parameters": [CODE, IDEMPOTENCY_KEY],
         "requestBody": {"required": True, "content": _json("Revocation")},
-        "responses": {"201": {"description": "Mục thu hồi", "content": _json("Entry")},
+        "description": "409 khi mục đã bị thu hồi, hoặc chính là một mục thu hồi; 404 khi sổ không có mục `seq`.",
+        "responses": {"201": {"description": "Mục thu hồi", "content": _json("Entry"), "links": {
+                          "GetRevocation": {"operationId": "getEntry", "parameters": {
+                              "code": "$request.path.code", "seq": "$response.body#/seq"}},
+                          "GetRevokedEntry": {"operationId": "getEntry", "parameters": {
+                              "code": "$request.path.code", "seq": "$response.body#/revokes"}}}},
                       **_problems(400, 401, 403, 404, 409, 415, 422)}}})
     api.path(path="/api/v1/books/{code}/entries/{seq}/certificate.pdf", operations=_published(
         "Giấy chứng nhận của một mục (PDF A4), với mã QR của trang kiểm tra /verify/{code}/{seq} (R15b)",
@@ -114,15 +114,19 @@ def spec() -> dict[str, Any]:
     api.path(path="/honour-roll/{code}/", operations=_published(
         "Trang vinh danh của một sổ", "honourRoll", {"text/html": {}}, [CODE]))
     api.path(path="/honour-roll/{code}/{period}", operations=_published(
-        "Trang vinh danh của một tháng (YYYY-MM) hoặc một quý (YYYY-Qn)", "honourRollPeriod", {"text/html": {}},
-        [CODE, {"in": "path", "name": "period", "required": True, "schema": {"type": "string"}}]))
+        "Trang vinh danh của một tháng (YYYY-MM) hoặc một quý (YYYY-Qn); một kỳ chưa bắt đầu không có trang (404)",
+        "honourRollPeriod", {"text/html": {}},
+        [CODE, {"in": "path", "name": "period", "required": True,
+                "schema": {"type": "string", "pattern": PERIOD_PATTERN}}]))
     for fmt, media in (("html", "text/html"), ("pdf", "application/pdf")):
         api.path(path=f"/press/{{quarter}}.{fmt}", operations=_published(
-            f"Thông cáo báo chí hằng quý của sổ vàng của tỉnh ({fmt})", f"press_{fmt}", {media: {}},
-            [{"in": "path", "name": "quarter", "required": True, "schema": {"type": "string", "pattern": r"^\d{4}-Q[1-4]$"}}]))
+            f"Thông cáo báo chí hằng quý của sổ vàng của tỉnh ({fmt}); một quý chưa kết thúc chưa có (404)",
+            f"press_{fmt}", {media: {}},
+            [{"in": "path", "name": "quarter", "required": True,
+              "schema": {"type": "string", "pattern": QUARTER_PATTERN}}]))
     api.path(path="/api/v1/figures", operations=_published(
         "Số liệu: từ 01/09/2021 Công an tỉnh đã công nhận N việc tốt, theo quý và theo đơn vị", "figures",
         _json("Figures")))
     for path, operations in audit.spec_paths("book").items():
         api.path(path=path, operations=operations)
-    return api.to_dict()
+    return finish(api.to_dict(), rate_limited=RENDERED)

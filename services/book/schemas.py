@@ -9,7 +9,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 
 from services.book.domain.chain import Verdict
 from services.book.domain.witness import Witnessed
-from shared.text import text_problem
+from shared.text import MULTILINE_NOT_BLANK_PATTERN, text_problem
 
 
 class RevocationSchema(Schema):
@@ -29,7 +29,8 @@ class RevocationSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=2000, error="Từ 1 đến 2000 ký tự."),
         error_messages={"required": "Bắt buộc.", "null": "Bắt buộc.", "invalid": "Phải là chuỗi ký tự."},
-        metadata={"description": "R4a: được xuống dòng và tab; ký tự điều khiển khác, noncharacter (U+FFFE …) "
+        metadata={"pattern": MULTILINE_NOT_BLANK_PATTERN,
+                  "description": "R4a: được xuống dòng và tab; ký tự điều khiển khác, noncharacter (U+FFFE …) "
                                  "và surrogate đơn lẻ bị từ chối (422)"},
     )
 
@@ -174,11 +175,3 @@ class FiguresOut(Schema):
     by_quarter = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     by_unit = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     unit_books = fields.Dict(metadata={"description": "Cùng các số ấy cho sổ vàng của các đơn vị"})
-
-
-class ProblemOut(Schema):
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-
 from services.council import schemas
-from services.council.domain.rounds import STATUSES
 from shared import audit
+from shared.clock import QUARTER_PATTERN
+from shared.http import cursor_schema
+from shared.openapi import IDEMPOTENCY_KEY, finish, new_spec, problem
 
-PROBLEM = {"application/problem+json": {"schema": "Problem"}}
 WHAT = {
     400: "Nội dung không đọc được",
     401: "Thiếu hoặc sai mã xác thực",
@@ -23,17 +21,27 @@ WHAT = {
     415: "Kiểu nội dung không được hỗ trợ",
     422: "Trường không hợp lệ (errors theo trường)",
 }
-IDEMPOTENCY_KEY = {
-    "in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 255},
-    "description": "Cùng khoá và cùng nội dung: trả lại đúng phản hồi đầu tiên; khoá khác nội dung: 422.",
+ROUND_ID = {"in": "path", "name": "round_id", "required": True, "schema": {"type": "string", "format": "uuid"},
+            "description": "Mã phiên (UUID); một mã khác không chỉ phiên nào (404)"}
+# What a client does next with a round it opened (OpenAPI links from POST /rounds).
+ROUND_LINKS = {
+    name: {"operationId": op, "parameters": {"round_id": "$response.body#/id"}, "description": what}
+    for name, op, what in (
+        ("GetRound", "getRound", "Đọc lại phiên (trạng thái open khi đã nhận danh sách ứng viên)"),
+        ("CastBallot", "castBallot", "Thành viên bỏ phiếu cho các ứng viên của phiên"),
+        ("EnterPaperBallots", "enterPaperBallots", "Nhập phiếu giấy đã kiểm (R19a)"),
+        ("CloseRound", "closeRound", "Đóng phiên (R20)"),
+        ("GetResult", "getResult", "Kết quả của phiên"),
+        ("GetMinutes", "getMinutes", "Biên bản kiểm phiếu khi phiên đã đóng"),
+        ("GetDecision", "getDecision", "Quyết định công nhận khi phiên đã đóng"),
+    )
 }
-ROUND_ID = {"in": "path", "name": "round_id", "required": True, "schema": {"type": "string"}}
 SECURED = [{"bearer": []}]
 PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": WHAT[s], "content": PROBLEM} for s in statuses}
+    return {str(s): problem(s, WHAT.get(s)) for s in statuses}
 
 
 def _json(schema: str) -> dict[str, Any]:
@@ -52,37 +60,39 @@ def _post(summary: str, op: str, body: str | None, status: int, answer: str, pro
     return operation
 
 
+def _open_round() -> dict[str, Any]:
+    operation = _post("Mở phiên (thư ký của hội đồng); ứng viên được đóng băng khi mở", "openRound", "RoundInput",
+                      201, "Round", (400, 401, 403, 409, 413, 415, 422), path_param=False)
+    operation["description"] = (
+        "`period` là YYYY-MM cho phiên monthly và supplementary, YYYY-Qn cho quarterly và provincial; kỳ chưa kết "
+        "thúc chỉ được mở sớm khi là kỳ hiện tại. Một lược đồ không nói được các điều ấy, cũng như hội đồng phải có "
+        "trong tổ chức và closes_at phải ở tương lai: chúng là 422 (errors theo trường). 403 khi người gọi không "
+        "phải thư ký của hội đồng; 409 khi kỳ ấy đã có phiên, hoặc không có ứng viên nào.")
+    operation["responses"]["201"]["links"] = ROUND_LINKS
+    return operation
+
+
 def spec() -> dict[str, Any]:
-    api = APISpec(
-        title="Sổ vàng lập công — council", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
-        info={"description": "Hội đồng: phiên bỏ phiếu, phiếu kín, kiểm phiếu, quyết định (API.md, council)."},
-    )
-    api.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api = new_spec("Sổ vàng lập công — council",
+                   "Hội đồng: phiên bỏ phiếu, phiếu kín, kiểm phiếu, quyết định (API.md, council). Mọi lỗi là "
+                   "application/problem+json; errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}.")
     for name, schema in (
         ("RoundInput", schemas.OpenRoundIn), ("BallotInput", schemas.BallotIn), ("DeadlineInput", schemas.MoveDeadlineIn),
         ("PaperBallotsInput", schemas.PaperBallotsIn), ("Round", schemas.RoundOut), ("RoundPage", schemas.RoundPage),
         ("RoundResult", schemas.ResultOut), ("BallotReceipt", schemas.ReceiptOut),
         ("PaperCount", schemas.PaperCountOut), ("MonthlyReport", schemas.MonthlyReport),
-        ("Dossier", schemas.DossierOut), ("DossierPage", schemas.DossierPage), ("Problem", schemas.ProblemOut),
+        ("Dossier", schemas.DossierOut), ("DossierPage", schemas.DossierPage),
     ):
         api.components.schema(name, schema=schema)
     api.path(path="/api/v1/rounds", operations={
         "get": {
             "summary": "Danh sách phiên (thành viên, thư ký)", "operationId": "listRounds", "tags": ["council"],
             "security": SECURED,
-            "parameters": [
-                {"in": "query", "name": "council", "schema": {"type": "string"}},
-                {"in": "query", "name": "status", "schema": {"type": "string", "enum": list(STATUSES)}},
-                {"in": "query", "name": "period", "schema": {"type": "string"}},
-                {"in": "query", "name": "kind", "schema": {"type": "string"}},
-                {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                {"in": "query", "name": "cursor", "schema": {"type": "string"}},
-            ],
+            "parameters": [{"in": "query", "schema": schemas.RoundQuery}],
             "responses": {"200": {"description": "Một trang", "content": _json("RoundPage")},
                           **_problems(401, 403, 422)},
         },
-        "post": _post("Mở phiên (thư ký của hội đồng); ứng viên được đóng băng khi mở", "openRound", "RoundInput",
-                      201, "Round", (400, 401, 403, 409, 413, 415, 422), path_param=False),
+        "post": _open_round(),
     })
     api.path(path="/api/v1/rounds/{round_id}", operations={
         "get": {
@@ -136,10 +146,10 @@ def spec() -> dict[str, Any]:
         "summary": "Hồ sơ đề nghị (R11): thư ký đơn vị (đơn vị mình), thư ký và thành viên Hội đồng cấp tỉnh",
         "operationId": "listDossiers", "tags": ["council"], "security": SECURED,
         "parameters": [
-            {"in": "query", "name": "quarter", "schema": {"type": "string", "pattern": r"^\d{4}-Q[1-4]$"}},
+            {"in": "query", "name": "quarter", "schema": {"type": "string", "pattern": QUARTER_PATTERN}},
             {"in": "query", "name": "unit", "schema": {"type": "string"}},
             {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-            {"in": "query", "name": "cursor", "schema": {"type": "string"}},
+            {"in": "query", "name": "cursor", "schema": cursor_schema((str, str, str))},
         ],
         "responses": {"200": {"description": "Một trang", "content": _json("DossierPage")},
                       **_problems(401, 403, 422)},
@@ -158,12 +168,14 @@ def spec() -> dict[str, Any]:
         "summary": "Báo cáo tháng (R10): JSON, CSV (Accept: text/csv, UTF-8 có BOM) hoặc bảng tính XLSX",
         "operationId": "monthlyReport",
         "tags": ["council"], "security": SECURED,
-        "parameters": [{"in": "query", "name": "month", "required": True, "schema": {"type": "string"}}],
+        "description": "Tháng từ 2021-09; một tháng chưa bắt đầu chưa có báo cáo (404).",
+        "parameters": [{"in": "query", "schema": schemas.ReportQuery}],
         "responses": {"200": {"description": "Một dòng mỗi đơn vị", "content": {
             **_json("MonthlyReport"), "text/csv": {"schema": {"type": "string"}},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {
-                "type": "string", "format": "binary"}}}}, **_problems(401, 403, 422)},
+                "type": "string", "format": "binary"}}}}, **_problems(401, 403, 422),
+            "404": problem(404, "Tháng chưa bắt đầu: chưa có báo cáo")},
     }})
     for path, operations in audit.spec_paths("council").items():
         api.path(path=path, operations=operations)
-    return api.to_dict()
+    return finish(api.to_dict(), rate_limited={"getMinutes", "getDecision"})

@@ -9,7 +9,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
 from services.council.domain.tally import CHOICES
-from shared.clock import PERIOD_PATTERN
+from shared.clock import MONTH_PATTERN, PERIOD_PATTERN
+from shared.http import MAX_LIMIT, cursor_schema
 from shared.text import text_problem
 
 REQUIRED = "Trường bắt buộc."
@@ -49,8 +50,13 @@ class OpenRoundIn(Strict):
         validate=validate.OneOf(OPENABLE, error=f"Phải là một trong: {', '.join(OPENABLE)}."),
         error_messages=_m(invalid="Phải là chuỗi."),
     )
-    period = fields.String(required=True, validate=[validate.Length(1, 8), _storable],
-                           error_messages=_m(invalid="Phải là chuỗi."))
+    period = fields.String(
+        required=True,
+        validate=[validate.Length(1, 8), _storable,
+                  validate.Regexp(PERIOD_PATTERN, error="Phải là YYYY-MM hoặc YYYY-Qn, từ 2021-09.")],
+        error_messages=_m(invalid="Phải là chuỗi."),
+        metadata={"description": "YYYY-MM (monthly, supplementary) hoặc YYYY-Qn (quarterly, provincial)"},
+    )
     closes_at = fields.AwareDateTime(
         format="iso", load_default=None,
         error_messages=_m(invalid="Phải là thời điểm ISO 8601 có múi giờ.", invalid_awareness="Phải có múi giờ."),
@@ -71,9 +77,11 @@ class BallotIn(Strict):
 
     choices = fields.Dict(
         keys=fields.String(validate=[validate.Length(1, 64), _storable]),
-        values=fields.String(validate=_storable, error_messages=_m(invalid="Phải là chuỗi.")),
+        values=fields.String(validate=[_storable, validate.OneOf(CHOICES, error=f"Phải là một trong: {', '.join(CHOICES)}.")],
+                             error_messages=_m(invalid="Phải là chuỗi.")),
         required=True,
         error_messages=_m(invalid="Phải là đối tượng {{mã ứng viên: lựa chọn}}."),
+        metadata={"description": "Mỗi ứng viên thành viên được bỏ phiếu, đúng một lần, không ứng viên nào khác"},
     )
 
 
@@ -106,8 +114,8 @@ class RoundQuery(Strict):
     status = fields.String(validate=validate.OneOf(STATUSES, error=f"Phải là một trong: {', '.join(STATUSES)}."))
     period = fields.String(validate=validate.Regexp(PERIOD_PATTERN, error="Phải là YYYY-MM hoặc YYYY-Qn, từ 2021-09."))
     kind = fields.String(validate=validate.OneOf(KINDS, error=f"Phải là một trong: {', '.join(KINDS)}."))
-    limit = fields.String()
-    cursor = fields.String()
+    limit = fields.Integer(validate=validate.Range(1, MAX_LIMIT), metadata={"default": 100})
+    cursor = fields.String(metadata=cursor_schema(str))
 
 
 # -- out ----------------------------------------------------------------------------------------
@@ -289,15 +297,8 @@ class MonthlyReport(Schema):
     next = fields.String(allow_none=True)
 
 
-class ReportQuery(Schema):
-    month = fields.String(required=True, metadata={"description": "YYYY-MM"})
+class ReportQuery(Strict):
+    """``GET /api/v1/reports/monthly``: a month of the programme (from 2021-09)."""
 
-
-class ProblemOut(Schema):
-    """RFC 9457 problem details, as every error of API.md."""
-
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.Raw())
+    month = fields.String(required=True, validate=validate.Regexp(MONTH_PATTERN, error="Phải có dạng YYYY-MM, từ 2021-09."),
+                          metadata={"description": "YYYY-MM"})

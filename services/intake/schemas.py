@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.intake.domain.text import nfc, text_problem
 from shared import clock
+from shared.http import cursor_schema
 from shared.messages import STATUSES
+from shared.text import (
+    MULTILINE_NOT_BLANK_PATTERN,
+    MULTILINE_PATTERN,
+    SINGLE_LINE_NOT_BLANK_PATTERN,
+    SINGLE_LINE_PATTERN,
+)
 from shared.validation import by_index, flat_errors
 
 KINDS = ("good_deed", "achievement", "feat", "exemplar")
@@ -42,10 +49,18 @@ class StrictSchema(Schema):
 
 
 class Text(fields.String):
-    """R4: a string stored in NFC; lone surrogates and control characters are refused."""
+    """R4: a string stored in NFC; lone surrogates and control characters are refused (R4a),
+    and with ``not_blank`` a string of white space alone. The OpenAPI document states both as
+    the field's pattern."""
 
-    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, multiline: bool = False, not_blank: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("error_messages", _messages(invalid="Phải là chuỗi ký tự."))
+        if not_blank:
+            given = kwargs.get("validate")
+            kwargs["validate"] = [*(given if isinstance(given, list) else [given] if given else []), _not_blank]
+        patterns = {(False, False): SINGLE_LINE_PATTERN, (True, False): MULTILINE_PATTERN,
+                    (False, True): SINGLE_LINE_NOT_BLANK_PATTERN, (True, True): MULTILINE_NOT_BLANK_PATTERN}
+        kwargs["metadata"] = {"pattern": patterns[multiline, not_blank], **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
         self.multiline = multiline
 
@@ -104,6 +119,8 @@ def _choice(options: tuple[str, ...]) -> fields.String:
 class DeedAuthorIn(StrictSchema):
     """``{"officer": CODE}`` or ``{"collective": CODE}`` (a sub-unit or a unit)."""
 
+    OPENAPI: ClassVar[dict[str, Any]] = {"minProperties": 1, "maxProperties": 1}
+
     officer = Text(validate=_length(1, CODE_MAX))
     collective = Text(validate=_length(1, CODE_MAX))
 
@@ -120,8 +137,8 @@ class DeedIn(StrictSchema):
     occurred_on = LocalDate(required=True)
     kind = _choice(KINDS)
     relation = _choice(RELATIONS)
-    title = Text(required=True, validate=[_length(1, TITLE_MAX), _not_blank])
-    description = Text(required=True, multiline=True, validate=[_length(1, DESCRIPTION_MAX), _not_blank])
+    title = Text(required=True, not_blank=True, validate=_length(1, TITLE_MAX))
+    description = Text(required=True, multiline=True, not_blank=True, validate=_length(1, DESCRIPTION_MAX))
     place = Text(allow_none=True, validate=_length(1, PLACE_MAX))
     beneficiaries = Text(allow_none=True, multiline=True, validate=_length(1, BENEFICIARIES_MAX))
 
@@ -161,7 +178,7 @@ class DeedQuery(StrictSchema):
         error_messages=_messages(invalid="Phải là số nguyên."),
         metadata={"description": "1–500, mặc định 100"},
     )
-    cursor = fields.String(error_messages=_messages())
+    cursor = fields.String(error_messages=_messages(), metadata=cursor_schema(str))
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -217,16 +234,6 @@ class DeedPage(Schema):
 
 class DeedItems(Schema):
     items = fields.List(fields.Nested(DeedOut), required=True)
-
-
-class ProblemOut(Schema):
-    """RFC 9457 problem details."""
-
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
-    errors = fields.Dict(keys=fields.String(), values=fields.Raw())
 
 
 _deed_out = DeedOut()

@@ -59,3 +59,12 @@ def test_cursors_are_typed_and_bounded() -> None:
             with pytest.raises(Problem) as refused:
                 decode_cursor(token, kind)
             assert refused.value.status == 422 and list(refused.value.errors) == ["cursor"]
+
+
+def test_a_list_of_keys_is_a_cursor_of_its_own_form() -> None:
+    with Flask(__name__).app_context():
+        token = encode_cursor(["2024-Q2", "CAH-DM", "0190c0de-0000-7000-8000-000000000000"])
+        assert token.count("!") == 2
+        assert decode_cursor(token, (str, str, str)) == token.split("!")
+        with pytest.raises(Problem):
+            decode_cursor("a!b", (str, str, str))

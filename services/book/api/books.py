@@ -72,7 +72,7 @@ def verify(code: str) -> Response:
 @bp.get("/api/v1/books/<code>/heads")
 def heads(code: str) -> Response:
     """R15b: the book's signed heads, newest first (one per entry appended)."""
-    limit, cursor = page_params()
+    limit, cursor = page_params(kind=int)
     before = _cursor(cursor, int)
     found = queries.heads_page(runtime(), code, before, limit + 1)
     if found is None:

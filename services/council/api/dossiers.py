@@ -21,7 +21,7 @@ def _runtime() -> Runtime:
 @bp.get("")
 def list_dossiers() -> Response:
     who = principal(_runtime().db, *READERS)
-    limit, after = page_params()
+    limit, after = page_params(kind=(str, str, str))
     items = records.list_dossiers(_runtime(), who, request.args.get("quarter"), request.args.get("unit"), limit, after)
     return jsonify(page(items, limit, key=lambda d: [d["quarter"], d["unit"], d["id"]]))
 

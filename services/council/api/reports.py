@@ -12,9 +12,10 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from services.council import services
+from services.council.schemas import ReportQuery
 from shared.auth import principal
-from shared.clock import PROGRAMME_MONTH, Month, in_programme
-from shared.http import Problem
+from shared.clock import Month, in_programme
+from shared.http import Problem, load
 from shared.runtime import Runtime
 
 bp = Blueprint("council_reports", __name__, url_prefix="/api/v1/reports")
@@ -38,14 +39,9 @@ def _runtime() -> Runtime:
 @bp.get("/monthly")
 def monthly() -> Response:
     who = principal(_runtime().db, "province_secretary", "unit_secretary")
-    month = request.args.get("month", "")
-    try:
-        parsed = Month.parse(month)
-    except ValueError:
-        raise Problem(422, "month phải có dạng YYYY-MM.", errors={"month": ["Phải có dạng YYYY-MM."]}) from None
-    if parsed < PROGRAMME_MONTH:
-        raise Problem(422, "Phong trào bắt đầu từ tháng 09/2021.", errors={"month": ["Từ 2021-09 trở đi."]})
-    if not in_programme(parsed):
+    given = request.args.get("month")
+    month = load(ReportQuery(), {} if given is None else {"month": given})["month"]
+    if not in_programme(Month.parse(month)):
         raise Problem(404, f"Tháng {month} chưa bắt đầu: chưa có báo cáo.")
     rows = services.monthly_report(_runtime(), who, month)
     wanted = request.accept_mimetypes.best_match(["application/json", CSV, XLSX])

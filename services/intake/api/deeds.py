@@ -113,13 +113,13 @@ def list_deeds() -> Any:
     return jsonify(page([schemas.deed_out(v) for v in views], limit, key=lambda d: d["id"]))
 
 
-@bp.get("/<deed_id>")
+@bp.get("/<id:deed_id>")
 @refusals
 def get_deed(deed_id: str) -> Any:
     return jsonify(schemas.deed_out(services.get_deed(runtime(), actor(), deed_id)))
 
 
-@bp.post("/<deed_id>/introduce")
+@bp.post("/<id:deed_id>/introduce")
 @idempotent(_db)
 @refusals
 def introduce(deed_id: str) -> Any:
@@ -128,7 +128,7 @@ def introduce(deed_id: str) -> Any:
     return jsonify(schemas.deed_out(services.introduce(runtime(), actor(), deed_id)))
 
 
-@bp.post("/<deed_id>/evidence")
+@bp.post("/<id:deed_id>/evidence")
 @idempotent(_db)
 @refusals
 def add_evidence(deed_id: str) -> Any:
@@ -150,7 +150,7 @@ def add_evidence(deed_id: str) -> Any:
     return _created(services.add_evidence(runtime(), actor(), deed_id, content))
 
 
-@bp.get("/<deed_id>/evidence/<sha256>")
+@bp.get("/<id:deed_id>/evidence/<sha256>")
 @refusals
 def get_evidence(deed_id: str, sha256: str) -> Response:
     content_type, data = services.get_evidence(runtime(), actor(), deed_id, sha256)
