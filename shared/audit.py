@@ -200,7 +200,8 @@ def spec_paths(service: str) -> dict[str, Any]:
     """The path's OpenAPI operation, for each service's document."""
     from shared.openapi import paging, problems
 
-    bound = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+    # Empty: no bound, as when absent.
+    bound = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}, {"enum": [""]}]}
     line = {
         "type": "object",
         "properties": {
