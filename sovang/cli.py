@@ -266,6 +266,34 @@ def cmd_book_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_book_import(settings: Settings, args: argparse.Namespace) -> int:
+    """R22: the paper book (``sovang-paper-book/1``) into a book with no entry yet; all or nothing."""
+    path = Path(args.file)
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"không tìm thấy tệp {path}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliError(f"tệp {path} không phải JSON UTF-8 hợp lệ: {exc}; không mục nào được nhập") from None
+    services = importlib.import_module("services.book.services")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    rt = _runtime("book", settings)
+    try:
+        rt.migrate()
+        created = services.import_paper_book(rt, doc)
+    except services.ImportRefused as refused:
+        lines = [refused.message] + [f"  {where}: {' '.join(why)}" for where, why in list(refused.errors.items())[:50]]
+        if len(refused.errors) > 50:
+            lines.append(f"  … và {len(refused.errors) - 50} chỗ khác")
+        raise CliError("\n".join(lines)) from None
+    finally:
+        rt.db.dispose()
+    first, last = created[0], created[-1]
+    print(f"Đã nhập {len(created)} mục vào sổ vàng {first['book']} (từ sổ giấy, R22): mục số 1 đến {last['seq']}, "
+          f"quyết định từ {first['decision']['date']} đến {last['decision']['date']}; đầu chuỗi {last['hash']}.")
+    return 0
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     _metrics_dir(f"worker-{args.service}")
     module = importlib.import_module(f"services.{args.service}.worker")
@@ -502,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", help="sổ vàng").add_subparsers(dest="book_command", required=True)
     rotate_key = book.add_parser("rotate-key", help="R15b: khóa ký mới cho các đầu chuỗi; khóa cũ vẫn được liệt kê")
     rotate_key.set_defaults(func=cmd_book_rotate_key)
+    paper_import = book.add_parser("import", help="R22: nhập sổ vàng giấy (sovang-paper-book/1) vào một sổ chưa có mục")
+    paper_import.add_argument("file")
+    paper_import.set_defaults(func=cmd_book_import)
 
     mig = sub.add_parser("migrate", help="tạo hoặc cập nhật bảng của mọi dịch vụ (Alembic)")
     mig.set_defaults(func=cmd_migrate)
@@ -531,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.configure(settings.log_level, settings.log_json, getattr(args, "service", None))
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # one line per glyph table of every PDF
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return args.func(settings, args) or 0

@@ -42,9 +42,12 @@ from shared import clock
 from shared.clock import Month, Quarter
 from shared.config import SERVICES, Settings
 from shared.org import Organisation
+from shared.signing import sign
 from sovang.demo_deeds import deed_text
 
 ORG_FILE = Path(__file__).resolve().parent.parent / "shared" / "data" / "dak-nong.json"
+# R22: the province's paper book kept since 2021-09 (40 entries by November 2022, as the article says).
+PAPER_FILE = ORG_FILE.parent / "paper-book-CAT.json"
 UTC = dt.UTC
 
 
@@ -160,6 +163,9 @@ class Embedded:
                 # No relay thread waits on the broker here: deliver() runs each relay itself.
                 rt.db.after_commit.clear()
             self.client = Client(Gateway(apps, prefixes))
+            from shared.signing import message_keys
+
+            self.keys = message_keys(settings)
             from shared.outbox import Relay
 
             self.relays = [Relay(rt.db, self._publish) for rt in self.runtimes.values()]
@@ -187,7 +193,8 @@ class Embedded:
         n = 0
         while self.queue:
             queue, name, env = self.queue.popleft()
-            self.workers[queue].tasks[name](env)
+            # Signed as a relay signs what it publishes (shared.signing): consumers take nothing else.
+            self.workers[queue].tasks[name](sign(env, self.keys))
             n += 1
         self.delivered += n
         return n
@@ -205,7 +212,8 @@ class Embedded:
         for rt in self.runtimes.values():
             with rt.db.unit_of_work() as uow:
                 for (role, subject), token in issued.items():
-                    store_token(uow, token, role, subject, self.settings.token_ttl_days)
+                    # Valid through the whole quarter the demo plays and its rounds after it.
+                    store_token(uow, token, role, subject, max(self.settings.token_ttl_days, 366))
                 uow.commit()
         return issued
 
@@ -271,6 +279,7 @@ class Tally:
     provincial_selected: int = 0
     runoff: dict[str, Any] = field(default_factory=dict)
     live_round: str | None = None
+    paper: int = 0  # R22: entries imported from the provincial paper book
 
 
 def pick_quarter(today: dt.date) -> Quarter:
@@ -356,6 +365,7 @@ class Scenario:
         first = self.quarter.months[0].first_day
         self.at(first - dt.timedelta(days=1), 8)
         self.system.load_org(self.doc)
+        self.import_paper_book()
         pairs = [("officer", code) for code in sorted(self.org.officers)]
         pairs += [("subunit_lead", s.lead) for s in self.org.subunits.values()]
         pairs += [("unit_secretary", u.secretary) for u in self.org.units.values()]
@@ -364,6 +374,16 @@ class Scenario:
         self.tokens = self.system.issue_tokens(sorted(set(pairs)))
         self.say(f"Đã nạp {self.org.province_name}: {len(self.org.units)} đơn vị, {len(self.org.subunits)} đơn vị "
                  f"cơ sở, {len(self.org.officers)} cán bộ; cấp {len(self.tokens)} mã xác thực.")
+
+    def import_paper_book(self) -> None:
+        """R22: the provincial paper book since 2021-09, entered once before the quarter is played,
+        so that the running figures start from it (``sovang book import`` does the same)."""
+        from services.book.services import import_paper_book
+
+        created = import_paper_book(self.system.runtimes["book"], json.loads(PAPER_FILE.read_text("utf-8")))
+        self.tally.paper = len(created)
+        self.say(f"Đã nhập sổ vàng giấy của Công an tỉnh (R22): {len(created)} mục, từ "
+                 f"{created[0]['decision']['date']} đến {created[-1]['decision']['date']}.")
 
     # -- recording and introducing --------------------------------------------------------------
     def record_day(self, day: dt.date, extra_for: str | None = None) -> int:
@@ -733,6 +753,7 @@ def summary(system: Embedded, scenario: Scenario, seed: int, quarter: Quarter) -
         "proposed": t.proposed,
         "provincial": t.provincial_selected,
         "runoff": t.runoff,
+        "paper": t.paper,
         "books": {
             b["code"]: {"name": b["name"], "entries": b["entries"], "head": b["head"],
                         "valid": system.http("GET", f"/api/v1/books/{b['code']}/verify").body["valid"]}
@@ -758,8 +779,8 @@ def print_summary(data: dict[str, Any], scenario: Scenario, settings: Settings, 
     say(f"  Công nhận và ghi Sổ vàng đơn vị: {data['recognised']} việc tốt; đề nghị lên tỉnh: {data['proposed']}; "
         f"ghi Sổ vàng cấp tỉnh: {data['provincial']}.")
     say(f"  Số liệu công bố: toàn tỉnh đã ghi danh {data['figures'].get('province_total', 0)} việc tốt vào Sổ vàng "
-        f"cấp tỉnh kể từ {data['figures'].get('since', '')}; {sum(b['entries'] for b in unit_books)} mục trong "
-        f"{len(unit_books)} sổ vàng đơn vị.")
+        f"cấp tỉnh kể từ {data['figures'].get('since', '')} ({data['paper']} từ sổ giấy, R22); "
+        f"{sum(b['entries'] for b in unit_books)} mục trong {len(unit_books)} sổ vàng đơn vị.")
     say("  Đầu chuỗi (R15):")
     for code, book in data["books"].items():
         say(f"    {code:<10} {book['entries']:>3} mục  {book['head'] or '—'}")

@@ -103,6 +103,9 @@ def spec() -> dict[str, Any]:
     api.path(path="/api/v1/books/{code}/entries/{seq}/certificate.pdf", operations=_published(
         "Giấy chứng nhận của một mục (PDF A4), với mã QR của trang kiểm tra /verify/{code}/{seq} (R15b)",
         "getCertificate", {"application/pdf": {}}, [CODE, SEQ]))
+    api.path(path="/api/v1/books/{code}/book.pdf", operations=_published(
+        "Cả cuốn sổ vàng (PDF A4) để in sổ: trang bìa với đầu chuỗi đã ký, mọi mục theo thứ tự, mục đã thu hồi "
+        "và mục thu hồi được đánh dấu, số trang, mục lục", "getBookPdf", {"application/pdf": {}}, [CODE]))
     for fmt, media in (("atom", "application/atom+xml"), ("rss", "application/rss+xml"), ("json", "application/feed+json")):
         api.path(path=f"/feeds/{{code}}.{fmt}", operations=_published(
             f"Tin của sổ ({fmt}), mới nhất trước; liên kết tuyệt đối (SOVANG_PUBLIC_URL, mặc định nguồn của yêu cầu), "

@@ -33,7 +33,7 @@ from services.book.domain.entries import INSCRIPTION, REVOCATION, quarter_of
 from services.book.domain.figures import PROVINCE_SCOPE, UNITS_SCOPE, figures_from_counts
 from services.book.domain.publication import PublicItem
 from services.book.domain.witness import SignedHead
-from services.book.publication import feeds, pages, pdf
+from services.book.publication import book_pdf, feeds, pages, pdf
 from shared.org import Organisation
 
 FIGURES_PATH = "/api/v1/figures"
@@ -79,6 +79,11 @@ def certificate_key(book: str, seq: int, origin: str | None) -> str:
     made for another origin than the configured public one is stored apart."""
     path = certificate_path(book, seq)
     return f"{path}?origin={origin}" if origin else path
+
+
+def book_pdf_path(book: str) -> str:
+    """The whole book as one PDF, for the printed golden book."""
+    return f"/api/v1/books/{book}/book.pdf"
 
 
 def verify_path(book: str, seq: int) -> str:
@@ -274,6 +279,17 @@ class Publisher:
         made = self.certificate_of(code, seq, origin)
         return made.rendered if made else None
 
+    def book_pdf(self, code: str) -> Rendered | None:
+        """R15, R15a, R16: the whole book for printing (every entry, read once, in order). Rendered
+        on request and kept until the book's next entry (``pages_stale`` drops it)."""
+        book = self._book(code)
+        if book is None:
+            return None
+        items = pub.public_items(code, repo.book_entries(self.session, code))
+        body = book_pdf.whole_book(self.context(), code, book.name, items, book.head,
+                                   self.signed_head(code, book.entries))
+        return Rendered(pdf.PDF, body)
+
     def figures(self) -> Rendered:
         units = sorted(self.org.units) if self.org else []
         counts = repo.figure_counts_now(self.session)
@@ -354,7 +370,7 @@ class Publisher:
         of the global publications (``lock_globals``), which must never go."""
         periods, press = self._touched(code, touched)
         self._put(FIGURES_PATH, None, self.figures(), at)
-        paths = [book_page_path(code), BOOKS_PAGE_PATH]
+        paths = [book_page_path(code), BOOKS_PAGE_PATH, book_pdf_path(code)]
         paths += [period_page_path(code, period) for period in periods]
         paths += [press_path(quarter, fmt) for quarter in sorted(press) for fmt in ("html", "pdf")]
         repo.delete_artifacts(self.session, paths)

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
 from services.book.domain.chain import Verdict
+from services.book.domain.paper import source_of
 from services.book.domain.witness import Witnessed
 from shared.text import MULTILINE_NOT_BLANK_PATTERN, text_problem
 
@@ -55,6 +56,7 @@ def entry_out(entry: dict[str, Any], revoked_by: int | None = None) -> dict[str,
     """Entry (API.md): the chain's fields, plus ``revoked_by`` (the revocation's seq, or null)."""
     out = {name: entry.get(name) for name in ENTRY_FIELDS}
     out["revoked_by"] = revoked_by
+    out["source"] = source_of(entry.get("decision"))
     return out
 
 
@@ -116,6 +118,8 @@ class EntryOut(Schema):
     prev_hash = fields.String(required=True)
     hash = fields.String(required=True, metadata={"description": "SHA-256 của dạng chuẩn của mục (R15)"})
     revoked_by = fields.Integer(allow_none=True, metadata={"description": "Mục thu hồi mục này, nếu có"})
+    source = fields.String(required=True, validate=validate.OneOf(["system", "paper"]), metadata={
+        "description": "R22: paper — nhập từ sổ vàng giấy (sovang book import); system — ghi bởi hệ thống"})
 
 
 class BookPage(Schema):

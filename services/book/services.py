@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 
 from services.book import repository as repo
+from services.book.domain import paper
 from services.book.domain.authority import may_revoke
 from services.book.domain.chain import GENESIS
 from services.book.domain.entries import (
@@ -23,7 +24,7 @@ from services.book.domain.entries import (
 )
 from services.book.domain.figures import scope_of
 from services.book.domain.witness import SignedHead
-from services.book.publisher import Publisher, Rendered, certificate_path, lock_globals
+from services.book.publisher import Publisher, Rendered, book_pdf_path, certificate_path, lock_globals
 from services.book.signing import keyring
 from shared import audit, clock
 from shared.auth import Principal, store_org
@@ -122,6 +123,8 @@ def _publish(
     publisher = Publisher(uow.session, runtime.orgs.get())
     if signed is not None:
         publisher.knows_head(signed)
+    if part == "all":
+        repo.drop_artifact(uow.session, book_pdf_path(code))  # "feeds" drops it with the pages
     try:
         with uow.session.begin_nested():
             if part in ("all", "feeds"):
@@ -272,3 +275,64 @@ def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: 
                      {"revocation": new_seq, "deed_id": target["deed"]["id"], "reason": reason}, unit=code, at=at)
         uow.commit()
     return dict(fields)
+
+
+class ImportRefused(Exception):
+    """R22: the paper book cannot be imported; nothing was written. ``errors`` names each problem
+    by its place in the file (``entries[3].deed.title``), in Vietnamese."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+def import_paper_book(runtime: Runtime, document: Any, actor: audit.Actor = audit.CLI) -> list[dict[str, Any]]:
+    """R22: enter a paper book once, in order, into a book that has no entry yet: each entry an
+    inscription marked as from the paper book, with its original decision and tally, chained and
+    its head signed as any other (R15, R15b), counted in the running figures (R16); R3 does not
+    apply. All or nothing, in one transaction, recorded (R23) as done by ``actor`` (the operator at
+    the command line). Returns the new entries."""
+    org = runtime.orgs.get()
+    if org is None:
+        raise ImportRefused("Chưa nạp tổ chức: chạy `sovang org load FILE.json` trước.")
+    try:
+        paper_book = paper.read(document, dt.date.fromisoformat(org.since), clock.today())
+    except paper.PaperBookInvalid as invalid:
+        raise ImportRefused("Tệp sổ giấy không hợp lệ: không mục nào được nhập.", invalid.errors) from None
+    code = paper_book.book
+    with runtime.db.unit_of_work() as uow:
+        try:
+            book = _locked_book(runtime, uow, code)
+        except UnknownBook:
+            raise ImportRefused(f"Không có sổ vàng mã {code}.", {"book": ["Không có sổ vàng này."]}) from None
+        if book.entries:
+            raise ImportRefused(
+                f"Sổ vàng {code} đã có {book.entries} mục: sổ giấy chỉ được nhập vào một sổ chưa có mục nào.",
+                {"book": ["Sổ đã có mục."]},
+            )
+        now = utcnow().replace(microsecond=0)
+        signed_at = clock.isoformat(clock.local(now))
+        head, created = GENESIS, []
+        signed = None
+        for seq, entry in enumerate(paper_book.entries, 1):
+            deed = public_deed(entry.deed, org.author_name(entry.deed["author"]))
+            decision = {**entry.decision, "issuer": code, "issuer_name": book.name}
+            # Only the day is known: the entry stands at its start, Asia/Ho_Chi_Minh.
+            at = clock.at_local(entry.inscribed_on, 0)
+            fields = inscription(book=code, seq=seq, prev_hash=head, deed=deed, decision=decision, tally=entry.tally,
+                                 at=at)
+            repo.insert_entry(uow.session, fields, f"{paper.PAPER}:{code}:{seq}", at)
+            signed = _advance(runtime, uow, fields, now, signed_at)
+            _count(uow, book.kind, deed["id"], now)
+            head = fields["hash"]
+            created.append(dict(fields))
+        _publish(runtime, uow, code, set(range(1, len(created) + 1)), now, signed=signed)
+        repo.pages_published(uow.session, code, len(created))
+        audit.record(uow, actor, "book.imported", code, {
+            "entries": len(created), "first_decision": created[0]["decision"]["number"],
+            "last_decision": created[-1]["decision"]["number"], "head": head,
+        }, unit=code, at=now)
+        uow.commit()
+    log.info("paper book %s imported: %d entries", code, len(created))
+    return created

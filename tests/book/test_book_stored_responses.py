@@ -239,3 +239,21 @@ def test_only_a_200_the_view_marked_is_kept_and_its_iterable_is_closed():
             assert body == name.encode() and headers == [("X", name)]
     assert calls == {"marked-404": 2, "unmarked": 2, "marked": 1}
     assert "closed" in closed
+
+
+def test_a_kept_feed_never_answers_another_origin(client, web, worker, flask_calls):
+    """Feed links are absolute under the origin asked at (no public URL configured): the stored
+    document is one for every origin, and the response kept whole is kept per origin, so a reader
+    at one address never gets the links of another (nor a Host made up to poison the cache)."""
+    deliver(worker, inscribe_command(UNIT, deed=deed_copy("Cứu hai em nhỏ — ổ ữ Đ")))
+    subscribed(client, web)
+    first = client.get(FEED, base_url="https://sovang.example.vn")
+    kept = client.get(FEED, base_url="https://sovang.example.vn")
+    calls = flask_calls.calls
+    assert kept.data == first.data and "https://sovang.example.vn/verify/" in kept.data.decode()
+    other = client.get(FEED, base_url="http://10.0.0.7:8000")
+    assert flask_calls.calls == calls + 1  # not answered from the other origin's kept response
+    assert "http://10.0.0.7:8000/verify/" in other.data.decode() and "sovang.example.vn" not in other.data.decode()
+    assert other.headers["ETag"] == kept.headers["ETag"]  # the same stored document
+    made_up = client.get(FEED, headers={"Host": 'evil"><x'})
+    assert made_up.status_code in (200, 400) and b'evil"' not in made_up.data

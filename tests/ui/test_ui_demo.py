@@ -129,7 +129,9 @@ def test_the_demo_twice_with_one_seed_gives_the_same_books(tmp_path: Path) -> No
     assert len(books) == 16 and all(b["valid"] for b in books.values())
     assert all(b["entries"] >= 1 and len(b["head"]) == 64 for b in books.values())
     # The quarter played for real: failing months taken up again, a runoff for the 20 places.
-    assert books["CAT"]["entries"] == 20 and first["provincial"] == 20
+    # R22: the provincial paper book (40 entries, 2021-09 … 2022-11) first, then the quarter's 20.
+    assert first["paper"] == 40 and books["CAT"]["entries"] == 40 + 20 and first["provincial"] == 20
+    assert sum(n for q, n in first["figures"]["by_quarter"].items() if q <= "2022-Q4") == 40
     assert first["rounds"]["monthly"] >= 45 and first["rounds"]["supplementary"] >= 1
     assert first["rounds"]["runoff"] == 1 and first["runoff"]["selected"] == first["runoff"]["places"]
     assert first["closed_by_schedule"] >= 1

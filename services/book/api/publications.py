@@ -151,6 +151,13 @@ def certificate(code: str, seq: int) -> Response:
     return conditional(made.rendered.body, made.rendered.content_type, etag_of(made.rendered.body), made.at)
 
 
+@bp.get("/api/v1/books/<code>/book.pdf")
+def book_pdf(code: str) -> Response:
+    """R15, R15a, R16: the whole book for the printed golden book — every entry in order,
+    revocations marked, paged, with an index: rendered once per state of the book, then kept."""
+    return _kept(code, paths.book_pdf_path(code), lambda p: p.book_pdf(code))
+
+
 @bp.get("/verify/<code>/<int:seq>")
 def verify_page(code: str, seq: int) -> Response:
     """R15b: the public page of one entry, checked now against the chain and the signed heads

@@ -20,7 +20,8 @@ KINDS = (INSCRIPTION, REVOCATION)
 
 # API.md, Entry: the deed's public fields, and nothing else ever leaves the book (R16).
 PUBLIC_DEED_FIELDS = ("id", "title", "description", "kind", "relation", "occurred_on", "author", "unit")
-DECISION_FIELDS = ("number", "date", "issuer", "issuer_name")
+# ``source``: "paper" for an entry imported from a paper book (R22), absent otherwise.
+DECISION_FIELDS = ("number", "date", "issuer", "issuer_name", "source")
 TALLY_FIELDS = ("approve", "reject", "abstain", "entitled", "ratio", "round", "round_kind", "period")
 
 
