@@ -340,6 +340,33 @@ class DeedInscribed(Message):
     kind: str = "inscription"
 
 
+class _DeedRevokedSchema(Schema):
+    deed_id = fields.String(required=True)
+    unit = fields.String(required=True)
+    month = fields.String(required=True)
+    book = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    revokes = fields.Integer(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class DeedRevoked(Message):
+    """book → council: a recognition was revoked (R15a), entry ``revokes`` of ``book`` by entry
+    ``seq``. Council withdraws the deed from every round still open and never puts it to the vote
+    again; intake learns it from the ``DeedInscribed`` of the revocation; book itself refuses
+    any later inscription of the deed."""
+
+    TYPE = "council.deed_revoked"
+    SCHEMA = _DeedRevokedSchema
+    deed_id: str
+    unit: str
+    month: str
+    book: str
+    seq: int
+    revokes: int
+
+
 class _DossierSentSchema(Schema):
     dossier_id = fields.String(required=True)
     deed_id = fields.String(required=True)

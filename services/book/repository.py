@@ -82,6 +82,13 @@ def insert_entry(session: Session, fields: Mapping[str, Any], source: str, at: d
     session.execute(entries.insert().values(**values, **indexed_fields(fields), inscribed_at=at, source=source))
 
 
+def deed_revoked(session: Session, deed_id: str) -> bool:
+    """R15a: whether any book holds a revocation of this deed's recognition."""
+    return session.execute(
+        sa.select(entries.c.id).where(entries.c.deed_id == deed_id, entries.c.kind == "revocation").limit(1)
+    ).first() is not None
+
+
 def source_exists(session: Session, source: str) -> bool:
     return session.execute(sa.select(entries.c.id).where(entries.c.source == source)).first() is not None
 

@@ -29,7 +29,7 @@ from services.book.signing import keyring
 from shared import audit, clock
 from shared.auth import Principal, store_org
 from shared.db import UnitOfWork, utcnow
-from shared.messages import DeedInscribed, Inscribe, RepublishPages
+from shared.messages import DeedInscribed, DeedRevoked, Inscribe, RepublishPages
 from shared.org import Organisation
 from shared.runtime import Runtime
 
@@ -189,6 +189,12 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
     if repo.source_exists(uow.session, msg.source):
         log.info("inscription %s already in book %s", msg.source, msg.book)
         return None
+    if repo.deed_revoked(uow.session, str(msg.deed.get("id"))):
+        # R15a: a revoked recognition is never inscribed again, in any book (a unit book's
+        # revocation stops the provincial inscription of a round that closed before it).
+        log.warning("inscription %s of deed %s in book %s refused: the deed's recognition was revoked",
+                    msg.source, msg.deed.get("id"), msg.book)
+        return None
     at = _entry_time(book)
     org = runtime.orgs.get()
     author_name = org.author_name(msg.deed.get("author") or {}) if org else None
@@ -269,7 +275,13 @@ def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: 
         # R15a: the certificate stored for the entry must not go on being served as valid; the
         # next request renders the notice of its revocation in its place.
         repo.drop_artifact_variants(uow.session, certificate_path(code, seq))
-        uow.emit(DeedInscribed(deed_id=target["deed"]["id"], book=code, seq=new_seq, kind=REVOCATION))
+        deed = target["deed"] or {}
+        uow.emit_many([
+            DeedInscribed(deed_id=deed["id"], book=code, seq=new_seq, kind=REVOCATION),
+            # R15a: council withdraws it from open rounds and never puts it to the vote again.
+            DeedRevoked(deed_id=deed["id"], unit=str(deed.get("unit") or ""),
+                        month=str(deed.get("occurred_on") or "")[:7], book=code, seq=new_seq, revokes=seq),
+        ])
         _publish(runtime, uow, code, {seq, new_seq}, at, signed=signed)
         audit.record(uow, principal, "entry.revoked", f"{code}:{seq}",
                      {"revocation": new_seq, "deed_id": target["deed"]["id"], "reason": reason}, unit=code, at=at)

@@ -81,7 +81,8 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
     passing = [
         ranking.Standing(c.id, counts[c.id].approve, counts[c.id].base(row.base))
         for c in cands
-        if counts[c.id].passes(row.threshold_percent, row.base)
+        # R15a: a candidate withdrawn (its recognition revoked) is counted but never passes.
+        if counts[c.id].passes(row.threshold_percent, row.base) and not c.withdrawn
     ]
     cap = row.cap if row.kind == PROVINCIAL else row.places if row.kind == RUNOFF else None
     selection = ranking.select(passing, cap)

@@ -89,6 +89,8 @@ candidates = sa.Table(
     # The frozen public copy of the deed (shared.messages.DeedCopySchema).
     sa.Column("deed", sa.JSON, nullable=False),
     sa.Column("dossier_id", S(36), nullable=True),
+    # R15a: the deed's recognition was revoked while the round was open: not counted, not selected.
+    sa.Column("withdrawn", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("round_id", "deed_id", name="uq_candidates_round_deed"),
 )
 
@@ -224,4 +226,18 @@ ballot_requests = sa.Table(
     sa.Column("sealed", sa.LargeBinary, nullable=False),
     sa.Column("created_at", Instant, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# R15a: deeds whose recognition a golden book revoked; never put to the vote again. ``month`` is
+# that of the round that recognised it (else the deed's own), where R10 counts it as revoked.
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("deed_id", S(64), primary_key=True),
+    sa.Column("unit", S(40), nullable=False),
+    sa.Column("month", S(7), nullable=False),
+    sa.Column("book", S(40), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("revoked_at", Instant, nullable=False),
+    sa.Index("ix_revocations_unit_month", "unit", "month"),
 )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.council import repository as repo
 from services.council.domain.rounds import CANCELLED, CLOSED, MONTH_KINDS, MONTHLY, RECOGNISING, SUPPLEMENTARY
-from services.council.orm import candidates, recognitions, rounds, tallies, tracked_deeds
+from services.council.orm import candidates, recognitions, revocations, rounds, tallies, tracked_deeds
 from services.council.schemas import ResultOut, RoundOut, dump
 from shared import clock
 
@@ -31,7 +31,8 @@ def round_view(session: Session, row: Row) -> dict[str, Any]:
         "voted": repo.voted_count(session, row),
         "candidates": [
             {"id": c.id, "deed_id": c.deed_id, "title": c.title, "author": c.author, "unit": c.unit,
-             "month": c.deed.get("month"), "carried_over": carried_over(row, c)} for c in cands
+             "month": c.deed.get("month"), "carried_over": carried_over(row, c), "withdrawn": c.withdrawn}
+            for c in cands
         ],
         "runoff_of": row.runoff_of,
         "referred_from": row.referred_from,
@@ -55,7 +56,8 @@ def result_view(session: Session, row: Row) -> dict[str, Any]:
             "status": row.status,
             "candidates": [
                 {"id": c.id, "deed_id": c.deed_id, "approve": None, "reject": None, "abstain": None,
-                 "entitled": entitled.get(c.id, 0), "ratio": None, "passed": None, "selected": None}
+                 "entitled": entitled.get(c.id, 0), "ratio": None, "passed": None, "selected": None,
+                 "withdrawn": c.withdrawn}
                 for c in cands
             ],
             "ballots": [],
@@ -94,6 +96,8 @@ def closed_result(row: Row, counted: list[tuple[Row, Any]], cast: list[Row], dec
         "candidates": [
             {"id": c.id, "deed_id": c.deed_id, "approve": r.approve, "reject": r.reject, "abstain": r.abstain,
              "entitled": r.entitled, "ratio": f"{r.approve}/{r.base}", "passed": r.passed, "selected": r.selected,
+             # R15a: revoked while the round was open; its votes stay published, it never passed.
+             "withdrawn": bool(getattr(c, "withdrawn", False)),
              # R16: the result is public once closed; only what it selected is named.
              **({"title": c.title, "author": c.author} if r.selected else {})}
             for c, r in counted
@@ -125,11 +129,20 @@ def monthly_summary(session: Session, units: list[str], month: str) -> list[dict
     by_unit: dict[str, dict[str, Row]] = {}
     for r in month_rounds:
         by_unit.setdefault(r.unit, {})[r.kind] = r
+    # R15a: a revoked recognition counts as revoked, not recognised, in the month that recognised it.
     recognised = dict(
         session.execute(
             sa.select(recognitions.c.unit, sa.func.count())
-            .where(recognitions.c.month == month, recognitions.c.unit.in_(units))
+            .where(recognitions.c.month == month, recognitions.c.unit.in_(units),
+                   ~sa.exists().where(revocations.c.deed_id == recognitions.c.deed_id))
             .group_by(recognitions.c.unit)
+        ).all()
+    )
+    revoked = dict(
+        session.execute(
+            sa.select(revocations.c.unit, sa.func.count())
+            .where(revocations.c.month == month, revocations.c.unit.in_(units))
+            .group_by(revocations.c.unit)
         ).all()
     )
     rows = []
@@ -153,7 +166,7 @@ def monthly_summary(session: Session, units: list[str], month: str) -> list[dict
         rows.append({
             "unit": unit, "month": month, "recorded": recorded, "introduced": introduced,
             "candidates": put_to_vote, "recognised": recognised.get(unit, 0),
-            # R15a: revocations are counted here once council learns of them; until then none.
-            "revoked": 0, "quota_met": quota_met,
+            # R15a: counted once council learns of the revocation (a message from the book).
+            "revoked": revoked.get(unit, 0), "quota_met": quota_met,
         })
     return rows

@@ -133,6 +133,8 @@ class CandidateOut(Schema):
     unit = fields.String()
     month = fields.String(metadata={"description": "the deed's own month (YYYY-MM)"})
     carried_over = fields.Boolean(metadata={"description": "R5a: a deed of an earlier month carried into this round"})
+    withdrawn = fields.Boolean(metadata={"description": "R15a: its recognition was revoked while the round was open; "
+                                                        "no ballot names it, it is neither passed nor selected"})
 
 
 class RoundOut(Schema):
@@ -163,6 +165,7 @@ class CandidateResultOut(Schema):
     ratio = fields.String(allow_none=True, metadata={"example": "6/7"})
     passed = fields.Boolean(allow_none=True)
     selected = fields.Boolean(allow_none=True)
+    withdrawn = fields.Boolean(metadata={"description": "R15a: revoked while the round was open; never passed"})
     title = fields.String(metadata={"description": "R16: only for a selected candidate of a closed round"})
     author = fields.Nested(AuthorOut, metadata={"description": "R16: only for a selected candidate of a closed round"})
 

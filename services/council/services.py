@@ -19,7 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.council import queries, referral
+from services.council import queries, referral, revocation
 from services.council import repository as repo
 from services.council.closing import tally_round
 from services.council.config import config_of
@@ -65,6 +65,7 @@ from shared.messages import (
     CloseIntroductions,
     DeedIntroduced,
     DeedRecorded,
+    DeedRevoked,
     DeedsRecorded,
     DossierSent,
     IntroductionsClosed,
@@ -251,7 +252,14 @@ def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.
 
 
 def _candidates_for(session: Session, council: Row, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
-    """The deeds a round of ``kind`` would put to the vote: (frozen copy, dossier id)."""
+    """The deeds a round of ``kind`` would put to the vote: (frozen copy, dossier id), never one
+    whose recognition was revoked (R15a)."""
+    found = _eligible(session, council, kind, period)
+    gone = revocation.revoked(session, (deed["id"] for deed, _ in found))
+    return [(deed, dossier) for deed, dossier in found if deed["id"] not in gone]
+
+
+def _eligible(session: Session, council: Row, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
     if kind == SUPPLEMENTARY:
         # R9: once, for a month whose round closed with its quota unmet, before the quarter's round.
         monthly = repo.round_by_key(session, f"{council.code}:{MONTHLY}:{period}")
@@ -331,6 +339,9 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
         raise RuntimeError("organisation not loaded")
     # R5a: deeds of earlier months introduced after their own round opened are carried into this one.
     deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] <= row.period]
+    # R15a: a revoked recognition is never put to the vote again.
+    gone = revocation.revoked(session, (d["id"] for d in deeds))
+    deeds = [d for d in deeds if d["id"] not in gone]
     _track(session, ((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
     # R17a: what no member of the unit council may vote on goes to the provincial council, and
     # neither counts in nor holds up the unit's own round.
@@ -390,6 +401,14 @@ def deeds_recorded(uow: UnitOfWork, msg: DeedsRecorded) -> None:
     _track(uow.session, ((deed_id, msg.unit, msg.month) for deed_id in msg.deed_ids), introduced=False)
 
 
+def deed_revoked(uow: UnitOfWork, msg: DeedRevoked) -> None:
+    """R15a: a golden book revoked the deed's recognition: withdrawn from the rounds still open,
+    never put to the vote again, counted as revoked (once, whatever the redeliveries)."""
+    withdrawn = revocation.apply(uow, msg, utcnow())
+    if withdrawn:
+        log.info("deed %s withdrawn from rounds %s (R15a)", msg.deed_id, withdrawn)
+
+
 def deed_introduced(uow: UnitOfWork, msg: DeedIntroduced) -> None:
     """R10: one more deed introduced (counted once whatever the order the messages arrive in)."""
     _track(uow.session, [(msg.deed_id, msg.unit, msg.month)], introduced=True)
@@ -400,6 +419,9 @@ def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
     """R11, R12: the provincial council receives a unit's proposal dossier, once per deed."""
     exists = uow.session.execute(sa.select(dossiers.c.id).where(dossiers.c.deed_id == msg.deed_id)).first()
     if exists:
+        return
+    if revocation.revoked(uow.session, [msg.deed_id]):
+        log.warning("dossier %s of deed %s refused: its recognition was revoked (R15a)", msg.dossier_id, msg.deed_id)
         return
     uow.session.execute(dossiers.insert().values(
         id=msg.dossier_id, deed_id=msg.deed_id, quarter=msg.quarter, unit=msg.unit,
@@ -451,7 +473,8 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
                 raise Problem(409, "Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
             if repo.has_voted(session, row.id, who.subject):
                 raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
-            entitled_to = repo.entitled_to(session, row.id, who.subject)
+            # R15a: a withdrawn candidate is voted on no more.
+            entitled_to = repo.entitled_to(session, row.id, who.subject) - revocation.withdrawn_of(session, row.id)
             if not entitled_to:
                 raise Problem(409, "Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
             errors = ballot_errors(choices, entitled_to)

@@ -1,7 +1,7 @@
 """The council's Celery worker and beat: the consumers of its messages and the R20/R21 sweeps.
 
 Tasks (queue ``council``): ``council.deeds_recorded``, ``council.deed_recorded``, ``council.deed_introduced``,
-``council.introductions_closed``, ``council.dossier_sent`` (consumers), ``council.close_due_rounds`` (beat, every
+``council.introductions_closed``, ``council.dossier_sent``, ``council.deed_revoked`` (consumers), ``council.close_due_rounds`` (beat, every
 ``settings.sweep_seconds``) and ``council.open_due_rounds`` (beat, when ``SOVANG_CALENDAR`` is on).
 """
 
@@ -18,7 +18,14 @@ from services.council.app import build_runtime
 from services.council.config import config_of
 from shared.config import Settings
 from shared.db import UnitOfWork
-from shared.messages import DeedIntroduced, DeedRecorded, DeedsRecorded, DossierSent, IntroductionsClosed
+from shared.messages import (
+    DeedIntroduced,
+    DeedRecorded,
+    DeedRevoked,
+    DeedsRecorded,
+    DossierSent,
+    IntroductionsClosed,
+)
 from shared.runtime import Runtime, consumer, make_worker
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,10 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     @consumer(app, runtime, IntroductionsClosed)
     def introductions_closed(uow: UnitOfWork, msg: IntroductionsClosed) -> None:
         services.introductions_closed(runtime, uow, msg)
+
+    @consumer(app, runtime, DeedRevoked)
+    def deed_revoked(uow: UnitOfWork, msg: DeedRevoked) -> None:
+        services.deed_revoked(uow, msg)
 
     @consumer(app, runtime, DossierSent)
     def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:

@@ -312,9 +312,10 @@ def test_the_result_and_the_messages_of_a_monthly_round(client, runtime, secreta
     by_deed = {c["deed_id"]: c for c in result["candidates"]}
     assert by_deed[d1["id"]] == {"id": c1["id"], "deed_id": d1["id"], "approve": 6, "reject": 0, "abstain": 1,
                                  "entitled": 7, "ratio": "6/7", "passed": True, "selected": True,
-                                 "title": "Cứu người đuối nước", "author": d1["author"]}
+                                 "withdrawn": False, "title": "Cứu người đuối nước", "author": d1["author"]}
     assert by_deed[d2["id"]] | {} == {"id": c2["id"], "deed_id": d2["id"], "approve": 5, "reject": 2, "abstain": 0,
-                                      "entitled": 7, "ratio": "5/7", "passed": False, "selected": False}
+                                      "entitled": 7, "ratio": "5/7", "passed": False, "selected": False,
+                                      "withdrawn": False}
     # R19: published vote by vote, each found by its voter through their receipt.
     assert sorted(b["receipt"] for b in result["ballots"]) == sorted(
         vote_receipt(r, c["id"]) for r in receipts for c in (c1, c2))

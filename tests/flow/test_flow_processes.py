@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared import clock
 from tests.conftest import ORG_FILE
 from tests.e2e.harness import System, poll
 from tests.flow.flow_harness import previous_month, this_month
@@ -88,3 +89,69 @@ def test_introductions_racing_the_round_s_opening_each_land_in_exactly_one_round
     assert in_next == {i for i, (_, carried) in answers.items() if carried}
     assert all(c["carried_over"] and c["month"] == last for c in nxt["candidates"])
     assert not any(c["carried_over"] for c in first["candidates"])
+
+
+def test_a_unit_deed_is_referred_and_a_revocation_reaches_every_service(system: System, org_document) -> None:
+    """R17a and R15a on running workers: a deed of the whole unit goes to the province's referral
+    round and is inscribed in the unit's book under its decision; a revocation in that book makes
+    the deed ``revoked`` in intake, ``revoked`` in the R10 report, and keeps it out of the quarter."""
+    p = people_of(org_document)
+    unit = next(u for u in org_document["units"] if u["code"] == p.unit)
+    province = org_document["province"]
+    secretary = system.token("unit_secretary", p.secretary)
+    province_secretary = system.token("province_secretary", p.province_secretary)
+    unit_members = system.tokens("council_member", unit["council"]["members"])
+    province_members = system.tokens("council_member", province["council"]["members"])
+    today = clock.today().isoformat()
+    whole = system.http("POST", "/api/v1/deeds", secretary, deed_body(
+        {"collective": p.unit}, title="Cả đơn vị cứu dân vùng lũ", occurred_on=today)).json
+    single = system.http("POST", "/api/v1/deeds", secretary, deed_body(
+        {"officer": p.officer}, title="Dắt cụ bà qua đường", occurred_on=today)).json
+    for deed in (whole, single):
+        assert system.http("POST", f"/api/v1/deeds/{deed['id']}/introduce", secretary, {}).status == 200
+    r = system.http("POST", "/api/v1/rounds", secretary, {"council": p.council, "kind": "monthly",
+                                                          "period": this_month()})
+    assert r.status == 201, r.body
+    monthly = settled(system, secretary, r.json["id"])
+    assert [c["deed_id"] for c in monthly["candidates"]] == [single["id"]]
+    status = poll(lambda: system.http("GET", f"/api/v1/deeds/{whole['id']}", secretary).json["status"],
+                  lambda s: s == "referred")
+    assert status == "referred"
+    (referral,) = system.http("GET", "/api/v1/rounds?kind=referral", province_secretary).json["items"]
+    assert (referral["referred_from"], [c["deed_id"] for c in referral["candidates"]]) == (p.council, [whole["id"]])
+
+    def vote_all(rnd: dict, tokens: list[str]) -> None:
+        for token in tokens:
+            r = system.http("POST", f"/api/v1/rounds/{rnd['id']}/ballots", token,
+                            {"choices": {c["id"]: "approve" for c in rnd["candidates"]}})
+            assert r.status == 201, r.body
+
+    vote_all(monthly, unit_members)
+    assert system.http("POST", f"/api/v1/rounds/{monthly['id']}/close", secretary, {}).status == 200
+    vote_all(referral, province_members)
+    closed = system.http("POST", f"/api/v1/rounds/{referral['id']}/close", province_secretary, {})
+    assert closed.status == 200 and closed.json["candidates"][0]["selected"], closed.body
+    entries = poll(lambda: system.http("GET", f"/api/v1/books/{p.unit}/entries").json["items"],
+                   lambda items: len(items) == 2)
+    by_deed = {e["deed"]["id"]: e for e in entries}
+    assert set(by_deed) == {whole["id"], single["id"]}
+    assert by_deed[whole["id"]]["decision"]["number"] == closed.json["decision"]["number"]
+
+    r = system.http("POST", f"/api/v1/books/{p.unit}/revocations", secretary,
+                    {"seq": by_deed[single["id"]]["seq"], "reason": "Khai không đúng sự thật"})
+    assert r.status == 201, r.body
+    got = poll(lambda: system.http("GET", f"/api/v1/deeds/{single['id']}", secretary).json,
+               lambda d: d["status"] == "revoked")
+    assert got["status"] == "revoked"
+
+    def row() -> dict:
+        items = system.http("GET", f"/api/v1/reports/monthly?month={this_month()}", province_secretary).json["items"]
+        return next(i for i in items if i["unit"] == p.unit)
+
+    counted = poll(row, lambda r: r["revoked"] == 1)
+    assert (counted["recognised"], counted["revoked"], counted["quota_met"]) == (1, 1, True)
+    today_ = clock.today()
+    r = system.http("POST", "/api/v1/rounds", secretary, {
+        "council": p.council, "kind": "quarterly", "period": f"{today_.year}-Q{(today_.month - 1) // 3 + 1}"})
+    assert r.status == 201, r.body
+    assert [c["deed_id"] for c in r.json["candidates"]] == [whole["id"]]

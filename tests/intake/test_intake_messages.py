@@ -116,10 +116,12 @@ def test_a_deed_follows_its_fate_forward_only(client, token, people, record, run
     got = status_of(client, token, people, a["id"])
     assert got["status"] == "inscribed"
     assert got["book_entries"] == [{"book": people.unit, "seq": 4}, {"book": "CAT", "seq": 1}]
-    # A revocation is listed as such and does not move the status.
+    # R15a: a revocation is listed as such and revokes the deed, for good.
     deliver(runtime, DeedInscribed(deed_id=a["id"], book="CAT", seq=2, kind="revocation"))
     got = status_of(client, token, people, a["id"])
-    assert got["status"] == "inscribed" and got["book_entries"][-1] == {"book": "CAT", "seq": 2, "kind": "revocation"}
+    assert got["status"] == "revoked" and got["book_entries"][-1] == {"book": "CAT", "seq": 2, "kind": "revocation"}
+    deliver(runtime, DeedFateDecided(deed_id=a["id"], status="inscribed", round_id="R-late"))
+    assert status_of(client, token, people, a["id"])["status"] == "revoked"
 
 
 def test_an_inscription_heard_before_the_fate_still_counts(client, token, people, record, runtime) -> None:

@@ -144,6 +144,11 @@ def test_text_refused(text: str, multiline: bool, refused: bool) -> None:
         ("recognised", "proposed", "proposed"),
         ("proposed", "inscribed", "inscribed"),
         ("recorded", "nonsense", "recorded"),
+        ("in_round", "referred", "referred"),  # R17a
+        ("referred", "recognised", "recognised"),
+        ("inscribed", "revoked", "revoked"),  # R15a: final
+        ("revoked", "inscribed", "revoked"),
+        ("revoked", "recognised", "revoked"),
     ],
 )
 def test_status_moves_only_forward(current: str, told: str, after: str) -> None:
@@ -153,7 +158,7 @@ def test_status_moves_only_forward(current: str, told: str, after: str) -> None:
 def test_status_implied_by_a_book_entry() -> None:
     assert status_after_entry("CAH-DM", "CAH-DM", "inscription") == "recognised"
     assert status_after_entry("CAH-DM", "CAT", "inscription") == "inscribed"
-    assert status_after_entry("CAH-DM", "CAH-DM", "revocation") is None
+    assert status_after_entry("CAH-DM", "CAH-DM", "revocation") == "revoked"
 
 
 @pytest.mark.parametrize(

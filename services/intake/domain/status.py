@@ -21,7 +21,9 @@ def advance(current: str, proposed: str) -> str:
 
 def status_after_entry(deed_unit: str, book: str, kind: str) -> str | None:
     """The status a book entry implies: a unit book's inscription is recognition (R8), any other
-    book is the provincial one (R14); a revocation (R15a) implies none."""
+    book is the provincial one (R14); a revocation in any book revokes the deed (R15a)."""
+    if kind == "revocation":
+        return "revoked"
     if kind != "inscription":
         return None
     return "recognised" if book == deed_unit else "inscribed"
