@@ -47,8 +47,9 @@ def test_the_thin_path_on_the_cluster(cluster: Cluster) -> None:
     rnd = unit.open_round()
     assert {c["deed_id"] for c in rnd["candidates"]} == {d.result["id"] for d in deeds}
     late = unit.record(1, label="late")[0]
-    refused = unit.client.post("introduce", f"/api/v1/deeds/{late.result['id']}/introduce", unit.lead, {})
-    assert refused.status == 409, "the month is closed to introductions once its round has opened"
+    carried = unit.client.post("introduce", f"/api/v1/deeds/{late.result['id']}/introduce", unit.lead, {})
+    assert carried.status == 200 and carried.result["carried_over"] is True, (
+        "once its round has opened, the month's late introductions go to the next round (R5a)")
     ballots = unit.vote(rnd, approve=6)
     assert [b.status for b in ballots] == [201] * 7
     result = unit.close(rnd)
