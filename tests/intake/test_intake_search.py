@@ -175,3 +175,42 @@ def test_deeds_stored_before_are_found_by_word_starts_after_the_upgrade(runtime,
         assert ("giup dan tu00001 vung lu\nviec tot so 1: ho tro ba con khac phuc hau qua thien tai, ma 7."
                 in set(s.execute(sa.select(Deed.search_text)).scalars()))
     migrate("head", up=True)
+
+
+ALPHABET = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạếộữ AĂĐƯỆ%_\\-'.,"
+
+
+def test_the_database_answers_what_the_rule_says(sqlite_settings, org_document, people):
+    """R4 as a property on the embedded default: for any texts and any query, ``list_deeds``
+    finds exactly the deeds ``matches`` says (LIKE's own characters ``%``, ``_``, ``\\`` included)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from services.intake.domain.text import matches
+
+    rt = build_runtime(sqlite_settings)
+    rt.migrate()
+    services.load_org(rt, org_document)
+    actor = Actor("province_secretary", people.province_secretary)
+    text = st.text(st.sampled_from(ALPHABET), max_size=24)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(titles=st.lists(text, min_size=1, max_size=6), query=text.filter(lambda q: q.strip()))
+    def check(titles: list[str], query: str) -> None:
+        with rt.db.unit_of_work() as uow:
+            uow.session.execute(sa.delete(Deed))
+            uow.commit()
+        _seed(rt, people, len(titles))
+        with rt.db.unit_of_work() as uow:
+            rows = list(uow.session.scalars(sa.select(Deed).order_by(Deed.id)))
+            for row, title in zip(rows, titles, strict=True):
+                row.title, row.description = title, "mô tả"
+                row.search_text = search_text(title, "mô tả")
+            uow.commit()
+        found = {d["title"] for d in services.list_deeds(rt, actor, {"q": query}, 500, None)}
+        assert found == {t for t in titles if matches(query, t, "mô tả")}
+
+    try:
+        check()
+    finally:
+        rt.db.dispose()
