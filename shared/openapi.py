@@ -154,6 +154,11 @@ def finish(doc: dict[str, Any], *, rate_limited: bool | set[str] = False) -> dic
             for status in ("429", "503"):
                 if status in responses:
                     responses[status].setdefault("headers", {}).setdefault("Retry-After", RETRY_AFTER)
+            for response in responses.values():
+                for media, content in (response.get("content") or {}).items():
+                    if "schema" not in content:
+                        # A document that is not JSON: bytes, as a generated client reads them.
+                        content["schema"] = {"type": "string", "format": "binary"} if "json" not in media else {}
     return doc
 
 
