@@ -4,5 +4,7 @@ from pathlib import Path
 
 SERVICE = "council"
 MIGRATIONS = Path(__file__).parent / "migrations"
-# /ballot and /dashboard: the pages for people (the member's ballot page, the province's dashboard).
-PREFIXES = ("/api/v1/audit/council", "/api/v1/rounds", "/api/v1/reports", "/api/v1/dossiers", "/ballot", "/dashboard")
+# The pages for people: the member's ballot page, the dashboard, the secretaries' rounds, the
+# unit's and the province's pages.
+PREFIXES = ("/api/v1/audit/council", "/api/v1/rounds", "/api/v1/reports", "/api/v1/dossiers", "/ballot", "/dashboard",
+            "/rounds", "/unit", "/province")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.council import MIGRATIONS, SERVICE, pages
+from services.council import MIGRATIONS, SERVICE, pages, secretary_pages
 from services.council.api.dossiers import bp as dossiers_bp
 from services.council.api.reports import bp as reports_bp
 from services.council.api.rounds import bp as rounds_bp
@@ -25,5 +25,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(reports_bp)
     app.register_blueprint(dossiers_bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(secretary_pages.bp)
     web.install(app)
     return app

@@ -37,12 +37,15 @@ ROLE_PAGES: tuple[tuple[str, str, str], ...] = (
     ("officer", "/deeds/", "Việc tốt của tôi"),
     ("subunit_lead", "/introduce/", "Giới thiệu"),
     ("council_member", "/ballot/", "Bỏ phiếu"),
-    ("unit_secretary", "/dashboard/", "Đơn vị"),
-    ("province_secretary", "/dashboard/", "Toàn tỉnh"),
+    ("unit_secretary", "/unit/", "Đơn vị"),
+    ("unit_secretary", "/rounds/", "Phiên xét"),
+    ("province_secretary", "/province/", "Toàn tỉnh"),
+    ("province_secretary", "/dashboard/", "Bảng theo dõi"),
+    ("province_secretary", "/rounds/", "Phiên xét"),
     ("admin", "/admin/", "Quản trị"),
 )
 START = {"officer": "/deeds/", "subunit_lead": "/introduce/", "council_member": "/ballot/",
-         "unit_secretary": "/dashboard/", "province_secretary": "/dashboard/", "admin": "/admin/"}
+         "unit_secretary": "/unit/", "province_secretary": "/province/", "admin": "/admin/"}
 
 SIGNED_OUT = "Phiên làm việc đã hết hạn hoặc đã kết thúc; hãy đăng nhập lại. Những gì bạn đã nhập được giữ lại."
 NOT_YOURS = "Trang này dành cho vai trò bạn không giữ."

@@ -46,18 +46,18 @@ def monthly() -> Response:
     rows = services.monthly_report(_runtime(), who, month)
     wanted = request.accept_mimetypes.best_match(["application/json", CSV, XLSX])
     if wanted == CSV:
-        return Response(_csv(rows), mimetype=CSV, headers={
+        return Response(csv_report(rows), mimetype=CSV, headers={
             "Content-Disposition": f'attachment; filename="bao-cao-thang-{month}.csv"',
         })
     if wanted == XLSX:
         org = _runtime().orgs.require()
-        return Response(_xlsx(rows, month, org.unit_name), mimetype=XLSX, headers={
+        return Response(xlsx_report(rows, month, org.unit_name), mimetype=XLSX, headers={
             "Content-Disposition": f'attachment; filename="bao-cao-thang-{month}.xlsx"',
         })
     return jsonify({"items": rows, "next": None})
 
 
-def _csv(rows: list[dict]) -> bytes:
+def csv_report(rows: list[dict]) -> bytes:
     """UTF-8 with a byte order mark: a spreadsheet opening the file then reads its diacritics
     as UTF-8 instead of the machine's legacy code page."""
     out = io.StringIO()
@@ -69,7 +69,7 @@ def _csv(rows: list[dict]) -> bytes:
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
-def _xlsx(rows: list[dict[str, Any]], month: str, unit_name: Any) -> bytes:
+def xlsx_report(rows: list[dict[str, Any]], month: str, unit_name: Any) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = f"Tháng {month}"
