@@ -17,6 +17,7 @@ KIND_NAMES = {
     "quarterly": "Phiên xét quý",
     "provincial": "Phiên xét cấp tỉnh",
     "runoff": "Phiên bỏ phiếu lại",
+    "referral": "Phiên xét việc do đơn vị chuyển lên",
 }
 CHOICE_NAMES = {"approve": "Tán thành", "reject": "Không tán thành", "abstain": "Không biểu quyết"}
 BASE_NAMES = {"entitled": "số thành viên có quyền biểu quyết", "cast": "số phiếu đã bỏ"}

@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from services.council import queries
 from services.council import repository as repo
-from services.council.domain.rounds import CLOSED, MONTHLY, PROVINCIAL, QUARTERLY, RUNOFF, SUPPLEMENTARY
+from services.council.domain.rounds import (
+    CLOSED,
+    MONTHLY,
+    PROVINCIAL,
+    QUARTERLY,
+    REFERRAL,
+    RUNOFF,
+    SUPPLEMENTARY,
+)
 from services.council.orm import candidate_results, candidates, dossiers, rounds
 from shared import clock
 from shared.clock import Month, Quarter
@@ -33,6 +41,7 @@ ROUND_LABELS = {
     QUARTERLY: "Phiên chọn việc tốt tiêu biểu",
     PROVINCIAL: "Phiên xét cấp tỉnh",
     RUNOFF: "Phiên bỏ phiếu lại (đồng hạng)",
+    REFERRAL: "Phiên xét việc do đơn vị chuyển lên",
 }
 CHOICE_LABELS = {"approve": "Tán thành", "reject": "Không tán thành", "abstain": "Không biểu quyết"}
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
@@ -127,6 +136,7 @@ class CandidateView:
     place: str | None
     entitled: bool
     evidence: list[Evidence] = field(default_factory=list)
+    withdrawn: bool = False  # R15a: its recognition was revoked while the round was open
 
 
 @dataclass(frozen=True)
@@ -210,6 +220,7 @@ def ballot_round(session: Session, org: Organisation, round_id: str, member: str
             place=deed.get("place"),
             entitled=c.id in mine,
             evidence=evidence,
+            withdrawn=bool(c.withdrawn),
         ))
     return BallotRound(
         id=row.id, council=row.council, council_name=council_name(org, row.council, row.unit), kind=row.kind,

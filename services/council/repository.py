@@ -92,11 +92,13 @@ def entitled_counts(session: Session, round_id: str, candidate_ids: Iterable[str
 
 
 def entitled_to(session: Session, round_id: str, member: str) -> set[str]:
+    """The candidates ``member`` may vote on (R17), none withdrawn (R15a)."""
     return set(
         session.execute(
-            sa.select(entitlements.c.candidate_id).where(
-                entitlements.c.round_id == round_id, entitlements.c.member == member
-            )
+            sa.select(entitlements.c.candidate_id)
+            .join(candidates, candidates.c.id == entitlements.c.candidate_id)
+            .where(entitlements.c.round_id == round_id, entitlements.c.member == member,
+                   candidates.c.withdrawn.is_(False))
         ).scalars()
     )
 

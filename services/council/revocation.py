@@ -60,10 +60,3 @@ def _entitled(session: Session, round_id: str) -> int:
         .select_from(entitlements.join(candidates, candidates.c.id == entitlements.c.candidate_id))
         .where(entitlements.c.round_id == round_id, candidates.c.withdrawn.is_(False))
     ).scalar_one()
-
-
-def withdrawn_of(session: Session, round_id: str) -> set[str]:
-    """The round's candidates withdrawn (R15a)."""
-    return set(session.execute(
-        sa.select(candidates.c.id).where(candidates.c.round_id == round_id, candidates.c.withdrawn.is_(True))
-    ).scalars())

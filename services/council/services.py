@@ -473,8 +473,8 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
                 raise Problem(409, "Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
             if repo.has_voted(session, row.id, who.subject):
                 raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
-            # R15a: a withdrawn candidate is voted on no more.
-            entitled_to = repo.entitled_to(session, row.id, who.subject) - revocation.withdrawn_of(session, row.id)
+            # R15a: a withdrawn candidate is voted on no more (entitled_to leaves it out).
+            entitled_to = repo.entitled_to(session, row.id, who.subject)
             if not entitled_to:
                 raise Problem(409, "Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
             errors = ballot_errors(choices, entitled_to)
