@@ -120,7 +120,7 @@ def import_is_whole(runtime: Runtime) -> None:
     assert "đã ghi danh <strong>40</strong>" in client.get(f"/honour-roll/{PROVINCE}/").data.decode()
     assert "Truy bắt đối tượng cướp giật" in client.get(f"/honour-roll/{PROVINCE}/2021-10").data.decode()
     assert client.get(f"/api/v1/books/{PROVINCE}/entries/1/certificate.pdf").status_code == 200
-    assert "nhập từ sổ vàng giấy" in client.get(f"/verify/{PROVINCE}/1").data.decode()
+    assert "nhập vào hệ thống từ sổ vàng giấy" in client.get(f"/verify/{PROVINCE}/1").data.decode()
     # R23: the import is recorded, once, as the operator's.
     from shared import audit
 

@@ -84,7 +84,7 @@ def paper_book_printed(runtime: Runtime) -> None:
     pages = pages_of(r.data)
     text = "\n".join(pages)
     assert all(f"Mục số {seq} " in text for seq in range(1, 41))
-    assert "(từ sổ vàng giấy)" in text and "1968/QĐ-CAT-PX01" in text
+    assert "ngày 18/10/2021 (sổ vàng giấy)" in text and "1968/QĐ-CAT-PX01" in text
     assert "Cứu ba người dân mắc kẹt trong lũ tại bon Bu Prăng" in text  # Vietnamese exact
     assert "MỤC LỤC" in text and f"Trang {len(pages)}/{len(pages)}" in pages[-1]
 

@@ -89,6 +89,14 @@ def instant_vi(iso_instant: str | None) -> str:
     return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
 
 
+def inscribed_vi(item: PublicItem) -> str:
+    """When an entry was written: ``lúc 17:05 ngày 07/06/2024``; an entry from a paper book
+    (R22) is known by its day only: ``ngày 18/10/2021 (sổ vàng giấy)``."""
+    if item.decision.get("source") == "paper":
+        return f"ngày {date_vi(item.inscribed_at)} (sổ vàng giấy)"
+    return f"lúc {instant_vi(item.inscribed_at)}"
+
+
 def period_label(period: str | None) -> str:
     """``2024-05`` → ``Tháng 5/2024``; ``2024-Q2`` → ``Quý II/2024``."""
     if not period:

@@ -90,10 +90,7 @@ def _heading(doc: _Book, item: PublicItem, label: str, color: tuple[int, int, in
     doc.set_line_width(0.3)
     doc.line(18, doc.get_y(), 192, doc.get_y())
     doc.ln(2)
-    # A paper book's entry is known by its day only (R22).
-    paper = item.decision.get("source") == "paper"
-    when = f"ngày {pub.date_vi(item.inscribed_at)}" if paper else pub.instant_vi(item.inscribed_at)
-    doc.line_of(f"Mục số {item.seq}  ·  {label}  ·  {when}", 9, "B", color, align="L", height=5)
+    doc.line_of(f"Mục số {item.seq}  ·  {label}  ·  {pub.inscribed_vi(item)}", 9, "B", color, align="L", height=5)
 
 
 def _entry(doc: _Book, ctx: Context, item: PublicItem) -> None:
@@ -109,8 +106,7 @@ def _entry(doc: _Book, ctx: Context, item: PublicItem) -> None:
         doc.line_of(item.text, 10.5, color=MUTED, align="L", height=5.6)
     else:
         deed = item.deed or {}
-        source = " (từ sổ vàng giấy)" if item.decision.get("source") == "paper" else ""
-        _heading(doc, item, f"{pub.period_label(item.period)}{source}", INK)
+        _heading(doc, item, pub.period_label(item.period), INK)
         doc.line_of(deed.get("title", ""), 12.5, "B", RED, align="L", height=6.5)
         unit = ctx.unit_name(deed.get("unit", ""))
         doc.line_of(f"{item.author_name} — {unit}", 10, "B", align="L", height=5.5)

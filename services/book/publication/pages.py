@@ -39,6 +39,7 @@ _env = Environment(
 _env.globals.update(
     date_vi=pub.date_vi,
     instant_vi=pub.instant_vi,
+    inscribed_vi=pub.inscribed_vi,
     period_label=pub.period_label,
     kind_label=lambda kind: pub.KIND_LABELS.get(kind, kind),
     relation_label=lambda rel: pub.RELATION_LABELS.get(rel, rel),

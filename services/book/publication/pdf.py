@@ -205,7 +205,7 @@ def certificate(ctx: Context, book_name: str, item: PublicItem, verify_url: str 
             f"Hội đồng xét việc tốt biểu quyết {pub.period_label(tally.get('period'))}: "
             f"{tally.get('approve')}/{tally.get('entitled')} thành viên tán thành."
         )
-    facts.append(f"Ghi vào Sổ vàng lập công — {book_name}, mục số {item.seq}, lúc {pub.instant_vi(item.inscribed_at)}.")
+    facts.append(f"Ghi vào Sổ vàng lập công — {book_name}, mục số {item.seq}, {pub.inscribed_vi(item)}.")
     for fact in facts:
         doc.line_of(fact, 10.5, align="L", height=5.6)
     if doc.get_y() < 222:
