@@ -28,6 +28,15 @@ class OrgError(ValueError):
     """The organisation document is malformed."""
 
 
+class OrgRefused(ValueError):
+    """R25: a well-formed organisation that cannot replace the one loaded (it would orphan an
+    open round, or reopen a closed book); ``problems`` says why, in Vietnamese. Nothing is written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 @dataclass(frozen=True)
 class Council:
     code: str
@@ -234,6 +243,10 @@ class Organisation:
         if code in self.units:
             return {o.code for o in self.officers.values() if o.unit == code}
         return set()
+
+    def book_codes(self) -> set[str]:
+        """R25: the golden books this organisation writes: one per unit, and the province's."""
+        return {self.province_code, *self.units}
 
     def unit_name(self, code: str) -> str:
         if code == self.province_code:

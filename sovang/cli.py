@@ -81,12 +81,18 @@ def cmd_org_load(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"không tìm thấy tệp {path}") from None
     except (ValueError, OrgError) as exc:
         raise CliError(f"tệp tổ chức không hợp lệ: {exc}") from None
-    changed = []
-    for name, rt in _runtimes(settings).items():
-        services = importlib.import_module(f"services.{name}.services")
-        if services.load_org(rt, doc):
-            changed.append(name)
-        rt.db.dispose()
+    from shared.org import OrgRefused
+    from sovang.orgload import load_everywhere
+
+    runtimes = _runtimes(settings)
+    try:
+        changed = load_everywhere(runtimes, doc)
+    except OrgRefused as refused:
+        # R25: nothing was written in any service.
+        raise CliError("tệp tổ chức bị từ chối, không dịch vụ nào thay đổi:\n- " + "\n- ".join(refused.problems)) from None
+    finally:
+        for rt in runtimes.values():
+            rt.db.dispose()
     what = ", ".join(changed) if changed else "không có gì thay đổi"
     print(f"Đã nạp {org.province_name}: {len(org.units)} đơn vị, {len(org.subunits)} đơn vị cơ sở, "
           f"{len(org.officers)} cán bộ ({what}).")

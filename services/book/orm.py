@@ -34,6 +34,8 @@ books = sa.Table(
     sa.Column("updated_at", Instant, nullable=True),  # when the last entry was appended
     # The last entry whose pages are published (``services.republish_pages``).
     sa.Column("pages_seq", sa.Integer, nullable=False, default=0, server_default="0"),
+    # R25: when an organisation without this unit (or province) was loaded; never written again.
+    sa.Column("closed_at", Instant, nullable=True),
 )
 
 entries = sa.Table(

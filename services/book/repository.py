@@ -50,6 +50,10 @@ def rename_book(session: Session, code: str, name: str) -> None:
     session.execute(books.update().where(books.c.code == code).values(name=name))
 
 
+def close_book(session: Session, code: str, at: dt.datetime) -> None:
+    session.execute(books.update().where(books.c.code == code).values(closed_at=at))
+
+
 def advance_book(session: Session, code: str, seq: int, head: str, at: dt.datetime) -> None:
     session.execute(books.update().where(books.c.code == code).values(entries=seq, head=head, updated_at=at))
 

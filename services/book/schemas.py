@@ -10,6 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from services.book.domain.chain import Verdict
 from services.book.domain.paper import source_of
 from services.book.domain.witness import Witnessed
+from shared import clock
 from shared.text import MULTILINE_NOT_BLANK_PATTERN, text_problem
 
 
@@ -61,7 +62,11 @@ def entry_out(entry: dict[str, Any], revoked_by: int | None = None) -> dict[str,
 
 
 def book_out(row: Any) -> dict[str, Any]:
-    return {"code": row.code, "name": row.name, "kind": row.kind, "entries": row.entries, "head": row.head}
+    out = {"code": row.code, "name": row.name, "kind": row.kind, "entries": row.entries, "head": row.head}
+    if row.closed_at is not None:
+        # R25: only a closed book says so; an open one keeps the documented five fields.
+        out["closed_at"] = clock.isoformat(clock.local(row.closed_at))
+    return out
 
 
 def verdict_out(book: str, verdict: Verdict, witnessed: Witnessed | None = None) -> dict[str, Any]:
@@ -86,6 +91,8 @@ class BookOut(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(["unit", "province"]))
     entries = fields.Integer(required=True)
     head = fields.String(allow_none=True, metadata={"description": "Mã băm SHA-256 của mục cuối (đầu chuỗi)"})
+    closed_at = fields.String(metadata={"description": "R25, chỉ có ở sổ đã khoá (đơn vị không còn trong tổ chức): "
+                                                       "thời điểm khoá; sổ vẫn công khai, kiểm chứng được, không ghi thêm"})
 
 
 class EntryAuthor(Schema):

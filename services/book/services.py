@@ -17,6 +17,7 @@ from services.book.domain.chain import GENESIS
 from services.book.domain.entries import (
     INSCRIPTION,
     REVOCATION,
+    RevocationRefused,
     check_revocable,
     inscription,
     public_deed,
@@ -30,7 +31,7 @@ from shared import audit, clock
 from shared.auth import Principal, store_org
 from shared.db import UnitOfWork, utcnow
 from shared.messages import DeedInscribed, DeedRevoked, Inscribe, RepublishPages
-from shared.org import Organisation
+from shared.org import Organisation, OrgRefused
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,36 @@ def books_of(org: Organisation) -> dict[str, tuple[str, str]]:
     return found
 
 
+def closed_message(code: str) -> str:
+    return f"Sổ vàng {code} đã khoá vì đơn vị không còn trong tổ chức (R25): sổ vẫn công khai, không ghi thêm mục nào."
+
+
+def _org_problems(session: Any, org: Organisation) -> list[str]:
+    """R25: a closed book is never written again, so no unit (or province) may take its code back."""
+    closed = sorted(b.code for b in repo.all_books(session) if b.closed_at is not None and b.code in org.book_codes())
+    return [f"Mã {code} là của sổ vàng đã khoá (đơn vị đó đã không còn trong tổ chức): sổ đã khoá không bao giờ "
+            f"được ghi tiếp, đơn vị mới phải mang mã mới." for code in closed]
+
+
+def check_org(runtime: Runtime, doc: dict[str, Any]) -> list[str]:
+    """R25: why this organisation may not replace the loaded one here; empty when it may."""
+    org = Organisation.loadable(doc)
+    with runtime.db.reading() as s:
+        return _org_problems(s, org)
+
+
 def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
     """Keep the organisation and open a golden book for each unit and the province; the same
-    document again changes nothing (returns False)."""
+    document again changes nothing (returns False). R25: the book of a unit (or province) the
+    document no longer names is closed — kept, public and verifiable, never written again; a
+    document that names a closed book's code again is refused (``OrgRefused``), nothing written."""
     with runtime.db.unit_of_work() as uow:
+        org = Organisation.loadable(doc)
+        found = _org_problems(uow.session, org)
+        if found:
+            raise OrgRefused(found)
         if not store_org(uow, doc):
             return False
-        org = Organisation.from_document(doc)
         now = utcnow().replace(microsecond=0)
         publisher = Publisher(uow.session, org)
         for code, (name, kind) in books_of(org).items():
@@ -73,6 +97,12 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
             else:
                 continue
             publisher.book_created(code, now)
+        current = org.book_codes()
+        for book in repo.all_books(uow.session):
+            if book.closed_at is None and book.code not in current:
+                repo.close_book(uow.session, book.code, now)
+                audit.record(uow, audit.CLI, "book.closed", book.code,
+                             {"entries": book.entries, "head": book.head}, unit=book.code, at=now)
         publisher.globals_changed(now)
         uow.commit()
     return True
@@ -195,6 +225,14 @@ def inscribe(runtime: Runtime, uow: UnitOfWork, msg: Inscribe) -> int | None:
         log.warning("inscription %s of deed %s in book %s refused: the deed's recognition was revoked",
                     msg.source, msg.deed.get("id"), msg.book)
         return None
+    if book.closed_at is not None:
+        # R25: a closed book is never written again. The deed stays recognised where it was
+        # decided (council's decision and tally); the refusal is on the audit record of the book.
+        log.warning("inscription %s of deed %s refused: book %s is closed", msg.source, msg.deed.get("id"), msg.book)
+        audit.record(uow, audit.system("council"), "entry.refused", msg.book, {
+            "deed_id": msg.deed.get("id"), "decision": msg.decision.get("number"), "source": msg.source,
+            "reason": "book_closed"}, unit=msg.book)
+        return None
     at = _entry_time(book)
     org = runtime.orgs.get()
     author_name = org.author_name(msg.deed.get("author") or {}) if org else None
@@ -252,6 +290,8 @@ def revoke(runtime: Runtime, principal: Principal, code: str, seq: int, reason: 
         book = repo.lock_book(uow.session, code)
         if book is None:
             raise UnknownBook(code)
+        if book.closed_at is not None:
+            raise RevocationRefused("book_closed", closed_message(code))
         if not may_revoke(org, principal.role, principal.subject, code):
             raise NotAllowed(code)
         target = repo.entry(uow.session, code, seq)
@@ -318,6 +358,8 @@ def import_paper_book(runtime: Runtime, document: Any, actor: audit.Actor = audi
             book = _locked_book(runtime, uow, code)
         except UnknownBook:
             raise ImportRefused(f"Không có sổ vàng mã {code}.", {"book": ["Không có sổ vàng này."]}) from None
+        if book.closed_at is not None:
+            raise ImportRefused(f"Sổ vàng {code} đã khoá (R25): không được ghi thêm.", {"book": ["Sổ đã khoá."]})
         if book.entries:
             raise ImportRefused(
                 f"Sổ vàng {code} đã có {book.entries} mục: sổ giấy chỉ được nhập vào một sổ chưa có mục nào.",

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.council import queries, referral, revocation
+from services.council import queries, referral, reorganisation, revocation
 from services.council import repository as repo
 from services.council.closing import tally_round
 from services.council.config import config_of
@@ -71,7 +71,7 @@ from shared.messages import (
     IntroductionsClosed,
     ReopenIntroductions,
 )
-from shared.org import Organisation
+from shared.org import Organisation, OrgRefused
 from shared.runtime import Runtime
 from shared.tables import inbox, outbox, parked_messages
 
@@ -83,13 +83,27 @@ READER_ROLES = ("council_member", "unit_secretary", "province_secretary")
 
 
 # -- the organisation ----------------------------------------------------------------------------
+def check_org(runtime: Runtime, doc: dict[str, Any]) -> list[str]:
+    """R25: why this organisation may not replace the loaded one here (it would orphan a round
+    still open); empty when it may. Writes nothing."""
+    org = Organisation.loadable(doc)
+    with runtime.db.reading() as s:
+        return reorganisation.problems(s, org)
+
+
 def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
     """Store the organisation and derive the councils and their members; the same document again
-    changes nothing. Open rounds keep the rules and rolls frozen when they opened."""
+    changes nothing. Open rounds keep the rules and rolls frozen when they opened, less the
+    members who left their council (R25, ``reorganisation``); a document that would orphan an
+    open round is refused (``OrgRefused``) and nothing is written."""
     with runtime.db.unit_of_work() as uow:
+        org = Organisation.loadable(doc)
+        # Checked again under the open rounds' locks, in the transaction that loads it.
+        found = reorganisation.problems(uow.session, org, lock=True)
+        if found:
+            raise OrgRefused(found)
         if not store_org(uow, doc):
             return False
-        org = Organisation.from_document(doc)
         flags = _open_ballot_flags(doc) | config_of(runtime).open_ballot_councils
         uow.session.execute(council_members.delete())
         uow.session.execute(councils.delete())
@@ -105,6 +119,7 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
             uow.session.execute(councils.insert(), council_rows)
         if member_rows:
             uow.session.execute(council_members.insert(), member_rows)
+        reorganisation.apply_rolls(uow, org)
         uow.commit()
     return True
 

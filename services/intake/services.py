@@ -49,6 +49,13 @@ EVIDENCE_OPEN = ("recorded", "introduced")
 
 
 # -- the organisation ----------------------------------------------------------------------------
+def check_org(runtime: Runtime, doc: dict[str, Any]) -> list[str]:
+    """R25: nothing in intake stands in the way of a new organisation: deeds keep the unit they
+    were recorded in, and their authors read them wherever they serve (``_own``)."""
+    Organisation.loadable(doc)
+    return []
+
+
 def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
     """Keep the organisation; loading the same document again changes nothing (False)."""
     with runtime.db.unit_of_work() as uow:
@@ -260,9 +267,21 @@ def _readable(session: Session, org: Organisation, actor: Actor, deed_id: str) -
     if actor.role not in scope.READERS:
         raise Forbidden(f"Vai trò {actor.role} không được xem việc tốt.")
     deed = session.get(Deed, deed_id) if len(deed_id) <= 36 else None
-    if deed is None or not scope.may_read(org, actor, deed.unit):
+    if deed is None or not (scope.may_read(org, actor, deed.unit) or _own(actor, deed)):
         raise NotFound("Không tìm thấy việc tốt này.")
     return deed
+
+
+def _recorded_in(runtime: Runtime, unit: str) -> bool:
+    with runtime.db.reading() as s:
+        return s.execute(sa.select(Deed.id).where(Deed.unit == unit).limit(1)).first() is not None
+
+
+def _own(actor: Actor, deed: Deed) -> bool:
+    """R25: an officer reads their own deeds wherever they serve now (a deed keeps the unit it was
+    recorded in; its author may have moved since)."""
+    return (actor.role in ("officer", "council_member") and deed.author_kind == "officer"
+            and deed.author_code == actor.subject)
 
 
 def get_deed(runtime: Runtime, actor: Actor, deed_id: str) -> dict[str, Any]:
@@ -287,7 +306,8 @@ def list_deeds(
     if actor.role == "province_secretary":
         if not scope.may_read(org, actor, unit or ""):
             raise Forbidden("Chỉ thư ký Công an tỉnh được xem việc tốt của mọi đơn vị.")
-        if unit is not None and unit not in org.units:
+        if unit is not None and unit not in org.units and not _recorded_in(runtime, unit):
+            # R25: a unit dissolved since keeps its deeds, readable by the province.
             raise Invalid("Đơn vị không có trong tổ chức.", {"unit": [f"Không có đơn vị {unit}."]})
     else:
         own = scope.actor_unit(org, actor)
@@ -297,7 +317,11 @@ def list_deeds(
             raise Forbidden(f"Chỉ được xem việc tốt của đơn vị mình ({own}).")
         unit = own
     query = sa.select(Deed).order_by(Deed.id).limit(limit + 1)
-    if unit is not None:
+    if unit is not None and actor.role == "officer" and filters.get("unit") is None:
+        # R25: their own deeds too, recorded in a unit they have left.
+        query = query.where(sa.or_(Deed.unit == unit, sa.and_(Deed.author_kind == "officer",
+                                                              Deed.author_code == actor.subject)))
+    elif unit is not None:
         query = query.where(Deed.unit == unit)
     if filters.get("month"):
         query = query.where(Deed.month == filters["month"])

@@ -99,8 +99,11 @@ def revoke(code: str) -> Response:
 def _revoke(code: str) -> Response:
     """R15a → 201 Entry of kind ``revocation``; 409 if already revoked."""
     asker = principal(runtime().db)
-    if queries.get_book(runtime(), code) is None:
+    book = queries.get_book(runtime(), code)
+    if book is None:
         raise unknown_book(code)
+    if book.closed_at is not None:
+        raise Problem(409, services.closed_message(code))
     if not may_revoke(runtime().orgs.require(), asker.role, asker.subject, code):
         raise Problem(403, f"Chỉ thư ký của đơn vị sở hữu sổ vàng {code} mới được thu hồi mục của sổ này.")
     data = load(RevocationSchema(), json_body())
