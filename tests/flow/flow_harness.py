@@ -50,9 +50,9 @@ def this_month() -> str:
 class Flow:
     """intake, council and book over ``settings``, with the organisation loaded in each."""
 
-    def __init__(self, settings: Settings, org_document: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, org_document: dict[str, Any], late_days: int = 45) -> None:
         # R3: deeds of last month stay recordable whatever today's date (R5a is about them).
-        settings = dataclasses.replace(settings, late_days=45)
+        settings = dataclasses.replace(settings, late_days=late_days)
         self.runtimes: dict[str, Runtime] = {}
         self.clients: dict[str, FlaskClient] = {}
         self.workers: dict[str, Celery] = {}
