@@ -122,7 +122,7 @@ def drop_audit_table(op) -> None:  # noqa: ANN001
 
 
 # -- reading ------------------------------------------------------------------------------------
-def _bound(name: str, text: str | None, end: bool) -> dt.datetime | None:
+def bound(name: str, text: str | None, end: bool) -> dt.datetime | None:
     """``from``/``to``: a local date (the whole day: ``to`` is inclusive) or an instant with offset."""
     if not text:
         return None
@@ -163,6 +163,24 @@ def read(db: Any, unit: str | None, start: dt.datetime | None, end: dt.datetime 
     ]
 
 
+READERS = ("unit_secretary", "province_secretary")
+
+
+def scope(org: Any, who: Actor, unit: str | None) -> str | None:
+    """R23: whose lines ``who`` may read — a unit secretary their unit's, the province secretary
+    every unit's (or the one asked for); None for all. The API and the pages ask this alike."""
+    if who.role == "unit_secretary":
+        own = org.unit_led_by(who.subject)
+        if own is None:
+            raise Problem(403, "Không phải thư ký của đơn vị nào.")
+        if unit is not None and unit != own:
+            raise Problem(403, f"Thư ký đơn vị chỉ xem nhật ký của đơn vị mình ({own}).")
+        return own
+    if who.role != "province_secretary" or who.subject != org.province_secretary:
+        raise Problem(403, "Chỉ thư ký Công an tỉnh được xem nhật ký của mọi đơn vị.")
+    return unit
+
+
 def blueprint(service: str) -> Blueprint:
     """``GET /api/v1/audit/{service}?unit=&from=&to=`` for one service (API.md, Common)."""
     from shared.auth import principal
@@ -172,21 +190,11 @@ def blueprint(service: str) -> Blueprint:
     @bp.get(f"/api/v1/audit/{service}")
     def audit() -> Response:
         runtime = current_app.extensions["sovang"]
-        who = principal(runtime.db, "unit_secretary", "province_secretary")
-        org = runtime.orgs.require()
-        unit = request.args.get("unit")
-        if who.role == "unit_secretary":
-            own = org.unit_led_by(who.subject)
-            if own is None:
-                raise Problem(403, "Không phải thư ký của đơn vị nào.")
-            if unit is not None and unit != own:
-                raise Problem(403, f"Thư ký đơn vị chỉ xem nhật ký của đơn vị mình ({own}).")
-            unit = own
-        elif who.subject != org.province_secretary:
-            raise Problem(403, "Chỉ thư ký Công an tỉnh được xem nhật ký của mọi đơn vị.")
+        who = principal(runtime.db, *READERS)
+        unit = scope(runtime.orgs.require(), who, request.args.get("unit"))
         limit, after = page_params(kind=int)
-        start = _bound("from", request.args.get("from"), end=False)
-        end = _bound("to", request.args.get("to"), end=True)
+        start = bound("from", request.args.get("from"), end=False)
+        end = bound("to", request.args.get("to"), end=True)
         items = read(runtime.db, unit, start, end, limit, after)
         body = page(items, limit, key=lambda line: line["_id"])
         for line in body["items"]:

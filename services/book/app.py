@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.book import MIGRATIONS, SERVICE, artifact_cache, stored_responses
+from services.book import MIGRATIONS, SERVICE, artifact_cache, pages, stored_responses
 from services.book.api import books, publications
 from services.book.api.common import CACHE
+from shared import web
 from shared.config import Settings
 from shared.runtime import Runtime, make_flask
 
@@ -28,4 +29,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     stored_responses.install(app, cache)
     app.register_blueprint(books.bp)
     app.register_blueprint(publications.bp)
+    app.register_blueprint(pages.bp)
+    web.install(app)
     return app

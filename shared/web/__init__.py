@@ -71,8 +71,12 @@ def _name(subject: str) -> str:
 
 
 def install(app: Flask) -> None:
-    """Templates, static files and the signed-in person for a service's pages."""
+    """Templates, static files and the signed-in person for a service's pages, and the page of
+    the service's audit record (R23, ``/audit/{service}/``)."""
+    from shared.web.audit_page import blueprint as audit_page
+
     app.register_blueprint(bp)
+    app.register_blueprint(audit_page(app.extensions["sovang"].service))
 
     @app.context_processor
     def _person() -> dict[str, Any]:

@@ -1,0 +1,141 @@
+"""The book's pages for people (UI.md): the press office's page ``/press/`` (public: the feeds
+to subscribe to, the quarters' press releases, the honour rolls; nothing private, R16), and the
+secretary's revocation form ``/unit/revoke/`` (R15a), which calls ``services.revoke``, the use
+case of ``POST /api/v1/books/{code}/revocations``, with the same refusals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, redirect, request
+from marshmallow import ValidationError
+
+from services.book import queries, services
+from services.book.api.common import runtime
+from services.book.domain.entries import RevocationRefused
+from services.book.schemas import RevocationSchema
+from shared import clock
+from shared.clock import Quarter
+from shared.http import Problem
+from shared.web import acting, page, problem_page
+
+bp = Blueprint("book_pages", __name__, template_folder="templates")
+
+REVOKERS = ("unit_secretary", "province_secretary")
+NOT_YOURS = "Chỉ thư ký của đơn vị sở hữu sổ vàng mới được thu hồi mục của sổ này (R15a)."
+
+
+@bp.errorhandler(Problem)
+def _problem(exc: Problem) -> Response:
+    return problem_page(exc, back="/press/" if request.path.startswith("/press") else "/")
+
+
+def _quarters() -> list[str]:
+    """Every quarter of the programme that has ended, newest first."""
+    q = clock.Month.of(clock.today()).quarter
+    out: list[str] = []
+    index = q.year * 4 + q.q - 1
+    while True:
+        index -= 1
+        quarter = Quarter(index // 4, index % 4 + 1)
+        if not clock.in_programme(quarter, ended=True):
+            return out
+        out.append(str(quarter))
+
+
+@bp.get("/press/")
+def press_home() -> Response:
+    """The press office's page: what to subscribe to and what was released (all public, R16)."""
+    books = queries.list_books(runtime(), None, 500)
+    org = runtime().orgs.get()
+    province = org.province_code if org else ""
+    books = sorted(books, key=lambda b: (b.code != province, b.code))
+    return page("book_pages/press_home.html", books=books, province=province, quarters=_quarters(),
+                period_label=_period_label)
+
+
+def _period_label(quarter: str) -> str:
+    q = Quarter.parse(quarter)
+    return f"quý {'I II III IV'.split()[q.q - 1]}/{q.year}"
+
+
+# -- revoking an entry (R15a) -----------------------------------------------------------------------
+def _book_of(who: Any) -> str:
+    org = runtime().orgs.require()
+    if who.role == "province_secretary":
+        if who.subject != org.province_secretary:
+            raise Problem(403, NOT_YOURS)
+        return org.province_code
+    unit = org.unit_led_by(who.subject)
+    if unit is None:
+        raise Problem(403, NOT_YOURS)
+    return unit
+
+
+def _entries(code: str) -> list[tuple[dict[str, Any], int | None]]:
+    out: list[tuple[dict[str, Any], int | None]] = []
+    after = 0
+    while True:
+        batch = queries.entries_page(runtime(), code, after, 500) or []
+        out.extend(batch)
+        if len(batch) < 500:
+            return out
+        after = batch[-1][0]["seq"]
+
+
+def _revoke_page(who: Any, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                 done: str | None = None, status: int = 200) -> Response:
+    code = _book_of(who)
+    book = queries.get_book(runtime(), code)
+    entries = _entries(code) if book is not None else []
+    revocable = [e for e, revoked in entries if e["kind"] == "inscription" and revoked is None]
+    revoked = [(e, r) for e, r in entries if r is not None]
+    return page("book_pages/revoke.html", status, code=code, book=book, revocable=revocable, revoked=revoked,
+                values=values or {}, errors=errors or {}, done=done,
+                back="/province/" if who.role == "province_secretary" else "/unit/")
+
+
+@bp.get("/unit/revoke/")
+def revoke_form() -> Response:
+    who = acting(*REVOKERS)
+    if isinstance(who, Response):
+        return who
+    try:
+        done = f"Đã ghi mục thu hồi số {int(request.args['xong'])}." if request.args.get("xong", "").isdigit() else None
+        return _revoke_page(who, done=done)
+    except Problem as exc:
+        return problem_page(exc)
+
+
+@bp.post("/unit/revoke/")
+def revoke_submit() -> Response:
+    """**Thu hồi**: ``services.revoke`` (R15a); the entry and its reason are checked by the API's
+    own schema, a second revocation is the use case's 409, shown next to the entry chosen."""
+    who = acting(*REVOKERS)
+    if isinstance(who, Response):
+        return who
+    values = {"seq": request.form.get("seq", "").strip(), "reason": request.form.get("reason", "")}
+    try:
+        code = _book_of(who)
+        try:
+            data = RevocationSchema().load({"seq": int(values["seq"]) if values["seq"].isdigit() else values["seq"],
+                                            "reason": values["reason"].strip()})
+        except ValidationError as exc:
+            errors = {k: " ".join(v) if isinstance(v, list) else str(v) for k, v in exc.messages.items()}
+            if "seq" in errors:
+                errors["seq"] = "Hãy chọn mục cần thu hồi."
+            if "reason" in errors:
+                errors["reason"] = "Hãy ghi lý do thu hồi (1–2000 ký tự)."
+            return _revoke_page(who, values, errors, status=422)
+        try:
+            created = services.revoke(runtime(), who, code, data["seq"], data["reason"])
+        except services.NotAllowed:
+            raise Problem(403, NOT_YOURS) from None
+        except services.UnknownBook:
+            raise Problem(404, f"Không có sổ vàng {code}.") from None
+        except RevocationRefused as refused:
+            status = 422 if refused.reason == "not_found" else 409
+            return _revoke_page(who, values, {"seq": refused.message}, status=status)
+    except Problem as exc:
+        return problem_page(exc)
+    return redirect(f"/unit/revoke/?xong={created['seq']}", code=303)
