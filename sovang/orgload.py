@@ -2,13 +2,15 @@
 allow.
 
 Each service keeps its own copy (shared.auth.store_org) in its own database, so no transaction
-spans them. So: every service first says what would stop it (``check_org``: council an open round
-the file would orphan, book a closed book's code named again), and nothing is written unless none
-objects; then each service loads it in its own transaction, checking again under its locks, in the
-order council, book, intake — council first, because only its objection can appear between the
-check and the write (a round opened meanwhile), and a refusal there still leaves every database as
-it was. What can still split the services is a crash between two commits; loading the same file
-again then completes the others (a service that already has it changes nothing).
+spans them. So: every service first says what would stop it (``check_org``: council a round still
+open that the file would orphan, intake introduced deeds that a dissolved unit's round would never
+take, book a closed book's code named again), and nothing is written unless none objects. Then
+each service loads it in its own transaction, checking again under its locks, in the order
+council, book, intake. Two things can still split the services: something changing between the
+check and the write (a round opened, a deed introduced, in a unit being dissolved), which the
+service concerned refuses, and a crash between two commits. Either way loading the same file
+again, once the cause is dealt with, completes the others (a service that already has it
+changes nothing).
 """
 
 from __future__ import annotations

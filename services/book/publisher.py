@@ -34,6 +34,7 @@ from services.book.domain.figures import PROVINCE_SCOPE, UNITS_SCOPE, figures_fr
 from services.book.domain.publication import PublicItem
 from services.book.domain.witness import SignedHead
 from services.book.publication import book_pdf, feeds, pages, pdf
+from shared import clock
 from shared.org import Organisation
 
 FIGURES_PATH = "/api/v1/figures"
@@ -246,6 +247,7 @@ class Publisher:
             entries=book.entries,
             head=book.head,
             signed_head=self.signed_head(code, book.entries),
+            closed_on=clock.local(book.closed_at).strftime("%d/%m/%Y") if book.closed_at is not None else None,
         )
         return Rendered(pages.HTML, body)
 

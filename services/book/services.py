@@ -101,6 +101,7 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
         for book in repo.all_books(uow.session):
             if book.closed_at is None and book.code not in current:
                 repo.close_book(uow.session, book.code, now)
+                publisher.book_created(book.code, now)  # its honour roll says it is closed
                 audit.record(uow, audit.CLI, "book.closed", book.code,
                              {"entries": book.entries, "head": book.head}, unit=book.code, at=now)
         publisher.globals_changed(now)

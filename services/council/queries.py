@@ -109,6 +109,14 @@ def closed_result(row: Row, counted: list[tuple[Row, Any]], cast: list[Row], dec
     })
 
 
+def units_with_month(session: Session, month: str, exclude: set[str]) -> list[str]:
+    """The units, other than ``exclude``, that recorded deeds or held a round in ``month``."""
+    found = set(session.execute(sa.select(tracked_deeds.c.unit).where(tracked_deeds.c.month == month).distinct())
+                .scalars())
+    found |= set(session.execute(sa.select(rounds.c.unit).where(rounds.c.period == month).distinct()).scalars())
+    return sorted(found - exclude)
+
+
 def monthly_summary(session: Session, units: list[str], month: str) -> list[dict[str, Any]]:
     """R10: per unit, deeds recorded, introduced, put to the vote, recognised; quota met or not."""
     td = tracked_deeds

@@ -915,4 +915,7 @@ def monthly_report(runtime: Runtime, who: Principal, month: str) -> list[dict[st
             raise Problem(403, "Không phải thư ký của đơn vị nào.")
         units = [unit]
     with runtime.db.reading() as s:
+        if who.role == "province_secretary":
+            # R25: a unit dissolved since keeps its rows for the months it had.
+            units += queries.units_with_month(s, month, exclude=set(units) | {org.province_code})
         return queries.monthly_summary(s, units, month)

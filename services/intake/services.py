@@ -37,7 +37,7 @@ from shared.messages import (
     IntroductionsClosed,
     ReopenIntroductions,
 )
-from shared.org import Organisation
+from shared.org import Organisation, OrgRefused
 from shared.runtime import Runtime
 from shared.tables import idempotency_records
 
@@ -49,16 +49,32 @@ EVIDENCE_OPEN = ("recorded", "introduced")
 
 
 # -- the organisation ----------------------------------------------------------------------------
+def _org_problems(session: Session, org: Organisation) -> list[str]:
+    """R25 with R5a: deeds introduced to a unit the file dissolves, still waiting for its next
+    monthly round, would be stranded (no council is left to vote on them)."""
+    rows = session.execute(
+        sa.select(Deed.unit, sa.func.count()).where(Deed.status == "introduced").group_by(Deed.unit)
+        .order_by(Deed.unit)
+    ).all()
+    return [f"Đơn vị {unit} còn {n} việc tốt đã giới thiệu đang chờ phiên tháng mà tệp tổ chức bỏ đơn vị này: "
+            f"hãy mở và đóng phiên tháng của đơn vị trước khi nạp tổ chức mới." for unit, n in rows if unit not in org.units]
+
+
 def check_org(runtime: Runtime, doc: dict[str, Any]) -> list[str]:
-    """R25: nothing in intake stands in the way of a new organisation: deeds keep the unit they
-    were recorded in, and their authors read them wherever they serve (``_own``)."""
-    Organisation.loadable(doc)
-    return []
+    """R25: why this organisation may not replace the loaded one here; empty when it may. Deeds
+    keep the unit they were recorded in, and their authors read them wherever they serve (``_own``)."""
+    org = Organisation.loadable(doc)
+    with runtime.db.reading() as s:
+        return _org_problems(s, org)
 
 
 def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
-    """Keep the organisation; loading the same document again changes nothing (False)."""
+    """Keep the organisation; loading the same document again changes nothing (False); one that
+    would strand introduced deeds is refused (``OrgRefused``), nothing written."""
     with runtime.db.unit_of_work() as uow:
+        found = _org_problems(uow.session, Organisation.loadable(doc))
+        if found:
+            raise OrgRefused(found)
         changed = store_org(uow, doc)
         if changed:
             uow.commit()

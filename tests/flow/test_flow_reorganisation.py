@@ -179,6 +179,7 @@ def test_the_2025_reform_loses_nothing(flow: Flow, org_document: dict) -> None:
         for path in (f"/feeds/{code}.atom", f"/feeds/{code}.json", f"/honour-roll/{code}/", f"/verify/{code}/1",
                      f"/api/v1/books/{code}/entries/1", f"/api/v1/books/{code}/heads"):
             assert flow.clients["book"].get(path).status_code == 200, path
+        assert "Sổ đã khoá" in flow.clients["book"].get(f"/honour-roll/{code}/").get_data(as_text=True)
     assert "closed_at" not in after["P-CSHS"] and after["CAT-LD"]["kind"] == "province"
     assert after["CAT-LD"]["entries"] == 0 and "CAH-DM-TT-DAK-MIL" in after
     # Never written again: the inscription that arrived late made no entry, and says so (R23).
@@ -201,6 +202,11 @@ def test_the_2025_reform_loses_nothing(flow: Flow, org_document: dict) -> None:
     assert (got["unit"], got["status"], got["book_entries"]) == ("CAH-DM", "recognised", [{"book": "CAH-DM", "seq": 1}])
     assert first["id"] in [d["id"] for d in flow.get("intake", "/api/v1/deeds?limit=500", officer)["items"]]
     assert [d["month"] for d in flow.get("intake", "/api/v1/deeds?unit=CAH-DM&limit=500", province)["items"]][0] == two_back
+
+    # R10: the province still reads the months of a unit dissolved since.
+    (row,) = [r for r in flow.get("council", f"/api/v1/reports/monthly?month={two_back}", province)["items"]
+              if r["unit"] == "CAH-DM"]
+    assert (row["recognised"], row["quota_met"]) == (1, True)
 
     # -- a member who left no longer votes in the round still open; a ballot cast stays -------
     cs_round = flow.get("council", f"/api/v1/rounds/{cs_round['id']}", province)

@@ -101,9 +101,11 @@ def book_index(
     entries: int,
     head: str | None,
     signed_head: Any = None,
+    closed_on: str | None = None,
 ) -> bytes:
     """A book's honour roll: its periods (with the deeds still honoured in each), the quarters that
-    are not periods themselves, and its newest inscriptions, newest first."""
+    are not periods themselves, and its newest inscriptions, newest first; a closed book (R25)
+    says so (``closed_on``, dd/mm/yyyy)."""
     return _render(
         "book.html",
         ctx,
@@ -116,6 +118,7 @@ def book_index(
         entries=entries,
         head=head,
         signed_head=signed_head,
+        closed_on=closed_on,
     )
 
 
