@@ -187,7 +187,7 @@ class Settings:
             signin_window_minutes=_int(env, "SOVANG_SIGNIN_WINDOW_MINUTES", cls.signin_window_minutes),
             admins=(frozenset(c.strip() for c in env["SOVANG_ADMINS"].split(",") if c.strip())
                     if env.get("SOVANG_ADMINS") not in (None, "") else None),
-            session_key=env.get("SOVANG_SESSION_KEY") or None,
+            session_key=_secret(env, "SOVANG_SESSION_KEY"),
             trusted_proxies=_int(env, "SOVANG_TRUSTED_PROXIES", cls.trusted_proxies),
             idempotency_ttl_hours=_int(env, "SOVANG_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours),
             max_deliveries=_int(env, "SOVANG_MAX_DELIVERIES", cls.max_deliveries),

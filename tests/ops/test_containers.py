@@ -133,16 +133,24 @@ def test_the_compose_topology_runs_the_contract_through_nginx_and_loses_nothing(
         assert ready, _run([*compose, "logs", "--no-color", "--tail", "30"], env, check=False).stdout[-6000:]
         ready_after = time.monotonic() - t1
 
-        # The contract's thin path through nginx; its CLI calls are `sovang` in a one-off container.
+        # The contract's thin path through nginx; its CLI calls are `sovang` in a container of the
+        # image with the migrate service's settings and secrets, and the organisation file.
         data = str(ROOT / "shared" / "data")
-        cli = f"docker-compose -p {project} run --rm -T -v {data}:{data}:ro migrate sovang"
+        box = _run([*compose, "run", "-d", "--rm", "-v", f"{data}:{data}:ro", "migrate", "sleep", "3600"],
+                   env).stdout.strip().splitlines()[-1]
+        cli = f"docker exec -i {box} sovang"
+        t2 = time.monotonic()
         smoke = subprocess.run([sys.executable, str(ROOT / "tests" / "tools" / "contract_smoke.py")], cwd=ROOT,
                                env={**env, "BASE_URL": f"http://127.0.0.1:{port}", "SOVANG": cli},
                                capture_output=True, text=True, timeout=900)
-        assert smoke.returncode == 0 and "0 failed" in smoke.stdout, smoke.stdout + smoke.stderr
+        if smoke.returncode != 0 or "0 failed" not in smoke.stdout:
+            logs = _run([*compose, "logs", "--no-color", "--tail", "40", "book-worker", "council-worker",
+                         "book-web"], env, check=False).stdout
+            raise AssertionError(smoke.stdout + smoke.stderr + "\n" + logs[-8000:])
+        smoke_seconds = time.monotonic() - t2
 
         # A worker container killed while the deeds it should count are on their way: none lost.
-        token = _run([*compose, "run", "--rm", "-T", "migrate", "sovang", "token", "issue", "--role", "officer",
+        token = _run(["docker", "exec", box, "sovang", "token", "issue", "--role", "officer",
                       "--subject", "CAH-DM-0023"], env).stdout.strip().splitlines()[-1]
         ids = []
         for n in range(20):
@@ -166,6 +174,9 @@ def test_the_compose_topology_runs_the_contract_through_nginx_and_loses_nothing(
         assert _wait(counted, timeout=420, every=5), "council did not count every deed recorded"
         for deed_id in ids:
             assert _http(port, "GET", f"/api/v1/deeds/{deed_id}", token=token)[0] == 200
-        print(f"\nimages {images:.0f}s, compose up {up:.0f}s, /readyz {ready_after:.0f}s after up", file=sys.stderr)
+        health = _run(["docker", "ps", "--filter", f"name={project}_", "--format", "{{.Names}} {{.Status}}"],
+                      env).stdout
+        print(f"\nimages {images:.0f}s, compose up {up:.0f}s, /readyz {ready_after:.0f}s after up, "
+              f"contract smoke {smoke_seconds:.0f}s\n{health}", file=sys.stderr)
     finally:
         _run([*compose, "down", "-v", "--remove-orphans"], env, timeout=300, check=False)

@@ -36,7 +36,7 @@ def test_no_secret_is_committed_in_the_deployment_files():
     example = (ROOT / "deploy" / "sovang.env.example").read_text("utf-8")
     assert "POSTGRES_PASSWORD:" not in compose and "sovang:sovang@" not in example
     doc = yaml.safe_load(compose)
-    assert set(doc["secrets"]) >= {"postgres_password", "redis_password", "message_key",
+    assert set(doc["secrets"]) >= {"postgres_password", "redis_password", "message_key", "session_key",
                                    *(f"{s}_db_password" for s in SERVICES)}
     for name, service in doc["services"].items():
         env = service.get("environment") or {}

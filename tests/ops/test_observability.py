@@ -137,3 +137,33 @@ def test_celery_inspect_attaches_to_a_service_app(pg_settings, monkeypatch):
     assert "No nodes replied" in result.stdout + result.stderr, result.stdout + result.stderr
     app = importlib.import_module("sovang.workers.book").app
     assert {"book.inscribe", "book.republish_pages"} <= set(app.tasks)
+
+
+@pytest.mark.distributed
+def test_a_request_id_travels_with_the_messages_its_request_caused(pg_settings, org_document):
+    """The id nginx gives a request (X-Request-Id) is written into the messages its transaction
+    emits, so the consumer's log lines carry it (shared.logs, shared.runtime.consumer)."""
+    import sqlalchemy as sa
+
+    from services.intake import services as intake_services
+    from services.intake.app import build_runtime, create_app
+    from shared.auth import new_token, store_token
+    from shared.tables import outbox
+
+    runtime = build_runtime(pg_settings)
+    runtime.migrate()
+    intake_services.load_org(runtime, org_document)
+    token = new_token()
+    with runtime.db.unit_of_work() as uow:
+        store_token(uow, token, "officer", "CAH-DM-0023", 1)
+        uow.commit()
+    client = create_app(runtime=runtime).test_client()
+    r = client.post("/api/v1/deeds", headers={"Authorization": f"Bearer {token}", "X-Request-Id": "req-7f3a"},
+                    json={"author": {"officer": "CAH-DM-0023"}, "occurred_on": "2026-12-01", "kind": "good_deed",
+                          "relation": "direct", "title": "Giúp cụ bà qua đường",
+                          "description": "Đồng chí dắt cụ bà qua ngã tư đông xe."})
+    assert r.status_code == 201 and r.headers["X-Request-Id"] == "req-7f3a"
+    with runtime.db.reading() as s:
+        envelopes = list(s.execute(sa.select(outbox.c.envelope)).scalars())
+    assert envelopes and all(env["request_id"] == "req-7f3a" for env in envelopes)
+    runtime.db.dispose()

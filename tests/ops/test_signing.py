@@ -128,6 +128,10 @@ def test_a_forged_inscribe_pushed_on_the_broker_changes_nothing_and_is_parked(pg
         assert 'sovang_messages_total{outcome="rejected",service="book",type="book.inscribe"} 3.0' in exposition
         assert 'sovang_messages_total{outcome="applied",service="book",type="book.inscribe"} 1.0' in exposition
         assert 'sovang_parked_messages{service="book"} 3.0' in exposition
+        from tests.ops.test_observability import promtool
+
+        checked = promtool("check", "metrics", stdin=exposition.encode())
+        assert checked.returncode == 0, checked.stdout + checked.stderr
         events = [json.loads(line) for line in (pg_settings.home / "worker.log").read_text("utf-8").splitlines()
                   if line.startswith("{")]
         mine = [e for e in events if e.get("message_id") == control["id"]]
