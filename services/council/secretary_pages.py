@@ -35,10 +35,14 @@ from shared.web import acting, page, problem_page
 bp = Blueprint("council_secretary_pages", __name__, template_folder="templates")
 
 SECRETARIES = ("unit_secretary", "province_secretary")
+# A round's name, before its period ("Phiên xét" + "tháng 8/2026"); the opening form's choices.
 KIND_NAMES = {
-    "monthly": "Phiên xét tháng", "supplementary": "Phiên xét bổ sung (R9)",
-    "quarterly": "Phiên chọn việc tốt tiêu biểu của quý (R11)", "provincial": "Phiên xét cấp tỉnh (R12)",
-    "runoff": "Phiên bỏ phiếu lại (R13)", "referral": "Phiên xét chuyển lên (R17a)",
+    "monthly": "Phiên xét", "supplementary": "Phiên xét bổ sung", "quarterly": "Phiên chọn việc tốt tiêu biểu",
+    "provincial": "Phiên xét cấp tỉnh", "runoff": "Phiên bỏ phiếu lại", "referral": "Phiên xét chuyển lên tỉnh",
+}
+KIND_CHOICES = {
+    "monthly": "Phiên xét tháng", "supplementary": "Phiên xét bổ sung của tháng (R9)",
+    "quarterly": "Phiên chọn việc tốt tiêu biểu của quý (R11)", "provincial": "Phiên xét cấp tỉnh của quý (R12)",
 }
 STATUS_NAMES = {"opening": "Đang chờ danh sách ứng viên", "open": "Đang mở", "closed": "Đã đóng",
                 "cancelled": "Đã huỷ"}
@@ -131,7 +135,7 @@ def _rounds_of(who: Principal, councils: list[Council]) -> list[tuple[Council, l
 def _rounds_page(who: Principal, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                  status: int = 200) -> Response:
     councils = _councils(who)
-    kinds = [(k, KIND_NAMES[k]) for k in OPENABLE
+    kinds = [(k, KIND_CHOICES[k]) for k in OPENABLE
              if any((k == PROVINCIAL) == c.provincial for c in councils)]
     return page("pages/rounds.html", status, councils=councils, rounds=_rounds_of(who, councils), kinds=kinds,
                 values=values or {"period": str(Month.of(clock.today()))}, errors=errors or {},
@@ -197,7 +201,7 @@ def _round_page(who: Principal, round_id: str, errors: dict[str, str] | None = N
                 values=values or {}, done=DONE.get(request.args.get("xong", "")),
                 deadline_value=local_deadline.strftime("%Y-%m-%dT%H:%M"), is_open=view["status"] == OPEN,
                 cancellable=view["status"] == OPEN and view["kind"] in OPENABLE and view["voted"] == 0,
-                paper_choices=PAPER_CHOICES)
+                paper_choices=PAPER_CHOICES, date_label=pq.date_label)
 
 
 @bp.get("/rounds/<round_id>")
