@@ -93,14 +93,6 @@ _vietnamese()
 validate.Regexp.__call__ = _whole_match  # type: ignore[method-assign]
 
 
-def pattern(regex: str, error: str) -> validate.Regexp:
-    """A pattern the whole value must match; written ``^…$`` so that the OpenAPI document's copy
-    (ECMA-262, where a pattern may match part of a value) means the same."""
-    if not (regex.startswith("^") and regex.endswith("$")):
-        raise ValueError(f"anchor the pattern: {regex!r}")
-    return validate.Regexp(regex, error=error)
-
-
 # -- one flat map of errors ----------------------------------------------------------------------
 SCHEMA_KEY = "_schema"
 

@@ -3,6 +3,7 @@ dossiers units send the provincial council (R11). Nothing here writes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from services.council.domain.rounds import CLOSED, RECOGNISING
 from services.council.orm import candidate_results, candidates, decisions, dossiers, tallies
 from shared import clock
 from shared.auth import Principal
-from shared.clock import Quarter
+from shared.clock import QUARTER_PATTERN
 from shared.http import Problem
 from shared.org import Organisation
 from shared.runtime import Runtime
@@ -142,11 +143,9 @@ def list_dossiers(runtime: Runtime, who: Principal, quarter: str | None, unit: s
                   after: Any) -> list[dict[str, Any]]:
     """Up to ``limit + 1`` dossiers ``who`` may read, by quarter, unit and id, after the cursor."""
     org = runtime.orgs.require()
-    if quarter is not None:
-        try:
-            Quarter.parse(quarter)
-        except ValueError:
-            raise Problem(422, "quarter phải có dạng YYYY-Qn.", errors={"quarter": ["Phải có dạng YYYY-Qn."]}) from None
+    if quarter is not None and not re.fullmatch(QUARTER_PATTERN, quarter):
+        # The pattern the document states: a quarter of the programme (from 2021-Q3).
+        raise Problem(422, "quarter phải có dạng YYYY-Qn, từ 2021-Q3.", errors={"quarter": ["Phải có dạng YYYY-Qn, từ 2021-Q3."]})
     with runtime.db.reading() as s:
         scope = _dossier_scope(s, org, who)
         if scope is not None and unit is not None and unit != scope:

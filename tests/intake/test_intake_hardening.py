@@ -302,6 +302,8 @@ def test_openapi_agrees_with_api_md_and_the_schemas() -> None:
         "/api/v1/session": {"post", "delete", "get"},
         "/api/v1/session/role": {"post"},
         "/api/v1/session/check": {"get"},
+        # R23: the audit record (API.md, Common)
+        "/api/v1/audit/intake": {"get"},
     }
     assert "201" in doc["paths"]["/api/v1/deeds"]["post"]["responses"]
     assert "409" in doc["paths"]["/api/v1/deeds/{deed_id}/introduce"]["post"]["responses"]
