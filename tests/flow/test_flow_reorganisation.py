@@ -11,6 +11,7 @@ changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,6 +203,12 @@ def test_the_2025_reform_loses_nothing(flow: Flow, org_document: dict) -> None:
     assert (got["unit"], got["status"], got["book_entries"]) == ("CAH-DM", "recognised", [{"book": "CAH-DM", "seq": 1}])
     assert first["id"] in [d["id"] for d in flow.get("intake", "/api/v1/deeds?limit=500", officer)["items"]]
     assert [d["month"] for d in flow.get("intake", "/api/v1/deeds?unit=CAH-DM&limit=500", province)["items"]][0] == two_back
+
+    # R16: the press release of a quarter before the merger is still the one of Đắk Nông's book.
+    last_paper = PAPER_BOOK["entries"][-1]
+    on = dt.date.fromisoformat(last_paper["inscribed_on"])
+    press = flow.clients["book"].get(f"/press/{on.year}-Q{(on.month - 1) // 3 + 1}.html")
+    assert press.status_code == 200 and last_paper["deed"]["title"] in html.unescape(press.get_data(as_text=True))
 
     # R10: the province still reads the months of a unit dissolved since.
     (row,) = [r for r in flow.get("council", f"/api/v1/reports/monthly?month={two_back}", province)["items"]
