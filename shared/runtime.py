@@ -66,7 +66,8 @@ class _Utf8JSON(DefaultJSONProvider):
 
 def make_flask(runtime: Runtime, import_name: str) -> Flask:
     """A service's Flask app with the conventions of API.md installed."""
-    app = Flask(import_name)
+    # No static route of its own: the pages share shared/web/static, served at /static/ by intake.
+    app = Flask(import_name, static_folder=None)
     app.url_map.converters["id"] = IdConverter
     app.json = _Utf8JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = runtime.settings.max_body_bytes

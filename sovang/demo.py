@@ -763,6 +763,26 @@ def summary(system: Embedded, scenario: Scenario, seed: int, quarter: Quarter) -
     }
 
 
+def demo_sign_ins(system: Embedded, scenario: Scenario, seed: int) -> list[dict[str, str]]:
+    """R24: passwords for a few people of Đắk Mil and the province, so that the pages can be tried
+    as those people (printed; a real deployment sets them with ``sovang user password``)."""
+    from services.intake import people
+
+    org = scenario.org
+    unit = org.units["CAH-DM"]
+    lead = org.subunits[unit.subunits[0]].lead
+    officer = next(o.code for o in org.officers.values() if o.subunit == unit.subunits[0] and o.code != lead)
+    member = scenario.members(unit.council)[0]
+    who = [(officer, "cán bộ"), (lead, "đội trưởng (giới thiệu)"), (member, "thành viên hội đồng"),
+           (unit.secretary, "thư ký đơn vị"), (org.province_secretary, "thư ký tỉnh, quản trị")]
+    out = []
+    for subject, what in who:
+        password = f"demo-{seed}-{subject.lower()}"
+        people.set_password(system.runtimes["intake"], subject, password, "demo")
+        out.append({"subject": subject, "password": password, "who": what})
+    return out
+
+
 def print_summary(data: dict[str, Any], scenario: Scenario, settings: Settings, port: int, say: Callable) -> None:
     q = Quarter.parse(data["quarter"])
     kinds = data["rounds"]
@@ -792,13 +812,13 @@ def print_summary(data: dict[str, Any], scenario: Scenario, settings: Settings, 
     say(f"  Thông cáo báo chí:       {base}/press/{q}.html  ·  {base}/press/{q}.pdf")
     say(f"  Số liệu:                 {base}/api/v1/figures")
     say(f"  Bảng theo dõi (R10):     {base}/dashboard/?quarter={q}")
-    say(f"      mã thư ký tỉnh:      {scenario.token('province_secretary', scenario.org.province_secretary)}")
     if scenario.tally.live_round:
         council = scenario.org.units["CAH-DM"].council
-        member = scenario.members(council)[0]
-        say(f"  Phiếu bầu:               {base}/ballot/rounds/{scenario.tally.live_round}")
-        say(f"      (phiên tháng đang mở của {council}); mã thành viên {member}: "
-            f"{scenario.token('council_member', member)}")
+        say(f"  Phiếu bầu:               {base}/ballot/rounds/{scenario.tally.live_round}"
+            f" (phiên tháng đang mở của {council})")
+    say(f"  Đăng nhập tại {base}/ (Mã cán bộ, Mật khẩu):")
+    for s in data.get("sign_ins", []):
+        say(f"      {s['subject']:<12} {s['password']:<24} {s['who']}")
 
 
 def run_demo(settings: Settings, seed: int, quarter: Quarter | None = None, port: int = 8000,
@@ -830,6 +850,7 @@ def run_demo(settings: Settings, seed: int, quarter: Quarter | None = None, port
             scenario = Scenario(system, sim, org, doc, quarter, seed, say)
             scenario.play()
             data = summary(system, scenario, seed, quarter)
+        data["sign_ins"] = demo_sign_ins(system, scenario, seed)
         (settings.home / "demo.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", "utf-8")
         print_summary(data, scenario, settings, port, say)
         say(f"Xong trong {time.monotonic() - started:.1f} s; {system.delivered} thông điệp đã chuyển giữa các dịch vụ.")

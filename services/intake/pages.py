@@ -12,6 +12,7 @@ import json
 import secrets
 from collections import defaultdict
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, redirect, request
 from marshmallow import ValidationError
@@ -91,7 +92,7 @@ def home() -> Response:
     target = safe_next(request.args.get("next"))
     if target and target != "/":
         return redirect(target, code=303)
-    return page("intake/start.html", waits=_waits(who.subject, who.roles), start=start_page(who))
+    return page("intake/start.html", waits=_waits(who.subject, who.roles))
 
 
 def _waits(subject: str, roles: tuple[str, ...]) -> dict[str, int]:
@@ -297,7 +298,8 @@ def introduce_page() -> Response:
     who = acting("subunit_lead")
     if isinstance(who, Response):
         return who
-    return _introduce_view(who)
+    n = request.args.get("da_gioi_thieu", "")
+    return _introduce_view(who, done=f"Đã giới thiệu {int(n)} việc tốt lên đơn vị." if n.isdigit() else None)
 
 
 def _introduce_view(who: Principal, done: str | None = None, alert: str | None = None, status: int = 200) -> Response:
@@ -316,14 +318,13 @@ def introduce_submit() -> Response:
     ids = request.form.getlist("deed")
     if not ids:
         return _introduce_view(who, alert="Hãy chọn một việc tốt để giới thiệu.", status=422)
-    titles = []
     for deed_id in ids:
         try:
-            view = services.introduce(runtime(), _actor(who), deed_id)
+            services.introduce(runtime(), _actor(who), deed_id)
         except IntakeError as exc:
             return _introduce_view(who, alert=exc.detail, status=exc.status)
-        titles.append(view["title"])
-    return _introduce_view(who, done="Đã giới thiệu: " + "; ".join(titles) + ".")
+    # Shown by a new request (post, redirect, get): its reads see what this one wrote.
+    return redirect(f"/introduce/?da_gioi_thieu={len(ids)}", code=303)
 
 
 # -- the admin's people and access (R24) --------------------------------------------------------------
@@ -332,7 +333,12 @@ def admin_page() -> Response:
     who = acting("admin")
     if isinstance(who, Response):
         return who
-    return _admin_view()
+    subject, done = request.args.get("ma", ""), None
+    if request.args.get("xong") == "signout":
+        done = f"Đã kết thúc {request.args.get('n', '0')} phiên của {subject}."
+    elif request.args.get("xong") == "password":
+        done = f"Đã đặt mật khẩu cho {subject}; các phiên cũ của người này đã kết thúc."
+    return _admin_view(done=done)
 
 
 def _admin_view(done: str | None = None, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
@@ -350,7 +356,7 @@ def admin_submit() -> Response:
     subject = request.form.get("subject", "").strip()
     if action == "signout":
         n = people.sign_out_everywhere(runtime(), subject)
-        return _admin_view(done=f"Đã kết thúc {n} phiên của {subject}.")
+        return redirect(f"/admin/?xong=signout&ma={quote(subject)}&n={n}", code=303)
     password = request.form.get("password", "")
     errors: dict[str, str] = {}
     if not subject:
@@ -365,4 +371,4 @@ def admin_submit() -> Response:
             errors[field] = str(exc)
     if errors:
         return _admin_view(errors=errors, values={"subject": subject}, status=422)
-    return _admin_view(done=f"Đã đặt mật khẩu cho {subject}; các phiên cũ của người này đã kết thúc.")
+    return redirect(f"/admin/?xong=password&ma={quote(subject)}", code=303)

@@ -60,7 +60,10 @@ def role_pages(who: Person) -> list[tuple[str, str]]:
 
 
 def start_page(who: Person) -> str:
-    return START.get(who.role) or next((START[r] for r in who.roles if r in START), "/")
+    """Where signing in leads: the page of a person's one role, or the start page listing their
+    roles and what waits in each when they hold several."""
+    pages = {START[r] for r in who.roles if r in START}
+    return pages.pop() if len(pages) == 1 else "/"
 
 
 def _name(subject: str) -> str:

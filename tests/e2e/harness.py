@@ -47,10 +47,10 @@ class System:
         self.proc: subprocess.Popen | None = None
         self.log = home / "up.log"
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:  # noqa: A002
         p = subprocess.run(
             [sys.executable, "-m", "sovang.cli", *args], env=self.env, capture_output=True, text=True,
-            timeout=180, cwd=ROOT,
+            timeout=180, cwd=ROOT, input=input,
         )
         if check and p.returncode != 0:
             raise AssertionError(f"sovang {' '.join(args)} exited {p.returncode}: {p.stderr}")

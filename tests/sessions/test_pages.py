@@ -136,9 +136,9 @@ def test_the_lead_sees_what_waits_and_introduces_it(site: Site) -> None:
     deed_id = re.search(r'name="deed" value="([^"]+)"', page).group(1)
     forged = lead.post("/introduce/", data={"deed": deed_id})
     assert forged.status_code == 403
-    done = lead.post("/introduce/", data={"deed": deed_id, "csrf_token": _csrf(page)})
-    assert done.status_code == 200 and "Đã giới thiệu" in done.get_data(as_text=True)
-    assert "Không có việc tốt nào chờ giới thiệu." in lead.get("/introduce/").get_data(as_text=True)
+    done = lead.post("/introduce/", data={"deed": deed_id, "csrf_token": _csrf(page)}, follow_redirects=True)
+    assert done.status_code == 200 and "Đã giới thiệu 1 việc tốt" in done.get_data(as_text=True)
+    assert "Không có việc tốt nào chờ giới thiệu." in done.get_data(as_text=True)
     assert officer.get("/introduce/").status_code == 403  # not a lead
 
 
@@ -147,7 +147,8 @@ def test_the_admin_sets_a_password_and_signs_a_person_out_everywhere(site: Site)
     admin = site.sign_in_page(PROVINCE_SECRETARY)  # admin by default (SOVANG_ADMINS unset)
     page = admin.get("/admin/").get_data(as_text=True)
     assert SECRETARY in page and "Đăng xuất mọi nơi" in page
-    out = admin.post("/admin/", data={"csrf_token": _csrf(page), "action": "signout", "subject": SECRETARY})
+    out = admin.post("/admin/", data={"csrf_token": _csrf(page), "action": "signout", "subject": SECRETARY},
+                     follow_redirects=True)
     assert out.status_code == 200 and f"Đã kết thúc 1 phiên của {SECRETARY}" in out.get_data(as_text=True)
     assert phone.get("/dashboard/").status_code == 303
     landing = phone.get("/").get_data(as_text=True)
@@ -156,8 +157,10 @@ def test_the_admin_sets_a_password_and_signs_a_person_out_everywhere(site: Site)
                                         "password": "ngắn", "password2": "ngắn"})
     assert short.status_code == 422 and 'id="password-loi"' in short.get_data(as_text=True)
     ok = admin.post("/admin/", data={"csrf_token": _csrf(page), "action": "password", "subject": "CAH-DM-0011",
-                                     "password": "một mật khẩu tốt", "password2": "một mật khẩu tốt"})
-    assert ok.status_code == 200
+                                     "password": "một mật khẩu tốt", "password2": "một mật khẩu tốt"},
+                    follow_redirects=True)
+    assert ok.status_code == 200 and "Đã đặt mật khẩu cho CAH-DM-0011" in ok.get_data(as_text=True)
+    assert "CAH-DM-0011" in ok.get_data(as_text=True).split("<tbody>")[1]
     site.sign_in_page("CAH-DM-0011", "một mật khẩu tốt")
     assert phone.get("/admin/").status_code == 303  # signed out
     assert site.sign_in_page(SECRETARY).get("/admin/").status_code == 403

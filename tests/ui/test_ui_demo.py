@@ -137,3 +137,6 @@ def test_the_demo_twice_with_one_seed_gives_the_same_books(tmp_path: Path) -> No
     assert first["closed_by_schedule"] >= 1
     assert "Tổng kết" in outputs[0] and "/honour-roll/" in outputs[0] and "/dashboard/" in outputs[0]
     assert "/feeds/CAT.atom" in outputs[0]
+    # R24: demo sign-ins, printed, for the pages.
+    assert len(first["sign_ins"]) == 5 and "Đăng nhập tại" in outputs[0]
+    assert all(s["password"] in outputs[0] for s in first["sign_ins"])
