@@ -12,7 +12,9 @@ deed texts, ``sovang/demo_deeds.py``; the revision's own ``search_text``) spread
 and the programme's months, with the trigram index built once after. ``upgrade`` migrates to the
 revision's head and times it. ``measure`` times each query ``--runs`` times after two warm-ups,
 as a unit secretary (one unit) and as the province secretary (every unit), and prints one JSON
-line per query: median and 90th percentile ms, rows found, the plan's scan nodes.
+line per query: median and 90th percentile ms, rows found, the plan's scan nodes. ``compare``
+times the statement ``measure`` runs against the same statement with the substring patterns it
+replaced (``%word%``), alternately, on the same table under the same load.
 """
 
 from __future__ import annotations
@@ -152,13 +154,63 @@ def measure(url: str, runs: int, label: str) -> list[dict]:
     return out
 
 
+def compare(url: str, runs: int) -> list[dict]:
+    """The statement ``list_deeds`` runs for each query, and the same statement with the patterns
+    of the substring search it replaced (``%word%``), timed alternately on the same table under
+    the same load: what the word starts cost against what was there."""
+    import sqlalchemy as sa
+
+    from services.intake import services
+    from services.intake.domain.scope import Actor
+
+    rt = _runtime(url)
+    org = rt.orgs.require()
+    readers = {"unit": Actor("unit_secretary", org.units[UNIT].secretary),
+               "province": Actor("province_secretary", org.province_secretary)}
+    seen: list[tuple[str, dict]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if "LIKE" in statement:
+            seen.append((statement, dict(parameters)))
+
+    out = []
+    for q in QUERIES:
+        for who, actor in readers.items():
+            seen.clear()
+            sa.event.listen(rt.db.engine, "before_cursor_execute", keep)
+            services.list_deeds(rt, actor, {"q": q}, 50, None)
+            sa.event.remove(rt.db.engine, "before_cursor_execute", keep)
+            statement, params = seen[0]
+            # ``contains`` binds the needle itself (" xe", LIKE '%' || :p || '%'): without its space
+            # it is the substring search of before.
+            substring = {k: (v[1:] if isinstance(v, str) and v.startswith(" ") else v) for k, v in params.items()}
+            assert substring != params, (statement, params)
+            times: dict[str, list[float]] = {"word_start": [], "substring": []}
+            with rt.db.engine.connect() as conn:
+                for n in range(runs + 2):
+                    for name, values in (("word_start", params), ("substring", substring)):
+                        began = time.perf_counter()
+                        rows = conn.exec_driver_sql(statement, values).all()
+                        if n >= 2:
+                            times[name].append((time.perf_counter() - began) * 1000)
+                        if n == 0:
+                            times[name + "_found"] = [len(rows)]
+            row = {"q": q, "reader": who, **{
+                f"{name}_p50_ms": round(statistics.median(t), 2) for name, t in times.items() if not name.endswith("found")
+            }, "word_start_found": times["word_start_found"][0], "substring_found": times["substring_found"][0]}
+            out.append(row)
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+    rt.db.dispose()
+    return out
+
+
 def main(argv: list[str]) -> int:
     # Run as a file, Python puts this folder first on the path, where bench/org.py would shadow
     # a module of the standard library's own imports.
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("steps", nargs="+", choices=("seed", "upgrade", "measure"))
+    parser.add_argument("steps", nargs="+", choices=("seed", "upgrade", "measure", "compare"))
     parser.add_argument("--database", required=True)
     parser.add_argument("--deeds", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
@@ -169,6 +221,8 @@ def main(argv: list[str]) -> int:
             print(json.dumps(seed(args.database, args.deeds)), flush=True)
         elif step == "upgrade":
             print(json.dumps(upgrade(args.database)), flush=True)
+        elif step == "compare":
+            compare(args.database, args.runs)
         else:
             measure(args.database, args.runs, args.label)
     return 0

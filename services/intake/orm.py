@@ -48,7 +48,7 @@ class Deed(Base):
     __table_args__ = (
         sa.Index("ix_deeds_unit_month_status", "unit", "month", "status"),
         sa.Index("ix_deeds_unit_id", "unit", "id"),
-        # R4: serves ``search_text LIKE '% word%'`` on PostgreSQL (migrations 0004, 0007; none on SQLite).
+        # R4: serves ``search_text LIKE '%word%'`` on PostgreSQL (migration 0004; none on SQLite).
         sa.Index("ix_deeds_search_trgm", "search_text", postgresql_using="gin",
                  postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
     )

@@ -343,9 +343,20 @@ def list_deeds(
         query = query.where(Deed.month == filters["month"])
     if filters.get("status"):
         query = query.where(Deed.status == filters["status"])
+    # strpos / instr: a plain substring test no index serves and whose estimate (a third) does
+    # not talk the planner out of the plans the LIKE alone gets (bench/analysis.md, R4).
+    locate = sa.func.strpos if runtime.db.is_postgres else sa.func.instr
     for needle in search_needles(filters.get("q") or ""):
-        # R4: a word's start; the trigram index serves ``LIKE '% word%'`` on PostgreSQL.
-        query = query.where(Deed.search_text.contains(needle, autoescape=True))
+        # R4: a word's start (" word"). For PostgreSQL's trigram index a word of three letters
+        # or more is looked up as before (``LIKE '%word%'``): the space would add the trigrams
+        # "  w" and " wo", whose lists hold most deeds. Its start is then checked on the rows
+        # found. A shorter word has no trigram of its own (the index would be read whole): its
+        # start is what the index looks up.
+        if len(needle) > 3:
+            query = query.where(Deed.search_text.contains(needle[1:], autoescape=True))
+            query = query.where(locate(Deed.search_text, needle) > 0)
+        else:
+            query = query.where(Deed.search_text.contains(needle, autoescape=True))
     if after is not None:
         query = query.where(Deed.id > after)
     with runtime.db.reading() as s:

@@ -106,7 +106,7 @@ def _seed(runtime, people, n: int) -> None:
 
 def test_postgresql_serves_the_search_from_the_trigram_index(pg_settings, org_document, people):
     """EXPLAIN of the very statement ``list_deeds`` runs for the province secretary (every unit),
-    on 20 000 deeds: the trigram index serves its ``LIKE '% word%'``."""
+    on 20 000 deeds: the trigram index finds its words (``LIKE '%word%'``)."""
     rt = build_runtime(pg_settings)
     try:
         rt.migrate()

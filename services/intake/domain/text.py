@@ -47,7 +47,7 @@ def search_text(*parts: str | None) -> str:
 def search_needles(query: str) -> list[str]:
     """R4: what ``search_text`` must hold for each word of ``query`` to start one of its words:
     "an" finds "an toàn" and "Công an" (" an"), never "Nhân dân" (" nhan dan"). A substring
-    test, so that PostgreSQL's trigram index serves it (``LIKE '% an%'``)."""
+    test, so that PostgreSQL's trigram index serves it."""
     return [" " + word for word in search_words(query)]
 
 

@@ -1,5 +1,5 @@
 """deeds.search_text holds the folded words each after one space (R4: a word of ``q`` matches the
-start of a word, ``LIKE '% word%'``, still served by the trigram index of 0004)
+start of a word, `` word``; the trigram index of 0004 still finds the word itself)
 
 The stored text is recomputed from the title and the description; on PostgreSQL the trigram
 index is dropped meanwhile and built again once (cheaper than updating it row by row).
