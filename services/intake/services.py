@@ -343,8 +343,9 @@ def list_deeds(
         query = query.where(Deed.month == filters["month"])
     if filters.get("status"):
         query = query.where(Deed.status == filters["status"])
-    # strpos / instr: a plain substring test no index serves and whose estimate (a third) does
-    # not talk the planner out of the plans the LIKE alone gets (bench/analysis.md, R4).
+    # strpos / instr: a plain substring test no index serves. Written ``!= 0`` (never ``> 0``):
+    # the planner then takes it to keep almost every row and keeps the plans the LIKE alone
+    # gets; ``> 0`` (a third) turned some into slow bitmap scans (bench/analysis.md, R4).
     locate = sa.func.strpos if runtime.db.is_postgres else sa.func.instr
     for needle in search_needles(filters.get("q") or ""):
         # R4: a word's start (" word"). For PostgreSQL's trigram index a word of three letters
@@ -354,7 +355,7 @@ def list_deeds(
         # start is what the index looks up.
         if len(needle) > 3:
             query = query.where(Deed.search_text.contains(needle[1:], autoescape=True))
-            query = query.where(locate(Deed.search_text, needle) > 0)
+            query = query.where(locate(Deed.search_text, needle) != 0)
         else:
             query = query.where(Deed.search_text.contains(needle, autoescape=True))
     if after is not None:
