@@ -38,6 +38,7 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
     sign_in(client, MEMBERS[0])
     home = client.get("/ballot/").get_data(as_text=True)
     assert f"/ballot/rounds/{round_id}" in home and "Chưa bỏ phiếu" in home
+    assert "1 phiên đang chờ bạn bỏ phiếu." in home  # what waits for them
 
     html = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
     assert "Cứu bé gái đuối nước ở hồ Tây" in html and "Trung uý Võ Xuân Giang" in html
