@@ -81,8 +81,8 @@ def spec() -> dict[str, Any]:
         "responses": {"200": {"description": "Một trang", "content": _json("SignedHeadPage")}, **_problems(404, 422)}}})
     api.path(path="/api/v1/books/keys", operations={"get": {
         "summary": "Các khóa công khai Ed25519 đã ký đầu chuỗi (R15b), khóa hiện hành trước; khóa cũ vẫn được liệt kê",
-        "operationId": "listSigningKeys", "tags": ["book"],
-        "responses": {"200": {"description": "Các khóa", "content": _json("PublicKeyPage")}}}})
+        "operationId": "listSigningKeys", "tags": ["book"], "parameters": [*paging(int)],
+        "responses": {"200": {"description": "Các khóa", "content": _json("PublicKeyPage")}, **_problems(422)}}})
     api.path(path="/verify/{code}/{seq}", operations={"get": {
         "summary": "Trang kiểm tra một mục (R15b): nội dung, đã thu hồi hay chưa, chuỗi có nguyên vẹn đến mục này, "
                    "đầu chuỗi đã ký (mã QR trên giấy chứng nhận trỏ tới đây)",

@@ -84,8 +84,14 @@ def heads(code: str) -> Response:
 
 @bp.get("/api/v1/books/keys")
 def keys() -> Response:
-    """R15b: the public keys that ever signed a head (the current one first)."""
-    return jsonify({"items": [k.public() for k in keyring(runtime().settings).keys()], "next": None})
+    """R15b: the public keys that ever signed a head (the current one first). A list like any other
+    (API.md, Common): ``limit`` (≤ 500) and ``cursor``; the cursor is the position of the next key."""
+    limit, cursor = page_params(kind=int)
+    start = _cursor(cursor, int) or 0
+    found = [k.public() for k in keyring(runtime().settings).keys()]
+    page = found[start:start + limit]
+    more = start + limit < len(found)
+    return jsonify({"items": page, "next": encode_cursor(start + limit) if more else None})
 
 
 @bp.post("/api/v1/books/<code>/revocations")
