@@ -28,6 +28,7 @@ from tests.council.conftest import (
     open_monthly,
     vote,
 )
+from tests.sessions.site import make_site
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -121,9 +122,19 @@ def test_what_the_server_sends_about_a_ballot_has_one_length_whatever_the_choice
     lengths: dict[str, set[int]] = {"answer": set(), "replay": set(), "review": set(), "receipt": set()}
     for i, plan in enumerate(PLANS):
         for via in ("api", "page"):
-            runtime = make_runtime(Settings(home=tmp_path / f"{i}-{via}"), org_document)
-            runtime.db.after_commit.clear()
-            client = _client(runtime)
+            settings = Settings(home=tmp_path / f"{i}-{via}")
+            if via == "api":
+                runtime = make_runtime(settings, org_document)
+                runtime.db.after_commit.clear()
+                client = _client(runtime)
+                disposed = [runtime]
+            else:
+                # R24: the ballot page takes a person's session, opened at intake's sign-in on
+                # ``/``: the three services behind one origin, as a member's browser sees them.
+                site = make_site(settings, org_document, subjects=(MEMBERS[1],))
+                runtime = site.runtimes["council"]
+                client = site.client()
+                disposed = list(site.runtimes.values())
             sec = issue(runtime, "unit_secretary", SECRETARY)
             deeds = [deed_copy(title="Cứu người đuối nước"), deed_copy(title="Trả lại tài sản")]
             rnd = open_monthly(client, sec, runtime, deeds)
@@ -138,17 +149,17 @@ def test_what_the_server_sends_about_a_ballot_has_one_length_whatever_the_choice
                 lengths["answer"].add(len(first.data))
                 lengths["replay"].add(len(again.data))
             else:
-                token = member["Authorization"].removeprefix("Bearer ")
-                assert client.post("/ballot/sign-in", data={"token": token, "next": ""}).status_code == 303
-                page = client.get(f"/ballot/rounds/{rnd['id']}").get_data(as_text=True)
-                form_token = re.search(r'name="form_token" value="([0-9a-f]+)"', page).group(1)
+                browser = site.sign_in_page(MEMBERS[1])
+                page = browser.get(f"/ballot/rounds/{rnd['id']}").get_data(as_text=True)
+                csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
                 form = {f"choice-{cid}": choice for cid, choice in choices.items()}
-                review = client.post(f"/ballot/rounds/{rnd['id']}", data={"form_token": form_token, "step": "review", **form})
-                cast = client.post(f"/ballot/rounds/{rnd['id']}", data={"form_token": form_token, "step": "confirm", **form})
+                review = browser.post(f"/ballot/rounds/{rnd['id']}", data={"csrf_token": csrf, "step": "review", **form})
+                cast = browser.post(f"/ballot/rounds/{rnd['id']}", data={"csrf_token": csrf, "step": "confirm", **form})
                 assert review.status_code == 200 and cast.status_code == 201
                 lengths["review"].add(len(review.data))
                 lengths["receipt"].add(len(cast.data))
-            runtime.db.dispose()
+            for rt in disposed:
+                rt.db.dispose()
     assert {k: len(v) for k, v in lengths.items()} == {"answer": 1, "replay": 1, "review": 1, "receipt": 1}, lengths
 
 
