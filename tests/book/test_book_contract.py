@@ -4,7 +4,7 @@ cursor|null}" — the book's public key list (R15b, ``GET /api/v1/books/keys``) 
 from __future__ import annotations
 
 import pytest
-from book_helpers import UNIT
+from book_helpers import UNIT, UNIT_SECRETARY, deed_copy
 
 from services.book import signing
 
@@ -29,3 +29,16 @@ def test_the_key_list_pages_with_limit_and_cursor(runtime, client, inscribe):
     second = client.get(f"/api/v1/books/keys?limit=1&cursor={first['next']}").get_json()
     assert [k["key_id"] for k in second["items"]] == [old]
     assert second["next"] is None
+
+
+def test_the_verification_page_of_a_revoked_entry_says_so_once(client, token, inscribe):
+    """R15b: "whether it is revoked" — said once, not a second time by the deed's own card."""
+    inscribe(UNIT, deed=deed_copy("Bắt giữ đối tượng trộm cắp"))
+    secretary = {"Authorization": f"Bearer {token('unit_secretary', UNIT_SECRETARY)}"}
+    r = client.post(f"/api/v1/books/{UNIT}/revocations", json={"seq": 1, "reason": "Khai báo không trung thực"},
+                    headers=secretary)
+    assert r.status_code == 201, r.data
+    page = client.get(f"/verify/{UNIT}/1")
+    assert page.status_code == 200
+    assert page.data.decode().count("Công nhận ghi tại mục số 1 đã bị thu hồi (mục số 2).") == 1
+    assert "Bắt giữ đối tượng trộm cắp" not in page.data.decode()  # R15a: the deed left the public pages
