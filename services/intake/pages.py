@@ -298,16 +298,76 @@ def introduce_page() -> Response:
     who = acting("subunit_lead")
     if isinstance(who, Response):
         return who
-    n = request.args.get("da_gioi_thieu", "")
-    return _introduce_view(who, done=f"Đã giới thiệu {int(n)} việc tốt lên đơn vị." if n.isdigit() else None)
+    n, m = request.args.get("da_gioi_thieu", ""), request.args.get("da_ghi", "")
+    done = f"Đã giới thiệu {int(n)} việc tốt lên đơn vị." if n.isdigit() else None
+    if m.isdigit():
+        done = f"Đã ghi {int(m)} việc tốt cho đội; chúng chờ giới thiệu dưới đây."
+    return _introduce_view(who, done=done)
 
 
-def _introduce_view(who: Principal, done: str | None = None, alert: str | None = None, status: int = 200) -> Response:
+BATCH_ROWS = 3
+BATCH_FIELDS = ("officer", "occurred_on", "kind", "relation", "title", "description")
+
+
+def _introduce_view(who: Principal, done: str | None = None, alert: str | None = None, status: int = 200,
+                    rows: list[dict[str, str]] | None = None, row_errors: dict[int, str] | None = None) -> Response:
     months = _to_introduce(who)
     org = runtime().orgs.require()
     sub = org.subunit_led_by(who.subject)
+    team = sorted((o for o in org.officers.values() if sub is not None and o.subunit == sub), key=lambda o: o.code)
+    today = clock.today().isoformat()
+    blank = {"officer": "", "occurred_on": today, "kind": "good_deed", "relation": "direct", "title": "",
+             "description": ""}
     return page("intake/introduce.html", status, months=list(months.items()), done=done, alert=alert,
-                subunit=org.subunits[sub].name if sub else "", kinds=KIND_LABELS)
+                subunit=org.subunits[sub].name if sub else "", kinds=KIND_LABELS, relations=RELATION_LABELS,
+                team=team, rows=rows or [dict(blank) for _ in range(BATCH_ROWS)], row_errors=row_errors or {},
+                form_key=secrets.token_urlsafe(16), today=today)
+
+
+@bp.post("/introduce/batch")
+def introduce_batch() -> Response:
+    """R2 for the team at once (``services.record_batch``, all or nothing): the rows left empty
+    are skipped; a refused row keeps every row as typed, its reason beside it."""
+    who = acting("subunit_lead")
+    if isinstance(who, Response):
+        return who
+    rows = [{f: request.form.get(f"{f}-{i}", "") for f in BATCH_FIELDS} for i in range(1, BATCH_ROWS + 1)]
+    used = [i for i, r in enumerate(rows) if r["title"].strip() or r["description"].strip()]
+    if not used:
+        return _introduce_view(who, alert="Hãy điền ít nhất một việc tốt.", status=422, rows=rows)
+    items = [{"author": {"officer": rows[i]["officer"]}, **{f: rows[i][f] for f in BATCH_FIELDS if f != "officer"}}
+             for i in used]
+    try:
+        data = schemas.BatchIn().load({"deeds": items})["deeds"]
+    except ValidationError as exc:
+        return _batch_refused(who, rows, used, schemas.batch_errors(exc.messages))
+    key = request.form.get("form_key", "")[:100] or secrets.token_urlsafe(16)
+    db = runtime().db
+
+    def run() -> Response:
+        try:
+            views = services.record_batch(runtime(), Actor("subunit_lead", who.subject), data)
+        except IntakeError as exc:
+            db.request.abandoned = True
+            return Problem(exc.status, exc.detail, errors=exc.errors).response()
+        return Response(str(len(views)), 201, content_type="text/plain")
+
+    resp = _within_request(db, db.request, f"page:{who.subject}", key, "introduce/batch", run)
+    if resp.status_code == 201:
+        return redirect(f"/introduce/?da_ghi={resp.get_data(as_text=True)}", code=303)
+    problem = json.loads(resp.get_data(as_text=True) or "{}")
+    return _batch_refused(who, rows, used, problem.get("errors") or {"_": [problem.get("detail", "")]})
+
+
+def _batch_refused(who: Principal, rows: list[dict[str, str]], used: list[int], errors: dict[str, Any]) -> Response:
+    by_row: dict[int, str] = {}
+    for k, v in errors.items():
+        messages = " ".join(str(x) for x in v) if isinstance(v, list) else " ".join(_messages({"": v}).values())
+        index = str(k).split(".")[0].split("[")[0]
+        row = used[int(index)] + 1 if index.isdigit() and int(index) < len(used) else used[0] + 1
+        by_row[row] = f"{by_row[row]} {messages}" if row in by_row else messages
+    return _introduce_view(who, alert="Chưa ghi việc nào: hãy sửa các việc có lỗi bên dưới.", status=422,
+                           rows=rows, row_errors=by_row)
 
 
 @bp.post("/introduce/")

@@ -164,3 +164,24 @@ def test_the_admin_sets_a_password_and_signs_a_person_out_everywhere(site: Site)
     site.sign_in_page("CAH-DM-0011", "một mật khẩu tốt")
     assert phone.get("/admin/").status_code == 303  # signed out
     assert site.sign_in_page(SECRETARY).get("/admin/").status_code == 403
+
+
+def test_the_lead_records_for_the_team_at_once_all_or_nothing(site: Site) -> None:
+    lead = site.sign_in_page(LEAD)
+    page = lead.get("/introduce/").get_data(as_text=True)
+    assert ">Ghi các việc tốt cho đội</button>" in page and 'for="title-1">Tên việc tốt</label>' in page
+    today = clock.today().isoformat()
+    rows = {"csrf_token": _csrf(page), "form_key": _form_key(page),
+            "officer-1": OFFICER, "occurred_on-1": today, "kind-1": "good_deed", "relation-1": "direct",
+            "title-1": "Dọn cỏ nghĩa trang liệt sĩ", "description-1": "Cả đội dọn cỏ sáng chủ nhật.",
+            "officer-2": LEAD, "occurred_on-2": "2019-01-01", "kind-2": "good_deed", "relation-2": "direct",
+            "title-2": "Sửa nhà cho hộ nghèo", "description-2": "Lợp lại mái tôn."}
+    refused = lead.post("/introduce/batch", data=rows)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="viec-2-loi"' in text and 'id="viec-1-loi"' not in text
+    assert 'value="Dọn cỏ nghĩa trang liệt sĩ"' in text and _deeds(site) == 0  # kept, nothing recorded
+    rows.update({"occurred_on-2": today, "form_key": _form_key(text), "csrf_token": _csrf(text)})
+    done = lead.post("/introduce/batch", data=rows, follow_redirects=True)
+    assert done.status_code == 200 and "Đã ghi 2 việc tốt cho đội" in done.get_data(as_text=True)
+    assert lead.post("/introduce/batch", data=rows).status_code == 303 and _deeds(site) == 2  # sent twice: once
+    assert done.get_data(as_text=True).count(">Giới thiệu</button>") == 2
