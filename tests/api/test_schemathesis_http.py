@@ -70,8 +70,11 @@ def _config(tokens: dict[str, str]) -> str:
 
 
 @pytest.mark.slow
-def test_schemathesis_finds_nothing_over_http(tmp_path, org_document) -> None:
-    system = build_system(Settings(home=tmp_path / "home"), org_document)
+@pytest.mark.parametrize("backend", ["embedded", "distributed"])
+def test_schemathesis_finds_nothing_over_http(backend, request, tmp_path, org_document) -> None:
+    """On the embedded default (SQLite) and on PostgreSQL + Redis alike."""
+    settings = Settings(home=tmp_path / "home") if backend == "embedded" else request.getfixturevalue("pg_settings")
+    system = build_system(settings, org_document)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request is noise here
     server = make_server("127.0.0.1", 0, system.gateway, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
