@@ -12,30 +12,21 @@ Skipped (with the reason) when Chromium or Playwright is missing, unless SOVANG_
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_helpers import ARTIFACTS, MEMBERS, ORG_FILE, PROVINCE_SECRETARY, SECRETARY, UNIT
+from browser_helpers import AXE, PHONE, SHOTS, browser_or_skip, launched_chromium
+from ui_helpers import MEMBERS, ORG_FILE, PROVINCE_SECRETARY, SECRETARY, UNIT
 
 from services.council.domain.ballots import vote_receipt
 from tests.e2e.harness import System, poll
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("SOVANG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-REQUIRE = os.environ.get("SOVANG_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
-SHOTS = ARTIFACTS / "ui"
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-PHONE = {"width": 390, "height": 844}
 OFFICER, LEAD = "CAH-DM-0010", "CAH-DM-0009"
 PASSWORD = "mật khẩu thử 2026"
 TITLE = "Cứu cụ bà H'Lương và cháu nhỏ khỏi đám cháy nhà sàn ở bon Bu Prăng, xã Quảng Trực"
@@ -48,24 +39,9 @@ PNG = bytes.fromhex(
 )
 
 
-def _browser_or_skip() -> Any:
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "Playwright for Python is not installed (pip install playwright; never `playwright install`)"
-    if reason is None and not (Path(CHROMIUM).exists() and shutil.which(CHROMIUM)):
-        reason = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-    if reason:
-        if REQUIRE:
-            pytest.fail(f"{reason}; SOVANG_REQUIRE_SERVICES=1 requires it", pytrace=False)
-        pytest.skip(reason)
-    return sync_playwright
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    _browser_or_skip()
+    browser_or_skip()
     home = tmp_path_factory.mktemp("ui") / "home"
     s = System(home, {"SOVANG_DATABASE_URL": "", "SOVANG_BROKER_URL": "", "SOVANG_SWEEP_SECONDS": "1",
                       "SOVANG_SIGNIN_FAILURES_PER_SUBJECT": "3", "SOVANG_ADMINS": ""})
@@ -81,14 +57,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def browser(system: System) -> Iterator[Any]:
-    sync_playwright = _browser_or_skip()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from launched_chromium()
 
 
 class Person:
