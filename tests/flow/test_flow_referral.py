@@ -6,7 +6,6 @@ provincial decision. The unit's round is neither blocked nor counted by it (R9).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,16 +25,9 @@ def org_with_a_unit_officer_in_the_province(org_document: dict) -> dict:
     return doc
 
 
-@pytest.fixture(params=["embedded", "distributed"])
-def flow(request: pytest.FixtureRequest, org_with_a_unit_officer_in_the_province: dict) -> Iterator[Flow]:
-    if request.param == "distributed":
-        request.applymarker(pytest.mark.distributed)
-        settings = request.getfixturevalue("pg_settings")
-    else:
-        settings = request.getfixturevalue("sqlite_settings")
-    f = Flow(settings, org_with_a_unit_officer_in_the_province)
-    yield f
-    f.close()
+@pytest.fixture
+def flow_org(org_with_a_unit_officer_in_the_province: dict) -> dict:
+    return org_with_a_unit_officer_in_the_province
 
 
 def vote_all(flow: Flow, rnd: dict[str, Any], members: list[str], choice: str) -> None:
