@@ -113,7 +113,7 @@ def redis_client(settings: Settings, timeout: float = 5.0, retries: int | None =
 
 
 class RedisConfirmations:
-    """The consumers' confirmations, kept in Redis by ``shared.runtime.consumer``."""
+    """The consumers' confirmations, kept in Redis by ``shared.consumer.consumer``."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client

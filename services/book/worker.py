@@ -8,9 +8,10 @@ from celery import Celery
 from services.book import artifact_cache, services
 from services.book.app import build_runtime
 from shared.config import Settings
+from shared.consumer import consumer
 from shared.db import UnitOfWork
 from shared.messages import Inscribe, RepublishPages
-from shared.runtime import Runtime, consumer, make_worker
+from shared.runtime import Runtime, make_worker
 
 
 def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:

@@ -17,6 +17,7 @@ from services.council import services
 from services.council.app import build_runtime
 from services.council.config import config_of
 from shared.config import Settings
+from shared.consumer import consumer
 from shared.db import UnitOfWork
 from shared.messages import (
     DeedIntroduced,
@@ -26,7 +27,7 @@ from shared.messages import (
     DossierSent,
     IntroductionsClosed,
 )
-from shared.runtime import Runtime, consumer, make_worker
+from shared.runtime import Runtime, make_worker
 
 log = logging.getLogger(__name__)
 

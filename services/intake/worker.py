@@ -7,8 +7,9 @@ from celery import Celery
 from services.intake import services
 from services.intake.app import build_runtime
 from shared.config import Settings
+from shared.consumer import consumer
 from shared.messages import CloseIntroductions, DeedFateDecided, DeedInscribed, ReopenIntroductions
-from shared.runtime import Runtime, consumer, make_worker
+from shared.runtime import Runtime, make_worker
 
 
 def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:

@@ -17,7 +17,7 @@ from shared.auth import Principal
 from shared.db import utcnow
 from tests.council.conftest import COUNCIL, MEMBERS, SECRETARY, deed_copy, open_monthly, outbox_messages, vote
 
-# shared.runtime.consumer registers its tasks as Celery "shared" tasks, so a second worker app
+# shared.consumer.consumer registers its tasks as Celery "shared" tasks, so a second worker app
 # built in one process warns about their names (see the report); the council's own tasks are not.
 pytestmark = pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning")
 

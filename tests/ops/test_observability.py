@@ -15,9 +15,9 @@ import pytest
 
 from shared import clock, logs
 from shared.celery_app import redis_client
+from shared.consumer import park
 from shared.db import utcnow
 from shared.messages import envelope
-from shared.runtime import park
 from shared.signing import message_keys, sign
 from sovang import cli
 from tests.book.book_helpers import UNIT, inscribe_command
@@ -142,7 +142,7 @@ def test_celery_inspect_attaches_to_a_service_app(pg_settings, monkeypatch):
 @pytest.mark.distributed
 def test_a_request_id_travels_with_the_messages_its_request_caused(pg_settings, org_document):
     """The id nginx gives a request (X-Request-Id) is written into the messages its transaction
-    emits, so the consumer's log lines carry it (shared.logs, shared.runtime.consumer)."""
+    emits, so the consumer's log lines carry it (shared.logs, shared.consumer.consumer)."""
     import sqlalchemy as sa
 
     from services.intake import services as intake_services

@@ -19,10 +19,11 @@ from services.council import services as council
 from services.council.orm import tracked_deeds
 from shared.celery_app import RedisConfirmations, make_celery, make_relay
 from shared.config import Settings
+from shared.consumer import DeliveryCounter
 from shared.db import Database
 from shared.messages import DeedIntroduced, DeedsRecorded, envelope
 from shared.outbox import Relay, coalesce, consume, covered_ids
-from shared.runtime import DeliveryCounter, Runtime
+from shared.runtime import Runtime
 from shared.tables import metadata, outbox
 from tests.council.conftest import make_runtime
 
