@@ -76,6 +76,29 @@ def revoke_token(uow: UnitOfWork, token: str) -> bool:
     return bool(result.rowcount)
 
 
+def token_unit(org: Organisation | None, role: str, subject: str) -> str | None:
+    """The unit an audit line about a subject's tokens belongs to (R23); ``*`` is every role."""
+    if org is None:
+        return None
+    return audit.unit_of(org, "officer" if role == "*" else role, subject)
+
+
+def revoke_copy(uow: UnitOfWork, org: Organisation | None, msg: Any) -> int:
+    """R24: a revocation an admin made on intake's page (``TokensRevoked``), applied to this
+    service's copy of the tokens. Tokens already revoked here (an earlier delivery, ``sovang token
+    revoke``) change nothing and write no line, so a message delivered again changes nothing."""
+    result = uow.session.execute(
+        tokens.update()
+        .where(tokens.c.token_hash.in_(msg.token_hashes), tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    done = int(result.rowcount or 0)
+    if done:
+        audit.record(uow, audit.Named("admin", msg.by), "token.revoked", f"{msg.role}:{msg.subject}",
+                     {"tokens": done, "from": "intake"}, unit=token_unit(org, msg.role, msg.subject))
+    return done
+
+
 # Built once: every request of every service looks its token up with it (a statement built per
 # request costs more Python than its round trip), and run on the session's connection, without
 # the ORM's layers.

@@ -367,6 +367,36 @@ class DeedRevoked(Message):
     revokes: int
 
 
+class _TokensRevokedSchema(Schema):
+    token_hashes = fields.List(fields.String(validate=validate.Length(equal=64)), required=True,
+                               validate=validate.Length(min=1))
+    role = fields.String(required=True)  # "*": every token of the subject
+    subject = fields.String(required=True)
+    by = fields.String(required=True)
+
+
+@message
+@dataclass(frozen=True)
+class TokensRevoked(Message):
+    """intake → council: an admin revoked program tokens on ``/admin/`` (R24); council revokes its
+    copy of them (``token_hashes``, SHA-256 only, never a token) and records it (R23)."""
+
+    TYPE = "council.tokens_revoked"
+    SCHEMA = _TokensRevokedSchema
+    token_hashes: list[str]
+    role: str
+    subject: str
+    by: str
+
+
+@message
+@dataclass(frozen=True)
+class BookTokensRevoked(TokensRevoked):
+    """intake → book: the same revocation, for book's copy of the tokens."""
+
+    TYPE = "book.tokens_revoked"
+
+
 class _DossierSentSchema(Schema):
     dossier_id = fields.String(required=True)
     deed_id = fields.String(required=True)

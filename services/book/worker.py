@@ -1,5 +1,5 @@
-"""The book service's Celery worker: consumes ``book.*`` (Inscribe, RepublishPages) and relays its
-outbox."""
+"""The book service's Celery worker: consumes ``book.*`` (Inscribe, RepublishPages,
+BookTokensRevoked) and relays its outbox."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from celery import Celery
 
 from services.book import artifact_cache, services
 from services.book.app import build_runtime
+from shared.auth import revoke_copy
 from shared.config import Settings
 from shared.consumer import consumer
 from shared.db import UnitOfWork
-from shared.messages import Inscribe, RepublishPages
+from shared.messages import BookTokensRevoked, Inscribe, RepublishPages
 from shared.runtime import Runtime, make_worker
 
 
@@ -29,5 +30,10 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     def republish_pages(uow: UnitOfWork, msg: RepublishPages) -> None:
         """R16: the pages and global publications of an inscription, one hop after its feeds."""
         services.republish_pages(runtime, uow, msg)
+
+    @consumer(app, runtime, BookTokensRevoked)
+    def tokens_revoked(uow: UnitOfWork, msg: BookTokensRevoked) -> None:
+        """R24: tokens an admin revoked on intake's page stop working here too."""
+        revoke_copy(uow, runtime.orgs.get(), msg)
 
     return app

@@ -1,8 +1,9 @@
 """The council's Celery worker and beat: the consumers of its messages and the R20/R21 sweeps.
 
 Tasks (queue ``council``): ``council.deeds_recorded``, ``council.deed_recorded``, ``council.deed_introduced``,
-``council.introductions_closed``, ``council.dossier_sent``, ``council.deed_revoked`` (consumers), ``council.close_due_rounds`` (beat, every
-``settings.sweep_seconds``) and ``council.open_due_rounds`` (beat, when ``SOVANG_CALENDAR`` is on).
+``council.introductions_closed``, ``council.dossier_sent``, ``council.deed_revoked``, ``council.tokens_revoked``
+(consumers), ``council.close_due_rounds`` (beat, every ``settings.sweep_seconds``) and
+``council.open_due_rounds`` (beat, when ``SOVANG_CALENDAR`` is on).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from celery import Celery
 from services.council import services
 from services.council.app import build_runtime
 from services.council.config import config_of
+from shared.auth import revoke_copy
 from shared.config import Settings
 from shared.consumer import consumer
 from shared.db import UnitOfWork
@@ -26,6 +28,7 @@ from shared.messages import (
     DeedsRecorded,
     DossierSent,
     IntroductionsClosed,
+    TokensRevoked,
 )
 from shared.runtime import Runtime, make_worker
 
@@ -66,6 +69,11 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     @consumer(app, runtime, DossierSent)
     def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
         services.dossier_sent(uow, msg)
+
+    @consumer(app, runtime, TokensRevoked)
+    def tokens_revoked(uow: UnitOfWork, msg: TokensRevoked) -> None:
+        """R24: tokens an admin revoked on intake's page stop working here too."""
+        revoke_copy(uow, runtime.orgs.get(), msg)
 
     purge_after = [0.0]
 

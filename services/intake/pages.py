@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, redirect, request
 from marshmallow import ValidationError
 
-from services.intake import people, schemas, services
+from services.intake import access, people, schemas, services
 from services.intake.api.session import address, clear_cookie, set_cookie
 from services.intake.domain.errors import IntakeError
 from services.intake.domain.scope import Actor
@@ -38,6 +38,9 @@ STATUS_LABELS = {
     "recognised": "Được công nhận", "not_selected": "Không được chọn", "proposed": "Được đề nghị lên tỉnh",
     "inscribed": "Đã ghi vào Sổ vàng", "referred": "Chuyển hội đồng tỉnh", "revoked": "Đã thu hồi",
 }
+ROLE_NAMES = {"officer": "Cán bộ", "subunit_lead": "Đội trưởng", "council_member": "Thành viên hội đồng",
+              "unit_secretary": "Thư ký đơn vị", "province_secretary": "Thư ký tỉnh", "press": "Báo chí",
+              "admin": "Quản trị"}
 FIELDS = ("occurred_on", "kind", "relation", "title", "description", "place", "beneficiaries")
 
 
@@ -398,13 +401,36 @@ def admin_page() -> Response:
         done = f"Đã kết thúc {request.args.get('n', '0')} phiên của {subject}."
     elif request.args.get("xong") == "password":
         done = f"Đã đặt mật khẩu cho {subject}; các phiên cũ của người này đã kết thúc."
+    elif request.args.get("xong") == "token":
+        done = (f"Đã thu hồi {request.args.get('n', '0')} mã truy cập của {subject}: hết hiệu lực ở bộ phận tiếp "
+                "nhận ngay, ở hội đồng và sổ vàng sau vài giây.")
     return _admin_view(done=done)
 
 
 def _admin_view(done: str | None = None, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
-                status: int = 200) -> Response:
+                status: int = 200, token_error: str | None = None) -> Response:
+    held = access.in_force(runtime())
     return page("intake/admin.html", status, people=people.people(runtime()), done=done, errors=errors or {},
-                values=values or {}, instant=lambda v: clock.local(v).strftime("%H:%M %d/%m/%Y"))
+                values=values or {}, tokens=held, token_subjects=sorted({t["subject"] for t in held}),
+                token_error=token_error, role_names=ROLE_NAMES,
+                instant=lambda v: clock.local(v).strftime("%H:%M %d/%m/%Y") if v is not None else "—")
+
+
+@bp.post("/admin/tokens/")
+def admin_tokens() -> Response:
+    """R24: revoke a program's token (by its handle) or every token of a subject."""
+    who = acting("admin")
+    if isinstance(who, Response):
+        return who
+    handle = request.form.get("token", "").strip() or None
+    subject = None if handle else request.form.get("subject", "").strip()
+    if not handle and not subject:
+        return _admin_view(token_error="Hãy chọn mã hoặc chủ thể cần thu hồi.", status=422)
+    try:
+        subject, n = access.revoke(runtime(), who, handle=handle, subject=subject)
+    except access.NotInForce:
+        return _admin_view(token_error="Mã này không còn hiệu lực (đã thu hồi hoặc hết hạn).", status=409)
+    return redirect(f"/admin/?xong=token&ma={quote(subject)}&n={n}#ma-truy-cap", code=303)
 
 
 @bp.post("/admin/")
