@@ -384,17 +384,13 @@ def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _parked_rows(settings: Settings, service: str | None) -> list[tuple[str, Any, Any]]:
-    import sqlalchemy as sa
-
-    from shared.tables import parked_messages
+    from shared import parked
 
     rows = []
     for name, db in _databases(settings).items():
         if service and name != service:
             continue
-        with db.reading() as s:
-            for row in s.execute(sa.select(parked_messages).order_by(parked_messages.c.parked_at)).mappings():
-                rows.append((name, db, dict(row)))
+        rows.extend((name, db, row) for row in parked.listed(db))
     return rows
 
 
@@ -414,52 +410,50 @@ def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_parked(settings: Settings, message_id: str) -> tuple[str, Any, dict[str, Any]]:
-    found = [r for r in _parked_rows(settings, None) if r[2]["message_id"] == message_id]
-    if not found:
+def _parked_owner(settings: Settings, message_id: str) -> tuple[str, Any]:
+    from shared import parked
+
+    found = None
+    for name, db in _databases(settings).items():
+        if found is None and parked.find(db, message_id) is not None:
+            found = name, db
+        else:
+            db.dispose()
+    if found is None:
         raise CliError(f"không có thư bị giữ lại mang mã {message_id}")
-    return found[0]
-
-
-def _drop(db: Any, message_id: str) -> None:
-    import sqlalchemy as sa
-
-    from shared.tables import parked_messages
-
-    with db.unit_of_work() as uow:
-        uow.session.execute(sa.delete(parked_messages).where(parked_messages.c.message_id == message_id))
-        uow.commit()
+    return found
 
 
 def cmd_parked_replay(settings: Settings, args: argparse.Namespace) -> int:
     """Send a parked message again, as it was received, once its cause is fixed. One that no key
-    of ours signed is never sent (shared.signing): drop it instead."""
-    from shared.celery_app import make_celery, redis_client
-    from shared.signing import SignatureError, message_keys, verify
+    of ours signed is never sent (shared.signing): drop it instead. The same as the admin's
+    **Gửi lại** (shared.parked), recorded (R23)."""
+    from shared import audit, parked
 
-    name, db, row = _one_parked(settings, args.message_id)
-    env = row["envelope"]
+    name, db = _parked_owner(settings, args.message_id)
     try:
-        verify(env, message_keys(settings))
-    except SignatureError as exc:
-        raise CliError(f"không gửi lại thư {args.message_id}: {exc}; xoá nó bằng `sovang parked drop`") from None
-    # Its delivery count starts again, or the first delivery would park it at once.
-    redis_client(settings).delete(f"sovang:deliveries:{name}:{env['id']}")
-    app = make_celery(name, settings)
-    try:
-        app.send_task(env["type"], args=[env], queue=name, task_id=env["id"], retry=False)
+        row = parked.replay(settings, name, db, args.message_id, audit.CLI)
+    except parked.Unsigned as exc:
+        raise CliError(f"không gửi lại thư {args.message_id}: {exc.reason}; xoá nó bằng `sovang parked drop`") \
+            from None
+    except parked.ParkedError as exc:
+        raise CliError(exc.reason) from None
     finally:
-        app.close()
-    _drop(db, args.message_id)
-    db.dispose()
-    print(f"Đã gửi lại thư {args.message_id} ({env['type']}) tới hàng đợi {name}.")
+        db.dispose()
+    print(f"Đã gửi lại thư {args.message_id} ({row['type']}) tới hàng đợi {name}.")
     return 0
 
 
 def cmd_parked_drop(settings: Settings, args: argparse.Namespace) -> int:
-    name, db, row = _one_parked(settings, args.message_id)
-    _drop(db, args.message_id)
-    db.dispose()
+    from shared import audit, parked
+
+    name, db = _parked_owner(settings, args.message_id)
+    try:
+        row = parked.drop(db, args.message_id, audit.CLI)
+    except parked.ParkedError as exc:
+        raise CliError(exc.reason) from None
+    finally:
+        db.dispose()
     print(f"Đã xoá thư bị giữ lại {args.message_id} ({row['type']}) của {name}.")
     return 0
 

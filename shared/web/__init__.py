@@ -74,12 +74,15 @@ def _name(subject: str) -> str:
 
 
 def install(app: Flask) -> None:
-    """Templates, static files and the signed-in person for a service's pages, and the page of
-    the service's audit record (R23, ``/audit/{service}/``)."""
+    """Templates, static files and the signed-in person for a service's pages, the page of the
+    service's audit record (R23, ``/audit/{service}/``) and the admin's page of its parked
+    messages (``/admin/parked/{service}/``)."""
     from shared.web.audit_page import blueprint as audit_page
+    from shared.web.parked_page import blueprint as parked_page
 
     app.register_blueprint(bp)
     app.register_blueprint(audit_page(app.extensions["sovang"].service))
+    app.register_blueprint(parked_page(app.extensions["sovang"].service))
 
     @app.context_processor
     def _person() -> dict[str, Any]:
