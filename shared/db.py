@@ -7,7 +7,6 @@ same unqualified table names work in both).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import select
@@ -22,35 +21,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.columns import Instant, utcnow
 from shared.config import Settings
+from shared.outbox import add_many_to_outbox, add_to_outbox
 
 log = logging.getLogger(__name__)
 
-
-class Instant(sa.types.TypeDecorator):
-    """An aware instant stored as UTC; SQLite keeps no offset, so it is restored on the way out."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):  # noqa: ANN001
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to an Instant column")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):  # noqa: ANN001
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+__all__ = ["Database", "Instant", "UnitOfWork", "make_engine", "utcnow"]
 
 
 def _fork_safe(engine: Engine) -> Engine:
@@ -343,15 +320,11 @@ class UnitOfWork:
             self.session.rollback()
 
     def emit(self, message: object) -> None:
-        from shared.outbox import add_to_outbox
-
         add_to_outbox(self.session, message)
         self.emitted += 1
 
     def emit_many(self, messages: list) -> None:
         """Emit several messages with one INSERT (a batch's worth), in order."""
-        from shared.outbox import add_many_to_outbox
-
         add_many_to_outbox(self.session, list(messages))
         self.emitted += len(messages)
 

@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from shared.db import Database, utcnow
+from shared.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, UnsupportedType
 from shared.tables import idempotency_records
 from shared.text import text_problem
 from shared.validation import flat_errors, unstorable
@@ -84,6 +85,12 @@ class Problem(Exception):
         if status in (429, 503):
             self.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
 
+    @classmethod
+    def of(cls, refused: Refused) -> Problem:
+        """The problem a use case's refusal is answered with (``STATUS_OF``)."""
+        status = next(code for kind, code in STATUS_OF if isinstance(refused, kind))
+        return cls(status, refused.detail, errors=refused.errors)
+
     def response(self) -> Response:
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         if self.errors is not None:
@@ -100,12 +107,23 @@ class Problem(Exception):
         return resp
 
 
+# The one place a refusal (``shared.refusals``) becomes an HTTP status: the most specific first.
+STATUS_OF: tuple[tuple[type[Refused], int], ...] = (
+    (TooLarge, 413), (UnsupportedType, 415), (Invalid, 422), (Forbidden, 403), (NotFound, 404),
+    (Conflict, 409), (Refused, 400),
+)
+
+
 def install_problem_handlers(app: Flask) -> None:
     app.config.setdefault("MAX_CONTENT_LENGTH", 1024 * 1024)
 
     @app.errorhandler(Problem)
     def _problem(exc: Problem) -> Response:
         return exc.response()
+
+    @app.errorhandler(Refused)
+    def _refused(exc: Refused) -> Response:
+        return Problem.of(exc).response()
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -33,17 +33,20 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import clock
-from shared.db import Database, UnitOfWork, utcnow
+from shared.columns import utcnow
 from shared.logs import REQUEST_ID
 from shared.messages import CATALOGUE, Message, decode, envelope
 from shared.tables import inbox, outbox
+
+if TYPE_CHECKING:  # the unit of work writes through this module: imported for its types only
+    from shared.db import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from shared.db import Instant
+from shared.columns import Instant
 
 metadata = sa.MetaData()
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("intake", "council", "book")
 FRAMEWORKS = {"flask", "werkzeug", "sqlalchemy", "celery", "kombu", "marshmallow", "redis", "alembic",
               "apispec", "feedgen", "fpdf", "jinja2", "psycopg", "waitress", "gunicorn"}
-PURE_SHARED = {"shared.clock", "shared.org", "shared.ids", "shared.text"}
+PURE_SHARED = {"shared.clock", "shared.org", "shared.ids", "shared.text", "shared.refusals"}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -28,6 +28,51 @@ def imports_of(path: Path) -> set[str]:
             else:
                 names.add(node.module)
     return names
+
+
+def shared_import_graph(root: Path, local: bool) -> dict[str, set[str]]:
+    """Which of shared's modules each of them imports: at module level, or (``local``) anywhere,
+    a function's deferred import included; never what is imported for types only."""
+    graph: dict[str, set[str]] = {}
+    for path in python_files(root / "shared"):
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        typing_only = {id(n) for node in tree.body if isinstance(node, ast.If)
+                       and getattr(node.test, "id", "") == "TYPE_CHECKING" for n in ast.walk(node)}
+        nodes = ast.walk(tree) if local else (n for top in tree.body for n in ast.walk(top)
+                                              if not isinstance(top, ast.FunctionDef | ast.ClassDef))
+        names: set[str] = set()
+        for node in nodes:
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[module] = names
+    return {m: {n for n in names if n in graph and n != m} for m, names in graph.items()}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        path.append(module)
+        for other in sorted(graph[module]):
+            if state.get(other) == 1:
+                cycles.append([*path[path.index(other):], other])
+            elif other not in state:
+                visit(other, path)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+    return cycles
 
 
 def python_files(folder: Path) -> list[Path]:
@@ -84,3 +129,25 @@ def test_the_checkers_catch_violations(tmp_path: Path) -> None:
     assert sorted(n for _, n in impure_domain_imports(tmp_path, "intake")) == [
         "flask", "services.book.domain.chain", "shared.db"
     ]
+
+
+def test_shared_modules_import_each_other_without_a_cycle() -> None:
+    assert not import_cycles(shared_import_graph(ROOT, local=False))
+
+
+def test_the_database_the_outbox_and_the_tables_need_no_deferred_import() -> None:
+    """The unit of work writes the outbox; the outbox and the tables know no unit of work: no
+    import inside a function stands in for a cycle between them."""
+    graph = shared_import_graph(ROOT, local=True)
+    core = {"shared.db", "shared.outbox", "shared.tables", "shared.columns"}
+    assert not import_cycles({m: graph[m] & core for m in core})
+
+
+def test_the_cycle_checker_finds_a_cycle(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "a.py").write_text("from shared.b import x\n", "utf-8")
+    (tmp_path / "shared" / "b.py").write_text("def f():\n    from shared import a\n", "utf-8")
+    (tmp_path / "shared" / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from shared import a\n", "utf-8")
+    assert import_cycles(shared_import_graph(tmp_path, local=False)) == []
+    assert import_cycles(shared_import_graph(tmp_path, local=True)) == [["shared.a", "shared.b", "shared.a"]]

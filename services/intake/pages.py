@@ -19,11 +19,11 @@ from marshmallow import ValidationError
 
 from services.intake import access, people, schemas, services
 from services.intake.api.session import address, clear_cookie, set_cookie
-from services.intake.domain.errors import IntakeError
 from services.intake.domain.scope import Actor
 from shared import clock
 from shared.auth import Principal
 from shared.http import Problem, _within_request
+from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.sessions import COOKIE, csrf_ok, person
 from shared.text import text_problem
@@ -60,9 +60,9 @@ def _problem(exc: Problem) -> Response:
     return problem_page(exc)
 
 
-@bp.errorhandler(IntakeError)
-def _refused(exc: IntakeError) -> Response:
-    return problem_page(Problem(exc.status, exc.detail))
+@bp.errorhandler(Refused)
+def _refused(exc: Refused) -> Response:
+    return problem_page(Problem.of(exc))
 
 
 def _actor(p: Principal) -> Actor:
@@ -226,10 +226,10 @@ def deed_record() -> Response:
             view = services.record_deed(runtime(), actor, data)
             if content:
                 services.add_evidence(runtime(), actor, view["id"], content)
-        except IntakeError as exc:
+        except Refused as exc:
             # Nothing of it stays: not the deed without its photo (the request's one transaction).
             db.request.abandoned = True
-            return Problem(exc.status, exc.detail, errors=exc.errors).response()
+            return Problem.of(exc).response()
         return Response(view["id"], 201, content_type="text/plain")
 
     db = runtime().db
@@ -350,9 +350,9 @@ def introduce_batch() -> Response:
     def run() -> Response:
         try:
             views = services.record_batch(runtime(), Actor("subunit_lead", who.subject), data)
-        except IntakeError as exc:
+        except Refused as exc:
             db.request.abandoned = True
-            return Problem(exc.status, exc.detail, errors=exc.errors).response()
+            return Problem.of(exc).response()
         return Response(str(len(views)), 201, content_type="text/plain")
 
     resp = _within_request(db, db.request, f"page:{who.subject}", key, "introduce/batch", run)
@@ -384,8 +384,8 @@ def introduce_submit() -> Response:
     for deed_id in ids:
         try:
             services.introduce(runtime(), _actor(who), deed_id)
-        except IntakeError as exc:
-            return _introduce_view(who, alert=exc.detail, status=exc.status)
+        except Refused as exc:
+            return _introduce_view(who, alert=exc.detail, status=Problem.of(exc).status)
     # Shown by a new request (post, redirect, get): its reads see what this one wrote.
     return redirect(f"/introduce/?da_gioi_thieu={len(ids)}", code=303)
 

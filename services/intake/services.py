@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from services.intake.domain import scope
 from services.intake.domain.dates import month_of, occurred_on_problem
-from services.intake.domain.errors import Conflict, Forbidden, Invalid, NotFound, UnsupportedType
 from services.intake.domain.evidence import sniff
 from services.intake.domain.scope import Actor
 from services.intake.domain.status import advance, status_after_entry
@@ -38,6 +37,7 @@ from shared.messages import (
     ReopenIntroductions,
 )
 from shared.org import Organisation, OrgRefused
+from shared.refusals import Conflict, Forbidden, Invalid, NotFound, UnsupportedType
 from shared.runtime import Runtime
 from shared.tables import idempotency_records
 

@@ -12,12 +12,12 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from services.intake import schemas, services
-from services.intake.domain.errors import IntakeError
 from services.intake.domain.evidence import EXTENSIONS
 from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
 from shared.auth import principal
 from shared.http import Problem, bound_chunked_body, idempotent, json_body, load, page, page_params
+from shared.refusals import Refused
 from shared.runtime import Runtime
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1/deeds")
@@ -37,10 +37,6 @@ def actor() -> Actor:
     return Actor(p.role, p.subject)
 
 
-def as_problem(exc: IntakeError) -> Problem:
-    return Problem(exc.status, exc.detail, errors=exc.errors)
-
-
 def refusals(view: Callable[..., Any]) -> Callable[..., Any]:
     """A use case's refusal becomes a problem inside the view, so Idempotency-Key replays it."""
 
@@ -48,8 +44,8 @@ def refusals(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
-        except IntakeError as exc:
-            raise as_problem(exc) from exc
+        except Refused as exc:
+            raise Problem.of(exc) from exc
 
     return wrapper
 
@@ -99,8 +95,9 @@ def record_batch() -> Any:
                       errors=schemas.batch_errors(exc.messages)) from exc
     try:
         views = services.record_batch(runtime(), actor(), data["deeds"])
-    except IntakeError as exc:
-        raise Problem(exc.status, exc.detail, errors=schemas.batch_errors(exc.errors or {})) from exc
+    except Refused as exc:
+        problem = Problem.of(exc)
+        raise Problem(problem.status, exc.detail, errors=schemas.batch_errors(exc.errors or {})) from exc
     return _created({"items": [schemas.recorded_out(v) for v in views]})
 
 
