@@ -221,8 +221,10 @@ def _org_committed(_session: object) -> None:
     _generation = next(_generations)
 
 
-def store_org(uow: UnitOfWork, doc: dict[str, Any]) -> bool:
-    """Keep a copy of the organisation; returns False when this very document is already loaded."""
+def store_org(uow: UnitOfWork, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+              details: dict[str, Any] | None = None) -> bool:
+    """Keep a copy of the organisation; returns False when this very document is already loaded.
+    ``actor`` loaded it (the command line unless an admin's page did), ``details`` add to its line."""
     Organisation.loadable(doc)  # refuse a malformed document before storing it
     digest = Organisation.digest(doc)
     latest = uow.session.execute(
@@ -236,9 +238,9 @@ def store_org(uow: UnitOfWork, doc: dict[str, Any]) -> bool:
         uow.session.execute(org_documents.delete().where(org_documents.c.id == exists))
     uow.session.execute(org_documents.insert().values(digest=digest, document=doc, loaded_at=utcnow()))
     # R23, R25: a new organisation is a change of state (loaded with `sovang org load`).
-    audit.record(uow, audit.CLI, "org.loaded", digest, {
+    audit.record(uow, actor, "org.loaded", digest, {
         "units": len(doc.get("units") or []), "officers": len(doc.get("officers") or []),
-        "again": exists is not None}, unit=(doc.get("province") or {}).get("code"))
+        "again": exists is not None, **(details or {})}, unit=(doc.get("province") or {}).get("code"))
     # Once committed, not before: a cache looking in between would keep the old document.
     event.listen(uow.session, "after_commit", _org_committed, once=True)
     return True

@@ -432,6 +432,87 @@ class DossierSent(Message):
     quarterly_tally: dict[str, Any]
 
 
+class _OrganisationStepSchema(Schema):
+    load_id = fields.String(required=True)
+    digest = fields.String(required=True, validate=validate.Length(equal=64))
+    document = fields.Dict(required=True)
+    by = fields.String(required=True)
+    file = fields.String(load_default="")
+
+
+@dataclass(frozen=True)
+class _OrganisationStep(Message):
+    """intake → a service: one step of loading an organisation from the admin's page (R25,
+    ``services.intake.organisation``): ``document`` (its ``digest``), asked for by the admin
+    ``by`` with the file ``file``, under the load ``load_id``. The service answers with an
+    ``OrganisationVerdict``."""
+
+    SCHEMA = _OrganisationStepSchema
+    load_id: str
+    digest: str
+    document: dict[str, Any]
+    by: str
+    file: str = ""
+
+
+@message
+@dataclass(frozen=True)
+class CheckOrganisationCouncil(_OrganisationStep):
+    """intake → council: say what would stop this organisation (rounds it would orphan); write nothing."""
+
+    TYPE = "council.check_organisation"
+
+
+@message
+@dataclass(frozen=True)
+class LoadOrganisationCouncil(_OrganisationStep):
+    """intake → council: load this organisation, checking again under the open rounds' locks."""
+
+    TYPE = "council.load_organisation"
+
+
+@message
+@dataclass(frozen=True)
+class CheckOrganisationBook(_OrganisationStep):
+    """intake → book: say what would stop this organisation (a closed book named again); write nothing."""
+
+    TYPE = "book.check_organisation"
+
+
+@message
+@dataclass(frozen=True)
+class LoadOrganisationBook(_OrganisationStep):
+    """intake → book: load this organisation (open and close books), checking again first."""
+
+    TYPE = "book.load_organisation"
+
+
+class _OrganisationVerdictSchema(Schema):
+    load_id = fields.String(required=True)
+    service = fields.String(required=True, validate=validate.OneOf(["council", "book"]))
+    step = fields.String(required=True, validate=validate.OneOf(["check", "load"]))
+    ok = fields.Boolean(required=True)
+    changed = fields.Boolean(load_default=False)
+    problems = fields.List(fields.String(), load_default=list)
+
+
+@message
+@dataclass(frozen=True)
+class OrganisationVerdict(Message):
+    """council or book → intake: what a step of a load made (``ok``: nothing stops it, or loaded;
+    ``changed``: the load changed the service, False when it already had the document), and
+    otherwise why not (``problems``, in Vietnamese, as ``sovang org load`` prints them)."""
+
+    TYPE = "intake.organisation_verdict"
+    SCHEMA = _OrganisationVerdictSchema
+    load_id: str
+    service: str
+    step: str
+    ok: bool
+    changed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
 # -- envelopes ----------------------------------------------------------------------------------
 def envelope(msg: Message, occurred_at: str) -> dict[str, Any]:
     """The JSON body a task carries: id (for the consumer's inbox), type, payload."""

@@ -8,9 +8,10 @@ routing table, each service package's ``PREFIXES`` (the table ``sovang.gateway``
 What the file holds: every path prefix to its service (nginx picks the longest matching prefix,
 as the gateway does); the OpenAPI document and the docs page (every ``sovang web`` serves them,
 ``with_docs``); ``/healthz`` of the edge itself, ``/readyz`` ready only when every service is, and
-``/healthz/SERVICE``, ``/readyz/SERVICE`` for each; body limits (1 MiB of JSON, 20 MiB of evidence
-in its multipart envelope; problem+json when exceeded); forwarded headers and a request id
-(``X-Request-Id``, made here when the client sent none, logged by the services: shared.logs).
+``/healthz/SERVICE``, ``/readyz/SERVICE`` for each; body limits (1 MiB of JSON; 20 MiB of evidence
+and 8 MiB of organisation file, each in its multipart envelope; problem+json when exceeded);
+forwarded headers and a request id (``X-Request-Id``, made here when the client sent none, logged
+by the services: shared.logs).
 ``--tls-cert/--tls-key`` add an HTTPS listener (README, "Deployment", has a self-signed example).
 """
 
@@ -30,6 +31,8 @@ JSON_LIMIT = "1m"  # Settings.max_body_bytes
 EVIDENCE_LIMIT = "21m"  # Settings.max_evidence_bytes (20 MiB) and its multipart envelope
 # Paths under a prefix that take an evidence file (API.md: POST /api/v1/deeds/{id}/evidence).
 EVIDENCE_PATHS = r"^/api/v1/deeds/[^/]+/evidence$"
+ORG_FILE_LIMIT = "9m"  # services.intake.organisation.MAX_FILE_BYTES (8 MiB) and its envelope
+ORG_FILE_PATH = "/admin/organisation/"  # where an admin sends an organisation file (R25)
 DOCS_OWNER = "intake"  # any service's web process serves the merged document
 
 
@@ -131,6 +134,7 @@ def nginx_config(routes: dict[str, list[str]] | None = None, listen: int = 8000,
         f"    location = /api/v1/openapi.json {{ proxy_pass http://{DOCS_OWNER}; }}",
         f"    location /api/v1/docs {{ proxy_pass http://{DOCS_OWNER}; }}",
         f"    location ~ {EVIDENCE_PATHS} {{ client_max_body_size {EVIDENCE_LIMIT}; proxy_pass http://intake; }}",
+        f"    location = {ORG_FILE_PATH} {{ client_max_body_size {ORG_FILE_LIMIT}; proxy_pass http://intake; }}",
         "    # Metrics are for the operator's Prometheus, scraping each process, not for the public.",
         "    location /metrics { return 404; }",
     ]

@@ -80,32 +80,41 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
     document no longer names is closed — kept, public and verifiable, never written again; a
     document that names a closed book's code again is refused (``OrgRefused``), nothing written."""
     with runtime.db.unit_of_work() as uow:
-        org = Organisation.loadable(doc)
-        found = _org_problems(uow.session, org)
-        if found:
-            raise OrgRefused(found)
-        if not store_org(uow, doc):
-            return False
-        now = utcnow().replace(microsecond=0)
-        publisher = Publisher(uow.session, org)
-        for code, (name, kind) in books_of(org).items():
-            book = repo.get_book(uow.session, code)
-            if book is None:
-                repo.add_book(uow.session, code, name, kind, now)
-            elif book.name != name:
-                repo.rename_book(uow.session, code, name)
-            else:
-                continue
-            publisher.book_created(code, now)
-        current = org.book_codes()
-        for book in repo.all_books(uow.session):
-            if book.closed_at is None and book.code not in current:
-                repo.close_book(uow.session, book.code, now)
-                publisher.book_created(book.code, now)  # its honour roll says it is closed
-                audit.record(uow, audit.CLI, "book.closed", book.code,
-                             {"entries": book.entries, "head": book.head}, unit=book.code, at=now)
-        publisher.globals_changed(now)
-        uow.commit()
+        changed = load_org_in(uow, doc)
+        if changed:
+            uow.commit()
+    return changed
+
+
+def load_org_in(uow: UnitOfWork, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+                details: dict[str, Any] | None = None) -> bool:
+    """``load_org`` in the caller's transaction, which commits (the consumer of a load asked for
+    on the admin's page, ``shared.org_steps``); ``actor`` and ``details`` go on its R23 lines."""
+    org = Organisation.loadable(doc)
+    found = _org_problems(uow.session, org)
+    if found:
+        raise OrgRefused(found)
+    if not store_org(uow, doc, actor, details):
+        return False
+    now = utcnow().replace(microsecond=0)
+    publisher = Publisher(uow.session, org)
+    for code, (name, kind) in books_of(org).items():
+        book = repo.get_book(uow.session, code)
+        if book is None:
+            repo.add_book(uow.session, code, name, kind, now)
+        elif book.name != name:
+            repo.rename_book(uow.session, code, name)
+        else:
+            continue
+        publisher.book_created(code, now)
+    current = org.book_codes()
+    for book in repo.all_books(uow.session):
+        if book.closed_at is None and book.code not in current:
+            repo.close_book(uow.session, book.code, now)
+            publisher.book_created(book.code, now)  # its honour roll says it is closed
+            audit.record(uow, actor, "book.closed", book.code,
+                         {"entries": book.entries, "head": book.head}, unit=book.code, at=now)
+    publisher.globals_changed(now)
     return True
 
 

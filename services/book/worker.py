@@ -1,5 +1,6 @@
 """The book service's Celery worker: consumes ``book.*`` (Inscribe, RepublishPages,
-BookTokensRevoked) and relays its outbox."""
+BookTokensRevoked, and the steps of an organisation loaded from the admin's page) and relays its
+outbox."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from celery import Celery
 
 from services.book import artifact_cache, services
 from services.book.app import build_runtime
+from shared import org_steps
 from shared.auth import revoke_copy
 from shared.config import Settings
 from shared.consumer import consumer
 from shared.db import UnitOfWork
-from shared.messages import BookTokensRevoked, Inscribe, RepublishPages
+from shared.messages import (
+    BookTokensRevoked,
+    CheckOrganisationBook,
+    Inscribe,
+    LoadOrganisationBook,
+    RepublishPages,
+)
 from shared.runtime import Runtime, make_worker
 
 
@@ -35,5 +43,15 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     def tokens_revoked(uow: UnitOfWork, msg: BookTokensRevoked) -> None:
         """R24: tokens an admin revoked on intake's page stop working here too."""
         revoke_copy(uow, runtime.orgs.get(), msg)
+
+    @consumer(app, runtime, CheckOrganisationBook)
+    def check_organisation(uow: UnitOfWork, msg: CheckOrganisationBook) -> None:
+        """R25 from the admin's page: closed books this organisation would name again."""
+        org_steps.check("book", uow, msg, lambda doc: services.check_org(runtime, doc))
+
+    @consumer(app, runtime, LoadOrganisationBook)
+    def load_organisation(uow: UnitOfWork, msg: LoadOrganisationBook) -> None:
+        """R25 from the admin's page: open the new books, close those of units gone."""
+        org_steps.load("book", uow, msg, services.load_org_in)
 
     return app

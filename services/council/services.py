@@ -97,30 +97,39 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
     members who left their council (R25, ``reorganisation``); a document that would orphan an
     open round is refused (``OrgRefused``) and nothing is written."""
     with runtime.db.unit_of_work() as uow:
-        org = Organisation.loadable(doc)
-        # Checked again under the open rounds' locks, in the transaction that loads it.
-        found = reorganisation.problems(uow.session, org, lock=True)
-        if found:
-            raise OrgRefused(found)
-        if not store_org(uow, doc):
-            return False
-        flags = _open_ballot_flags(doc) | config_of(runtime).open_ballot_councils
-        uow.session.execute(council_members.delete())
-        uow.session.execute(councils.delete())
-        council_rows = [
-            {"code": c.code, "unit": c.unit, "secretary": c.secretary, "threshold_percent": c.threshold_percent,
-             "base": c.base, "cap": c.cap_per_quarter, "open_ballots": c.code in flags}
-            for c in org.councils.values()
-        ]
-        member_rows = [
-            {"council": c.code, "member": member} for c in org.councils.values() for member in sorted(set(c.members))
-        ]
-        if council_rows:
-            uow.session.execute(councils.insert(), council_rows)
-        if member_rows:
-            uow.session.execute(council_members.insert(), member_rows)
-        reorganisation.apply_rolls(uow, org)
-        uow.commit()
+        changed = load_org_in(runtime, uow, doc)
+        if changed:
+            uow.commit()
+    return changed
+
+
+def load_org_in(runtime: Runtime, uow: UnitOfWork, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+                details: dict[str, Any] | None = None) -> bool:
+    """``load_org`` in the caller's transaction, which commits (the consumer of a load asked for
+    on the admin's page, ``shared.org_steps``); ``actor`` and ``details`` go on its R23 line."""
+    org = Organisation.loadable(doc)
+    # Checked again under the open rounds' locks, in the transaction that loads it.
+    found = reorganisation.problems(uow.session, org, lock=True)
+    if found:
+        raise OrgRefused(found)
+    if not store_org(uow, doc, actor, details):
+        return False
+    flags = _open_ballot_flags(doc) | config_of(runtime).open_ballot_councils
+    uow.session.execute(council_members.delete())
+    uow.session.execute(councils.delete())
+    council_rows = [
+        {"code": c.code, "unit": c.unit, "secretary": c.secretary, "threshold_percent": c.threshold_percent,
+         "base": c.base, "cap": c.cap_per_quarter, "open_ballots": c.code in flags}
+        for c in org.councils.values()
+    ]
+    member_rows = [
+        {"council": c.code, "member": member} for c in org.councils.values() for member in sorted(set(c.members))
+    ]
+    if council_rows:
+        uow.session.execute(councils.insert(), council_rows)
+    if member_rows:
+        uow.session.execute(council_members.insert(), member_rows)
+    reorganisation.apply_rolls(uow, org)
     return True
 
 

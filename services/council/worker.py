@@ -1,9 +1,10 @@
 """The council's Celery worker and beat: the consumers of its messages and the R20/R21 sweeps.
 
 Tasks (queue ``council``): ``council.deeds_recorded``, ``council.deed_recorded``, ``council.deed_introduced``,
-``council.introductions_closed``, ``council.dossier_sent``, ``council.deed_revoked``, ``council.tokens_revoked``
-(consumers), ``council.close_due_rounds`` (beat, every ``settings.sweep_seconds``) and
-``council.open_due_rounds`` (beat, when ``SOVANG_CALENDAR`` is on).
+``council.introductions_closed``, ``council.dossier_sent``, ``council.deed_revoked``, ``council.tokens_revoked``,
+``council.check_organisation``, ``council.load_organisation`` (consumers), ``council.close_due_rounds``
+(beat, every ``settings.sweep_seconds``) and ``council.open_due_rounds`` (beat, when
+``SOVANG_CALENDAR`` is on).
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from celery import Celery
 from services.council import services
 from services.council.app import build_runtime
 from services.council.config import config_of
+from shared import org_steps
 from shared.auth import revoke_copy
 from shared.config import Settings
 from shared.consumer import consumer
 from shared.db import UnitOfWork
 from shared.messages import (
+    CheckOrganisationCouncil,
     DeedIntroduced,
     DeedRecorded,
     DeedRevoked,
     DeedsRecorded,
     DossierSent,
     IntroductionsClosed,
+    LoadOrganisationCouncil,
     TokensRevoked,
 )
 from shared.runtime import Runtime, make_worker
@@ -74,6 +78,17 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     def tokens_revoked(uow: UnitOfWork, msg: TokensRevoked) -> None:
         """R24: tokens an admin revoked on intake's page stop working here too."""
         revoke_copy(uow, runtime.orgs.get(), msg)
+
+    @consumer(app, runtime, CheckOrganisationCouncil)
+    def check_organisation(uow: UnitOfWork, msg: CheckOrganisationCouncil) -> None:
+        """R25 from the admin's page: the rounds still open this organisation would orphan."""
+        org_steps.check("council", uow, msg, lambda doc: services.check_org(runtime, doc))
+
+    @consumer(app, runtime, LoadOrganisationCouncil)
+    def load_organisation(uow: UnitOfWork, msg: LoadOrganisationCouncil) -> None:
+        """R25 from the admin's page: load it, checking again under the open rounds' locks."""
+        org_steps.load("council", uow, msg, lambda u, doc, actor, details: services.load_org_in(
+            runtime, u, doc, actor, details))
 
     purge_after = [0.0]
 

@@ -10,6 +10,7 @@ from flask import Flask
 from services.intake import MIGRATIONS, SERVICE, people, services
 from services.intake.api.deeds import bp
 from services.intake.api.session import bp as session_bp
+from services.intake.organisation_pages import bp as organisation_pages_bp
 from services.intake.pages import bp as pages_bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from shared import web
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(bp)
     app.register_blueprint(session_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(organisation_pages_bp)
     web.install(app)
     # intake owns the sessions: it reads its own table where the others trust the edge's word.
     app.extensions["sovang.session_lookup"] = lambda session_id: people.lookup(runtime, session_id)

@@ -72,13 +72,19 @@ def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
     """Keep the organisation; loading the same document again changes nothing (False); one that
     would strand introduced deeds is refused (``OrgRefused``), nothing written."""
     with runtime.db.unit_of_work() as uow:
-        found = _org_problems(uow.session, Organisation.loadable(doc))
-        if found:
-            raise OrgRefused(found)
-        changed = store_org(uow, doc)
+        changed = load_org_in(uow, doc)
         if changed:
             uow.commit()
     return changed
+
+
+def load_org_in(uow: UnitOfWork, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+                details: dict[str, Any] | None = None) -> bool:
+    """``load_org`` in the caller's transaction, which commits (``services.intake.organisation``)."""
+    found = _org_problems(uow.session, Organisation.loadable(doc))
+    if found:
+        raise OrgRefused(found)
+    return store_org(uow, doc, actor, details)
 
 
 # -- recording -----------------------------------------------------------------------------------

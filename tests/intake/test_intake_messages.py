@@ -143,4 +143,4 @@ def test_the_worker_consumes_intake_messages_only(runtime) -> None:
     app = create_worker(runtime=runtime)
     names = {n for n in app.tasks if not n.startswith("celery.")}
     assert names == {"intake.close_introductions", "intake.reopen_introductions", "intake.deed_fate",
-                     "intake.deed_inscribed"}
+                     "intake.deed_inscribed", "intake.organisation_verdict"}

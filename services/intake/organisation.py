@@ -1,0 +1,249 @@
+"""R25 from the browser: an admin loads a new organisation at ``/admin/organisation/`` and intake
+carries it to every service through their messages, as ``sovang org load`` does by reading each
+service's database (``sovang.orgload``), which the distributed deployment does not allow (each
+service has its own database role).
+
+How a load goes (one row of ``org_loads`` keeps where it is, per service):
+
+1. The page reads the file with the parser of the command line (``Organisation.loadable``) and
+   refuses a bad one beside the field, nothing written. Otherwise, in one transaction: the load
+   is kept (id, file name, digest, the admin who sent it: R23's ``org.load_requested``), intake
+   runs its own ``check_org``, and ``CheckOrganisationCouncil`` and ``CheckOrganisationBook`` go
+   to the outbox.
+2. council and book answer each with an ``OrganisationVerdict`` (``shared.org_steps``): what
+   would stop the document there, in Vietnamese, or nothing.
+3. Once every service has answered: if one objects, the load is refused and nothing was written
+   anywhere (the reasons are shown per service). Otherwise intake asks the services to load it
+   one after the other in the order of the command line — council (``LoadOrganisationCouncil``),
+   then book once council has it (``LoadOrganisationBook``), then intake itself once book has it
+   — each checking again under its locks in the transaction that loads it.
+4. A refusal at that point (something changed since the check: a round opened, a deed
+   introduced) stops the load where it is, with its reason: the services before it have the new
+   organisation, those after do not. As ``sovang.orgload`` explains, loading the same file again
+   once the cause is dealt with completes the others — a service that already has it changes
+   nothing — and loading a file already loaded everywhere changes nothing anywhere.
+
+Every answer is taken once: a message delivered again is absorbed by the inbox, and an answer
+for a step already answered (or no longer awaited) is ignored, so nothing happens twice. A load
+waits for the one before it to finish (``BUSY_MINUTES``), so that two files never interleave
+their steps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.intake import services
+from services.intake.orm import Base
+from shared import audit
+from shared.db import Instant, UnitOfWork, utcnow
+from shared.ids import new_id
+from shared.messages import (
+    CheckOrganisationBook,
+    CheckOrganisationCouncil,
+    LoadOrganisationBook,
+    LoadOrganisationCouncil,
+    MessageError,
+    OrganisationVerdict,
+)
+from shared.org import FORMAT, Organisation, OrgError, OrgRefused
+from shared.runtime import Runtime
+
+# The order of the command line (``sovang.orgload.ORDER``): council first, so that no round is
+# orphaned by the others going ahead; intake last.
+ORDER = ("council", "book", "intake")
+LOAD_STEP = {"council": LoadOrganisationCouncil, "book": LoadOrganisationBook}
+CHECK_STEP = {"council": CheckOrganisationCouncil, "book": CheckOrganisationBook}
+# A load still running this recently keeps another file from starting; an older one is taken
+# for stuck (a message parked) and no longer stands in the way.
+BUSY_MINUTES = 15
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+# The load as a whole: checking → refused | loading → loaded | stopped.
+RUNNING = ("checking", "loading")
+
+org_loads = sa.Table(
+    "org_loads",
+    Base.metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("file", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", Instant, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # {service: {"state": checking|ready|refused|loading|loaded|load_refused, "problems": [...],
+    #  "changed": bool}}
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("finished_at", Instant, nullable=True),
+    sa.Index("ix_org_loads_requested_at", "requested_at"),
+)
+
+
+class BadFile(ValueError):
+    """A file the page refuses beside its field; nothing written."""
+
+
+@dataclass(frozen=True)
+class Started:
+    load_id: str
+    new: bool  # False: the same file was already being loaded (a second press), nothing added
+
+
+def read_file(content: bytes) -> dict[str, Any]:
+    """The organisation document of an uploaded file, read as ``sovang org load`` reads it."""
+    if not content:
+        raise BadFile("Tệp trống: hãy chọn tệp tổ chức (.json).")
+    if len(content) > MAX_FILE_BYTES:
+        raise BadFile(f"Tệp tổ chức tối đa {MAX_FILE_BYTES // (1024 * 1024)} MiB.")
+    try:
+        doc = json.loads(content.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise BadFile("Tệp không phải văn bản UTF-8: tệp tổ chức là tệp JSON.") from None
+    except ValueError as exc:
+        raise BadFile(f"Tệp không phải JSON hợp lệ (dòng {getattr(exc, 'lineno', '?')}).") from None
+    if not isinstance(doc, dict):
+        raise BadFile(f"Tệp không phải tệp tổ chức: cần một đối tượng JSON định dạng {FORMAT}.")
+    try:
+        Organisation.loadable(doc)
+    except OrgError as exc:
+        raise BadFile(_why(doc, exc)) from None
+    return doc
+
+
+def _why(doc: dict[str, Any], exc: OrgError) -> str:
+    if doc.get("format") != FORMAT:
+        return f"Tệp không theo định dạng {FORMAT} (trường format)."
+    cause = exc.__cause__
+    if isinstance(cause, KeyError):
+        return f"Tệp tổ chức không hợp lệ: thiếu trường {cause.args[0]!r}."
+    if cause is not None:
+        return f"Tệp tổ chức không hợp lệ: một trường không đúng kiểu ({type(cause).__name__})."
+    return f"Tệp tổ chức không hợp lệ: {exc}"
+
+
+def start(runtime: Runtime, admin: str, file: str, doc: dict[str, Any]) -> Started:
+    """Keep the load of ``doc`` asked for by ``admin``, check it here and ask council and book
+    to check it. Raises ``BadFile`` when another file is being loaded."""
+    digest = Organisation.digest(doc)
+    file = (file or "")[:200]
+    org = Organisation.loadable(doc)
+    # A check only, as council's and book's: intake checks again when it loads, last.
+    problems = services.check_org(runtime, doc)
+    with runtime.db.unit_of_work() as uow:
+        busy_since = utcnow() - dt.timedelta(minutes=BUSY_MINUTES)
+        running = uow.session.execute(
+            sa.select(org_loads.c.id, org_loads.c.digest, org_loads.c.file)
+            .where(org_loads.c.state.in_(RUNNING), org_loads.c.requested_at >= busy_since)
+            .order_by(org_loads.c.requested_at.desc())
+        ).first()
+        if running is not None and running.digest == digest:
+            return Started(running.id, new=False)
+        if running is not None:
+            raise BadFile(f"Tệp {running.file} đang được nạp; hãy chờ lần nạp đó xong rồi gửi tệp này.")
+        load_id = new_id()
+        steps = {
+            "intake": {"state": "refused" if problems else "ready", "problems": problems},
+            "council": {"state": "checking", "problems": []},
+            "book": {"state": "checking", "problems": []},
+        }
+        uow.session.execute(org_loads.insert().values(
+            id=load_id, file=file, digest=digest, document=doc, requested_by=admin, requested_at=utcnow(),
+            state="checking", steps=steps))
+        audit.record(uow, audit.Named("admin", admin), "org.load_requested", load_id, {
+            "file": file, "digest": digest, "province": org.province_code, "units": len(org.units),
+            "officers": len(org.officers)}, unit=org.province_code)
+        for cls in CHECK_STEP.values():
+            uow.emit(cls(load_id=load_id, digest=digest, document=doc, by=admin, file=file))
+        uow.commit()
+    return Started(load_id, new=True)
+
+
+def _locked(uow: UnitOfWork, load_id: str) -> Any:
+    return uow.session.execute(sa.select(org_loads).where(org_loads.c.id == load_id).with_for_update()).first()
+
+
+def verdict(runtime: Runtime, uow: UnitOfWork, msg: OrganisationVerdict) -> None:
+    """A service's answer to a step (consumer of ``intake.organisation_verdict``): record it and
+    take the load one step further."""
+    row = _locked(uow, msg.load_id)
+    if row is None:
+        raise MessageError(f"{msg.TYPE}: no organisation load {msg.load_id}")
+    steps = {name: dict(step) for name, step in row.steps.items()}
+    step = steps[msg.service]
+    awaited = "checking" if msg.step == "check" else "loading"
+    if step["state"] != awaited:
+        return  # an answer already taken (or no longer awaited): nothing twice
+    state, finished = row.state, None
+    admin = audit.Named("admin", row.requested_by)
+    if msg.step == "check":
+        step.update(state="ready" if msg.ok else "refused", problems=list(msg.problems))
+        if all(s["state"] != "checking" for s in steps.values()):
+            if any(s["state"] == "refused" for s in steps.values()):
+                state, finished = "refused", utcnow()
+                audit.record(uow, admin, "org.load_refused", row.id, {
+                    "file": row.file, "digest": row.digest,
+                    "services": [name for name in ORDER if steps[name]["state"] == "refused"]})
+            else:
+                state = "loading"
+                steps[ORDER[0]]["state"] = "loading"
+                uow.emit(LOAD_STEP[ORDER[0]](load_id=row.id, digest=row.digest, document=row.document,
+                                             by=row.requested_by, file=row.file))
+    elif not msg.ok:
+        step.update(state="load_refused", problems=list(msg.problems))
+        state, finished = "stopped", utcnow()
+    else:
+        step.update(state="loaded", changed=msg.changed, problems=[])
+        following = ORDER[ORDER.index(msg.service) + 1]
+        steps[following]["state"] = "loading"
+        if following in LOAD_STEP:
+            uow.emit(LOAD_STEP[following](load_id=row.id, digest=row.digest, document=row.document,
+                                          by=row.requested_by, file=row.file))
+        else:
+            state, finished = _load_here(uow, row, steps[following], admin)
+    if state == "stopped":
+        audit.record(uow, admin, "org.load_stopped", row.id, {
+            "file": row.file, "digest": row.digest,
+            "loaded": [name for name in ORDER if steps[name]["state"] == "loaded"],
+            "refused_by": next(name for name in ORDER if steps[name]["state"] == "load_refused")})
+    uow.session.execute(org_loads.update().where(org_loads.c.id == row.id).values(
+        state=state, steps=steps, finished_at=finished))
+
+
+def _load_here(uow: UnitOfWork, row: Any, step: dict[str, Any], admin: audit.Named) -> tuple[str, dt.datetime]:
+    """intake's own load, last, in the transaction that takes book's answer."""
+    try:
+        changed = services.load_org_in(uow, row.document, admin, {"load": row.id, "file": row.file})
+    except OrgRefused as refused:
+        step.update(state="load_refused", problems=list(refused.problems))
+        return "stopped", utcnow()
+    step.update(state="loaded", changed=changed, problems=[])
+    return "loaded", utcnow()
+
+
+# -- reading ------------------------------------------------------------------------------------
+def recent(runtime: Runtime, limit: int = 20) -> list[dict[str, Any]]:
+    with runtime.db.reading() as s:
+        rows = s.execute(sa.select(
+            org_loads.c.id, org_loads.c.file, org_loads.c.digest, org_loads.c.requested_by,
+            org_loads.c.requested_at, org_loads.c.state, org_loads.c.finished_at,
+        ).order_by(org_loads.c.requested_at.desc(), org_loads.c.id.desc()).limit(limit)).all()
+    return [r._asdict() for r in rows]
+
+
+def get(runtime: Runtime, load_id: str) -> dict[str, Any] | None:
+    with runtime.db.reading() as s:
+        row = s.execute(sa.select(org_loads).where(org_loads.c.id == load_id)).first()
+    if row is None:
+        return None
+    found = row._asdict()
+    org = Organisation.from_document(row.document)
+    found["summary"] = {"province": org.province_name, "units": len(org.units), "subunits": len(org.subunits),
+                        "officers": len(org.officers)}
+    del found["document"]
+    return found
