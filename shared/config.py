@@ -116,6 +116,14 @@ class Settings:
     # How many proxies in front of the web processes to trust for X-Forwarded-For/-Proto
     # (werkzeug's ProxyFix): 1 behind the gateway of deploy/, 0 when served directly.
     trusted_proxies: int = 0
+    # R24: sign-in through the force's OpenID Connect provider (services/intake/oidc.py), on when
+    # both the issuer and the client id are set; the claim of the ID token that holds the officer
+    # code (Mã cán bộ) a person is known by in the organisation.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_subject_claim: str = "preferred_username"
+    oidc_scope: str = "openid profile"
     idempotency_ttl_hours: int = 48
     max_body_bytes: int = 1024 * 1024
     max_evidence_bytes: int = 20 * 1024 * 1024
@@ -189,6 +197,11 @@ class Settings:
                     if env.get("SOVANG_ADMINS") not in (None, "") else None),
             session_key=_secret(env, "SOVANG_SESSION_KEY"),
             trusted_proxies=_int(env, "SOVANG_TRUSTED_PROXIES", cls.trusted_proxies),
+            oidc_issuer=(env.get("SOVANG_OIDC_ISSUER") or "").strip() or None,
+            oidc_client_id=(env.get("SOVANG_OIDC_CLIENT_ID") or "").strip() or None,
+            oidc_client_secret=_secret(env, "SOVANG_OIDC_CLIENT_SECRET"),
+            oidc_subject_claim=(env.get("SOVANG_OIDC_SUBJECT_CLAIM") or "").strip() or cls.oidc_subject_claim,
+            oidc_scope=(env.get("SOVANG_OIDC_SCOPE") or "").strip() or cls.oidc_scope,
             idempotency_ttl_hours=_int(env, "SOVANG_IDEMPOTENCY_TTL_HOURS", cls.idempotency_ttl_hours),
             max_deliveries=_int(env, "SOVANG_MAX_DELIVERIES", cls.max_deliveries),
             broker_visibility_timeout=_float(env, "SOVANG_BROKER_VISIBILITY_TIMEOUT", cls.broker_visibility_timeout),
@@ -215,6 +228,11 @@ class Settings:
     @property
     def signing_key_path(self) -> Path:
         return self.book_signing_key or self.keys_dir / "signing.pem"
+
+    @property
+    def oidc(self) -> bool:
+        """True when people may sign in through the force's OpenID Connect provider (R24)."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def embedded(self) -> bool:

@@ -10,6 +10,7 @@ from flask import Flask
 from services.intake import MIGRATIONS, SERVICE, people, services
 from services.intake.api.deeds import bp
 from services.intake.api.session import bp as session_bp
+from services.intake.oidc import bp as oidc_bp
 from services.intake.organisation_pages import bp as organisation_pages_bp
 from services.intake.pages import bp as pages_bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["intake.rate_limiter"] = make_rate_limiter(runtime)
     app.register_blueprint(bp)
     app.register_blueprint(session_bp)
+    app.register_blueprint(oidc_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(organisation_pages_bp)
     web.install(app)

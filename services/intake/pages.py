@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, redirect, request
 from marshmallow import ValidationError
 
-from services.intake import access, people, schemas, services
+from services.intake import access, oidc, people, schemas, services
 from services.intake.api.session import address, clear_cookie, set_cookie
 from services.intake.domain.scope import Actor
 from shared import clock
@@ -27,7 +27,7 @@ from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.sessions import COOKIE, csrf_ok, person
 from shared.text import text_problem
-from shared.web import acting, page, problem_page, safe_next, start_page
+from shared.web import acting, page, problem_page, safe_next, signin_page, start_page
 
 bp = Blueprint("intake_pages", __name__, template_folder="templates")
 
@@ -77,7 +77,9 @@ def _signin(status: int = 200, **values: Any) -> Response:
     values.setdefault("errors", {})
     values.setdefault("error", None)
     values.setdefault("reason", None)
-    return page("signin.html", status, **values)
+    settings = runtime().settings
+    return signin_page(status, settings, oidc.provider_origins(settings), **values)
+
 
 
 @bp.get("/")
@@ -127,10 +129,16 @@ def sign_in() -> Response:
         for k, v in exc.headers.items():
             resp.headers[k] = v
         return resp
+    return signed_in_response(done, target, kept)
+
+
+def signed_in_response(done: people.SignedIn, target: str, kept: str) -> Response:
+    """After signing in (a password or the force's provider): the page asked for, or the form
+    kept across an expired session sent again, with the new session's cookie."""
     who = done.person
     fields = _kept_fields(kept)
     if fields and target:
-        resp = page("resend.html", person=who, action=target, fields=fields, person_name=subject,
+        resp = page("resend.html", person=who, action=target, fields=fields, person_name=who.subject,
                     role_pages=[], has_file=False)
     else:
         resp = redirect(target or start_page(who), code=303)

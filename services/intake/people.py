@@ -133,6 +133,16 @@ def _fail(runtime: Runtime, subject: str, address: str) -> None:
         uow.commit()
 
 
+def limited(runtime: Runtime, subject: str, address: str) -> bool:
+    """Whether a subject or an address failed too often within the window (R24, 429)."""
+    return _limited(runtime, subject, address)
+
+
+def count_failure(runtime: Runtime, subject: str, address: str) -> None:
+    """A failed sign-in of another kind (an ID token refused) counts towards the same limits."""
+    _fail(runtime, subject, address)
+
+
 def retry_after(runtime: Runtime) -> str:
     return str(runtime.settings.signin_window_minutes * 60)
 
@@ -154,11 +164,30 @@ def sign_in(runtime: Runtime, subject: str, password: str, address: str) -> Sign
     if not roles:
         _fail(runtime, subject, address)
         raise Problem(401, WRONG_PAIR)
+    rehash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
+    return _open(runtime, subject, roles, "password", rehash)
+
+
+def sign_in_vouched(runtime: Runtime, subject: str, address: str, method: str, unknown: str) -> SignedIn:
+    """R24: a session for a person another system vouched for (the force's OpenID Connect
+    provider, ``services.intake.oidc``): the same session, limits and audit line as with a
+    password; 401 with ``unknown`` when the code is no one's in the organisation."""
+    subject = subject.strip()
+    if limited(runtime, subject, address):
+        raise Problem(429, TOO_MANY, headers={"Retry-After": retry_after(runtime)})
+    roles = person_roles(runtime, subject) if subject else ()
+    if not roles:
+        _fail(runtime, subject, address)
+        raise Problem(401, unknown)
+    return _open(runtime, subject, roles, method)
+
+
+def _open(runtime: Runtime, subject: str, roles: tuple[str, ...], method: str, rehash: str | None = None) -> SignedIn:
     session_id, csrf = new_session_id(), secrets.token_urlsafe(32)
     now = utcnow()
     with runtime.db.unit_of_work() as uow:
-        if _hasher.check_needs_rehash(stored):
-            uow.session.get(Password, subject).hash = _hasher.hash(password)
+        if rehash is not None:
+            uow.session.get(Password, subject).hash = rehash
         uow.session.add(PersonSession(
             id_hash=session_digest(session_id), subject=subject, role=roles[0], csrf=csrf,
             created_at=now, last_seen_at=now,
@@ -166,7 +195,8 @@ def sign_in(runtime: Runtime, subject: str, password: str, address: str) -> Sign
         # A good pair clears the subject's count: a person who mistyped signs in afterwards.
         uow.session.execute(sa.delete(SigninFailure).where(SigninFailure.subject == subject))
         # R23: who signed in (never from where: the address is the person's, not the record's).
-        audit.record(uow, audit.Named(roles[0], subject), "session.signed_in", subject, {"roles": list(roles)},
+        audit.record(uow, audit.Named(roles[0], subject), "session.signed_in", subject,
+                     {"roles": list(roles), "method": method},
                      unit=_unit(runtime, roles[0], subject), at=now)
         uow.commit()
     return SignedIn(session_id, Person(subject, roles, roles[0], csrf, session_digest(session_id)))

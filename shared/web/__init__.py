@@ -9,12 +9,14 @@ decides who is asking (R24, ``shared.sessions``) and renders.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, make_response, redirect, render_template, request
 
 from shared.auth import BAD_CSRF, Principal
+from shared.config import Settings
 from shared.http import Problem
 from shared.sessions import CSRF_FIELD, SAFE_METHODS, Person, csrf_ok, person
 
@@ -49,6 +51,8 @@ START = {"officer": "/deeds/", "subunit_lead": "/introduce/", "council_member": 
 
 SIGNED_OUT = "Phiên làm việc đã hết hạn hoặc đã kết thúc; hãy đăng nhập lại. Những gì bạn đã nhập được giữ lại."
 NOT_YOURS = "Trang này dành cho vai trò bạn không giữ."
+# The most of a kept form (bytes) that rides through the force's provider in a cookie (~4 KB).
+OIDC_KEPT_MAX = 2000
 
 
 def role_pages(who: Person) -> list[tuple[str, str]]:
@@ -119,13 +123,38 @@ def kept_form() -> str:
     return json.dumps(pairs, ensure_ascii=False) if pairs else ""
 
 
+def oidc_offered(settings: Settings, kept: str = "") -> bool:
+    """Whether the sign-in page offers **Đăng nhập bằng tài khoản ngành** (R24, the force's
+    provider, ``services/intake/oidc.py``): a kept form rides through the provider in a cookie, so
+    one too long for it is sent with the password form instead."""
+    return settings.oidc and len(kept.encode("utf-8")) <= OIDC_KEPT_MAX
+
+
+def signin_page(status: int, settings: Settings, provider_origins: Iterable[str] = (), **values: Any) -> Response:
+    """The sign-in page, with the provider's button when it is offered. That button posts here and
+    is sent on to the provider: the page's ``form-action`` must allow the provider's origin, or a
+    browser stops the redirect."""
+    values["oidc"] = oidc_offered(settings, values.get("kept") or "")
+    resp = page("signin.html", status, **values)
+    if values["oidc"]:
+        origins = sorted({_origin(settings.oidc_issuer or ""), *provider_origins})
+        resp.headers["Content-Security-Policy"] = resp.headers["Content-Security-Policy"].replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(origins))
+    return resp
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def sign_in_again() -> Response:
     """Nobody signed in: a page asked for is shown after signing in; a form sent is kept and sent
     again after signing in."""
     if request.method in SAFE_METHODS:
         return redirect("/?next=" + quote(request.full_path.rstrip("?"), safe="/?=&"), code=303)
-    return page("signin.html", 401, next=request.path, kept=kept_form(), reason=SIGNED_OUT, error=None,
-                subject="", errors={})
+    return signin_page(401, current_app.extensions["sovang"].settings, next=request.path, kept=kept_form(),
+                       reason=SIGNED_OUT, error=None, subject="", errors={})
 
 
 def acting(*roles: str) -> Principal | Response:

@@ -1,0 +1,342 @@
+"""Signing in through the force's OpenID Connect provider (R24), where one is configured.
+
+With ``SOVANG_OIDC_ISSUER`` and ``SOVANG_OIDC_CLIENT_ID`` set, the sign-in page offers
+**Đăng nhập bằng tài khoản ngành** beside the password form. It starts the authorization code
+flow with PKCE (S256), ``state`` and ``nonce`` (Authlib's ``OAuth2Session``), the provider's
+endpoints read from ``{issuer}/.well-known/openid-configuration``. The callback exchanges the
+code, checks the ID token (its signature against the provider's JWKS, issuer, audience, nonce,
+expiry: ``joserfc`` and Authlib's ``CodeIDToken``) and takes the officer code from the claim
+``SOVANG_OIDC_SUBJECT_CLAIM`` (``preferred_username``). The person then gets the very session a
+password gives (``people.sign_in_vouched``): the same cookie, CSRF token, idle expiry, sign-in
+limits and R23 line (``session.signed_in`` with ``"method": "oidc"``).
+
+What the flow must remember between the two requests (state, nonce, the PKCE verifier, where to
+go next and a form kept across an expired session) is in a short-lived cookie signed with the
+session key: intake keeps no row for a flow that may never come back. That cookie is
+``SameSite=Lax``, unlike the session's: the provider sends the browser back from another site.
+Every way the flow can fail ends on the sign-in page with a sentence saying why, never with a
+session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oidc.core import CodeIDToken
+from flask import Blueprint, Response, abort, current_app, request
+from itsdangerous import BadData, URLSafeTimedSerializer
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+
+from services.intake import people
+from services.intake.api.session import address, set_cookie
+from shared.config import Settings
+from shared.http import Problem
+from shared.runtime import Runtime
+from shared.sessions import session_key
+from shared.web import oidc_offered, page, safe_next, signin_page
+
+bp = Blueprint("intake_oidc", __name__)
+
+START = "/session/oidc"
+CALLBACK = "/session/oidc/callback"
+FLOW_COOKIE = "sovang_oidc"
+# A person has this long at the provider's page before the flow must start again.
+FLOW_SECONDS = 600
+HTTP_TIMEOUT = 10.0
+# The provider's metadata and keys are asked again after this long, and at once for a key id
+# not yet seen (the provider rotated its keys).
+METADATA_SECONDS = 3600.0
+# Clocks of the provider and of this server may differ by this much (seconds).
+LEEWAY = 60
+# Asymmetric algorithms only: a symmetric one would make the client secret a signing key.
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+METHOD = "oidc"
+
+UNREACHABLE = ("Không liên lạc được với hệ thống tài khoản ngành; hãy thử lại sau hoặc đăng nhập bằng mật khẩu.")
+BAD_STATE = ("Yêu cầu đăng nhập bằng tài khoản ngành không khớp hoặc đã quá hạn; hãy bấm lại "
+             "“Đăng nhập bằng tài khoản ngành”.")
+DENIED = "Bạn đã huỷ hoặc bị từ chối đăng nhập ở trang tài khoản ngành."
+PROVIDER_ERROR = "Hệ thống tài khoản ngành báo lỗi ({error}); bạn chưa được đăng nhập."
+NO_CODE = "Hệ thống tài khoản ngành không gửi mã cấp quyền; hãy thử lại."
+REFUSED_TOKEN = "Không chấp nhận thông tin đăng nhập từ tài khoản ngành: {why}."
+WHY = {
+    "signature": "chữ ký không đúng với khoá của hệ thống tài khoản ngành",
+    "expired": "mã xác thực đã hết hạn",
+    "iss": "mã xác thực không do hệ thống tài khoản ngành đã cấu hình cấp",
+    "aud": "mã xác thực không cấp cho Sổ vàng",
+    "nonce": "mã xác thực không thuộc lần đăng nhập này",
+    "other": "mã xác thực không hợp lệ",
+}
+NO_CLAIM = "Tài khoản ngành không cho biết mã cán bộ (trường “{claim}”); hãy hỏi quản trị."
+UNKNOWN = "Tài khoản ngành {code} không ứng với cán bộ nào trong tổ chức đã nạp; hãy hỏi quản trị."
+
+
+class Refused(Exception):
+    """The flow ended without a session: the sentence the sign-in page shows, and whether it
+    counts as a failed sign-in towards the limits (R24)."""
+
+    def __init__(self, status: int, sentence: str, counts: bool = False) -> None:
+        super().__init__(sentence)
+        self.status, self.sentence, self.counts = status, sentence, counts
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["sovang"]
+
+
+# -- the provider's metadata and keys ------------------------------------------------------------------
+_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_cache_lock = threading.Lock()
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    resp = requests.get(url, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
+    resp.raise_for_status()
+    data = resp.json()
+    if not isinstance(data, dict):
+        raise ValueError(f"{url}: not a JSON object")
+    return data
+
+
+def _cached(url: str, force: bool = False) -> dict[str, Any]:
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(url)
+    if hit is not None and not force and now - hit[0] < METADATA_SECONDS:
+        return hit[1]
+    data = _get_json(url)
+    with _cache_lock:
+        _cache[url] = (now, data)
+    return data
+
+
+def _discovery_url(settings: Settings) -> str:
+    return (settings.oidc_issuer or "").rstrip("/") + "/.well-known/openid-configuration"
+
+
+def metadata(settings: Settings) -> dict[str, Any]:
+    """The provider's discovery document, its issuer checked to be the configured one."""
+    issuer = settings.oidc_issuer or ""
+    try:
+        meta = _cached(_discovery_url(settings))
+    except (requests.RequestException, ValueError) as exc:
+        current_app.logger.warning("OpenID Connect discovery failed: %s", exc)
+        raise Refused(502, UNREACHABLE) from exc
+    if meta.get("issuer") != issuer or not all(
+        isinstance(meta.get(k), str) for k in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+    ):
+        current_app.logger.warning("OpenID Connect discovery of %s names another issuer or lacks endpoints", issuer)
+        raise Refused(502, UNREACHABLE)
+    return meta
+
+
+def provider_origins(settings: Settings) -> set[str]:
+    """The origin of the provider's sign-in page, when discovery named one (for ``form-action``)."""
+    with _cache_lock:
+        hit = _cache.get(_discovery_url(settings))
+    endpoint = hit[1].get("authorization_endpoint") if hit is not None else None
+    if not isinstance(endpoint, str):
+        return set()
+    parts = urlsplit(endpoint)
+    return {f"{parts.scheme}://{parts.netloc}"}
+
+
+# -- the flow's cookie ---------------------------------------------------------------------------------
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(session_key(settings), salt="sovang-oidc-flow")
+
+
+def _read_flow(settings: Settings) -> dict[str, str] | None:
+    raw = request.cookies.get(FLOW_COOKIE)
+    if not raw:
+        return None
+    try:
+        flow = _serializer(settings).loads(raw, max_age=FLOW_SECONDS)
+    except BadData:
+        return None
+    return flow if isinstance(flow, dict) and all(isinstance(flow.get(k), str) for k in ("state", "nonce", "verifier")) else None
+
+
+def _client(settings: Settings, meta: dict[str, Any]) -> OAuth2Session:
+    methods = meta.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    if not settings.oidc_client_secret:
+        auth = "none"  # a public client: PKCE alone proves the code is ours
+    elif "client_secret_basic" not in methods and "client_secret_post" in methods:
+        auth = "client_secret_post"
+    else:
+        auth = "client_secret_basic"
+    return OAuth2Session(
+        client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret,
+        token_endpoint_auth_method=auth, scope=settings.oidc_scope, redirect_uri=_redirect_uri(settings),
+        code_challenge_method="S256", default_timeout=HTTP_TIMEOUT,
+    )
+
+
+def _redirect_uri(settings: Settings) -> str:
+    return (settings.public_url or request.url_root.rstrip("/")) + CALLBACK
+
+
+def _back(settings: Settings, status: int, sentence: str, kept: str, target: str) -> Response:
+    """The sign-in page saying why signing in through the provider did not happen."""
+    return signin_page(status, settings, provider_origins(settings), error=sentence, kept=kept, next=target,
+                       subject="", errors={}, reason=None)
+
+
+# -- the two steps ---------------------------------------------------------------------------------------
+@bp.post(START)
+def start() -> Response:
+    """**Đăng nhập bằng tài khoản ngành**: off to the provider's sign-in page."""
+    settings = runtime().settings
+    if not settings.oidc:
+        abort(404)
+    target = safe_next(request.form.get("next"))
+    kept = request.form.get("kept", "")
+    if not oidc_offered(settings, kept):
+        kept = ""
+    try:
+        meta = metadata(settings)
+    except Refused as exc:
+        return _back(settings, exc.status, exc.sentence, kept, target)
+    state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+    with _client(settings, meta) as client:
+        url, _ = client.create_authorization_url(
+            meta["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce)
+    flow = {"state": state, "nonce": nonce, "verifier": verifier, "next": target, "kept": kept}
+    resp = Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
+    resp.set_cookie(FLOW_COOKIE, _serializer(settings).dumps(flow), max_age=FLOW_SECONDS, path=START,
+                    httponly=True, samesite="Lax", secure=request.is_secure)
+    return resp
+
+
+@bp.get(CALLBACK)
+def callback() -> Response:
+    """Where the provider sends the browser back: a session, or the sign-in page saying why not."""
+    from services.intake import pages  # pages imports this module for the sign-in page
+
+    rt = runtime()
+    settings = rt.settings
+    if not settings.oidc:
+        abort(404)
+    flow = _read_flow(settings)
+    target = safe_next(flow.get("next")) if flow else ""
+    kept = flow.get("kept", "") if flow else ""
+    try:
+        subject = _subject(settings, flow)
+        done = people.sign_in_vouched(rt, subject, address(), METHOD, UNKNOWN.format(code=subject))
+    except Refused as exc:
+        if exc.counts:  # a token refused counts against the address, as a wrong password does
+            people.count_failure(rt, "", address())
+        resp = _back(settings, exc.status, exc.sentence, kept, target)
+    except Problem as exc:  # no such person, or the sign-in limits (429)
+        resp = _back(settings, exc.status, exc.detail, kept, target)
+        for k, v in exc.headers.items():
+            resp.headers[k] = v
+    else:
+        resp = pages.signed_in_response(done, target, kept)
+        if resp.status_code == 303:
+            # The browser comes from the provider's site, and a redirect would go on in that
+            # cross-site navigation, which carries no SameSite=Strict cookie: the person would
+            # look signed out. A page of this origin that moves on starts a navigation of this
+            # site, which carries it.
+            resp = page("intake/oidc_done.html", person=done.person, person_name=done.person.subject,
+                        role_pages=[], target=resp.headers["Location"])
+            set_cookie(resp, done.session_id)
+    resp.delete_cookie(FLOW_COOKIE, path=START, httponly=True, samesite="Lax", secure=request.is_secure)
+    return resp
+
+
+def _subject(settings: Settings, flow: dict[str, str] | None) -> str:
+    """The officer code the provider vouches for, or Refused with the reason."""
+    state = request.args.get("state", "")
+    if flow is None or not hmac.compare_digest(state.encode("utf-8"), flow["state"].encode("utf-8")):
+        raise Refused(400, BAD_STATE)
+    error = request.args.get("error")
+    if error:
+        raise Refused(400, DENIED if error == "access_denied" else PROVIDER_ERROR.format(error=error[:80]))
+    code = request.args.get("code")
+    if not code:
+        raise Refused(400, NO_CODE)
+    meta = metadata(settings)
+    try:
+        with _client(settings, meta) as client:
+            token = client.fetch_token(meta["token_endpoint"], grant_type="authorization_code", code=code,
+                                       code_verifier=flow["verifier"])
+    except AuthlibBaseError as exc:  # the provider refused the code (used, expired, not ours)
+        current_app.logger.warning("OpenID Connect token request refused: %s", exc)
+        raise Refused(400, PROVIDER_ERROR.format(error=str(getattr(exc, "error", "") or "token")[:80])) from exc
+    except (requests.RequestException, ValueError) as exc:
+        current_app.logger.warning("OpenID Connect token request failed: %s", exc)
+        raise Refused(502, UNREACHABLE) from exc
+    claims = verify_id_token(settings, meta, token, flow["nonce"])
+    value = claims.get(settings.oidc_subject_claim)
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise Refused(401, NO_CLAIM.format(claim=settings.oidc_subject_claim), counts=True)
+    return value.strip()
+
+
+def _keys(meta: dict[str, Any], force: bool = False) -> KeySet:
+    try:
+        return KeySet.import_key_set(_cached(meta["jwks_uri"], force=force))  # type: ignore[arg-type]
+    except (requests.RequestException, ValueError, JoseError) as exc:
+        current_app.logger.warning("OpenID Connect keys could not be read: %s", exc)
+        raise Refused(502, UNREACHABLE) from exc
+
+
+def verify_id_token(settings: Settings, meta: dict[str, Any], token: dict[str, Any], nonce: str) -> CodeIDToken:
+    """The ID token's claims once its signature (the provider's JWKS), issuer, audience, nonce and
+    expiry are checked; Refused with the reason otherwise."""
+    id_token = token.get("id_token")
+    if not isinstance(id_token, str):
+        raise Refused(401, REFUSED_TOKEN.format(why=WHY["other"]), counts=True)
+    allowed = [a for a in (meta.get("id_token_signing_alg_values_supported") or ["RS256"]) if a in ALGORITHMS]
+    registry = JWSRegistry(algorithms=allowed or ["RS256"], strict_check_header=False)
+    try:
+        try:
+            decoded = jwt.decode(id_token, _keys(meta), registry=registry)
+        except InvalidKeyIdError:
+            decoded = jwt.decode(id_token, _keys(meta, force=True), registry=registry)
+        claims = CodeIDToken(
+            decoded.claims, decoded.header,
+            {"iss": {"essential": True, "value": settings.oidc_issuer or ""}},
+            {"nonce": nonce, "client_id": settings.oidc_client_id, "access_token": token.get("access_token")},
+        )
+        _check_audience(claims, settings.oidc_client_id or "")
+        claims.validate(leeway=LEEWAY)
+    except ExpiredTokenError as exc:
+        raise Refused(401, REFUSED_TOKEN.format(why=WHY["expired"]), counts=True) from exc
+    except ClaimError as exc:
+        why = WHY.get(exc.claim, WHY["other"])
+        raise Refused(401, REFUSED_TOKEN.format(why=why), counts=True) from exc
+    except (BadSignatureError, InvalidKeyIdError) as exc:
+        raise Refused(401, REFUSED_TOKEN.format(why=WHY["signature"]), counts=True) from exc
+    except (JoseError, ValueError) as exc:
+        raise Refused(401, REFUSED_TOKEN.format(why=WHY["other"]), counts=True) from exc
+    return claims
+
+
+def _check_audience(claims: CodeIDToken, client_id: str) -> None:
+    """The token must name this client among its audience (OpenID Connect Core 3.1.3.7)."""
+    aud = claims.get("aud")
+    if aud is None:
+        raise MissingClaimError("aud")
+    if client_id not in (aud if isinstance(aud, list) else [aud]):
+        raise InvalidClaimError("aud")
