@@ -7,7 +7,6 @@ runs the embedded default under ``$SOVANG_HOME`` (default ``./var``).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -16,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from services import REGISTRY
 from shared.config import SERVICES, Settings
 
 log = logging.getLogger("sovang")
@@ -26,7 +26,7 @@ class CliError(Exception):
 
 
 def _runtime(name: str, settings: Settings) -> Any:
-    return importlib.import_module(f"services.{name}.app").build_runtime(settings)
+    return REGISTRY[name].build_runtime(settings)
 
 
 def _runtimes(settings: Settings, migrate: bool = True) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def _databases(settings: Settings) -> dict[str, Any]:
     for name in SERVICES:
         db = Database(settings, name)
         if not _migrated(db):
-            db.migrate(importlib.import_module(f"services.{name}").MIGRATIONS)
+            db.migrate(REGISTRY[name].migrations)
         dbs[name] = db
     return dbs
 
@@ -281,7 +281,8 @@ def cmd_book_import(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"không tìm thấy tệp {path}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise CliError(f"tệp {path} không phải JSON UTF-8 hợp lệ: {exc}; không mục nào được nhập") from None
-    services = importlib.import_module("services.book.services")
+    from services.book import services
+
     settings.home.mkdir(parents=True, exist_ok=True)
     rt = _runtime("book", settings)
     try:
@@ -302,8 +303,7 @@ def cmd_book_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     _metrics_dir(f"worker-{args.service}")
-    module = importlib.import_module(f"services.{args.service}.worker")
-    app = module.create_worker(settings)
+    app = REGISTRY[args.service].create_worker(settings)
     if settings.metrics_port:
         from shared import metrics
         from shared.celery_app import redis_client
@@ -322,7 +322,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     """The scheduler (R21, R20): exactly one per deployment."""
-    app = importlib.import_module("services.council.worker").create_worker(settings)
+    (scheduler,) = (s for s in REGISTRY.values() if s.beat)
+    app = scheduler.create_worker(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     app.start(["beat", "-s", str(settings.home / "beat-schedule"), "-l", settings.log_level])
     return 0

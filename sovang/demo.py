@@ -40,7 +40,7 @@ from typing import Any
 
 from shared import clock
 from shared.clock import Month, Quarter
-from shared.config import SERVICES, Settings
+from shared.config import Settings
 from shared.org import Organisation
 from shared.signing import sign
 from sovang.demo_deeds import deed_text
@@ -137,10 +137,9 @@ class Embedded:
     their outboxes, and the scheduler's sweep; messages are delivered as soon as relayed."""
 
     def __init__(self, settings: Settings) -> None:
-        import importlib
-
         from werkzeug.test import Client
 
+        from services import REGISTRY
         from sovang import processes
         from sovang.gateway import Gateway
 
@@ -151,14 +150,13 @@ class Embedded:
             apps = {}
             self.workers = {}
             prefixes = {}
-            for name in SERVICES:
-                app_module = importlib.import_module(f"services.{name}.app")
-                rt = app_module.build_runtime(settings)
+            for name, service in REGISTRY.items():
+                rt = service.build_runtime(settings)
                 rt.migrate()
                 self.runtimes[name] = rt
-                apps[name] = app_module.create_app(runtime=rt)
-                self.workers[name] = importlib.import_module(f"services.{name}.worker").create_worker(runtime=rt)
-                prefixes[name] = importlib.import_module(f"services.{name}").PREFIXES
+                apps[name] = service.create_app(runtime=rt)
+                self.workers[name] = service.create_worker(runtime=rt)
+                prefixes[name] = service.prefixes
             for rt in self.runtimes.values():
                 # No relay thread waits on the broker here: deliver() runs each relay itself.
                 rt.db.after_commit.clear()
@@ -200,10 +198,10 @@ class Embedded:
         return n
 
     def load_org(self, doc: dict[str, Any]) -> None:
-        import importlib
+        from services import REGISTRY
 
         for name, rt in self.runtimes.items():
-            importlib.import_module(f"services.{name}.services").load_org(rt, doc)
+            REGISTRY[name].load_org(rt, doc)
 
     def issue_tokens(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         from shared.auth import new_token, store_token

@@ -18,11 +18,11 @@ by the services: shared.logs).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from services import REGISTRY
 from shared.config import SERVICES
 from sovang.gateway import SESSION_CHECK, SESSION_HEADER, SESSION_OWNER
 
@@ -38,7 +38,7 @@ DOCS_OWNER = "intake"  # any service's web process serves the merged document
 
 def routing_table() -> list[tuple[str, str]]:
     """(prefix, service) for every prefix of every service, longest first."""
-    table = [(prefix, name) for name in SERVICES for prefix in importlib.import_module(f"services.{name}").PREFIXES]
+    table = [(prefix, name) for name, service in REGISTRY.items() for prefix in service.prefixes]
     return sorted(table, key=lambda item: len(item[0]), reverse=True)
 
 
@@ -141,8 +141,7 @@ def nginx_config(routes: dict[str, list[str]] | None = None, listen: int = 8000,
     for prefix, name in routing_table():
         # "/" is the sign-in page alone, not a catch-all (sovang.gateway.Gateway.owner).
         where = "= /" if prefix == "/" else prefix
-        module = importlib.import_module(f"services.{name}")
-        if name == SESSION_OWNER or prefix in getattr(module, "PUBLIC", ()):
+        if name == SESSION_OWNER or prefix in REGISTRY[name].public:
             out.append(f"    location {where} {{ proxy_pass http://{name}; }}")
         else:
             out.append(f"    location {where} {{ auth_request /_sovang_session; "

@@ -8,7 +8,6 @@ gunicorn, and this dispatcher is not used.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from shared.config import SERVICES, Settings
+from services import REGISTRY
+from shared.config import Settings
 from shared.http import RETRY_AFTER_SECONDS
 from shared.sessions import COOKIE, HEADER
 
@@ -161,18 +161,14 @@ def docs(path: str, start_response: Callable) -> Iterable[bytes]:
     return [body]
 
 
-def service_module(name: str, part: str) -> Any:
-    return importlib.import_module(f"services.{name}.{part}")
-
-
 def create_gateway(settings: Settings | None = None) -> Gateway:
     """Every service's Flask app behind one dispatcher."""
     settings = settings or Settings.from_env()
     apps: dict[str, WSGIApp] = {}
     prefixes: dict[str, tuple[str, ...]] = {}
-    for name in SERVICES:
-        apps[name] = service_module(name, "app").create_app(settings)
-        prefixes[name] = importlib.import_module(f"services.{name}").PREFIXES
+    for name, service in REGISTRY.items():
+        apps[name] = service.create_app(settings)
+        prefixes[name] = service.prefixes
     gateway = Gateway(apps, prefixes)
     gateway.openapi = _merged_openapi
     return gateway
@@ -187,10 +183,9 @@ def _merged_openapi() -> dict[str, Any]:
         "paths": {},
         "components": {"schemas": {}, "securitySchemes": {}},
     }
-    for name in SERVICES:
-        try:
-            spec = service_module(name, "openapi").spec()
-        except ModuleNotFoundError:
+    for service in REGISTRY.values():
+        spec = service.spec()
+        if spec is None:
             continue
         merged["paths"].update(spec.get("paths", {}))
         for key, value in (spec.get("components") or {}).items():

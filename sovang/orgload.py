@@ -15,9 +15,9 @@ changes nothing).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from services import REGISTRY
 from shared.org import OrgRefused
 
 ORDER = ("council", "book", "intake")
@@ -26,10 +26,10 @@ ORDER = ("council", "book", "intake")
 def load_everywhere(runtimes: dict[str, Any], doc: dict[str, Any]) -> list[str]:
     """Load ``doc`` into every service of ``runtimes``; returns the services it changed. Raises
     ``OrgRefused`` (nothing written anywhere) when a service refuses it, or ``OrgError``."""
-    modules = {name: importlib.import_module(f"services.{name}.services") for name in ORDER if name in runtimes}
+    services = [REGISTRY[name] for name in ORDER if name in runtimes]
     problems: list[str] = []
-    for name, services in modules.items():
-        problems.extend(services.check_org(runtimes[name], doc))
+    for service in services:
+        problems.extend(service.check_org(runtimes[service.name], doc))
     if problems:
         raise OrgRefused(problems)
-    return [name for name, services in modules.items() if services.load_org(runtimes[name], doc)]
+    return [service.name for service in services if service.load_org(runtimes[service.name], doc)]

@@ -370,15 +370,14 @@ class _Stream:
 
 def create_proxy(routes: dict[str, list[Address]]) -> Any:
     """The gateway: every service of ``routes`` behind its path prefixes (each package's PREFIXES)."""
-    import importlib
-
+    from services import REGISTRY
     from sovang.gateway import Gateway, _merged_openapi
 
     missing = [name for name in SERVICES if name not in routes]
     if missing:
         raise ValueError(f"no route for {', '.join(missing)}")
     apps = {name: Upstream(name, routes[name]) for name in SERVICES}
-    prefixes = {name: importlib.import_module(f"services.{name}").PREFIXES for name in SERVICES}
+    prefixes = {name: REGISTRY[name].prefixes for name in SERVICES}
     gateway = Gateway(apps, prefixes)
     gateway.openapi = _merged_openapi
     return gateway

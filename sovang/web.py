@@ -3,7 +3,6 @@ dispatcher under waitress (``sovang up``)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +51,8 @@ def serve_app(load: Callable[[], Any], bind: str, workers: int, threads: int) ->
 def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, threads: int = 4) -> None:
     """One service's app; it also serves the merged OpenAPI document and the docs page, so that
     the edge (deploy/nginx.conf) may send them to any service."""
+    from services import REGISTRY
     from sovang.edge import with_docs
 
-    serve_app(lambda: with_docs(importlib.import_module(f"services.{service}.app").create_app(settings)),
+    serve_app(lambda: with_docs(REGISTRY[service].create_app(settings)),
               bind, workers, threads)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services import REGISTRY
 from shared.auth import new_token, store_token
 from shared.config import Settings
 from sovang.cli import _runtimes
@@ -37,7 +38,7 @@ class System:
 def build_system(settings: Settings, org_document: dict) -> System:
     runtimes = _runtimes(settings)
     for name, rt in runtimes.items():
-        __import__(f"services.{name}.services", fromlist=["load_org"]).load_org(rt, org_document)
+        REGISTRY[name].load_org(rt, org_document)
     tokens = {role: new_token() for role in SUBJECTS}
     for rt in runtimes.values():
         with rt.db.unit_of_work() as uow:

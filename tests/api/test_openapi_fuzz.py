@@ -10,6 +10,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import negative_data_rejection, not_a_server_error
 from schemathesis.generation import GenerationMode
 
+from services import REGISTRY
 from shared.auth import new_token, store_token
 from shared.config import Settings
 from sovang.cli import _runtimes
@@ -23,7 +24,7 @@ def _gateway(tmp_path_factory: pytest.TempPathFactory, org_document: dict):
     app_settings = Settings(home=home)
     runtimes = _runtimes(app_settings)
     for name, rt in runtimes.items():
-        __import__(f"services.{name}.services", fromlist=["load_org"]).load_org(rt, org_document)
+        REGISTRY[name].load_org(rt, org_document)
     # A unit secretary can reach most of the API: intake's unit, the council's rounds, revocations.
     TOKENS["secretary"] = new_token()
     for rt in runtimes.values():

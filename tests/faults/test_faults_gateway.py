@@ -14,6 +14,7 @@ import pytest
 from faults_harness import free_port
 from werkzeug.test import Client
 
+from services import REGISTRY
 from sovang.proxy import create_proxy, nginx_config, parse_routes
 
 SEEN: list[dict[str, Any]] = []
@@ -163,11 +164,9 @@ def test_health_is_every_service_s(gateway: Client) -> None:
 
 
 def test_the_nginx_routing_comes_from_the_same_prefixes() -> None:
-    import importlib
-
     conf = nginx_config(parse_routes(["intake=a:1", "council=b:2", "book=c:3"]))
     for name in ("intake", "council", "book"):
-        for prefix in importlib.import_module(f"services.{name}").PREFIXES:
+        for prefix in REGISTRY[name].prefixes:
             where = "= /" if prefix == "/" else prefix
             routed = [line for line in conf.splitlines() if line.strip().startswith(f"location {where} {{")]
             assert len(routed) == 1 and routed[0].endswith(f"proxy_pass http://{name}; }}"), prefix

@@ -7,7 +7,6 @@ PostgreSQL (several relays)."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import threading
 import time
@@ -17,8 +16,9 @@ import redis as redis_lib
 import sqlalchemy as sa
 from faults_harness import RedisServer
 
+from services import REGISTRY
 from shared.celery_app import BrokerOptions, make_celery, make_relay
-from shared.config import SERVICES, Settings
+from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.messages import DeedRecorded
 from shared.outbox import confirm_key, consume
@@ -155,7 +155,7 @@ def test_the_visibility_timeout_is_a_setting(sqlite_settings):
 
 # -- PostgreSQL: the real migrations, several relays ---------------------------------------------------
 def runtimes(settings: Settings) -> dict:
-    return {name: importlib.import_module(f"services.{name}.app").build_runtime(settings) for name in SERVICES}
+    return {name: service.build_runtime(settings) for name, service in REGISTRY.items()}
 
 
 def test_every_service_migrates_the_new_column_on_postgres(pg_database, tmp_path, own_redis):
@@ -173,11 +173,9 @@ def test_every_service_migrates_the_new_column_on_postgres(pg_database, tmp_path
 
 
 def _head(service: str) -> str:
-    import importlib
-
     from alembic.script import ScriptDirectory
 
-    migrations = importlib.import_module(f"services.{service}").MIGRATIONS
+    migrations = REGISTRY[service].migrations
     return ScriptDirectory(str(migrations)).get_current_head()
 
 

@@ -5,7 +5,6 @@ through nginx in front of ``sovang cluster`` (SOVANG_EDGE=nginx) on PostgreSQL a
 from __future__ import annotations
 
 import http.client
-import importlib
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import SERVICES
+from services import REGISTRY
 from sovang.edge import nginx_config, parse_routes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,13 +38,13 @@ def test_the_committed_nginx_conf_is_the_generated_one():
 
 def test_every_prefix_of_every_service_is_routed_to_it():
     conf = nginx_config()
-    for name in SERVICES:
-        for prefix in importlib.import_module(f"services.{name}").PREFIXES:
+    for name, service in REGISTRY.items():
+        for prefix in service.prefixes:
             where = "= /" if prefix == "/" else prefix
             routed = [line for line in conf.splitlines() if line.strip().startswith(f"location {where} {{")]
             assert len(routed) == 1 and routed[0].endswith(f"proxy_pass http://{name}; }}"), prefix
             # R24: only the sessions' owner and public pages go without the owner vouching.
-            public = name == "intake" or prefix in getattr(importlib.import_module(f"services.{name}"), "PUBLIC", ())
+            public = name == "intake" or prefix in service.public
             assert ("auth_request /_sovang_session;" in routed[0]) is not public, prefix
         assert f"location = /readyz/{name} {{ proxy_pass http://{name}/readyz; }}" in conf
     for needed in ("location = /api/v1/openapi.json", "location /api/v1/docs", "client_max_body_size 1m;",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from services import REGISTRY
 from shared import clock, logs
 from shared.celery_app import redis_client
 from shared.consumer import park
@@ -42,10 +43,9 @@ def test_the_alert_rules_are_valid():
 @pytest.mark.distributed
 @pytest.mark.parametrize("service", ["intake", "council", "book"])
 def test_each_service_serves_metrics_that_promtool_accepts(service, pg_settings, org_document):
-    app_module = importlib.import_module(f"services.{service}.app")
-    runtime = app_module.build_runtime(pg_settings)
+    runtime = REGISTRY[service].build_runtime(pg_settings)
     runtime.migrate()
-    client = app_module.create_app(runtime=runtime).test_client()
+    client = REGISTRY[service].create_app(runtime=runtime).test_client()
     r = client.get("/healthz", headers={"X-Request-Id": "req-from-the-edge"})
     assert r.headers["X-Request-Id"] == "req-from-the-edge"
     assert client.get("/readyz").headers["X-Request-Id"]  # made when the edge gave none

@@ -8,6 +8,7 @@ from typing import Any
 
 from werkzeug.test import Client, EnvironBuilder
 
+from services import REGISTRY
 from services.intake import people
 from shared.config import Settings
 from sovang.cli import _runtimes
@@ -65,7 +66,7 @@ PEOPLE = (OFFICER, LEAD, SECRETARY, MEMBER, PROVINCE_SECRETARY)
 def make_site(settings: Settings, org_document: dict, subjects: tuple[str, ...] = PEOPLE) -> Site:
     runtimes = _runtimes(settings)
     for name, rt in runtimes.items():
-        __import__(f"services.{name}.services", fromlist=["load_org"]).load_org(rt, org_document)
+        REGISTRY[name].load_org(rt, org_document)
         rt.db.after_commit.clear()
     for subject in subjects:
         people.set_password(runtimes["intake"], subject, PASSWORD, "test")
