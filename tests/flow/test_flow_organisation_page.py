@@ -28,7 +28,16 @@ from shared.ids import new_id
 from shared.org import Organisation
 from shared.tables import org_documents, outbox
 from tests.flow.flow_harness import Flow
-from tests.flow.test_flow_reorganisation import REFORM, close, loaded_everywhere, put_to_round, unit_of, vote
+from tests.flow.test_flow_reorganisation import (
+    REFORM,
+    close,
+    loaded_everywhere,
+    plain_officer,
+    put_to_round,
+    unit_of,
+    vote,
+)
+from tests.intake.conftest import deed_body
 
 PASSWORD = "mật-khẩu-đủ-dài-1"
 FILE = "lam-dong-2025.json"
@@ -188,6 +197,31 @@ def test_a_file_already_loaded_changes_nothing(flow: Flow, org_document: dict) -
     assert {name: n for name, (n, _) in counts(flow).items()} == documents
 
 
+def test_one_load_at_a_time_and_a_second_press_joins_the_first(flow: Flow, org_document: dict) -> None:
+    """The same file sent again while it is being loaded leads to the same load (a double
+    press adds nothing); another file waits for it to finish, said beside the field."""
+    client, csrf = admin(flow, org_document)
+    where = load_from_page(client, csrf, REFORM)
+    messages = outbox_rows(flow)
+    assert load_from_page(client, csrf, REFORM, "lai-lan-nua.json") == where
+    other = send(client, csrf, json.dumps(org_document, ensure_ascii=False).encode("utf-8"), "dak-nong.json")
+    assert other.status_code == 422
+    field = re.search(r'<p class="field-error" id="file-loi">([^<]+)</p>', other.get_data(as_text=True))
+    assert field and html.unescape(field.group(1)) == (
+        f"Tệp {FILE} đang được nạp; hãy chờ lần nạp đó xong rồi gửi tệp này.")
+    assert len(load_rows(flow)) == 1 and outbox_rows(flow) == messages
+
+    flow.pump()
+    assert "Đã nạp vào mọi dịch vụ." in text(client.get(where))
+    # Once it is done, another file may go (here the old one, which book refuses: it would give
+    # the closed books' codes back).
+    back = load_from_page(client, csrf, org_document, "dak-nong.json")
+    flow.pump()
+    lines = service_lines(client.get(back))
+    assert lines["book"].startswith("Từ chối khi kiểm tra") and "Mã CAH-DM là của sổ vàng đã khoá" in lines["book"]
+    assert loaded_everywhere(flow) == {name: ("CAT-LD", 2) for name in flow.runtimes}
+
+
 # -- refused ------------------------------------------------------------------------------------------
 def test_a_file_council_refuses_writes_nothing_anywhere(flow: Flow, org_document: dict) -> None:
     """R25: a round of Đắk Mil is open and the reform abolishes Đắk Mil's council: council says so,
@@ -246,6 +280,34 @@ def test_a_round_opened_after_the_check_stops_the_load_and_loading_again_complet
     flow.pump()
     assert "Đã nạp vào mọi dịch vụ." in text(client.get(again))
     assert loaded_everywhere(flow) == {name: ("CAT-LD", 2) for name in flow.runtimes}
+
+
+def test_a_refusal_by_the_last_service_says_which_services_have_the_new_organisation(
+        flow: Flow, org_document: dict) -> None:
+    """R25, R5a: a deed introduced in Đắk Mil after intake's check makes intake, which loads last,
+    refuse; council and book have loaded the reform by then, and the page says so, with intake's
+    reason and what loading again will do."""
+    client, csrf = admin(flow, org_document)
+    where = load_from_page(client, csrf, REFORM)
+    officer, lead = plain_officer(org_document, unit_of(org_document, "CAH-DM"))
+    deed = flow.post("intake", "/api/v1/deeds", flow.token("officer", officer), deed_body(
+        {"officer": officer}, title="Dập lửa cháy rẫy cà phê"), 201).get_json()
+    flow.post("intake", f"/api/v1/deeds/{deed['id']}/introduce", flow.token("subunit_lead", lead), {}, 200)
+    flow.pump()
+
+    stopped_page = client.get(where)
+    assert "Dừng giữa chừng" in text(stopped_page) and "Các dịch vụ trước nó đã có tổ chức mới" in text(stopped_page)
+    lines = service_lines(stopped_page)
+    assert (lines["council"], lines["book"]) == ("Đã nạp", "Đã nạp")
+    assert lines["intake"] == ("Từ chối khi nạp Đơn vị CAH-DM còn 1 việc tốt đã giới thiệu đang chờ phiên tháng mà "
+                               "tệp tổ chức bỏ đơn vị này: hãy mở và đóng phiên tháng của đơn vị trước khi nạp tổ "
+                               "chức mới.")
+    assert loaded_everywhere(flow) == {"council": ("CAT-LD", 2), "book": ("CAT-LD", 2), "intake": ("CAT", 1)}
+    (stopped,) = audit_of(flow, "intake", "org.load_stopped")
+    assert (stopped.details["refused_by"], stopped.details["loaded"]) == ("intake", ["council", "book"])
+    # Copies of the answers change nothing: intake does not try again by itself.
+    assert flow.redeliver_everything() == 0
+    assert service_lines(client.get(where)) == lines
 
 
 # -- the form --------------------------------------------------------------------------------------
