@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -294,10 +295,14 @@ CURSOR_TEXT = f"^{_KEY}$"
 CURSOR_NUMBER = r"^[0-9]{1,9}$"
 CURSOR_JSON = r"^~[A-Za-z0-9_-]{1,680}$"
 CURSOR_ANY = f"^({_KEY}(!{_KEY}){{0,7}}|~[A-Za-z0-9_-]{{1,680}})$"
-_TEXT, _NUMBER, _JSON = (re.compile(p[1:-1]) for p in (CURSOR_TEXT, CURSOR_NUMBER, CURSOR_JSON))
+# Lists keyed by a record's id (shared.ids: a UUID in its canonical lowercase form): a cursor
+# that is no such id names no place in the list.
+CURSOR_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_TEXT, _NUMBER, _JSON, _ID = (re.compile(p[1:-1]) for p in (CURSOR_TEXT, CURSOR_NUMBER, CURSOR_JSON, CURSOR_ID))
 # What a JSON cursor may hold: a scalar, or a short flat list of them.
 _CURSOR_ITEMS = 8
 CursorKind = type | tuple[type, ...] | None
+ID = uuid.UUID  # the kind of a list keyed by record ids (page_params(kind=ID)); cursors stay strings
 
 
 def _keys_pattern(count: int) -> str:
@@ -309,7 +314,7 @@ def cursor_schema(kind: CursorKind = None) -> dict[str, Any]:
     if isinstance(kind, tuple):
         pattern, longest = _keys_pattern(len(kind)), 129 * len(kind)
     else:
-        pattern, longest = {str: (CURSOR_TEXT, 128), int: (CURSOR_NUMBER, 9)}.get(kind, (CURSOR_ANY, 1031))  # type: ignore[arg-type]
+        pattern, longest = {str: (CURSOR_TEXT, 128), int: (CURSOR_NUMBER, 9), ID: (CURSOR_ID, 36)}.get(kind, (CURSOR_ANY, 1031))  # type: ignore[arg-type]
     # An empty cursor is the first page, as no cursor is.
     return {"type": "string", "pattern": f"^({pattern[1:-1]})?$", "maxLength": longest,
             "description": "Mã trang tiếp theo, lấy nguyên văn từ `next` của trang trước (không tự tạo)."}
@@ -340,6 +345,10 @@ def decode_cursor(token: str, kind: CursorKind = None) -> Any:
         value = decode_cursor(token, list) if token.startswith("~") else None
         if isinstance(value, list) and len(value) == len(kind) and all(isinstance(v, str) for v in value):
             return value
+        raise _bad_cursor()
+    if kind is ID:
+        if _ID.fullmatch(token):
+            return token
         raise _bad_cursor()
     if kind is int:
         if _NUMBER.fullmatch(token):

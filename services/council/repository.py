@@ -62,10 +62,11 @@ def round_by_key(session: Session, natural_key: str) -> Row | None:
 
 
 def cancelled_round(session: Session, council_code: str, kind: str, period: str) -> bool:
-    """R20a: whether a round of this council, kind and period was cancelled."""
+    """R20a: whether its secretary cancelled a round of this council, kind and period (a round
+    that found no candidate, also cancelled, is not one: services.introductions_closed)."""
     return session.execute(sa.select(rounds.c.id).where(
         rounds.c.council == council_code, rounds.c.kind == kind, rounds.c.period == period,
-        rounds.c.status == "cancelled",
+        rounds.c.status == "cancelled", rounds.c.natural_key.like("%#cancelled:%"),
     ).limit(1)).first() is not None
 
 

@@ -10,7 +10,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
 from services.council.domain.tally import CHOICES
 from shared.clock import MONTH_PATTERN, PERIOD_PATTERN
-from shared.http import MAX_LIMIT, cursor_schema
+from shared.http import ID, MAX_LIMIT, cursor_schema
 from shared.text import text_problem
 
 REQUIRED = "Trường bắt buộc."
@@ -115,7 +115,7 @@ class RoundQuery(Strict):
     period = fields.String(validate=validate.Regexp(PERIOD_PATTERN, error="Phải là YYYY-MM hoặc YYYY-Qn, từ 2021-09."))
     kind = fields.String(validate=validate.OneOf(KINDS, error=f"Phải là một trong: {', '.join(KINDS)}."))
     limit = fields.Integer(validate=validate.Range(1, MAX_LIMIT), metadata={"default": 100})
-    cursor = fields.String(metadata=cursor_schema(str))
+    cursor = fields.String(metadata=cursor_schema(ID))
 
 
 # -- out ----------------------------------------------------------------------------------------

@@ -194,7 +194,38 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
                 raise Problem(409, f"Còn {exc.pending} hồ sơ đề nghị của quý {data['period']} đang được chuyển "
                                    "đến Hội đồng cấp tỉnh; hãy mở phiên sau ít phút.") from None
             time.sleep(0.05)  # the council's worker receives them in the meantime
+    if data["kind"] == MONTHLY and opened_by is None and _answered(runtime, round_id) == CANCELLED:
+        # API.md: a round with no candidate is 409. intake said the month had nothing introduced;
+        # the round was cancelled on that answer and the month takes introductions again.
+        raise Problem(409, f"Không có việc tốt nào được giới thiệu cho tháng {data['period']}: phiên không được mở.")
     return get_round_view(runtime, round_id)
+
+
+# A monthly round's candidates come from intake's answer (API.md, "opening"). The secretary's
+# request waits this long for it, so that a month with nothing introduced is answered 409 as the
+# other kinds are; a round still waiting after that is answered as it stands (``opening``).
+OPENING_WAIT_SECONDS = 5.0
+# With no relay moving the outbox (tests that hand messages over themselves, a broker that is
+# down), the request does not wait for an answer that cannot come.
+UNSENT_WAIT_SECONDS = 0.25
+
+
+def _answered(runtime: Runtime, round_id: str) -> str:
+    """The monthly round's status once intake answered, or ``opening`` when it did not in time."""
+    started = time.monotonic()
+    asked = outbox.c.envelope["payload"]["round_id"].as_string() == round_id
+    while True:
+        with runtime.db.reading() as session:  # a new read each time: a snapshot would never change
+            status = session.execute(sa.select(rounds.c.status).where(rounds.c.id == round_id)).scalar_one()
+            if status != OPENING:
+                return status
+            waited = time.monotonic() - started
+            if waited > OPENING_WAIT_SECONDS:
+                return status
+            if waited > UNSENT_WAIT_SECONDS and session.execute(sa.select(outbox.c.id).where(
+                    outbox.c.type == CloseIntroductions.TYPE, asked, outbox.c.sent_at.is_(None))).first():
+                return status
+        time.sleep(0.02)
 
 
 # R12: a provincial round's candidates are the dossiers received for its quarter. A quarterly
@@ -349,8 +380,9 @@ def _freeze(session: Session, round_id: str, council_code: str, deeds: list[tupl
 def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsClosed, now: dt.datetime | None = None) -> None:
     """intake closed the month and sent the final list: freeze it and open the round for ballots.
 
-    A round with no candidate is not opened (API.md): it closes at once, empty, its quota unmet, and
-    causes no message. A second delivery changes nothing (the round is no longer ``opening``)."""
+    A round with no candidate is not opened (API.md): one the secretary opened is cancelled and the
+    month reopened to introductions (their request answers 409); one the calendar opened closes
+    at once, empty, its quota unmet, and causes no message. A second delivery changes nothing (the round is no longer ``opening``)."""
     now = now or utcnow()
     session = uow.session
     row = repo.round_(session, msg.round_id, lock=True)
@@ -366,6 +398,16 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
     # R15a: a revoked recognition is never put to the vote again.
     gone = revocation.revoked(session, (d["id"] for d in deeds))
     deeds = [d for d in deeds if d["id"] not in gone]
+    if not deeds and row.opened_by not in ("calendar", "system"):
+        # API.md: a round with no candidate is 409, so a secretary's round that found none never
+        # was: cancelled (its period free to open again, by the secretary or the calendar: this is
+        # no R20a cancellation) and the month given back to introductions.
+        session.execute(rounds.update().where(rounds.c.id == row.id).values(
+            status=CANCELLED, natural_key=f"{row.natural_key}#empty:{row.id}", recorded=msg.recorded, entitled=0))
+        uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
+        audit.record(uow, audit.system("intake"), "round.cancelled", row.id,
+                     {"kind": row.kind, "period": row.period, "candidates": 0}, unit=row.unit, at=now)
+        return
     _track(session, ((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
     # R17a: what no member of the unit council may vote on goes to the provincial council, and
     # neither counts in nor holds up the unit's own round.

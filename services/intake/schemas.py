@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.intake.domain.text import nfc, text_problem
 from shared import clock
-from shared.http import cursor_schema
+from shared.http import ID, cursor_schema
 from shared.messages import STATUSES
 from shared.text import (
     MULTILINE_NOT_BLANK_PATTERN,
@@ -178,7 +178,7 @@ class DeedQuery(StrictSchema):
         error_messages=_messages(invalid="Phải là số nguyên."),
         metadata={"description": "1–500, mặc định 100"},
     )
-    cursor = fields.String(error_messages=_messages(), metadata=cursor_schema(str))
+    cursor = fields.String(error_messages=_messages(), metadata=cursor_schema(ID))
 
 
 # -- output --------------------------------------------------------------------------------------

@@ -186,6 +186,8 @@ def test_listing_rounds_with_filters_and_cursor(client, runtime, secretary, memb
     assert client.get("/api/v1/rounds?status=done", headers=secretary).status_code == 422
     assert client.get("/api/v1/rounds?limit=501", headers=secretary).status_code == 422
     assert client.get("/api/v1/rounds?cursor=%%%", headers=secretary).status_code == 422
+    for nonsense in ("abc", "7", "~eyJ4IjoxfQ", ids[0].upper()):  # not a round's id, as `next` gives
+        assert "cursor" in client.get(f"/api/v1/rounds?cursor={nonsense}", headers=secretary).get_json()["errors"]
     assert client.get("/api/v1/rounds", headers=auth("officer", AUTHORS[0])).status_code == 403
 
 
@@ -366,16 +368,21 @@ def test_no_deed_passes_quota_unmet_and_no_decision(client, runtime, secretary, 
     assert [m["payload"]["status"] for m in outbox_messages(runtime, "intake.deed_fate")] == ["not_selected"]
 
 
-def test_a_month_with_no_introduction_closes_empty(client, runtime, secretary) -> None:
-    """API.md: a round with no candidate is not opened; the monthly round, already answered 201,
-    closes at once, empty, quota unmet, and causes no message."""
+def test_a_month_with_no_introduction_is_not_opened(client, runtime, secretary) -> None:
+    """API.md: a round with no candidate is 409. A monthly round learns its candidates from
+    intake's answer: when that says the month had nothing, the secretary's round is cancelled
+    and the month given back to introductions (ReopenIntroductions); nothing is decided, and
+    the month can be opened again once something is introduced."""
     rnd = open_monthly(client, secretary, runtime, [], recorded=3)
-    assert rnd["status"] == "closed" and rnd["candidates"] == [] and rnd["entitled"] == 0
-    result = client.get(f"/api/v1/rounds/{rnd['id']}/result").get_json()
-    assert result == {"round": rnd["id"], "status": "closed", "candidates": [], "ballots": [], "decision": None,
-                      "runoff": None, "quota_met": False}
+    assert rnd["status"] == "cancelled" and rnd["candidates"] == [] and rnd["entitled"] == 0
+    assert [m["payload"]["round_id"] for m in outbox_messages(runtime, "intake.reopen_introductions")] == [rnd["id"]]
     assert outbox_messages(runtime, "book.inscribe") == [] and outbox_messages(runtime, "intake.deed_fate") == []
     assert client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=secretary).status_code == 409
+    # The same answer again changes nothing (the round is no longer waiting for it).
+    deliver(runtime, IntroductionsClosed(round_id=rnd["id"], unit=UNIT, month=rnd["period"], recorded=3, deeds=[]))
+    assert len(outbox_messages(runtime, "intake.reopen_introductions")) == 1
+    again = open_monthly(client, secretary, runtime, [deed_copy()])
+    assert again["status"] == "open" and again["period"] == rnd["period"] and again["id"] != rnd["id"]
 
 
 # -- R19: secrecy ---------------------------------------------------------------------------------

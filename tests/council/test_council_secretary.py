@@ -225,9 +225,9 @@ def test_cancelling_a_monthly_round_gives_intake_its_month_back(flow: Flow, org_
     last, day = previous_month()
     month = clock.today().strftime("%Y-%m")
     earlier = record(flow, secretary, p.officer, "Việc của tháng trước, giới thiệu muộn", day)
-    # Last month's round opens (empty) and closes; the late introduction is carried over (R5a).
-    first = flow.post("council", "/api/v1/rounds", secretary, {"council": p.council, "kind": "monthly", "period": last},
-                      201).get_json()
+    # The calendar opens last month's round (empty) and it closes; the late introduction is
+    # carried over (R5a).
+    first = flow.open_by_calendar(p.council, p.secretary, "monthly", last)
     flow.pump()
     assert flow.get("council", f"/api/v1/rounds/{first['id']}", secretary)["status"] == "closed"
     assert flow.post("intake", f"/api/v1/deeds/{earlier['id']}/introduce", secretary, {}, 200).get_json()[

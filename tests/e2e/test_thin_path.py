@@ -102,13 +102,23 @@ def test_one_deed_from_post_to_feed(system: System) -> None:
     refused = system.cli("token", "issue", "--role", "province_secretary", "--subject", dm["officer"], check=False)
     assert refused.returncode != 0 and not refused.stdout.strip()
 
+    # API.md: a round with no candidate is 409 — a monthly one too, once intake answered that
+    # nothing was introduced; the month still takes introductions (they are not carried over).
+    month = dt.datetime.now(TZ).strftime("%Y-%m")
+    empty = system.http("POST", "/api/v1/rounds", sec, {"council": dm["council"], "kind": "monthly", "period": month})
+    assert empty.status == 409 and "Không có việc tốt nào" in empty.json["detail"], empty.body
+    reopened = poll(lambda: system.http("GET", "/api/v1/audit/intake", sec),
+                    lambda g: g.status == 200 and any(x["action"] == "month.reopened_to_introductions"
+                                                      for x in g.json["items"]))
+    assert any(x["action"] == "month.reopened_to_introductions" for x in reopened.json["items"]), reopened.body
+
     run = secrets.token_hex(3)
     titles = [f"Dẫn đường cho đoàn khách lạc trong rừng cao su [{run}]",
               f"Sửa mái nhà cho cụ ông neo đơn sau trận lốc [{run}]"]
     d1, d2 = (record(system, x, dm["officer"], t) for t in titles)
     for d in (d1, d2):
         r = system.http("POST", f"/api/v1/deeds/{d['id']}/introduce", lead, {})
-        assert r.status == 200 and r.json["status"] == "introduced", r.body
+        assert r.status == 200 and r.json["status"] == "introduced" and r.json["carried_over"] is False, r.body
 
     rnd = open_round(system, sec, dm["council"])
     assert {c["deed_id"] for c in rnd["candidates"]} == {d1["id"], d2["id"]}

@@ -23,7 +23,7 @@ from services.intake import app as intake_app
 from services.intake import services as intake_services
 from services.intake import worker as intake_worker
 from shared import clock
-from shared.auth import new_token, store_token
+from shared.auth import Principal, new_token, store_token
 from shared.config import Settings
 from shared.runtime import Runtime
 from shared.signing import message_keys, sign
@@ -84,6 +84,13 @@ class Flow:
                 store_token(uow, token, role, subject, 1)
                 uow.commit()
         return {"Authorization": f"Bearer {token}"}
+
+    def open_by_calendar(self, council: str, secretary: str, kind: str, period: str) -> dict[str, Any]:
+        """A round opened as R21's calendar opens it: a month it finds with nothing introduced
+        closes, empty, once intake answers (a secretary's would be refused, API.md)."""
+        who = Principal("unit_secretary", secretary)
+        return council_services.open_round(self.runtimes["council"], who,
+                                           {"council": council, "kind": kind, "period": period}, opened_by="calendar")
 
     # -- messages ---------------------------------------------------------------------------------
     def pending(self, type_: str | None = None) -> list[dict[str, Any]]:

@@ -162,8 +162,7 @@ def test_r23_a_refused_change_writes_no_line(flow: Flow, org_document) -> None:
     """The line is written in the transaction of the change: a change refused leaves none."""
     p = people_of(org_document)
     secretary = flow.token("unit_secretary", p.secretary)
-    rnd = flow.post("council", "/api/v1/rounds", secretary, {"council": p.council, "kind": "monthly",
-                                                             "period": this_month()}, 201).get_json()
+    rnd = flow.open_by_calendar(p.council, p.secretary, "monthly", this_month())
     flow.pump()
     before = audit(flow, "council", secretary)
     assert flow.clients["council"].post("/api/v1/rounds", json={"council": p.council, "kind": "monthly",

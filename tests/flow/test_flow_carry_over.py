@@ -77,7 +77,7 @@ def test_the_order_of_messages_changes_nothing(flow: Flow, org_document) -> None
     p = people_of(org_document)
     secretary = flow.token("unit_secretary", p.secretary)
     last, day = previous_month()
-    first = open_monthly(flow, secretary, p.council, last)
+    first = flow.open_by_calendar(p.council, p.secretary, "monthly", last)
     flow.pump()
     assert flow.get("council", f"/api/v1/rounds/{first['id']}", secretary)["status"] == "closed"  # empty
     late = record(flow, secretary, p.officer, "Ghi muộn trong hạn R3", day)

@@ -200,7 +200,9 @@ def test_list_filters_and_scope(client, token, people, record) -> None:
     assert ids(f"unit={people.other_unit}", prov) == [c["id"]]
     problem(client.get(f"{DEEDS}?unit={people.other_unit}", headers=auth(tok)), 403)
     problem(client.get(DEEDS, headers=auth(token("press", people.press))), 403)
-    for bad in ("status=approved", "month=2024-13", "limit=0", "limit=501", "limit=x", "cursor=@@@", "unit=NOPE&x=1"):
+    for bad in ("status=approved", "month=2024-13", "limit=0", "limit=501", "limit=x", "cursor=@@@",
+                # a cursor names a deed by its id (what `next` gave): any other text is no place in the list
+                "cursor=abc", "cursor=12", "cursor=" + "0" * 36, "unit=NOPE&x=1"):
         problem(client.get(f"{DEEDS}?{bad}", headers=auth(prov)), 422)
 
 

@@ -14,7 +14,7 @@ from services.council.api.sealed import sealed_idempotent
 from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.auth import principal
 from shared.db import Database
-from shared.http import idempotent, json_body, load, page, page_params
+from shared.http import ID, idempotent, json_body, load, page, page_params
 from shared.ratelimit import limit_render
 from shared.runtime import Runtime
 
@@ -32,7 +32,7 @@ def _db() -> Database:
 @bp.get("")
 def list_rounds() -> Response:
     who = principal(_db(), *services.READER_ROLES)
-    limit, after = page_params(kind=str)
+    limit, after = page_params(kind=ID)
     filters = load(RoundQuery(), request.args.to_dict())
     filters.pop("limit", None)
     filters.pop("cursor", None)

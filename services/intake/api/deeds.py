@@ -16,7 +16,7 @@ from services.intake.domain.evidence import EXTENSIONS
 from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
 from shared.auth import principal
-from shared.http import Problem, bound_chunked_body, idempotent, json_body, load, page, page_params
+from shared.http import ID, Problem, bound_chunked_body, idempotent, json_body, load, page, page_params
 from shared.refusals import Refused
 from shared.runtime import Runtime
 
@@ -105,7 +105,7 @@ def record_batch() -> Any:
 @refusals
 def list_deeds() -> Any:
     filters = load(_query, request.args.to_dict())
-    limit, cursor = page_params(kind=str)
+    limit, cursor = page_params(kind=ID)
     views = services.list_deeds(runtime(), actor(), filters, limit, cursor)
     return jsonify(page([schemas.deed_out(v) for v in views], limit, key=lambda d: d["id"]))
 
