@@ -1,13 +1,22 @@
 """R21: days, months and quarters of Asia/Ho_Chi_Minh, and the default calendar of rounds.
 
 Pure standard library, so every service's domain may use it.
+
+Every instant the project stamps is read here (``utcnow``, ``now``; ``shared.columns.utcnow`` too),
+from one source: the system's clock, or the one ``Settings.clock`` names, which the composition
+root puts in place for as long as it runs on it (``using``). Time is read in too many places,
+column defaults and rules among them, to hand each one the settings; one seam keeps them all on
+the same clock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -19,9 +28,47 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _QUARTER = re.compile(r"(\d{4})-Q([1-4])")
 
 
+class Clock(Protocol):
+    """A source of the current instant (``Settings.clock``)."""
+
+    def utcnow(self) -> dt.datetime:
+        """The current instant, aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    def utcnow(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+SYSTEM = SystemClock()
+_source: Clock = SYSTEM
+
+
+@contextlib.contextmanager
+def using(source: Clock | None) -> Iterator[None]:
+    """Read every instant from ``source`` within the block (None: the clock already in use)."""
+    global _source
+    if source is None:
+        yield
+        return
+    before, _source = _source, source
+    try:
+        yield
+    finally:
+        _source = before
+
+
+def utcnow() -> dt.datetime:
+    """The current instant, aware, in UTC."""
+    return _source.utcnow()
+
+
 def now() -> dt.datetime:
     """The current instant, aware, in Asia/Ho_Chi_Minh."""
-    return dt.datetime.now(TZ)
+    return _source.utcnow().astimezone(TZ)
 
 
 def today() -> dt.date:

@@ -6,6 +6,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from shared import clock
+
 
 class Instant(sa.types.TypeDecorator):
     """An aware instant stored as UTC; SQLite keeps no offset, so it is restored on the way out."""
@@ -30,4 +32,5 @@ class Instant(sa.types.TypeDecorator):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    """Now, from the process's one clock (``shared.clock``)."""
+    return clock.utcnow()

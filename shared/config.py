@@ -11,6 +11,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from shared.clock import Clock
+from shared.ids import IdSource
+
 SERVICES = ("intake", "council", "book")
 
 
@@ -152,6 +155,12 @@ class Settings:
     # The public origin of the published links (feeds, QR codes), e.g. ``https://sovang.example.vn``;
     # unset: the origin each request came to.
     public_url: str | None = None
+    # Where the process reads the time and draws records' ids from (``shared.clock``,
+    # ``shared.ids``); None: the machine's clock and UUIDv7. Never from the environment: a
+    # program that plays time itself (``sovang demo``) passes its own, and the composition root
+    # puts them in place (``shared.runtime.sources``).
+    clock: Clock | None = field(default=None, repr=False, compare=False)
+    ids: IdSource | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

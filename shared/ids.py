@@ -1,12 +1,20 @@
-"""Identifiers: time-ordered UUIDv7 for records, random tokens for secrets and receipts."""
+"""Identifiers: time-ordered UUIDv7 for records, random tokens for secrets and receipts.
+
+Records' ids come from one source: UUIDv7 from the system's clock, or the source
+``Settings.ids`` names, which the composition root puts in place for as long as it runs on it
+(``using``), as ``shared.clock`` does for time.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from typing import Protocol
 
 _RAND_BITS = 74  # rand_a (12 bits) and rand_b (62 bits) of a UUIDv7
 _lock = threading.Lock()
@@ -23,7 +31,35 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+class IdSource(Protocol):
+    """A source of records' ids (``Settings.ids``): time-ordered UUIDv7 strings."""
+
+    def new_id(self) -> str: ...
+
+
+_source: IdSource | None = None  # None: uuid7() below
+
+
+@contextlib.contextmanager
+def using(source: IdSource | None) -> Iterator[None]:
+    """Draw every record's id from ``source`` within the block (None: the source already in use)."""
+    global _source
+    if source is None:
+        yield
+        return
+    before, _source = _source, source
+    try:
+        yield
+    finally:
+        _source = before
+
+
 def new_id() -> str:
+    """A record's id: a UUIDv7 string, from the source in use."""
+    return uuid7() if _source is None else _source.new_id()
+
+
+def uuid7() -> str:
     """A UUIDv7 string (RFC 9562): sorts by creation time, so cursors can page by id.
 
     Ids a process makes within one millisecond follow the last by one in the random bits

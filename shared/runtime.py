@@ -3,6 +3,8 @@ Flask and Celery apps built over them."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from celery.signals import worker_ready, worker_shutting_down
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 
-from shared import logs, metrics
+from shared import clock, ids, logs, metrics
 from shared.audit import blueprint as audit_blueprint
 from shared.auth import OrgCache
 from shared.celery_app import install_wakeup, make_celery, make_relay, redis_client
@@ -49,6 +51,14 @@ class Runtime:
 
     def broker_ping(self) -> Any:
         return redis_client(self.settings, timeout=1.0, retries=0).ping()
+
+
+@contextlib.contextmanager
+def sources(settings: Settings) -> Iterator[None]:
+    """Within the block, every instant and record id comes from the settings' clock and id
+    source (``Settings.clock``, ``Settings.ids``), the machine's where they name none."""
+    with clock.using(settings.clock), ids.using(settings.ids):
+        yield
 
 
 class _Utf8JSON(DefaultJSONProvider):

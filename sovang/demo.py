@@ -28,12 +28,11 @@ import json
 import math
 import random
 import struct
-import sys
 import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from shared import clock
 from shared.clock import Month, Quarter
 from shared.config import Settings
 from shared.org import Organisation
+from shared.runtime import sources
 from shared.signing import sign
 from sovang.demo_deeds import deed_text
 
@@ -57,8 +57,9 @@ class DemoError(Exception):
 
 # -- the demo's clock and identifiers ------------------------------------------------------------
 class SimClock:
-    """The demo's time: it stands where the scenario puts it and moves a millisecond per reading,
-    so that everything stamped in between is ordered, and the same on every run."""
+    """The demo's time (``Settings.clock``): it stands where the scenario puts it and moves a
+    millisecond per reading, so that everything stamped in between is ordered, and the same on
+    every run."""
 
     def __init__(self, start: dt.datetime) -> None:
         self.t = start.astimezone(UTC)
@@ -67,17 +68,15 @@ class SimClock:
         self.t += dt.timedelta(milliseconds=1)
         return self.t
 
-    def now_local(self) -> dt.datetime:
-        return clock.local(self.utcnow())
-
     def at(self, local: dt.datetime) -> None:
         """Move to a local instant (never backwards)."""
         self.t = max(self.t, local.astimezone(UTC))
 
 
 class SeededIds:
-    """UUIDv7 (RFC 9562) from the demo's clock and seed: time-ordered like ``shared.ids.new_id``,
-    with a counter inside a millisecond, and random bits drawn from the seed."""
+    """The demo's record ids (``Settings.ids``): UUIDv7 (RFC 9562) from the demo's clock and seed,
+    time-ordered like ``shared.ids.uuid7``, with a counter inside a millisecond, and random bits
+    drawn from the seed."""
 
     def __init__(self, sim: SimClock, seed: int) -> None:
         self.sim = sim
@@ -98,31 +97,6 @@ class SeededIds:
         value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | self.counter << 64 | 0b10 << 62
         value |= self.rng.getrandbits(62)
         return str(uuid.UUID(int=value))
-
-
-@contextlib.contextmanager
-def deterministic(sim: SimClock, ids: SeededIds) -> Iterator[None]:
-    """Run the services on the demo's clock and identifiers: ``shared.db.utcnow``,
-    ``shared.clock.now`` and ``shared.ids.new_id``, and every name the project's modules imported
-    them under, point to the demo's for the duration, and back afterwards."""
-    import shared.db
-    import shared.ids
-
-    swaps = [(shared.db.utcnow, sim.utcnow), (shared.ids.new_id, ids.new_id), (clock.now, sim.now_local)]
-    patched: list[tuple[Any, str, Any]] = []
-    for name, module in list(sys.modules.items()):
-        if module is None or not name.startswith(("shared", "services", "sovang")):
-            continue
-        for attr, value in list(vars(module).items()):
-            for original, replacement in swaps:
-                if value is original:
-                    setattr(module, attr, replacement)
-                    patched.append((module, attr, original))
-    try:
-        yield
-    finally:
-        for module, attr, original in reversed(patched):
-            setattr(module, attr, original)
 
 
 # -- the services, in this process ---------------------------------------------------------------
@@ -840,11 +814,11 @@ def run_demo(settings: Settings, seed: int, quarter: Quarter | None = None, port
     settings.home.mkdir(parents=True, exist_ok=True)
     say(f"Sổ vàng lập công — chơi trọn {quarter_text(quarter)} của {org.province_name} (seed {seed}) "
         f"vào {settings.home}")
-    system = Embedded(settings)
+    sim = SimClock(clock.at_local(quarter.months[0].first_day - dt.timedelta(days=1), 7))
+    played = settings.with_(clock=sim, ids=SeededIds(sim, seed))
+    system = Embedded(played)
     try:
-        sim = SimClock(clock.at_local(quarter.months[0].first_day - dt.timedelta(days=1), 7))
-        ids = SeededIds(sim, seed)
-        with deterministic(sim, ids):
+        with sources(played):
             scenario = Scenario(system, sim, org, doc, quarter, seed, say)
             scenario.play()
             data = summary(system, scenario, seed, quarter)

@@ -54,19 +54,27 @@ def test_seeded_ids_are_uuid7_ordered_and_the_same_for_a_seed() -> None:
     assert all(uuid.UUID(x).version == 7 for x in a[:50])
 
 
-def test_the_services_run_on_the_demo_clock_only_inside_the_block() -> None:
+def test_the_services_run_on_the_settings_clock_and_ids_only_inside_the_block() -> None:
     from services.intake import services as intake_services
+    from shared.runtime import sources
 
-    sim = demo.SimClock(clock.at_local(dt.date(2026, 7, 1), 8))
-    ids = demo.SeededIds(sim, 3)
-    real_utcnow, real_new_id = shared.db.utcnow, shared.ids.new_id
-    with demo.deterministic(sim, ids):
-        assert clock.today() == dt.date(2026, 7, 1)
-        assert intake_services.utcnow().date() == dt.date(2026, 7, 1)
-        assert uuid.UUID(intake_services.new_id()).version == 7
-    assert shared.db.utcnow is real_utcnow and shared.ids.new_id is real_new_id
-    assert intake_services.utcnow is real_utcnow and intake_services.new_id is real_new_id
-    assert clock.now.__module__ == "shared.clock" and clock.now is not sim.now_local
+    def play(seed: int) -> tuple[list[dt.date], list[str]]:
+        sim = demo.SimClock(clock.at_local(dt.date(2026, 7, 1), 8))
+        with sources(demo.Settings().with_(clock=sim, ids=demo.SeededIds(sim, seed))):
+            # shared.db.utcnow is what column defaults hold: it reads the same clock.
+            days = [clock.today(), intake_services.utcnow().date(), shared.db.utcnow().date()]
+            return days, [intake_services.new_id(), shared.ids.new_id()]
+
+    days, inside = play(3)
+    assert days == [dt.date(2026, 7, 1)] * 3
+    assert all(uuid.UUID(x).version == 7 for x in inside) and inside == sorted(inside)
+    assert play(3) == (days, inside) and play(4)[1] != inside  # the same seed, the same ids
+    # After the block, the machine's clock and UUIDv7 again.
+    assert abs((shared.db.utcnow() - dt.datetime.now(dt.UTC)).total_seconds()) < 60
+    assert abs((clock.now() - dt.datetime.now(dt.UTC)).total_seconds()) < 60
+    assert shared.ids.new_id() > inside[-1] or dt.date.today() < dt.date(2026, 7, 1)
+    with sources(demo.Settings()):  # none named: the machine's
+        assert abs((clock.now() - dt.datetime.now(dt.UTC)).total_seconds()) < 60
 
 
 @pytest.mark.parametrize(("today", "quarter"), [
