@@ -449,7 +449,7 @@ def admin_submit() -> Response:
     action = request.form.get("action")
     subject = request.form.get("subject", "").strip()
     if action == "signout":
-        n = people.sign_out_everywhere(runtime(), subject)
+        n = people.sign_out_everywhere(runtime(), subject, f"admin:{who.subject}")
         return redirect(f"/admin/?xong=signout&ma={quote(subject)}&n={n}", code=303)
     password = request.form.get("password", "")
     errors: dict[str, str] = {}

@@ -92,7 +92,7 @@ def set_password(runtime: Runtime, subject: str, password: str, by: str) -> None
         else:
             row.hash, row.set_at, row.set_by = digest, now, by
         ended = _end_all(s, subject, "everywhere", now)
-        audit.record(uow, audit.CLI if by == "cli" else audit.Named("admin", by), "password.set", subject,
+        audit.record(uow, _actor(by), "password.set", subject,
                      {"sessions_ended": ended}, unit=_unit(runtime, "officer", subject), at=now)
         uow.commit()
 
@@ -259,11 +259,17 @@ def _end_all(s: Any, subject: str, why: str, now: dt.datetime) -> int:
     return int(result.rowcount or 0)
 
 
-def sign_out_everywhere(runtime: Runtime, subject: str) -> int:
-    """R24: every session of a person ends at once (a lost phone); how many were live."""
+def _actor(by: str) -> audit.Named:
+    """R23's who: ``cli`` (the server's command line) or ``admin:CODE`` (an admin on their page)."""
+    return audit.CLI if by == "cli" else audit.Named("admin", by.removeprefix("admin:"))
+
+
+def sign_out_everywhere(runtime: Runtime, subject: str, by: str = "cli") -> int:
+    """R24: every session of a person ends at once (a lost phone); how many were live. ``by`` as
+    for ``set_password``."""
     with runtime.db.unit_of_work() as uow:
         n = _end_all(uow.session, subject, "everywhere", utcnow())
-        audit.record(uow, audit.CLI, "session.ended", subject, {"why": "everywhere", "sessions": n},
+        audit.record(uow, _actor(by), "session.ended", subject, {"why": "everywhere", "sessions": n},
                      unit=_unit(runtime, "officer", subject))
         uow.commit()
     return n

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from services.intake.orm import Deed, DeedEvidence, PersonSession
 from shared import clock
+from shared.audit import audit_log
 from shared.db import utcnow
 from tests.sessions.site import LEAD, OFFICER, PASSWORD, PROVINCE_SECRETARY, SECRETARY, Site
 
@@ -164,6 +165,12 @@ def test_the_admin_sets_a_password_and_signs_a_person_out_everywhere(site: Site)
     site.sign_in_page("CAH-DM-0011", "một mật khẩu tốt")
     assert phone.get("/admin/").status_code == 303  # signed out
     assert site.sign_in_page(SECRETARY).get("/admin/").status_code == 403
+    # R23: both changes name the admin who made them.
+    with site.runtimes["intake"].db.reading() as s:
+        lines = {(r.action, r.object): (r.role, r.subject) for r in s.execute(sa.select(audit_log).where(
+            audit_log.c.action.in_(("session.ended", "password.set"))))}
+    assert lines[("session.ended", SECRETARY)] == ("admin", PROVINCE_SECRETARY)
+    assert lines[("password.set", "CAH-DM-0011")] == ("admin", PROVINCE_SECRETARY)
 
 
 def test_the_lead_records_for_the_team_at_once_all_or_nothing(site: Site) -> None:
