@@ -252,13 +252,34 @@ def _metrics_dir(name: str) -> None:
     """Count metrics across this process's children (gunicorn workers, Celery's prefork pool):
     set before prometheus_client is first imported (shared.metrics)."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import atexit
         import shutil
         import tempfile
 
-        path = Path(tempfile.gettempdir()) / f"sovang-metrics-{name}-{os.getpid()}"
+        _forget_dead_metrics(Path(tempfile.gettempdir()))
+        owner = os.getpid()
+        path = Path(tempfile.gettempdir()) / f"sovang-metrics-{name}-{owner}"
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        # Gone with the process that made it (its children share it and must not remove it).
+        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(path, ignore_errors=True))
+
+
+def _forget_dead_metrics(tmp: Path) -> None:
+    """Remove the metrics folders of processes no longer running (one killed left its own)."""
+    import shutil
+
+    for folder in tmp.glob("sovang-metrics-*-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's process, alive
 
 
 def cmd_book_rotate_key(settings: Settings, args: argparse.Namespace) -> int:
