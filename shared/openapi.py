@@ -8,13 +8,17 @@ service adds is documented as the conventions make it behave, without saying so 
   limit counts, with ``Retry-After`` on 429 and 503;
 - ``Idempotency-Key`` on every POST, with its limits;
 - free-text query parameters: no control character nor noncharacter (R4a);
-- schema-level constraints a marshmallow schema declares in ``OPENAPI`` (``minProperties``…).
+- schema-level constraints a marshmallow schema declares in ``OPENAPI`` (``minProperties``…);
+- each service's audit record (R23, ``shared.audit``).
 
-Generated from the marshmallow schemas that validate (apispec), never copied by hand.
+A service writes its document as a ``Document``: its title, its component schemas, its paths,
+then ``finish()``. Generated from the marshmallow schemas that validate (apispec), never copied
+by hand.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from apispec import APISpec
@@ -31,6 +35,10 @@ from shared.http import (
 from shared.text import SINGLE_LINE_PATTERN
 
 PROBLEM_MEDIA = "application/problem+json"
+BEARER = [{"bearer": []}]
+BINARY = {"type": "string", "format": "binary"}
+UUID = {"type": "string", "format": "uuid"}
+ERRORS = "Mọi lỗi là application/problem+json; errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}."
 STATUSES = {
     400: "Nội dung không đọc được (JSON hỏng, UTF-8 sai, lồng quá sâu)",
     401: "Thiếu mã xác thực, hoặc mã không hợp lệ, hết hạn, đã thu hồi",
@@ -42,6 +50,14 @@ STATUSES = {
     422: "Dữ liệu không hợp lệ: errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}",
     429: "Quá nhiều yêu cầu: thử lại sau Retry-After giây",
     503: "Cơ sở dữ liệu hoặc hàng đợi tạm thời không truy cập được; không gì được lưu: thử lại sau Retry-After giây",
+}
+# Shorter words for the statuses, for a service that says what its 403, 404 and 409 mean itself.
+BRIEF = {
+    400: "Nội dung không đọc được",
+    401: "Thiếu hoặc sai mã xác thực",
+    413: "Nội dung quá lớn",
+    415: "Kiểu nội dung không được hỗ trợ",
+    422: "Trường không hợp lệ (errors theo trường)",
 }
 RETRY_AFTER = {
     "description": "Số giây nên đợi trước khi thử lại",
@@ -93,6 +109,45 @@ def new_spec(title: str, description: str) -> APISpec:
     return api
 
 
+def json_content(schema: Any) -> dict[str, Any]:
+    """A JSON body of ``schema`` (a component's name, a marshmallow schema, or a JSON schema)."""
+    return {"application/json": {"schema": schema}}
+
+
+def path_param(name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"in": "path", "name": name, "required": True, "schema": dict(schema)}
+    if description is not None:
+        out["description"] = description
+    return out
+
+
+class Document:
+    """One service's OpenAPI document as it is written: ``new_spec`` titled after the service, its
+    component schemas, its paths (``path``), its problems in its own words (``problems``), and
+    ``finish``, which adds the audit record's path and what the shared machinery does."""
+
+    def __init__(self, service: str, what: str, components: Iterable[tuple[str, type[Schema]]],
+                 words: Mapping[int, str] | None = None) -> None:
+        self.service = service
+        self.api = new_spec(f"Sổ vàng lập công — {service}", f"{what} {ERRORS}")
+        for name, schema in components:
+            self.api.components.schema(name, schema=schema)
+        self.words = dict(words or {})
+
+    def path(self, path: str, operations: dict[str, Any]) -> None:
+        self.api.path(path=path, operations=operations)
+
+    def problems(self, *statuses: int, **described: str) -> dict[str, Any]:
+        return problems(*statuses, words=self.words, **described)
+
+    def finish(self, *, rate_limited: bool | set[str] = False) -> dict[str, Any]:
+        from shared import audit
+
+        for path, operations in audit.spec_paths(self.service).items():
+            self.path(path, operations)
+        return finish(self.api.to_dict(), rate_limited=rate_limited)
+
+
 def paging(kind: type | None = None, default: int = 100) -> list[dict[str, Any]]:
     """``limit`` and ``cursor`` of a list (``shared.http.page_params``)."""
     return [
@@ -102,9 +157,10 @@ def paging(kind: type | None = None, default: int = 100) -> list[dict[str, Any]]
     ]
 
 
-def problems(*statuses: int, **described: str) -> dict[str, Any]:
-    """Problem responses; ``described`` gives an operation's own words for a status (``s409=…``)."""
-    return {str(s): problem(s, described.get(f"s{s}")) for s in statuses}
+def problems(*statuses: int, words: Mapping[int, str] | None = None, **described: str) -> dict[str, Any]:
+    """Problem responses; ``words``: a service's own words for some statuses; ``described``: an
+    operation's (``s409=…``)."""
+    return {str(s): problem(s, described.get(f"s{s}") or (words or {}).get(s)) for s in statuses}
 
 
 def problem(status: int, description: str | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 # -- Vietnamese defaults -------------------------------------------------------------------------
 FIELD_MESSAGES: dict[type, dict[str, str]] = {
@@ -91,6 +91,15 @@ def _whole_match(self: validate.Regexp, value: Any) -> Any:
 
 _vietnamese()
 validate.Regexp.__call__ = _whole_match  # type: ignore[method-assign]
+
+
+class StrictSchema(Schema):
+    """The base of every input schema: an unknown field is refused (a 422), said in Vietnamese."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = SCHEMA_MESSAGES
 
 
 # -- one flat map of errors ----------------------------------------------------------------------

@@ -6,22 +6,18 @@ from typing import Any
 
 from services.book import schemas
 from services.book.api.common import MAX_SEQ
-from shared import audit
 from shared.clock import PERIOD_PATTERN, QUARTER_PATTERN
-from shared.openapi import IDEMPOTENCY_KEY, finish, new_spec, paging, problem
+from shared.openapi import BEARER, BRIEF, Document, json_content, paging, path_param
 
 WHAT = {
-    400: "Nội dung không đọc được",
-    401: "Thiếu hoặc sai mã xác thực",
+    **BRIEF,
     403: "Không có quyền với sổ vàng này",
     404: "Không có sổ, mục hay ấn phẩm này",
     409: "Mục đã bị thu hồi, hoặc là mục thu hồi",
-    415: "Kiểu nội dung không được hỗ trợ",
-    422: "Trường không hợp lệ (errors theo trường)",
 }
-CODE = {"in": "path", "name": "code", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-        "description": "Mã sổ vàng: mã đơn vị, hoặc mã tỉnh cho sổ của tỉnh"}
-SEQ = {"in": "path", "name": "seq", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ}}
+CODE = path_param("code", {"type": "string", "minLength": 1, "maxLength": 64},
+                  "Mã sổ vàng: mã đơn vị, hoặc mã tỉnh cho sổ của tỉnh")
+SEQ = path_param("seq", {"type": "integer", "minimum": 1, "maximum": MAX_SEQ})
 CONDITIONAL = [
     {"in": "header", "name": "If-None-Match", "schema": {"type": "string"}},
     {"in": "header", "name": "If-Modified-Since", "schema": {"type": "string"}},
@@ -30,106 +26,90 @@ CONDITIONAL = [
 RENDERED = {"verifyBook", "verifyEntryPage", "getCertificate", "honourRollPeriod", "press_html", "press_pdf"}
 
 
-def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(s): problem(s, WHAT.get(s)) for s in statuses}
-
-
-def _json(schema: str) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _published(summary: str, op: str, media: dict[str, Any], params: list[dict] | None = None) -> dict[str, Any]:
+def _published(doc: Document, summary: str, op: str, media: dict[str, Any], params: list[dict] | None = None) -> dict[str, Any]:
     """A public publication: ETag / Last-Modified, 304 on a match."""
     return {"get": {
         "summary": summary, "operationId": op, "tags": ["book"], "parameters": [*(params or []), *CONDITIONAL],
         "responses": {"200": {"description": "Ấn phẩm", "content": media,
                               "headers": {"ETag": {"schema": {"type": "string"}},
                                           "Last-Modified": {"schema": {"type": "string"}}}},
-                      "304": {"description": "Không đổi"}, **_problems(404)},
+                      "304": {"description": "Không đổi"}, **doc.problems(404)},
     }}
 
 
 def spec() -> dict[str, Any]:
-    api = new_spec("Sổ vàng lập công — book",
-                   "Sổ vàng của các đơn vị và của tỉnh, chuỗi băm, thu hồi, tin và ấn phẩm (API.md, book). Mọi "
-                   "lỗi là application/problem+json; errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}.")
-    for name, schema in (
+    doc = Document("book", "Sổ vàng của các đơn vị và của tỉnh, chuỗi băm, thu hồi, tin và ấn phẩm (API.md, book).", (
         ("SignedHead", schemas.SignedHeadOut), ("Book", schemas.BookOut), ("BookPage", schemas.BookPage), ("Entry", schemas.EntryOut),
         ("EntryPage", schemas.EntryPage), ("Verification", schemas.VerificationOut),
         ("Revocation", schemas.RevocationSchema), ("Figures", schemas.FiguresOut),
         ("SignedHeadPage", schemas.SignedHeadPage),
         ("PublicKey", schemas.PublicKeyOut), ("PublicKeyPage", schemas.PublicKeyPage),
-    ):
-        api.components.schema(name, schema=schema)
-    api.path(path="/api/v1/books", operations={"get": {
+    ), WHAT)
+    doc.path("/api/v1/books", {"get": {
         "summary": "Các sổ vàng (công khai)", "operationId": "listBooks", "tags": ["book"], "parameters": paging(str),
-        "responses": {"200": {"description": "Một trang", "content": _json("BookPage")}, **_problems(422)}}})
-    api.path(path="/api/v1/books/{code}/entries", operations={"get": {
+        "responses": {"200": {"description": "Một trang", "content": json_content("BookPage")}, **doc.problems(422)}}})
+    doc.path("/api/v1/books/{code}/entries", {"get": {
         "summary": "Các mục của một sổ, theo số thứ tự", "operationId": "listEntries", "tags": ["book"],
         "parameters": [CODE, *paging(int)],
-        "responses": {"200": {"description": "Một trang", "content": _json("EntryPage")}, **_problems(404, 422)}}})
-    api.path(path="/api/v1/books/{code}/entries/{seq}", operations={"get": {
+        "responses": {"200": {"description": "Một trang", "content": json_content("EntryPage")}, **doc.problems(404, 422)}}})
+    doc.path("/api/v1/books/{code}/entries/{seq}", {"get": {
         "summary": "Một mục", "operationId": "getEntry", "tags": ["book"], "parameters": [CODE, SEQ],
-        "responses": {"200": {"description": "Mục", "content": _json("Entry")}, **_problems(404)}}})
-    api.path(path="/api/v1/books/{code}/verify", operations={"get": {
+        "responses": {"200": {"description": "Mục", "content": json_content("Entry")}, **doc.problems(404)}}})
+    doc.path("/api/v1/books/{code}/verify", {"get": {
         "summary": "Kiểm tra chuỗi băm của sổ (R15) và đối chiếu với mọi đầu chuỗi đã ký (R15b); nêu mục đầu tiên sai",
         "operationId": "verifyBook", "tags": ["book"], "parameters": [CODE],
-        "responses": {"200": {"description": "Kết quả", "content": _json("Verification")}, **_problems(404)}}})
-    api.path(path="/api/v1/books/{code}/heads", operations={"get": {
+        "responses": {"200": {"description": "Kết quả", "content": json_content("Verification")}, **doc.problems(404)}}})
+    doc.path("/api/v1/books/{code}/heads", {"get": {
         "summary": "Các đầu chuỗi đã ký của sổ, mới nhất trước (R15b): một đầu chuỗi cho mỗi mục",
         "operationId": "listSignedHeads", "tags": ["book"], "parameters": [CODE, *paging(int)],
-        "responses": {"200": {"description": "Một trang", "content": _json("SignedHeadPage")}, **_problems(404, 422)}}})
-    api.path(path="/api/v1/books/keys", operations={"get": {
+        "responses": {"200": {"description": "Một trang", "content": json_content("SignedHeadPage")}, **doc.problems(404, 422)}}})
+    doc.path("/api/v1/books/keys", {"get": {
         "summary": "Các khóa công khai Ed25519 đã ký đầu chuỗi (R15b), khóa hiện hành trước; khóa cũ vẫn được liệt kê",
         "operationId": "listSigningKeys", "tags": ["book"], "parameters": [*paging(int)],
-        "responses": {"200": {"description": "Các khóa", "content": _json("PublicKeyPage")}, **_problems(422)}}})
-    api.path(path="/verify/{code}/{seq}", operations={"get": {
+        "responses": {"200": {"description": "Các khóa", "content": json_content("PublicKeyPage")}, **doc.problems(422)}}})
+    doc.path("/verify/{code}/{seq}", {"get": {
         "summary": "Trang kiểm tra một mục (R15b): nội dung, đã thu hồi hay chưa, chuỗi có nguyên vẹn đến mục này, "
                    "đầu chuỗi đã ký (mã QR trên giấy chứng nhận trỏ tới đây)",
         "operationId": "verifyEntryPage", "tags": ["book"], "parameters": [CODE, SEQ],
-        "responses": {"200": {"description": "Trang HTML", "content": {"text/html": {}}}, **_problems(404)}}})
-    api.path(path="/api/v1/books/{code}/revocations", operations={"post": {
+        "responses": {"200": {"description": "Trang HTML", "content": {"text/html": {}}}, **doc.problems(404)}}})
+    doc.path("/api/v1/books/{code}/revocations", {"post": {
         "summary": "Thu hồi công nhận một mục (R15a): thư ký đơn vị của sổ; thư ký Công an tỉnh cho sổ của tỉnh",
-        "operationId": "revokeEntry", "tags": ["book"], "security": [{"bearer": []}],
-        "parameters": [CODE, IDEMPOTENCY_KEY],
-        "requestBody": {"required": True, "content": _json("Revocation")},
+        "operationId": "revokeEntry", "tags": ["book"], "security": BEARER,
+        "parameters": [CODE],
+        "requestBody": {"required": True, "content": json_content("Revocation")},
         "description": "409 khi mục đã bị thu hồi, hoặc chính là một mục thu hồi; 404 khi sổ không có mục `seq`.",
-        "responses": {"201": {"description": "Mục thu hồi", "content": _json("Entry"), "links": {
+        "responses": {"201": {"description": "Mục thu hồi", "content": json_content("Entry"), "links": {
                           "GetRevocation": {"operationId": "getEntry", "parameters": {
                               "code": "$request.path.code", "seq": "$response.body#/seq"}},
                           "GetRevokedEntry": {"operationId": "getEntry", "parameters": {
                               "code": "$request.path.code", "seq": "$response.body#/revokes"}}}},
-                      **_problems(400, 401, 403, 404, 409, 415, 422)}}})
-    api.path(path="/api/v1/books/{code}/entries/{seq}/certificate.pdf", operations=_published(
+                      **doc.problems(400, 401, 403, 404, 409, 415, 422)}}})
+    doc.path("/api/v1/books/{code}/entries/{seq}/certificate.pdf", _published(doc,
         "Giấy chứng nhận của một mục (PDF A4), với mã QR của trang kiểm tra /verify/{code}/{seq} (R15b)",
         "getCertificate", {"application/pdf": {}}, [CODE, SEQ]))
-    api.path(path="/api/v1/books/{code}/book.pdf", operations=_published(
+    doc.path("/api/v1/books/{code}/book.pdf", _published(doc,
         "Cả cuốn sổ vàng (PDF A4) để in sổ: trang bìa với đầu chuỗi đã ký, mọi mục theo thứ tự, mục đã thu hồi "
         "và mục thu hồi được đánh dấu, số trang, mục lục", "getBookPdf", {"application/pdf": {}}, [CODE]))
     for fmt, media in (("atom", "application/atom+xml"), ("rss", "application/rss+xml"), ("json", "application/feed+json")):
-        api.path(path=f"/feeds/{{code}}.{fmt}", operations=_published(
+        doc.path(f"/feeds/{{code}}.{fmt}", _published(doc,
             f"Tin của sổ ({fmt}), mới nhất trước; liên kết tuyệt đối (SOVANG_PUBLIC_URL, mặc định nguồn của yêu cầu), "
             "mỗi mục trỏ tới trang /verify; đầu chuỗi đã ký (R15b) trong sv:chain hoặc _sovang.signed_head, "
             "đầu chuỗi cũng trong X-Chain-Head", f"feed_{fmt}", {media: {}}, [CODE]))
-        api.path(path=f"/feeds/{{code}}/archive/{{number}}.{fmt}", operations=_published(
+        doc.path(f"/feeds/{{code}}/archive/{{number}}.{fmt}", _published(doc,
             f"Tài liệu lưu trữ của tin ({fmt}, RFC 5005)", f"feedArchive_{fmt}", {media: {}},
-            [CODE, {"in": "path", "name": "number", "required": True, "schema": {"type": "integer", "minimum": 1}}]))
-    api.path(path="/honour-roll/{code}/", operations=_published(
+            [CODE, path_param("number", {"type": "integer", "minimum": 1})]))
+    doc.path("/honour-roll/{code}/", _published(doc,
         "Trang vinh danh của một sổ", "honourRoll", {"text/html": {}}, [CODE]))
-    api.path(path="/honour-roll/{code}/{period}", operations=_published(
+    doc.path("/honour-roll/{code}/{period}", _published(doc,
         "Trang vinh danh của một tháng (YYYY-MM) hoặc một quý (YYYY-Qn); một kỳ chưa bắt đầu không có trang (404)",
         "honourRollPeriod", {"text/html": {}},
-        [CODE, {"in": "path", "name": "period", "required": True,
-                "schema": {"type": "string", "pattern": PERIOD_PATTERN}}]))
+        [CODE, path_param("period", {"type": "string", "pattern": PERIOD_PATTERN})]))
     for fmt, media in (("html", "text/html"), ("pdf", "application/pdf")):
-        api.path(path=f"/press/{{quarter}}.{fmt}", operations=_published(
+        doc.path(f"/press/{{quarter}}.{fmt}", _published(doc,
             f"Thông cáo báo chí hằng quý của sổ vàng của tỉnh ({fmt}); một quý chưa kết thúc chưa có (404)",
             f"press_{fmt}", {media: {}},
-            [{"in": "path", "name": "quarter", "required": True,
-              "schema": {"type": "string", "pattern": QUARTER_PATTERN}}]))
-    api.path(path="/api/v1/figures", operations=_published(
+            [path_param("quarter", {"type": "string", "pattern": QUARTER_PATTERN})]))
+    doc.path("/api/v1/figures", _published(doc,
         "Số liệu: từ 01/09/2021 Công an tỉnh đã công nhận N việc tốt, theo quý và theo đơn vị", "figures",
-        _json("Figures")))
-    for path, operations in audit.spec_paths("book").items():
-        api.path(path=path, operations=operations)
-    return finish(api.to_dict(), rate_limited=RENDERED)
+        json_content("Figures")))
+    return doc.finish(rate_limited=RENDERED)

@@ -5,22 +5,18 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
 from services.book.domain.chain import Verdict
 from services.book.domain.paper import source_of
 from services.book.domain.witness import Witnessed
 from shared import clock
 from shared.text import MULTILINE_NOT_BLANK_PATTERN, text_problem
+from shared.validation import StrictSchema
 
 
-class RevocationSchema(Schema):
+class RevocationSchema(StrictSchema):
     """R15a: ``{"seq", "reason"}``."""
-
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {"unknown": "Trường không được phép.", "type": "Phải là một đối tượng JSON."}
 
     seq = fields.Integer(
         required=True, strict=True,

@@ -6,23 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from services.council import schemas
-from shared import audit
 from shared.clock import QUARTER_PATTERN
 from shared.http import cursor_schema
-from shared.openapi import IDEMPOTENCY_KEY, finish, new_spec, problem
+from shared.openapi import BEARER, BINARY, BRIEF, UUID, Document, json_content, path_param, problem
 
 WHAT = {
-    400: "Nội dung không đọc được",
-    401: "Thiếu hoặc sai mã xác thực",
+    **BRIEF,
     403: "Không có quyền với chủ thể này",
     404: "Không có phiên này",
     409: "Xung đột trạng thái",
-    413: "Nội dung quá lớn",
-    415: "Kiểu nội dung không được hỗ trợ",
-    422: "Trường không hợp lệ (errors theo trường)",
 }
-ROUND_ID = {"in": "path", "name": "round_id", "required": True, "schema": {"type": "string", "format": "uuid"},
-            "description": "Mã phiên (UUID); một mã khác không chỉ phiên nào (404)"}
+ROUND_ID = path_param("round_id", UUID, "Mã phiên (UUID); một mã khác không chỉ phiên nào (404)")
 # What a client does next with a round it opened (OpenAPI links from POST /rounds).
 ROUND_LINKS = {
     name: {"operationId": op, "parameters": {"round_id": "$response.body#/id"}, "description": what}
@@ -36,33 +30,25 @@ ROUND_LINKS = {
         ("GetDecision", "getDecision", "Quyết định công nhận khi phiên đã đóng"),
     )
 }
-SECURED = [{"bearer": []}]
-PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+PDF = {"application/pdf": {"schema": BINARY}}
 
 
-def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(s): problem(s, WHAT.get(s)) for s in statuses}
-
-
-def _json(schema: str) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _post(summary: str, op: str, body: str | None, status: int, answer: str, problems: tuple[int, ...],
-          path_param: bool = True) -> dict[str, Any]:
+def _post(doc: Document, summary: str, op: str, body: str | None, status: int, answer: str,
+          problems: tuple[int, ...], in_round: bool = True) -> dict[str, Any]:
+    """A POST the secretaries and members make (its Idempotency-Key added by ``finish``)."""
     operation: dict[str, Any] = {
-        "summary": summary, "operationId": op, "tags": ["council"], "security": SECURED,
-        "parameters": ([ROUND_ID] if path_param else []) + [IDEMPOTENCY_KEY],
-        "responses": {str(status): {"description": "OK", "content": _json(answer)}, **_problems(*problems)},
+        "summary": summary, "operationId": op, "tags": ["council"], "security": BEARER,
+        "parameters": [ROUND_ID] if in_round else [],
+        "responses": {str(status): {"description": "OK", "content": json_content(answer)}, **doc.problems(*problems)},
     }
     if body:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
+        operation["requestBody"] = {"required": True, "content": json_content(body)}
     return operation
 
 
-def _open_round() -> dict[str, Any]:
-    operation = _post("Mở phiên (thư ký của hội đồng); ứng viên được đóng băng khi mở", "openRound", "RoundInput",
-                      201, "Round", (400, 401, 403, 409, 413, 415, 422), path_param=False)
+def _open_round(doc: Document) -> dict[str, Any]:
+    operation = _post(doc, "Mở phiên (thư ký của hội đồng); ứng viên được đóng băng khi mở", "openRound", "RoundInput",
+                      201, "Round", (400, 401, 403, 409, 413, 415, 422), in_round=False)
     operation["description"] = (
         "`period` là YYYY-MM cho phiên monthly và supplementary, YYYY-Qn cho quarterly và provincial; kỳ chưa kết "
         "thúc chỉ được mở sớm khi là kỳ hiện tại. Một lược đồ không nói được các điều ấy, cũng như hội đồng phải có "
@@ -73,109 +59,102 @@ def _open_round() -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
-    api = new_spec("Sổ vàng lập công — council",
-                   "Hội đồng: phiên bỏ phiếu, phiếu kín, kiểm phiếu, quyết định (API.md, council). Mọi lỗi là "
-                   "application/problem+json; errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}.")
-    for name, schema in (
+    doc = Document("council", "Hội đồng: phiên bỏ phiếu, phiếu kín, kiểm phiếu, quyết định (API.md, council).", (
         ("RoundInput", schemas.OpenRoundIn), ("BallotInput", schemas.BallotIn), ("DeadlineInput", schemas.MoveDeadlineIn),
         ("PaperBallotsInput", schemas.PaperBallotsIn), ("Round", schemas.RoundOut), ("RoundPage", schemas.RoundPage),
         ("RoundResult", schemas.ResultOut), ("BallotReceipt", schemas.ReceiptOut),
         ("PaperCount", schemas.PaperCountOut), ("MonthlyReport", schemas.MonthlyReport),
         ("Dossier", schemas.DossierOut), ("DossierPage", schemas.DossierPage),
-    ):
-        api.components.schema(name, schema=schema)
-    api.path(path="/api/v1/rounds", operations={
+    ), WHAT)
+    doc.path("/api/v1/rounds", {
         "get": {
             "summary": "Danh sách phiên (thành viên, thư ký)", "operationId": "listRounds", "tags": ["council"],
-            "security": SECURED,
+            "security": BEARER,
             "parameters": [{"in": "query", "schema": schemas.RoundQuery}],
-            "responses": {"200": {"description": "Một trang", "content": _json("RoundPage")},
-                          **_problems(401, 403, 422)},
+            "responses": {"200": {"description": "Một trang", "content": json_content("RoundPage")},
+                          **doc.problems(401, 403, 422)},
         },
-        "post": _open_round(),
+        "post": _open_round(doc),
     })
-    api.path(path="/api/v1/rounds/{round_id}", operations={
+    doc.path("/api/v1/rounds/{round_id}", {
         "get": {
             "summary": "Một phiên; voted là số phiếu đã bỏ, không bao giờ là ai (R20a)", "operationId": "getRound",
-            "tags": ["council"], "security": SECURED, "parameters": [ROUND_ID],
-            "responses": {"200": {"description": "Phiên", "content": _json("Round")}, **_problems(401, 403, 404)},
+            "tags": ["council"], "security": BEARER, "parameters": [ROUND_ID],
+            "responses": {"200": {"description": "Phiên", "content": json_content("Round")}, **doc.problems(401, 403, 404)},
         },
         "patch": {
             "summary": "Dời hạn đóng phiên khi phiên còn mở (R20a; thư ký của hội đồng): 409 khi phiên đã đóng "
                        "hoặc đã huỷ, 422 khi hạn mới không ở tương lai",
-            "operationId": "moveDeadline", "tags": ["council"], "security": SECURED, "parameters": [ROUND_ID],
-            "requestBody": {"required": True, "content": _json("DeadlineInput")},
-            "responses": {"200": {"description": "Phiên với hạn mới", "content": _json("Round")},
-                          **_problems(400, 401, 403, 404, 409, 415, 422)},
+            "operationId": "moveDeadline", "tags": ["council"], "security": BEARER, "parameters": [ROUND_ID],
+            "requestBody": {"required": True, "content": json_content("DeadlineInput")},
+            "responses": {"200": {"description": "Phiên với hạn mới", "content": json_content("Round")},
+                          **doc.problems(400, 401, 403, 404, 409, 415, 422)},
         },
     })
-    api.path(path="/api/v1/rounds/{round_id}/cancel", operations={"post": _post(
+    doc.path("/api/v1/rounds/{round_id}/cancel", {"post": _post(doc,
         "Huỷ phiên mở nhầm trước khi có phiếu nào (R20a; thư ký của hội đồng): status cancelled, các ứng viên "
         "trở lại như trước và kỳ đó mở lại được; 409 khi đã có phiếu, khi phiên đã đóng hoặc đã huỷ",
         "cancelRound", None, 200, "Round", (401, 403, 404, 409))})
-    api.path(path="/api/v1/rounds/{round_id}/ballots", operations={"post": _post(
+    doc.path("/api/v1/rounds/{round_id}/ballots", {"post": _post(doc,
         "Bỏ phiếu (R18, R19): đúng các ứng viên thành viên được bỏ phiếu", "castBallot", "BallotInput", 201,
         "BallotReceipt", (400, 401, 403, 404, 409, 415, 422))})
-    api.path(path="/api/v1/rounds/{round_id}/paper-ballots", operations={"post": _post(
+    doc.path("/api/v1/rounds/{round_id}/paper-ballots", {"post": _post(doc,
         "Nhập phiếu giấy đã kiểm (R19a); nhập lại trước khi đóng phiên thì số mới thay số cũ (R20a); 422 khi "
         "số phiếu vượt số người nhận phiếu hoặc số này vượt số thành viên có quyền; trả lại các lá phiếu như sẽ "
         "công bố, từng lựa chọn một (R19)", "enterPaperBallots", "PaperBallotsInput", 201, "PaperCount",
         (400, 401, 403, 404, 409, 415, 422))})
-    api.path(path="/api/v1/rounds/{round_id}/close", operations={"post": _post(
+    doc.path("/api/v1/rounds/{round_id}/close", {"post": _post(doc,
         "Đóng phiên (R20): một lần duy nhất", "closeRound", None, 200, "RoundResult", (401, 403, 404, 409))})
-    api.path(path="/api/v1/rounds/{round_id}/result", operations={"get": {
+    doc.path("/api/v1/rounds/{round_id}/result", {"get": {
         "summary": "Kết quả; công khai khi phiên đã đóng, chỉ nêu tên và tác giả việc tốt được chọn (R16); "
                    "phiếu công bố từng lựa chọn một, mỗi lựa chọn một mã riêng (R19)", "operationId": "getResult", "tags": ["council"],
-        "parameters": [ROUND_ID], "security": [{}, *SECURED],
-        "responses": {"200": {"description": "Kết quả", "content": _json("RoundResult")}, **_problems(401, 403, 404)},
+        "parameters": [ROUND_ID], "security": [{}, *BEARER],
+        "responses": {"200": {"description": "Kết quả", "content": json_content("RoundResult")}, **doc.problems(401, 403, 404)},
     }})
-    api.path(path="/api/v1/rounds/{round_id}/minutes.pdf", operations={"get": {
+    doc.path("/api/v1/rounds/{round_id}/minutes.pdf", {"get": {
         "summary": "Biên bản kiểm phiếu của phiên đã đóng (nêu mọi ứng viên): chỉ thành viên, thư ký của hội đồng "
                    "và thư ký Công an tỉnh (R16)", "operationId": "getMinutes", "tags": ["council"],
-        "parameters": [ROUND_ID], "security": SECURED,
-        "responses": {"200": {"description": "PDF", "content": {"application/pdf": {"schema": {
-            "type": "string", "format": "binary"}}}}, **_problems(401, 403, 404, 409)},
+        "parameters": [ROUND_ID], "security": BEARER,
+        "responses": {"200": {"description": "PDF", "content": PDF}, **doc.problems(401, 403, 404, 409)},
     }})
-    api.path(path="/api/v1/rounds/{round_id}/decision.pdf", operations={"get": {
+    doc.path("/api/v1/rounds/{round_id}/decision.pdf", {"get": {
         "summary": "Quyết định công nhận (R8, R14) của phiên đã đóng có công nhận việc tốt; công khai",
-        "operationId": "getDecision", "tags": ["council"], "parameters": [ROUND_ID], "security": [{}, *SECURED],
-        "responses": {"200": {"description": "PDF", "content": PDF}, **_problems(404)},
+        "operationId": "getDecision", "tags": ["council"], "parameters": [ROUND_ID], "security": [{}, *BEARER],
+        "responses": {"200": {"description": "PDF", "content": PDF}, **doc.problems(404)},
     }})
     dossier_id = {"in": "path", "name": "dossier_id", "required": True, "schema": {"type": "string"}}
-    api.path(path="/api/v1/dossiers", operations={"get": {
+    doc.path("/api/v1/dossiers", {"get": {
         "summary": "Hồ sơ đề nghị (R11): thư ký đơn vị (đơn vị mình), thư ký và thành viên Hội đồng cấp tỉnh",
-        "operationId": "listDossiers", "tags": ["council"], "security": SECURED,
+        "operationId": "listDossiers", "tags": ["council"], "security": BEARER,
         "parameters": [
             {"in": "query", "name": "quarter", "schema": {"type": "string", "pattern": QUARTER_PATTERN}},
             {"in": "query", "name": "unit", "schema": {"type": "string"}},
             {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             {"in": "query", "name": "cursor", "schema": cursor_schema((str, str, str))},
         ],
-        "responses": {"200": {"description": "Một trang", "content": _json("DossierPage")},
-                      **_problems(401, 403, 422)},
+        "responses": {"200": {"description": "Một trang", "content": json_content("DossierPage")},
+                      **doc.problems(401, 403, 422)},
     }})
-    api.path(path="/api/v1/dossiers/{dossier_id}", operations={"get": {
-        "summary": "Một hồ sơ đề nghị (R11)", "operationId": "getDossier", "tags": ["council"], "security": SECURED,
+    doc.path("/api/v1/dossiers/{dossier_id}", {"get": {
+        "summary": "Một hồ sơ đề nghị (R11)", "operationId": "getDossier", "tags": ["council"], "security": BEARER,
         "parameters": [dossier_id],
-        "responses": {"200": {"description": "Hồ sơ", "content": _json("Dossier")}, **_problems(401, 403, 404)},
+        "responses": {"200": {"description": "Hồ sơ", "content": json_content("Dossier")}, **doc.problems(401, 403, 404)},
     }})
-    api.path(path="/api/v1/dossiers/{dossier_id}.pdf", operations={"get": {
+    doc.path("/api/v1/dossiers/{dossier_id}.pdf", {"get": {
         "summary": "Hồ sơ đề nghị in ra (R11)", "operationId": "getDossierPdf", "tags": ["council"],
-        "security": SECURED, "parameters": [dossier_id],
-        "responses": {"200": {"description": "PDF", "content": PDF}, **_problems(401, 403, 404)},
+        "security": BEARER, "parameters": [dossier_id],
+        "responses": {"200": {"description": "PDF", "content": PDF}, **doc.problems(401, 403, 404)},
     }})
-    api.path(path="/api/v1/reports/monthly", operations={"get": {
+    doc.path("/api/v1/reports/monthly", {"get": {
         "summary": "Báo cáo tháng (R10): JSON, CSV (Accept: text/csv, UTF-8 có BOM) hoặc bảng tính XLSX",
         "operationId": "monthlyReport",
-        "tags": ["council"], "security": SECURED,
+        "tags": ["council"], "security": BEARER,
         "description": "Tháng từ 2021-09; một tháng chưa bắt đầu chưa có báo cáo (404).",
         "parameters": [{"in": "query", "schema": schemas.ReportQuery}],
         "responses": {"200": {"description": "Một dòng mỗi đơn vị", "content": {
-            **_json("MonthlyReport"), "text/csv": {"schema": {"type": "string"}},
+            **json_content("MonthlyReport"), "text/csv": {"schema": {"type": "string"}},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {
-                "type": "string", "format": "binary"}}}}, **_problems(401, 403, 422),
+                "type": "string", "format": "binary"}}}}, **doc.problems(401, 403, 422),
             "404": problem(404, "Tháng chưa bắt đầu: chưa có báo cáo")},
     }})
-    for path, operations in audit.spec_paths("council").items():
-        api.path(path=path, operations=operations)
-    return finish(api.to_dict(), rate_limited={"getMinutes", "getDecision"})
+    return doc.finish(rate_limited={"getMinutes", "getDecision"})

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
 from services.council.domain.tally import CHOICES
 from shared.clock import MONTH_PATTERN, PERIOD_PATTERN
 from shared.http import ID, MAX_LIMIT, cursor_schema
 from shared.text import text_problem
+from shared.validation import StrictSchema
 
 REQUIRED = "Trường bắt buộc."
 MESSAGES = {
@@ -32,15 +33,8 @@ def _storable(value: str) -> None:
         raise ValidationError(problem)
 
 
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {"unknown": "Trường không được phép.", "type": "Phải là một đối tượng JSON."}
-
-
 # -- in -----------------------------------------------------------------------------------------
-class OpenRoundIn(Strict):
+class OpenRoundIn(StrictSchema):
     """``POST /api/v1/rounds``."""
 
     council = fields.String(required=True, validate=[validate.Length(1, 40), _storable],
@@ -63,7 +57,7 @@ class OpenRoundIn(Strict):
     )
 
 
-class MoveDeadlineIn(Strict):
+class MoveDeadlineIn(StrictSchema):
     """``PATCH /api/v1/rounds/{id}`` (R20a): the new deadline."""
 
     closes_at = fields.AwareDateTime(
@@ -72,7 +66,7 @@ class MoveDeadlineIn(Strict):
     )
 
 
-class BallotIn(Strict):
+class BallotIn(StrictSchema):
     """``POST /api/v1/rounds/{id}/ballots``: one choice per candidate the member may vote on."""
 
     choices = fields.Dict(
@@ -85,7 +79,7 @@ class BallotIn(Strict):
     )
 
 
-class PaperBallotIn(Strict):
+class PaperBallotIn(StrictSchema):
     choices = fields.Dict(
         keys=fields.String(validate=[validate.Length(1, 64), _storable]),
         values=fields.String(validate=_storable, error_messages=_m(invalid="Phải là chuỗi.")),
@@ -94,7 +88,7 @@ class PaperBallotIn(Strict):
     )
 
 
-class PaperBallotsIn(Strict):
+class PaperBallotsIn(StrictSchema):
     """``POST /api/v1/rounds/{id}/paper-ballots`` (R19a)."""
 
     voters = fields.Integer(
@@ -107,7 +101,7 @@ class PaperBallotsIn(Strict):
     )
 
 
-class RoundQuery(Strict):
+class RoundQuery(StrictSchema):
     """``GET /api/v1/rounds`` filters (besides ``limit`` and ``cursor``)."""
 
     council = fields.String(validate=validate.Length(1, 40))
@@ -300,7 +294,7 @@ class MonthlyReport(Schema):
     next = fields.String(allow_none=True)
 
 
-class ReportQuery(Strict):
+class ReportQuery(StrictSchema):
     """``GET /api/v1/reports/monthly``: a month of the programme (from 2021-09)."""
 
     month = fields.String(required=True, validate=validate.Regexp(MONTH_PATTERN, error="Phải có dạng YYYY-MM, từ 2021-09."),

@@ -6,25 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from apispec import APISpec
-
 from services.intake import schemas
 from services.intake.domain.evidence import EXTENSIONS
-from shared import audit
-from shared.openapi import finish as finish_document
-from shared.openapi import new_spec, problems
+from shared.openapi import BEARER, BINARY, UUID, Document, json_content, path_param
 from shared.text import SINGLE_LINE_PATTERN
 
-DEED_ID = {"in": "path", "name": "deed_id", "required": True, "schema": {"type": "string", "format": "uuid"},
-           "description": "Mã việc tốt (UUID); một mã khác không chỉ việc tốt nào (404)"}
+DEED_ID = path_param("deed_id", UUID,
+                     "Mã việc tốt (UUID); một mã khác không chỉ việc tốt nào (404)")
 MEDIA_TYPES = tuple(EXTENSIONS)
 R3 = ("R3: `occurred_on` không ở tương lai, không trước 01/09/2021, và không quá SOVANG_LATE_DAYS ngày trước hôm "
       "nay (giờ Asia/Ho_Chi_Minh); tác giả phải có trong tổ chức và trong phạm vi của người ghi — một lược đồ không "
       "nói được các điều ấy: chúng là 422 (errors theo trường) hoặc 403.")
-
-
-def _json(schema: Any) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
 
 
 def _deed_links(deed_id: str) -> dict[str, Any]:
@@ -40,114 +32,108 @@ def _deed_links(deed_id: str) -> dict[str, Any]:
 
 
 def spec() -> dict[str, Any]:
-    api = new_spec("Sổ vàng lập công — intake",
-                   "Ghi nhận việc tốt, giới thiệu lên đơn vị, bằng chứng (API.md, intake). Mọi lỗi là "
-                   "application/problem+json; errors là một bảng phẳng {đường dẫn trường: [thông báo, …]}.")
-    for name, schema in (
+    doc = Document("intake", "Ghi nhận việc tốt, giới thiệu lên đơn vị, bằng chứng (API.md, intake).", (
         ("Evidence", schemas.EvidenceOut), ("DeedInput", schemas.DeedIn), ("DeedBatchInput", schemas.BatchIn),
         ("Deed", schemas.DeedOut), ("DeedPage", schemas.DeedPage), ("DeedItems", schemas.DeedItems),
         ("EvidenceUpload", schemas.EvidenceUpload),
-    ):
-        api.components.schema(name, schema=schema)
-    secured = [{"bearer": []}]
-    api.path(
-        path="/api/v1/deeds",
-        operations={
+    ))
+    doc.path(
+        "/api/v1/deeds",
+        {
             "post": {
                 "summary": "Ghi một việc tốt (R2, R3)", "operationId": "recordDeed", "tags": ["intake"],
-                "description": R3, "security": secured,
-                "requestBody": {"required": True, "content": _json("DeedInput")},
-                "responses": {"201": {"description": "Việc tốt đã ghi", "content": _json("Deed"),
+                "description": R3, "security": BEARER,
+                "requestBody": {"required": True, "content": json_content("DeedInput")},
+                "responses": {"201": {"description": "Việc tốt đã ghi", "content": json_content("Deed"),
                                       "links": _deed_links("$response.body#/id")},
-                              **problems(400, 401, 403, 413, 415, 422, s403="Tác giả ngoài phạm vi được ghi",
+                              **doc.problems(400, 401, 403, 413, 415, 422, s403="Tác giả ngoài phạm vi được ghi",
                                          s422="Trường không hợp lệ, hoặc ngày ngoài cửa sổ R3, hoặc tác giả "
                                               "không có trong tổ chức (errors theo trường)")},
             },
             "get": {
                 "summary": "Danh sách việc tốt trong phạm vi được xem; mỗi từ của q khớp với đầu một từ của tiêu đề "
                            "hoặc mô tả, bỏ qua dấu và hoa thường (R4)",
-                "operationId": "listDeeds", "tags": ["intake"], "security": secured,
+                "operationId": "listDeeds", "tags": ["intake"], "security": BEARER,
                 "parameters": [{"in": "query", "schema": schemas.DeedQuery}],
-                "responses": {"200": {"description": "Một trang", "content": _json("DeedPage")},
-                              **problems(401, 403, 422)},
+                "responses": {"200": {"description": "Một trang", "content": json_content("DeedPage")},
+                              **doc.problems(401, 403, 422)},
             },
         },
     )
-    api.path(
-        path="/api/v1/deeds/batch",
-        operations={"post": {
+    doc.path(
+        "/api/v1/deeds/batch",
+        {"post": {
             "summary": "Ghi theo lô (≤ 1000), tất cả hoặc không gì",
             "description": "Một việc tốt không hợp lệ → 422, không việc nào được lưu; errors theo chỉ số của việc "
                            "tốt trong lô (\"3\": [\"title: …\"]), mỗi thông báo nêu trường của nó. " + R3,
-            "operationId": "recordDeeds", "tags": ["intake"], "security": secured,
-            "requestBody": {"required": True, "content": _json("DeedBatchInput")},
-            "responses": {"201": {"description": "Các việc tốt đã ghi", "content": _json("DeedItems"),
+            "operationId": "recordDeeds", "tags": ["intake"], "security": BEARER,
+            "requestBody": {"required": True, "content": json_content("DeedBatchInput")},
+            "responses": {"201": {"description": "Các việc tốt đã ghi", "content": json_content("DeedItems"),
                                   "links": {"GetFirstDeed": {"operationId": "getDeed",
                                                              "parameters": {"deed_id": "$response.body#/items/0/id"}}}},
-                          **problems(400, 401, 403, 413, 415, 422,
+                          **doc.problems(400, 401, 403, 413, 415, 422,
                                      s422="Lô không hợp lệ: errors theo chỉ số của việc tốt (API.md)")},
         }},
     )
-    api.path(
-        path="/api/v1/deeds/{deed_id}",
-        operations={"get": {
+    doc.path(
+        "/api/v1/deeds/{deed_id}",
+        {"get": {
             "summary": "Một việc tốt và trạng thái hiện tại", "operationId": "getDeed", "tags": ["intake"],
-            "security": secured, "parameters": [DEED_ID],
-            "responses": {"200": {"description": "Việc tốt", "content": _json("Deed"),
+            "security": BEARER, "parameters": [DEED_ID],
+            "responses": {"200": {"description": "Việc tốt", "content": json_content("Deed"),
                                   "links": {"IntroduceDeed": _deed_links("$request.path.deed_id")["IntroduceDeed"]}},
-                          **problems(401, 403, 404)},
+                          **doc.problems(401, 403, 404)},
         }},
     )
-    api.path(
-        path="/api/v1/deeds/{deed_id}/introduce",
-        operations={"post": {
+    doc.path(
+        "/api/v1/deeds/{deed_id}/introduce",
+        {"post": {
             "summary": "Giới thiệu việc tốt lên đơn vị (R5)",
             "description": "Một lần là đủ: giới thiệu lại không đổi gì. Khi vòng xét của tháng đã mở, việc tốt "
                            "sang vòng tháng kế tiếp của đơn vị (R5a, carried_over). 409 khi việc tốt đã qua bước "
                            "giới thiệu (đang xét, đã công nhận, …).",
-            "operationId": "introduceDeed", "tags": ["intake"], "security": secured,
+            "operationId": "introduceDeed", "tags": ["intake"], "security": BEARER,
             "parameters": [DEED_ID],
-            "requestBody": {"required": False, "content": _json(schemas.IntroduceIn)},
-            "responses": {"200": {"description": "Đã giới thiệu", "content": _json("Deed"),
+            "requestBody": {"required": False, "content": json_content(schemas.IntroduceIn)},
+            "responses": {"200": {"description": "Đã giới thiệu", "content": json_content("Deed"),
                                   "links": {"GetDeed": _deed_links("$request.path.deed_id")["GetDeed"]}},
-                          **problems(400, 401, 403, 404, 409, 415, 422)},
+                          **doc.problems(400, 401, 403, 404, 409, 415, 422)},
         }},
     )
-    api.path(
-        path="/api/v1/deeds/{deed_id}/evidence",
-        operations={"post": {
+    doc.path(
+        "/api/v1/deeds/{deed_id}/evidence",
+        {"post": {
             "summary": "Thêm tệp bằng chứng (JPEG, PNG, WebP, PDF, MP4; ≤ 20 MiB; kiểu đọc từ nội dung)",
             "description": "Kiểu tệp được đọc từ những byte đầu của nội dung, không từ tên hay Content-Type của "
                            "phần: một tệp khác các kiểu " + ", ".join(MEDIA_TYPES) + " là 415.",
-            "operationId": "addEvidence", "tags": ["intake"], "security": secured,
+            "operationId": "addEvidence", "tags": ["intake"], "security": BEARER,
             "parameters": [DEED_ID],
             "requestBody": {"required": True, "content": {"multipart/form-data": {
                 "schema": "EvidenceUpload", "encoding": {"file": {"contentType": ", ".join(MEDIA_TYPES)}}}}},
-            "responses": {"201": {"description": "Tệp đã lưu theo sha256", "content": _json("Evidence"),
+            "responses": {"201": {"description": "Tệp đã lưu theo sha256", "content": json_content("Evidence"),
                                   "links": {"GetEvidence": {
                                       "operationId": "getEvidence",
                                       "parameters": {"deed_id": "$request.path.deed_id",
                                                      "sha256": "$response.body#/sha256"}}}},
-                          **problems(401, 403, 404, 409, 413, 415, 422,
+                          **doc.problems(401, 403, 404, 409, 413, 415, 422,
                                      s415="Không phải multipart/form-data, hoặc tệp không thuộc các kiểu nhận")},
         }},
     )
-    api.path(
-        path="/api/v1/deeds/{deed_id}/evidence/{sha256}",
-        operations={"get": {
-            "summary": "Tải tệp bằng chứng", "operationId": "getEvidence", "tags": ["intake"], "security": secured,
+    doc.path(
+        "/api/v1/deeds/{deed_id}/evidence/{sha256}",
+        {"get": {
+            "summary": "Tải tệp bằng chứng", "operationId": "getEvidence", "tags": ["intake"], "security": BEARER,
             "parameters": [DEED_ID, {"in": "path", "name": "sha256", "required": True,
                                      "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
             "responses": {"200": {"description": "Tệp", "content": {
-                              ct: {"schema": {"type": "string", "format": "binary"}} for ct in MEDIA_TYPES}},
+                              ct: {"schema": BINARY} for ct in MEDIA_TYPES}},
                           "304": {"description": "Không đổi (If-None-Match)"},
-                          **problems(401, 403, 404)},
+                          **doc.problems(401, 403, 404)},
         }},
     )
-    _session_paths(api)
-    for path, operations in audit.spec_paths("intake").items():
-        api.path(path=path, operations=operations)
-    return finish(api.to_dict())
+    _session_paths(doc)
+    # Every intake path counts against the token's rate limit (429).
+    return doc.finish(rate_limited=True)
 
 
 SIGN_IN = {
@@ -170,56 +156,51 @@ CSRF = {"in": "header", "name": "X-CSRF-Token", "required": False, "schema": {"t
         "description": "Mã chống giả mạo của phiên (GET /api/v1/session), bắt buộc khi dùng cookie phiên."}
 
 
-def _session_paths(api: APISpec) -> None:
+def _session_paths(doc: Document) -> None:
     """R24: people sign in (API.md, Common)."""
-    api.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "sovang_session"})
+    doc.api.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "sovang_session"})
     cookie = [{"session": []}]
-    api.path(
-        path="/api/v1/session",
-        operations={
+    doc.path(
+        "/api/v1/session",
+        {
             "post": {
                 "summary": "Đăng nhập bằng mã cán bộ và mật khẩu (R24); 204 kèm cookie phiên "
                            "(HttpOnly, SameSite=Strict, Secure sau TLS)",
                 "operationId": "signIn", "tags": ["session"], "security": [],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": SIGN_IN}}},
                 "responses": {"204": {"description": "Đã đăng nhập; Set-Cookie: sovang_session"},
-                              **problems(400, 401, 415, 422, 429)},
+                              **doc.problems(400, 401, 415, 422, 429)},
             },
             "delete": {
                 "summary": "Đăng xuất", "operationId": "signOut", "tags": ["session"], "security": cookie,
                 "parameters": [CSRF],
-                "responses": {"204": {"description": "Đã đăng xuất"}, **problems(401, 403)},
+                "responses": {"204": {"description": "Đã đăng xuất"}, **doc.problems(401, 403)},
             },
             "get": {
                 "summary": "Người đang đăng nhập, các vai trò và mã CSRF của phiên", "operationId": "getSession",
                 "tags": ["session"], "security": cookie,
                 "responses": {"200": {"description": "Phiên", "content": {"application/json": {"schema": SESSION_OUT}}},
-                              **problems(401)},
+                              **doc.problems(401)},
             },
         },
     )
-    api.path(
-        path="/api/v1/session/role",
-        operations={"post": {
+    doc.path(
+        "/api/v1/session/role",
+        {"post": {
             "summary": "Đổi vai trò mặc định của phiên (người giữ nhiều vai trò)", "operationId": "switchRole",
             "tags": ["session"], "security": cookie, "parameters": [CSRF],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}}}}},
             "responses": {"200": {"description": "Phiên", "content": {"application/json": {"schema": SESSION_OUT}}},
-                          **problems(400, 401, 403, 415, 422)},
+                          **doc.problems(400, 401, 403, 415, 422)},
         }},
     )
-    api.path(
-        path="/api/v1/session/check",
-        operations={"get": {
+    doc.path(
+        "/api/v1/session/check",
+        {"get": {
             "summary": "Cho cổng vào (gateway, nginx auth_request): luôn 204; kèm X-Sovang-Person khi cookie "
                        "là một phiên còn hiệu lực", "operationId": "checkSession", "tags": ["session"],
             "security": [], "responses": {"204": {"description": "Đã kiểm tra"}},
         }},
     )
-
-
-def finish(doc: dict[str, Any]) -> dict[str, Any]:
-    """Every intake path counts against the token's rate limit (429)."""
-    return finish_document(doc, rate_limited=True)
 

@@ -19,7 +19,7 @@ from shared.text import (
     SINGLE_LINE_NOT_BLANK_PATTERN,
     SINGLE_LINE_PATTERN,
 )
-from shared.validation import by_index, flat_errors
+from shared.validation import StrictSchema, by_index, flat_errors
 
 KINDS = ("good_deed", "achievement", "feat", "exemplar")
 RELATIONS = ("direct", "indirect")
@@ -37,15 +37,6 @@ _MESSAGES = {"required": REQUIRED, "null": NULL, "validator_failed": "Giá trị
 
 def _messages(**extra: str) -> dict[str, str]:
     return {**_MESSAGES, **extra}
-
-
-class StrictSchema(Schema):
-    """Unknown fields are refused (marshmallow's default, kept on purpose), in Vietnamese."""
-
-    error_messages = {  # noqa: RUF012 - marshmallow's class attribute
-        "unknown": "Trường không được phép.",
-        "type": "Phải là một đối tượng JSON.",
-    }
 
 
 class Text(fields.String):
