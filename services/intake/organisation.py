@@ -24,9 +24,10 @@ How a load goes (one row of ``org_loads`` keeps where it is, per service):
    nothing — and loading a file already loaded everywhere changes nothing anywhere.
 
 Every answer is taken once: a message delivered again is absorbed by the inbox, and an answer
-for a step already answered (or no longer awaited) is ignored, so nothing happens twice. A load
-waits for the one before it to finish (``BUSY_MINUTES``), so that two files never interleave
-their steps.
+for a step already answered (or no longer awaited) is ignored, so nothing happens twice. A file
+waits for the load before it to finish, so that two files never interleave their steps, unless
+that load has run for more than ``BUSY_MINUTES``: one of its messages was most likely parked, and
+its page then says where to look (the admin's parked messages; sent again, the load goes on).
 """
 
 from __future__ import annotations

@@ -4,12 +4,14 @@ in each service and refreshes itself while it runs. The work is ``organisation``
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request
 
 from services.intake import organisation
 from shared import clock
+from shared.db import utcnow
 from shared.http import Problem
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
@@ -112,5 +114,8 @@ def load_page(load_id: str) -> Response:
     if load is None:
         raise Problem(404, "Không có lần nạp tổ chức này.")
     running = load["state"] in organisation.RUNNING
+    # Past that time a message has most likely been parked: refreshing would only wait in vain.
+    stuck = running and utcnow() - load["requested_at"] > dt.timedelta(minutes=organisation.BUSY_MINUTES)
     return page("intake/organisation_load.html", load=load, steps=_steps(load), states=STATES,
-                running=running, refresh=REFRESH_SECONDS, instant=_instant)
+                running=running and not stuck, stuck=stuck, busy_minutes=organisation.BUSY_MINUTES,
+                refresh=REFRESH_SECONDS, instant=_instant)

@@ -11,6 +11,7 @@ admin, with the form's CSRF token, may load."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import json
@@ -21,9 +22,10 @@ import pytest
 import sqlalchemy as sa
 
 from services.intake import people
-from services.intake.organisation import org_loads
+from services.intake.organisation import BUSY_MINUTES, org_loads
 from shared import clock
 from shared.audit import audit_log
+from shared.db import utcnow
 from shared.ids import new_id
 from shared.org import Organisation
 from shared.tables import org_documents, outbox
@@ -220,6 +222,24 @@ def test_one_load_at_a_time_and_a_second_press_joins_the_first(flow: Flow, org_d
     lines = service_lines(client.get(back))
     assert lines["book"].startswith("Từ chối khi kiểm tra") and "Mã CAH-DM là của sổ vàng đã khoá" in lines["book"]
     assert loaded_everywhere(flow) == {name: ("CAT-LD", 2) for name in flow.runtimes}
+
+
+def test_a_load_stuck_for_long_says_where_to_look_and_no_longer_holds_others_back(
+        flow: Flow, org_document: dict) -> None:
+    """A load whose messages stopped moving (one parked, say) stops refreshing after
+    ``BUSY_MINUTES``, points to the parked messages, and lets another file go."""
+    client, csrf = admin(flow, org_document)
+    where = load_from_page(client, csrf, REFORM)
+    with flow.runtimes["intake"].db.unit_of_work() as uow:
+        uow.session.execute(org_loads.update().values(
+            requested_at=utcnow() - dt.timedelta(minutes=BUSY_MINUTES + 1)))
+        uow.commit()
+    stuck = client.get(where)
+    assert 'http-equiv="refresh"' not in stuck.get_data(as_text=True)
+    assert f"Lần nạp này chưa xong sau {BUSY_MINUTES} phút" in text(stuck)
+    assert 'href="/admin/parked/council/"' in stuck.get_data(as_text=True)
+    assert load_from_page(client, csrf, org_document, "dak-nong.json") != where
+    assert len(load_rows(flow)) == 2
 
 
 # -- refused ------------------------------------------------------------------------------------------
