@@ -19,7 +19,8 @@ prefixes; so its parts are named as ``"module:function"`` and imported when firs
   ``/api/v1/openapi.json`` (None: it publishes none).
 
 ``migrations`` is its Alembic folder; ``prefixes`` the HTTP paths it owns on the shared origin
-(``"/"`` the exact path only); ``public`` those of them nobody signs in for (R16).
+(``"/"`` the exact path only); ``public`` those of them nobody signs in for (R16), and
+``public_pages`` those of ``public`` that are pages for people, which show who is signed in.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Service:
     org_load: str
     openapi: str | None = None
     public: tuple[str, ...] = ()
+    public_pages: tuple[str, ...] = ()
     beat: bool = False
 
     def build_runtime(self, settings: Settings | None = None) -> Runtime:

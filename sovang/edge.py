@@ -24,7 +24,7 @@ from typing import Any
 
 from services import REGISTRY
 from shared.config import SERVICES
-from sovang.gateway import SESSION_CHECK, SESSION_HEADER, SESSION_OWNER
+from sovang.gateway import SESSION_CHECK, SESSION_COOKIE, SESSION_HEADER, SESSION_OWNER
 
 COMPOSE_ROUTES = {name: [f"{name}-web:8000"] for name in SERVICES}
 JSON_LIMIT = "1m"  # Settings.max_body_bytes
@@ -138,15 +138,25 @@ def nginx_config(routes: dict[str, list[str]] | None = None, listen: int = 8000,
         "    # Metrics are for the operator's Prometheus, scraping each process, not for the public.",
         "    location /metrics { return 404; }",
     ]
+    vouched = (f"auth_request /_sovang_session; "
+               f"auth_request_set $sovang_person $upstream_http_{SESSION_HEADER.lower().replace('-', '_')};")
+    signed_in_pages: list[str] = []
     for prefix, name in routing_table():
         # "/" is the sign-in page alone, not a catch-all (sovang.gateway.Gateway.owner).
         where = "= /" if prefix == "/" else prefix
-        if name == SESSION_OWNER or prefix in REGISTRY[name].public:
+        if prefix in REGISTRY[name].public_pages:
+            # A public page asks about a session only when a cookie comes (the signed-in reader's
+            # masthead); whatever the answer, the page is served. ``return`` is all an ``if`` does.
+            if name not in signed_in_pages:
+                signed_in_pages.append(name)
+            out.append(f"    location {where} {{ error_page 418 = @{name}_signed_in; "
+                       f"if ($cookie_{SESSION_COOKIE}) {{ return 418; }} proxy_pass http://{name}; }}")
+        elif name == SESSION_OWNER or prefix in REGISTRY[name].public:
             out.append(f"    location {where} {{ proxy_pass http://{name}; }}")
         else:
-            out.append(f"    location {where} {{ auth_request /_sovang_session; "
-                       f"auth_request_set $sovang_person $upstream_http_{SESSION_HEADER.lower().replace('-', '_')}; "
-                       f"proxy_pass http://{name}; }}")
+            out.append(f"    location {where} {{ {vouched} proxy_pass http://{name}; }}")
+    for name in signed_in_pages:
+        out.append(f"    location @{name}_signed_in {{ {vouched} proxy_pass http://{name}; }}")
     out += ["    location / {", "      default_type application/problem+json;",
             f"      return 404 '{_problem(404, 'Không tìm thấy', 'Không có đường dẫn này.')}';", "    }"]
     out += ["  }", "}"]

@@ -1,7 +1,8 @@
 """The book's pages for people (UI.md): the press office's page ``/press/`` (public: the feeds
-to subscribe to, the quarters' press releases, the honour rolls; nothing private, R16), and the
+to subscribe to, the quarters' press releases, the honour rolls; nothing private, R16), the
 secretary's revocation form ``/unit/revoke/`` (R15a), which calls ``services.revoke``, the use
-case of ``POST /api/v1/books/{code}/revocations``, with the same refusals."""
+case of ``POST /api/v1/books/{code}/revocations``, with the same refusals, and the province
+secretary's press release before publication ``/province/press/`` (R16)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from marshmallow import ValidationError
 from services.book import queries, services
 from services.book.api.common import runtime
 from services.book.domain.entries import RevocationRefused
+from services.book.publication import pages as publication_pages
 from services.book.schemas import RevocationSchema
 from shared import clock
 from shared.clock import Quarter
 from shared.http import Problem
-from shared.web import acting, page, problem_page
+from shared.sessions import person
+from shared.web import SECURITY_HEADERS, acting, page, problem_page, signed_in_values
 
 bp = Blueprint("book_pages", __name__, template_folder="templates")
 
@@ -139,3 +142,42 @@ def revoke_submit() -> Response:
     except Problem as exc:
         return problem_page(exc)
     return redirect(f"/unit/revoke/?xong={created['seq']}", code=303)
+
+
+# -- the press release before publication (R16) -------------------------------------------------------
+NOT_PROVINCE = "Chỉ thư ký Công an tỉnh mới xem được thông cáo báo chí trước khi công bố."
+
+
+@bp.get("/province/press/")
+@bp.get("/province/press/<quarter>.html")
+def press_draft(quarter: str | None = None) -> Response:
+    """The quarter's press release as it stands now, before its quarter ends and it is published
+    at ``/press/{quarter}.html``: the same renderer as the published one (``Publisher.press``),
+    marked as a draft, for the province secretary alone and never cached. The current quarter
+    without ``quarter``; a quarter already over leads to its published release."""
+    who = acting("province_secretary")
+    if isinstance(who, Response):
+        return who
+    org = runtime().orgs.require()
+    if who.subject != org.province_secretary:
+        raise Problem(403, NOT_PROVINCE)
+    try:
+        chosen = Quarter.parse(quarter) if quarter else clock.Month.of(clock.today()).quarter
+    except ValueError:
+        raise Problem(404, f"Quý {quarter!r} không hợp lệ: dùng YYYY-Qn.") from None
+    if clock.in_programme(chosen, ended=True):
+        return redirect(f"/press/{chosen}.html", code=303)
+    if not clock.in_programme(chosen):
+        raise Problem(404, f"Quý {chosen} chưa bắt đầu hoặc trước khi phong trào bắt đầu (09/2021).")
+    at = clock.isoformat(clock.now())
+    made = queries.rendered(runtime(), lambda p: p.press(str(chosen), "html", draft=at))
+    if made is None:
+        raise Problem(404, "Chưa có Sổ vàng cấp tỉnh.")
+    values = signed_in_values(person())
+    body = publication_pages.signed_in(made.body, values["person"], values["person_name"], values["role_pages"],
+                                       request.path)
+    resp = Response(body, 200, content_type=made.content_type)
+    for name, value in SECURITY_HEADERS.items():
+        resp.headers[name] = value
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

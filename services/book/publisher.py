@@ -304,9 +304,11 @@ class Publisher:
         data = figures_from_counts(counts, units=units, since=self.context().since, first_seen=first_seen)
         return Rendered(JSON, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
-    def press(self, quarter: str, fmt: str, by_quarter: dict[str, int] | None = None) -> Rendered | None:
+    def press(self, quarter: str, fmt: str, by_quarter: dict[str, int] | None = None,
+              draft: str | None = None) -> Rendered | None:
         """R16: the quarterly press release of the provincial book (HTML or PDF), with the
-        running figure as it stood at the end of that quarter."""
+        running figure as it stood at the end of that quarter; ``draft`` (an ISO instant, HTML
+        only): the release of a quarter not yet over as it stands then, marked as a draft."""
         if self._book(self.province) is None:
             return None
         items = self._period_items(self.province, quarter)
@@ -315,7 +317,7 @@ class Publisher:
         total = sum(n for q, n in by_quarter.items() if q <= quarter)
         if fmt == "pdf":
             return Rendered(pdf.PDF, pdf.press_release(self.context(), self.province, quarter, items, total))
-        return Rendered(pages.HTML, pages.press_page(self.context(), self.province, quarter, items, total))
+        return Rendered(pages.HTML, pages.press_page(self.context(), self.province, quarter, items, total, draft))
 
     # -- generating when entries arrive -------------------------------------------------------
     def _put(self, path: str, book: str | None, rendered: Rendered | None, at: dt.datetime) -> None:

@@ -8,7 +8,9 @@ while the process listens for invalidations. The next plain ``GET`` of that path
 here, without routing, a request context or building the response again: on a cached feed that
 work cost more than a whole hello-world request.
 
-Only reads are answered: ``GET`` without a query string, and with no validator but
+Only reads are answered, and only for nobody in particular: ``GET`` without a query string and
+without a signed-in person (``X-Sovang-Person``, which only the edge sets: a page is theirs,
+``api.people``), and with no validator but
 ``If-None-Match``, which is how feed readers poll. A request with ``If-None-Match`` is kept
 apart under the value it sent, so the 304 (or the 200, once the feed changed) that Flask made
 for that value is what the same question gets again; nothing here compares ETags. ``HEAD``,
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from services.book.artifact_cache import ArtifactCache
+from shared.sessions import HEADER
 
 # The environ key a view sets when its 200 is a stored publication's, and may be kept whole.
 KEEP = "sovang.book.keep_response"
@@ -39,6 +42,8 @@ MAX_KEPT_VALIDATOR = 200
 _KEPT_STATUSES = ("200", "304")
 
 _PREFIX = "response "  # beside the publication itself in the same cache, under its own key
+# A signed-in person's request (the edge's assertion, ``shared.sessions``): never a kept answer.
+PERSON = "HTTP_" + HEADER.upper().replace("-", "_")
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -88,7 +93,7 @@ class StoredResponses:
 def _key(environ: dict[str, Any]) -> str | None:
     """Where a GET's answer is kept: by its origin and path, and by the If-None-Match it sent, if
     any; None for what is never kept."""
-    if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or any(
+    if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") or PERSON in environ or any(
         name in environ for name in _OTHER_CONDITIONS
     ):
         return None

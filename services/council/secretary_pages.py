@@ -446,4 +446,6 @@ def province_page() -> Response:
     return page("pages/province.html", who=who, quarter=str(quarter), quarter_label=pq.period_label(str(quarter)),
                 dossiers=dossiers, unit_name=org.unit_name, rounds=rounds, label=_label, statuses=STATUS_NAMES,
                 instant=_instant, previous=str(Quarter((index - 1) // 4, (index - 1) % 4 + 1)),
-                following=str(Quarter((index + 1) // 4, (index + 1) % 4 + 1)), monthly=MONTHLY)
+                following=str(Quarter((index + 1) // 4, (index + 1) % 4 + 1)), monthly=MONTHLY,
+                published=in_programme(quarter, ended=True), begun=in_programme(quarter),
+                current=str(Month.of(clock.today()).quarter))

@@ -93,7 +93,12 @@ def install(app: Flask) -> None:
         who = person() if request else None
         if who is None:
             return {"person": None, "role_pages": []}
-        return {"person": who, "person_name": _name(who.subject), "role_pages": role_pages(who)}
+        return signed_in_values(who)
+
+
+def signed_in_values(who: Person) -> dict[str, Any]:
+    """What the layout shows of a signed-in person (``templates/_signed_in.html``)."""
+    return {"person": who, "person_name": _name(who.subject), "role_pages": role_pages(who)}
 
 
 def page(template: str, status: int = 200, **values: Any) -> Response:

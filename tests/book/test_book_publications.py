@@ -59,11 +59,15 @@ def test_the_honour_roll_of_a_book_and_of_its_periods(client, inscribe):
     assert '<meta name="viewport"' in html and 'lang="vi"' in html
     assert "Tháng 5/2024" in html and "Quý II/2024" in html
     page = parse_html(index.data)
-    # Nothing from outside: no external stylesheet, script, font or image.
+    # Nothing from outside: no external stylesheet, script, font or image; the one stylesheet and
+    # script of every page are the origin's own.
     for tag, attrs in page.tags:
-        assert tag not in {"script", "img", "iframe"}
+        assert tag not in {"img", "iframe"}
         if tag == "link":
             assert attrs.get("href", "").startswith("/"), attrs
+        if tag == "script":
+            assert attrs.get("src", "").startswith("/"), attrs
+    assert ("link", {"rel": "stylesheet", "href": "/static/sovang.css"}) in page.tags
     may = client.get(f"/honour-roll/{UNIT}/2024-05").data.decode()
     assert VIETNAMESE in may and "Tuần tra đêm" not in may
     quarter = client.get(f"/honour-roll/{UNIT}/2024-Q3").data.decode()
@@ -90,7 +94,9 @@ def test_hostile_text_is_text_on_every_page(client, inscribe, path):
     inscribe(UNIT, deed=deed_copy(HOSTILE, description=f"{HOSTILE}\n<a href='javascript:alert(1)'>x</a>"))
     body = client.get(path.format(unit=UNIT)).data
     page = parse_html(body)
-    assert not [t for t, _ in page.tags if t in {"script", "img"}]
+    # The only script is the layout's own file, the same on every page; the deed's never runs.
+    assert [a.get("src") for t, a in page.tags if t == "script"] == ["/static/sovang.js"]
+    assert not [t for t, _ in page.tags if t == "img"]
     assert not [a for t, a in page.tags if t == "a" and "javascript" in a.get("href", "")]
     assert HOSTILE in "".join(page.text)
     assert b"&lt;script&gt;" in body
@@ -255,7 +261,9 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(
 
 def test_pages_use_the_fonts_the_project_ships(client):
     html = client.get(f"/honour-roll/{UNIT}/").data.decode()
-    assert "/honour-roll/assets/DejaVuSerif.ttf" in html
+    assert 'href="/static/sovang.css"' in html
+    css = client.get("/static/sovang.css")
+    assert css.status_code == 200 and "/honour-roll/assets/DejaVuSerif.ttf" in css.data.decode()
     font = client.get("/honour-roll/assets/DejaVuSerif.ttf")
     assert font.status_code == 200 and font.mimetype == "font/ttf" and font.data[:4] == b"\x00\x01\x00\x00"
     assert client.get("/honour-roll/assets/..%2Fservices.py").status_code == 404

@@ -257,3 +257,23 @@ def test_a_kept_feed_never_answers_another_origin(client, web, worker, flask_cal
     assert other.headers["ETag"] == kept.headers["ETag"]  # the same stored document
     made_up = client.get(FEED, headers={"Host": 'evil"><x'})
     assert made_up.status_code in (200, 400) and b'evil"' not in made_up.data
+
+
+def test_a_signed_in_reader_is_never_answered_with_the_kept_public_page(client, web, worker, flask_calls):
+    """UI.md: a signed-in person's page carries their masthead; the response kept for the public
+    is never theirs, and theirs is never kept (the public one is still answered without Flask)."""
+    from shared.sessions import HEADER, Person, session_key, sign
+
+    deliver(worker, inscribe_command(UNIT))
+    republish(worker)
+    subscribed(client, web)
+    path = f"/honour-roll/{UNIT}/"
+    public = client.get(path)
+    client.get(path)
+    calls = flask_calls.calls
+    person = sign(Person("CAH-DM-0010", ("officer",), "officer", "csrf", "digest"), session_key(web.settings))
+    mine = client.get(path, headers={HEADER: person})
+    assert flask_calls.calls == calls + 1
+    assert "Đăng xuất" in mine.data.decode() and mine.headers["Cache-Control"] == "private, no-store"
+    again = client.get(path)
+    assert flask_calls.calls == calls + 1 and again.data == public.data and "Đăng xuất" not in again.data.decode()

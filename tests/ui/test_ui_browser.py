@@ -215,8 +215,27 @@ def test_members_vote_on_their_phones_and_the_deed_is_inscribed(system: System, 
     shown = page.locator("article.deed h3", has_text="H'Lương").first.inner_text()
     assert shown == TITLE and unicodedata.is_normalized("NFC", shown)
     assert "Cụ bà H'Lương" not in page.content()  # the beneficiaries are private
-    officer.page.screenshot(path=str(SHOTS / "04-officer-honour-roll.png"), full_page=True)
+    # The published pages are pages like every other: the one layout, the person's masthead (UI.md).
+    assert "Đăng xuất" in page.inner_text("header.masthead") and "Ghi việc tốt" in page.inner_text("nav.roles")
+    officer.check("honour-roll")
+    deed = page.locator("article.deed", has_text="H'Lương").first
+    certificate = deed.get_by_role("link", name="Giấy chứng nhận (PDF)").get_attribute("href")
+    pdf = officer.context.request.get(system.base + certificate)
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body()[:5] == b"%PDF-"
+    deed.get_by_role("link", name="Kiểm tra").click()
+    assert "còn hiệu lực" in page.inner_text("#status") and "nguyên vẹn" in page.inner_text("#chain")  # R15b
+    officer.check("verify")
     officer.close()
+    # And for anyone, signed in or not (R16): the same pages with the public masthead.
+    reader = Person(system, browser, "05-reader")
+    page = reader.go(f"/honour-roll/{UNIT}/")
+    assert TITLE in page.inner_text("main") and "Đăng xuất" not in page.content()
+    reader.check("honour-roll")
+    page.locator("article.deed", has_text="H'Lương").first.get_by_role("link", name="Kiểm tra").click()
+    reader.check("verify")
+    reader.go("/honour-roll/")
+    reader.check("books")
+    reader.close()
 
 
 def test_signing_out_a_wrong_password_and_the_rate_limit(system: System, browser: Any) -> None:

@@ -167,15 +167,3 @@ def respond(
         return conditional(b"", found.content_type or "", found.etag, found.modified, cache_control, extra)
     when = found.modified if found.modified is not None else (modified(found.book) if modified else None)
     return conditional(found.body, found.content_type or "", found.etag, when, cache_control, extra)
-
-
-def book_publication(
-    code: str,
-    path: str,
-    fallback: Callable[[Publisher], Rendered | None],
-    modified: Callable[[Any], dt.datetime | None] | None = None,
-) -> tuple[Response, Any]:
-    """Serve a book's publication at ``path`` in one read session, or from the process's cache:
-    the response and the book's row."""
-    found = find_publication(code, path, fallback, cached=True)
-    return respond(found, modified), found.book

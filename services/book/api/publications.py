@@ -9,9 +9,9 @@ from flask import Blueprint, Response
 
 from services.book import publisher as paths
 from services.book import queries, services
+from services.book.api import people
 from services.book.api.common import (
     MAX_SEQ,
-    book_publication,
     conditional,
     configured_origin,
     find_publication,
@@ -32,6 +32,7 @@ from shared.http import Problem
 from shared.ratelimit import limit_render
 
 bp = Blueprint("publications", __name__)
+people.install(bp)
 
 FORMATS = "any(atom, rss, json)"
 
@@ -101,7 +102,9 @@ def books_page() -> Response:
 
 @bp.get("/honour-roll/<code>/")
 def book_page(code: str) -> Response:
-    return book_publication(code, paths.book_page_path(code), lambda p: p.book_page(code), _last_entry)[0]
+    """A book's honour roll: stored with its entries; when it is not (the moments between an
+    entry and its pages, a database migrated since), rendered on request and kept."""
+    return _kept(code, paths.book_page_path(code), lambda p: p.book_page(code))
 
 
 @bp.get("/honour-roll/<code>/<period>")

@@ -1,5 +1,7 @@
-"""R16: the honour-roll pages and the press release, as HTML from autoescaped Jinja templates
-shipped in the package (no external stylesheet, font or script: readable offline, on a phone)."""
+"""R16: the honour-roll pages and the press release, as HTML from autoescaped Jinja templates: the
+book's own (``services/book/templates``) on the one layout and stylesheet of every page
+(``shared/web``). They are rendered for nobody in particular, so that they can be stored and served
+to anyone; ``signed_in`` adds a signed-in reader's part of the masthead as a page is served."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from markupsafe import Markup
 
 from services.book.domain import publication as pub
@@ -16,6 +18,7 @@ from services.book.domain.publication import PublicItem
 from shared.text import publishable
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SHARED_TEMPLATES = Path(__file__).resolve().parents[3] / "shared" / "web" / "templates"
 HTML = "text/html; charset=utf-8"
 
 def _publishable(value: Any) -> Any:
@@ -29,7 +32,7 @@ def _publishable(value: Any) -> Any:
 
 
 _env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
+    loader=ChoiceLoader([FileSystemLoader(TEMPLATES), FileSystemLoader(SHARED_TEMPLATES)]),
     autoescape=True,  # every value is text; a deed's "<script>" is shown, never run
     finalize=_publishable,
     trim_blocks=True,
@@ -62,7 +65,28 @@ class Context:
 
 
 def _render(template: str, ctx: Context, **values: Any) -> bytes:
-    return _env.get_template(template).render(**ctx.values(), **values).encode("utf-8")
+    # person=None: the public masthead, whoever asked (``signed_in`` adds a reader's).
+    return _env.get_template(template).render(**ctx.values(), person=None, **values).encode("utf-8")
+
+
+# Where a page's masthead ends and what follows it, in every page of the layout (``_signed_in.html``
+# holds what a signed-in person adds at those two places).
+_MASTHEAD_END = b"</header>\n"
+
+
+def signed_in(body: bytes, person: Any, person_name: str, role_pages: list[tuple[str, str]], path: str) -> bytes:
+    """A stored page as a signed-in person sees it: the same page with who they are, the
+    **Đăng xuất** button and the pages of their roles in its masthead, as every page has
+    (``shared/web/templates/layout.html``). A page without the layout's masthead is left as is."""
+    at = body.find(_MASTHEAD_END)
+    if at < 0:
+        return body
+    macros = _env.get_template("_signed_in.html").make_module(
+        {"person": person, "person_name": person_name, "role_pages": role_pages, "request": {"path": path}})
+    who = str(macros.who()).encode("utf-8")
+    roles = str(macros.roles()).encode("utf-8")
+    end = at + len(_MASTHEAD_END)
+    return body[:at] + who + body[at:end] + roles + body[end:]
 
 
 def books_page(ctx: Context, books: Iterable[Mapping[str, Any]]) -> bytes:
@@ -152,8 +176,12 @@ def verify_page(
     )
 
 
-def press_page(ctx: Context, book: str, quarter: str, items: list[PublicItem], province_total: int) -> bytes:
-    """R16: the quarterly press release of the provincial book."""
+def press_page(
+    ctx: Context, book: str, quarter: str, items: list[PublicItem], province_total: int, draft: str | None = None,
+) -> bytes:
+    """R16: the quarterly press release of the provincial book; ``draft`` (an ISO instant): the
+    same release as it stands at that instant, before its quarter ends, marked as a draft not yet
+    published."""
     chosen = pub.honoured_in(items, quarter)
     text = pub.press_text(ctx.province_name, quarter, sum(1 for i in chosen if i.honoured), province_total, ctx.since)
     return _render(
@@ -165,4 +193,5 @@ def press_page(ctx: Context, book: str, quarter: str, items: list[PublicItem], p
         headline=text.headline,
         lead=text.lead,
         running=text.running,
+        draft=draft,
     )
