@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from werkzeug.test import Client, EnvironBuilder
 
 from services import REGISTRY
@@ -61,6 +62,19 @@ class Site:
 
 
 PEOPLE = (OFFICER, LEAD, SECRETARY, MEMBER, PROVINCE_SECRETARY)
+
+# The tests of the main forms (record a deed, introduce, open and close a round, a ballot) run on
+# SQLite and on PostgreSQL, the production database: ``@pytest.mark.parametrize("site", BACKENDS,
+# indirect=True)``; the others on SQLite alone.
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.distributed))
+
+
+def site_settings(request: pytest.FixtureRequest, sqlite: Settings) -> Settings:
+    """The settings of a ``site`` fixture: ``sqlite``, or PostgreSQL and Redis when the test is
+    parametrized with BACKENDS' "postgresql" (skipped when they do not answer)."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("pg_settings")
+    return sqlite
 
 
 def make_site(settings: Settings, org_document: dict, subjects: tuple[str, ...] = PEOPLE) -> Site:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from services.intake.orm import Deed, DeedEvidence, PersonSession
 from shared import clock
 from shared.audit import audit_log
 from shared.db import utcnow
-from tests.sessions.site import LEAD, OFFICER, PASSWORD, PROVINCE_SECRETARY, SECRETARY, Site
+from tests.sessions.site import BACKENDS, LEAD, OFFICER, PASSWORD, PROVINCE_SECRETARY, SECRETARY, Site
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32
@@ -62,6 +63,7 @@ def test_the_sign_in_page_names_its_fields_and_keeps_the_code_typed(site: Site) 
     assert c.get("/deeds/").status_code == 303
 
 
+@pytest.mark.parametrize("site", BACKENDS, indirect=True)
 def test_an_officer_records_a_deed_with_an_iphone_photo_and_a_double_press_makes_one(site: Site) -> None:
     c = site.sign_in_page(OFFICER)
     html = c.get("/deeds/new").get_data(as_text=True)
@@ -125,6 +127,7 @@ def test_a_form_sent_after_the_session_expired_is_kept_and_sent_after_signing_in
     assert c.post("/deeds/new", data=fields).status_code == 303 and _deeds(site) == 1  # sent twice: one deed
 
 
+@pytest.mark.parametrize("site", BACKENDS, indirect=True)
 def test_the_lead_sees_what_waits_and_introduces_it(site: Site) -> None:
     officer = site.sign_in_page(OFFICER)
     html = officer.get("/deeds/new").get_data(as_text=True)

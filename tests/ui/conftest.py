@@ -15,7 +15,7 @@ from werkzeug.test import Client
 
 from shared.config import Settings
 from shared.runtime import Runtime
-from tests.sessions.site import Site, make_site
+from tests.sessions.site import Site, make_site, site_settings
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +24,10 @@ def org_doc() -> dict[str, Any]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, org_doc: dict[str, Any]) -> Iterator[Site]:
+def site(request: pytest.FixtureRequest, tmp_path: Path, org_doc: dict[str, Any]) -> Iterator[Site]:
+    """The site on SQLite, or on PostgreSQL for a test parametrized with ``site.BACKENDS``."""
     people = (*MEMBERS, SECRETARY, PROVINCE_SECRETARY, "CAH-CJ-0001", "CAH-DM-0010", "CAH-DM-0009")
-    s = make_site(Settings(home=tmp_path / "home"), org_doc, people)
+    s = make_site(site_settings(request, Settings(home=tmp_path / "home")), org_doc, people)
     yield s
     for rt in s.runtimes.values():
         rt.db.dispose()

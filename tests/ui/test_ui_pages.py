@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from ui_helpers import MEMBERS, PROVINCE_SECRETARY, SECRETARY, deed_copy, open_monthly, this_month
 from werkzeug.test import Client as FlaskClient
 
@@ -12,7 +13,7 @@ from services.council import services
 from services.council.domain.ballots import vote_receipt
 from shared.auth import Principal
 from shared.runtime import Runtime
-from tests.sessions.site import PASSWORD
+from tests.sessions.site import BACKENDS, PASSWORD
 
 AUTHOR = {"officer": "CAH-DM-0010", "name": "Trung uý Võ Xuân Giang"}
 EVIDENCE = [{"sha256": "ab" * 32, "size": 48213, "content_type": "image/jpeg"}]
@@ -27,6 +28,7 @@ def form_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
+@pytest.mark.parametrize("site", BACKENDS, indirect=True)
 def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClient, runtime: Runtime) -> None:
     month_deeds = [deed_copy("Cứu bé gái đuối nước ở hồ Tây", AUTHOR, this_month(), EVIDENCE),
                    deed_copy("Trả lại ví cho người đánh rơi", AUTHOR, this_month())]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from ui_helpers import COUNCIL, MEMBERS, PROVINCE_SECRETARY, SECRETARY, deed_copy, open_monthly, this_month
 from werkzeug.test import Client as FlaskClient
 
@@ -16,7 +17,7 @@ from services.council import services
 from shared import clock
 from shared.auth import Principal
 from shared.runtime import Runtime
-from tests.sessions.site import PASSWORD, Site
+from tests.sessions.site import BACKENDS, PASSWORD, Site
 
 AUTHOR = {"officer": "CAH-DM-0010", "name": "Trung uý Võ Xuân Giang"}
 SEC = Principal("unit_secretary", SECRETARY)
@@ -45,6 +46,7 @@ def secretary(site: Site) -> tuple[FlaskClient, str]:
     return c, token_of(page.get_data(as_text=True))
 
 
+@pytest.mark.parametrize("site", BACKENDS, indirect=True)
 def test_the_secretary_opens_a_round_and_a_bad_one_is_refused_next_to_its_field(site: Site, runtime: Runtime) -> None:
     c, token = secretary(site)
     html = c.get("/rounds/").get_data(as_text=True)
@@ -73,6 +75,7 @@ def test_the_secretary_opens_a_round_and_a_bad_one_is_refused_next_to_its_field(
     assert forged.status_code == 403
 
 
+@pytest.mark.parametrize("site", BACKENDS, indirect=True)
 def test_the_secretary_sees_how_many_voted_moves_the_deadline_and_closes(site: Site, runtime: Runtime) -> None:
     deeds = [deed_copy("Cứu bé gái đuối nước ở hồ Tây", AUTHOR, this_month()),
              deed_copy("Trả lại ví cho người đánh rơi", AUTHOR, this_month())]
