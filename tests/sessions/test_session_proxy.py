@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from services import REGISTRY
 from services.intake import people
 from shared.config import SERVICES, Settings
 from shared.sessions import COOKIE, HEADER, Person, sign
@@ -93,7 +94,7 @@ def edge(pg_settings: Settings, org_document: dict, tmp_path: Path) -> Iterator[
     runtimes = _runtimes(pg_settings)
     for name, rt in runtimes.items():
         rt.migrate()
-        __import__(f"services.{name}.services", fromlist=["load_org"]).load_org(rt, org_document)
+        REGISTRY[name].load_org(rt, org_document)
     people.set_password(runtimes["intake"], MEMBER, PASSWORD, "test")
     for rt in runtimes.values():
         rt.db.dispose()
