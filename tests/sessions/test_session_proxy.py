@@ -1,5 +1,6 @@
-"""R24 through the gateway of ``sovang cluster`` (``sovang.proxy``), real processes: each service's
-own gunicorn behind the Python proxy, which asks intake about the session cookie of every request
+"""R24 through the edges of the distributed deployment, real processes: each service's own gunicorn
+behind the gateway of ``sovang cluster`` (``sovang.proxy``), or behind nginx as configured by
+``sovang.edge`` (deploy/nginx.conf). The edge asks intake about the session cookie of a request
 bound for council or book and passes intake's signed answer on in ``X-Sovang-Person``
 (docs/sessions.md). A signed-in person's page is served as theirs; a client's own
 ``X-Sovang-Person`` never passes, even one signed with the deployment's key; a session signed out
@@ -11,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from services.intake import people
 from shared.config import SERVICES, Settings
 from shared.sessions import COOKIE, HEADER, Person, sign
 from sovang.cli import _runtimes
+from sovang.edge import nginx_config
 from tests.ops.test_signing import free_port
 from tests.sessions.site import MEMBER, PASSWORD
 
@@ -87,10 +90,25 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture
-def edge(pg_settings: Settings, org_document: dict, tmp_path: Path) -> Iterator[Edge]:
-    """The three services' web processes (gunicorn) and the Python gateway in front of them, over
-    one migrated PostgreSQL and Redis, the organisation loaded and MEMBER's password set."""
+def _nginx(routes: dict[str, int], port: int, run: Path) -> list[str]:
+    """nginx as ``sovang cluster`` starts it (SOVANG_EDGE=nginx), skipped where it is missing."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("nginx is missing: .ci/run installs Debian's nginx package", pytrace=False)
+        pytest.skip("nginx is missing (apt-get install nginx): NOT CHECKED")
+    run.mkdir(parents=True, exist_ok=True)
+    conf = run / "nginx.conf"
+    conf.write_text(nginx_config({n: [f"127.0.0.1:{p}"] for n, p in routes.items()}, port, str(run),
+                                 host="127.0.0.1", user="root" if os.geteuid() == 0 else None, workers="1"), "utf-8")
+    return [binary, "-e", "stderr", "-p", str(run), "-c", str(conf), "-g", "daemon off;"]
+
+
+@pytest.fixture(params=["python", "nginx"])
+def edge(request: pytest.FixtureRequest, pg_settings: Settings, org_document: dict, tmp_path: Path) -> Iterator[Edge]:
+    """The three services' web processes (gunicorn) and an edge in front of them — the Python
+    gateway, or nginx — over one migrated PostgreSQL and Redis, the organisation loaded and
+    MEMBER's password set."""
     runtimes = _runtimes(pg_settings)
     for name, rt in runtimes.items():
         rt.migrate()
@@ -102,12 +120,17 @@ def edge(pg_settings: Settings, org_document: dict, tmp_path: Path) -> Iterator[
     env = {**os.environ, "SOVANG_HOME": str(pg_settings.home), "SOVANG_DATABASE_URL": pg_settings.database_url,
            "SOVANG_BROKER_URL": pg_settings.broker_url, "SOVANG_SESSION_KEY": KEY}
     ports = {name: free_port() for name in SERVICES}
+    gateway = free_port()
+    nginx = _nginx(ports, gateway, tmp_path / "nginx") if request.param == "nginx" else None
     procs = [_start(["-m", "sovang.cli", "web", name, "--bind", f"127.0.0.1:{port}", "--workers", "1",
                      "--threads", "2"], env, tmp_path / f"{name}.log") for name, port in ports.items()]
-    gateway = free_port()
-    routes = [a for name, port in ports.items() for a in ("--route", f"{name}=127.0.0.1:{port}")]
-    procs.append(_start(["-m", "sovang.proxy", "--bind", f"127.0.0.1:{gateway}", "--workers", "1", "--threads", "4",
-                         *routes], env, tmp_path / "gateway.log"))
+    if nginx is not None:
+        procs.append(subprocess.Popen(nginx, cwd=ROOT, stdout=(tmp_path / "gateway.log").open("wb"),
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+    else:
+        routes = [a for name, port in ports.items() for a in ("--route", f"{name}=127.0.0.1:{port}")]
+        procs.append(_start(["-m", "sovang.proxy", "--bind", f"127.0.0.1:{gateway}", "--workers", "1",
+                             "--threads", "4", *routes], env, tmp_path / "gateway.log"))
     try:
         site = Edge(gateway)
         deadline = time.monotonic() + 90
@@ -132,7 +155,7 @@ def _forged(subject: str, roles: tuple[str, ...]) -> str:
     return sign(Person(subject, roles, roles[0], "csrf-of-no-session", "no-session"), KEY.encode())
 
 
-def test_a_session_through_the_python_gateway(edge: Edge) -> None:
+def test_a_session_through_the_edge(edge: Edge) -> None:
     cookie = edge.sign_in(MEMBER)
     # Vouched for by intake, served by council and book as the person's.
     ballot = edge.get("/ballot/", cookie=cookie)
