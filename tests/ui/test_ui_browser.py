@@ -314,3 +314,21 @@ def test_the_province_sees_every_unit_and_runs_access_as_admin(system: System, b
     desk.close()
 
 
+
+
+def test_the_province_reads_the_press_release_before_and_after_publication(system: System, browser: Any) -> None:
+    """UI.md: /province/ shows the press release before and after publication (R16)."""
+    desk = Person(system, browser, "09-press-release", {"width": 1280, "height": 900})
+    page = desk.sign_in(PROVINCE_SECRETARY)
+    month = dt.datetime.now(TZ).strftime("%Y-%m")
+    quarter = f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"
+    desk.go(f"/province/?quarter={quarter}")
+    page.get_by_role("link", name=re.compile("Bản dự thảo – chưa công bố")).click()
+    assert page.url.endswith(f"/province/press/{quarter}.html")
+    assert "Bản dự thảo – chưa công bố" in page.inner_text("#du-thao") and "Đăng xuất" in page.content()
+    desk.check("draft")
+    desk.go("/province/")
+    page.locator("#thong-cao-da-cong-bo").get_by_role("link", name=re.compile(r"^Thông cáo")).click()
+    assert re.search(r"/press/\d{4}-Q\d\.html$", page.url) and "Bản dự thảo" not in page.content()
+    desk.check("published")
+    desk.close()
