@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from book_helpers import PROVINCE, UNIT, deed_copy
 
 from shared.sessions import HEADER, Person, session_key, sign
@@ -93,3 +94,33 @@ def test_hostile_text_stays_text_in_a_persons_copy(client, runtime, inscribe):
     own = client.get(f"/honour-roll/{UNIT}/2024-05", headers=signed(runtime)).data.decode()
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in own and "<img" not in own
     assert own.count("<script") == 1  # the layout's own /static/sovang.js
+
+
+def test_pages_stored_before_the_one_layout_are_made_again_on_it(client, runtime, inscribed):
+    """Revision 0010: the stored HTML pages of a database written before the book's pages took
+    the shared layout go (feeds and PDFs stay); the next request renders each on the layout and
+    keeps it again."""
+    from alembic import command
+    from alembic.config import Config
+
+    from services.book import MIGRATIONS, queries
+
+    path = f"/honour-roll/{UNIT}/"
+    old_look = b"<!doctype html><html lang=\"vi\"><head><style>body{}</style></head><body>old</body></html>"
+    with runtime.db.unit_of_work() as uow:
+        uow.session.execute(sa.text("UPDATE artifacts SET body = :b WHERE path = :p"), {"b": old_look, "p": path})
+        uow.commit()
+    feed = queries.artifact(runtime, f"/feeds/{UNIT}.atom")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with runtime.db.engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        cfg.attributes["settings"] = runtime.settings
+        command.downgrade(cfg, "0009_books_closed_at")
+        command.upgrade(cfg, "head")
+        conn.commit()
+    assert queries.artifact(runtime, path) is None and queries.artifact(runtime, "/honour-roll/") is None
+    assert queries.artifact(runtime, f"/feeds/{UNIT}.atom").body == feed.body
+    page = client.get(path)
+    assert page.status_code == 200 and b'href="/static/sovang.css"' in page.data and b"<style" not in page.data
+    assert queries.artifact(runtime, path).body == page.data  # kept again
