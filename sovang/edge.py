@@ -31,6 +31,8 @@ JSON_LIMIT = "1m"  # Settings.max_body_bytes
 EVIDENCE_LIMIT = "21m"  # Settings.max_evidence_bytes (20 MiB) and its multipart envelope
 # Paths under a prefix that take an evidence file (API.md: POST /api/v1/deeds/{id}/evidence).
 EVIDENCE_PATHS = r"^/api/v1/deeds/[^/]+/evidence$"
+# The officer's form that takes a photo with the deed (UI.md: /deeds/new), under the same limit.
+EVIDENCE_PAGE = "/deeds/new"
 ORG_FILE_LIMIT = "9m"  # services.intake.organisation.MAX_FILE_BYTES (8 MiB) and its envelope
 ORG_FILE_PATH = "/admin/organisation/"  # where an admin sends an organisation file (R25)
 DOCS_OWNER = "intake"  # any service's web process serves the merged document
@@ -134,6 +136,7 @@ def nginx_config(routes: dict[str, list[str]] | None = None, listen: int = 8000,
         f"    location = /api/v1/openapi.json {{ proxy_pass http://{DOCS_OWNER}; }}",
         f"    location /api/v1/docs {{ proxy_pass http://{DOCS_OWNER}; }}",
         f"    location ~ {EVIDENCE_PATHS} {{ client_max_body_size {EVIDENCE_LIMIT}; proxy_pass http://intake; }}",
+        f"    location = {EVIDENCE_PAGE} {{ client_max_body_size {EVIDENCE_LIMIT}; proxy_pass http://intake; }}",
         f"    location = {ORG_FILE_PATH} {{ client_max_body_size {ORG_FILE_LIMIT}; proxy_pass http://intake; }}",
         "    # Metrics are for the operator's Prometheus, scraping each process, not for the public.",
         "    location /metrics { return 404; }",

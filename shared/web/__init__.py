@@ -77,6 +77,12 @@ def _name(subject: str) -> str:
     return f"{officer.rank} {officer.name}".strip() if officer else subject
 
 
+def _force() -> str:
+    """The force the pages belong to, as the organisation loaded names it (R25 may rename it)."""
+    org = current_app.extensions["sovang"].orgs.get()
+    return org.province_name if org and org.province_name else ""
+
+
 def install(app: Flask) -> None:
     """Templates, static files and the signed-in person for a service's pages, the page of the
     service's audit record (R23, ``/audit/{service}/``) and the admin's page of its parked
@@ -91,9 +97,10 @@ def install(app: Flask) -> None:
     @app.context_processor
     def _person() -> dict[str, Any]:
         who = person() if request else None
+        force = _force()
         if who is None:
-            return {"person": None, "role_pages": []}
-        return signed_in_values(who)
+            return {"person": None, "role_pages": [], "force": force}
+        return {**signed_in_values(who), "force": force}
 
 
 def signed_in_values(who: Person) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def test_every_prefix_of_every_service_is_routed_to_it():
     for needed in ("location = /api/v1/openapi.json", "location /api/v1/docs", "client_max_body_size 1m;",
                    "client_max_body_size 21m;", "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id"):
         assert needed in conf
+    # A phone's photo sent with the officer's form passes the edge as the API's evidence does.
+    assert "location = /deeds/new { client_max_body_size 21m; proxy_pass http://intake; }" in conf
 
 
 def test_nginx_accepts_the_configuration_with_and_without_tls(tmp_path):
@@ -111,6 +113,10 @@ def test_the_contract_smoke_passes_through_nginx_in_front_of_the_cluster(pg_sett
                                      headers={"Content-Type": "application/json"})
         assert status == 413 and headers["content-type"] == "application/problem+json"
         assert json.loads(body)["status"] == 413
+        photo = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n\r\n" + \
+            b"\xff" * (3 * 1024 * 1024) + b"\r\n--b--\r\n"
+        status, _, _ = _get(port, "/deeds/new", body=photo, headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert status != 413, "the edge refused a 3 MiB photo sent with the officer's form"
         assert _get(port, "/metrics")[0] == 404  # for the operator's Prometheus, not the public
         status, headers, body = _get(port, "/no-such-thing")
         assert status == 404 and headers["content-type"] == "application/problem+json"

@@ -10,6 +10,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from services import REGISTRY
 from services.intake.orm import Deed, DeedEvidence, PersonSession
 from shared import clock
 from shared.audit import audit_log
@@ -195,3 +196,15 @@ def test_the_lead_records_for_the_team_at_once_all_or_nothing(site: Site) -> Non
     assert done.status_code == 200 and "Đã ghi 2 việc tốt cho đội" in done.get_data(as_text=True)
     assert lead.post("/introduce/batch", data=rows).status_code == 303 and _deeds(site) == 2  # sent twice: once
     assert done.get_data(as_text=True).count(">Giới thiệu</button>") == 2
+
+
+def test_the_pages_name_the_force_of_the_organisation_loaded(site: Site, org_document) -> None:
+    """The footer names the force as the organisation file does, and follows a new one (R25)."""
+    officer = site.sign_in_page(OFFICER)
+    footer = officer.get("/deeds/").get_data(as_text=True).split("<footer>")[1].split("</footer>")[0]
+    assert footer == "Công an tỉnh Đắk Nông · Sổ vàng lập công"
+    renamed = {**org_document, "province": {**org_document["province"], "name": "Công an tỉnh Lâm Đồng"}}
+    for name, runtime in site.runtimes.items():
+        REGISTRY[name].load_org(runtime, renamed)
+    footer = officer.get("/deeds/").get_data(as_text=True).split("<footer>")[1].split("</footer>")[0]
+    assert footer == "Công an tỉnh Lâm Đồng · Sổ vàng lập công"
