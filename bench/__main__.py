@@ -7,7 +7,10 @@ their baselines, the growth and the profiles; the second, started afresh, for th
 
 Options: ``--quick`` (short runs, fewer samples: to try the harness, not to quote),
 ``--skip-paths``, ``--skip-year``, ``--scale N`` (the province-year's volume, 1/N, default 1000),
-``--report-only`` (RESULTS.md again from results.json), ``--keep-logs``.
+``--report-only`` (RESULTS.md again from results.json), ``--keep-logs``,
+``--only PART[,PART…]`` (some parts of the paths stack alone, ``--repeat N`` times on one stack:
+to compare changes by their ratios in one sitting; figures in ``bench/results-only.json`` and on
+stdout, RESULTS.md untouched).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from shared import clock
 
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
+ONLY_JSON = HERE / "results-only.json"
 LOCK_FILE = "/tmp/sovang-bench.lock"  # one run at a time: they would share Redis database 13
 GROWTH_UNIT = "CAH-DM"
 LOAD_UNIT = "CAH-DS"
@@ -71,13 +75,14 @@ class Plan:
 
 
 class Run:
-    def __init__(self, plan: Plan, home: Path) -> None:
+    def __init__(self, plan: Plan, home: Path, out: Path = RESULTS_JSON) -> None:
         self.plan = plan
         self.home = home
+        self.out = out
         self.results: dict[str, Any] = {}
 
     def save(self) -> None:
-        RESULTS_JSON.write_text(json.dumps(self.results, ensure_ascii=False, indent=1, default=str))
+        self.out.write_text(json.dumps(self.results, ensure_ascii=False, indent=1, default=str))
 
     def phase(self, name: str, fn: Any, *args: Any) -> Any:
         t0 = time.perf_counter()
@@ -195,6 +200,34 @@ class Run:
         spy |= {f"intake worker main {pids['worker-intake'][0]} (outbox relay)": pids["worker-intake"][0]}
         self.phase("batch_drain", throughput.drain_rate, stack.db, p.drain_window, spy, offset)
 
+    # -- parts of stack A alone (``--only``) ---------------------------------------------------------
+    def only(self, stack: Stack, parts: list[str], repeat: int) -> None:
+        p = self.plan
+        people = self.setup(stack)
+        stack.stop("worker-noop")
+        author = next(o for o in people.unit_officers(LOAD_UNIT) if ("officer", o) in people.tokens)
+        token = people.token("officer", author)
+        run = {
+            "post_deeds": lambda: throughput.post_deeds(token, author, p.rounds, p.seconds, p.warmup, stack.pids,
+                                                        stack.db.name),
+            "post_deeds_without_key": lambda: throughput.post_deeds_without_key(token, author, p.rounds, p.seconds,
+                                                                                stack.pids, stack.db.name),
+            "post_deeds_floors": lambda: throughput.post_deeds_floors(token, author, p.rounds, p.seconds, p.warmup,
+                                                                      stack.pids, stack.db.name),
+            "profile_post_deeds": lambda: profiles.post_deeds(stack.settings, people, LOAD_UNIT),
+            "profile_post_deeds_cpu": lambda: profiles.post_deeds_cpu(stack.settings, people, LOAD_UNIT),
+            "spy_post_deeds": lambda: profiles.web_worker_spy(
+                stack.pids()["web-intake"][1],
+                lambda: throughput.post_deeds_alone(token, author, 12), 10, "post_deeds_spy",
+                "POST /api/v1/deeds with Idempotency-Key under wrk (8 connections), gunicorn 2 workers x 4 threads"),
+        }
+        for i in range(repeat):
+            for part in parts:
+                name = part if repeat == 1 else f"{part}#{i + 1}"
+                self.phase(name, run[part])
+                wait_quiet(stack.db, 900)
+                print(only_line(name, self.results.get(name)), flush=True)
+
     # -- stack B: the province-year ---------------------------------------------------------------
     def year(self, stack: Stack, scale: int) -> None:
         doc = province_document()
@@ -230,6 +263,27 @@ def year_checks(stack: Stack, people: Any) -> dict[str, Any]:
     return out
 
 
+ONLY_PARTS = ("post_deeds", "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds",
+              "profile_post_deeds_cpu", "spy_post_deeds")
+
+
+def only_line(name: str, value: Any) -> str:
+    """One part's figures as a line: the rate beside its baseline's, and their ratio."""
+    if not isinstance(value, dict):
+        return f"{name}: {value}"
+    pairs = {"": value} if "base_rps" in value else {
+        f" {k}": v for k, v in value.items() if isinstance(v, dict) and "base_rps" in v}
+    if not pairs:
+        return f"{name}: {json.dumps(value, default=str)[:300]}"
+    out = []
+    for label, v in pairs.items():
+        web = {g: ms for g, ms in (v.get("cpu_ms") or {}).items() if g.startswith("web-")}
+        out.append(f"{name}{label}: {v['rps']:.1f} req/s against {v['base_rps']:.1f} = {v['rps'] / v['base_rps']:.3f}x; "
+                   f"p99 {v['p99_ms']:.1f} against {v['base_p99_ms']:.1f} ms; runs {v['runs']} against "
+                   f"{v['base_runs']}; web CPU ms {web}")
+    return "\n".join(out)
+
+
 def _rows(stack: Stack, sql: str) -> list[tuple]:
     with stack.db.connect() as conn:
         return list(conn.execute(sql).fetchall())
@@ -243,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=1000)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (printed where)")
+    parser.add_argument("--only", help=f"comma-separated parts of the paths stack, alone: {', '.join(ONLY_PARTS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="with --only: run the parts this many times")
     args = parser.parse_args(argv)
+    parts = [p.strip() for p in (args.only or "").split(",") if p.strip()]
+    unknown = [p for p in parts if p not in ONLY_PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose among {', '.join(ONLY_PARTS)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     for noisy in ("celery", "kombu", "amqp", "fontTools", "fpdf"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -261,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk()
     plan = Plan(args.quick)
     home = Path(tempfile.mkdtemp(prefix="sovang-bench-"))
-    run = Run(plan, home)
+    run = Run(plan, home, ONLY_JSON if parts else RESULTS_JSON)
     run.results.update({
         "command": " ".join(["python -m bench", *(shlex.quote(a) for a in (argv or sys.argv[1:]))]),
         "started": dt.datetime.now(clock.TZ).isoformat(timespec="seconds"),
@@ -271,6 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": machine.load_average(),
     })
     t0 = time.perf_counter()
+    if parts:
+        with fresh_stack("paths", home) as stack:
+            run.only(stack, parts, max(1, args.repeat))
+        run.results["load_after"] = machine.load_average()
+        run.results["wall_s"] = time.perf_counter() - t0
+        run.save()
+        shutil.rmtree(home, ignore_errors=True)
+        print(f"bench: wrote {run.out} in {run.results['wall_s'] / 60:.1f} min")
+        return 0
     if not args.skip_paths:
         with fresh_stack("paths", home) as stack:
             run.paths(stack)

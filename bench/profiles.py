@@ -350,3 +350,67 @@ def spy_finish(procs: list[Any], name: str, note: str) -> str:
     path = OUT / f"{name}.txt"
     path.write_text("\n".join(lines), "utf-8")
     return str(path.relative_to(OUT.parent.parent))
+
+
+# -- py-spy: one gunicorn worker of intake under wrk's load --------------------------------------
+def _library(where: str) -> str:
+    """The library (or package of ours, or stdlib) of a py-spy frame's file, which py-spy names
+    relative to the import path (``psycopg/connection.py``, ``shared/http.py``, ``selectors.py``)."""
+    where = where.split("site-packages/")[-1]
+    top = where.split("/")[0].removesuffix(".py") if "/" in where else ""
+    if top in ("shared", "services", "sovang", "bench"):
+        return f"{top} (this repository)"
+    return top or ("stdlib" if where else "(native)")
+
+
+def web_worker_spy(pid: int, load: Any, seconds: float, name: str, note: str) -> dict[str, Any]:
+    """py-spy on one web worker process (its CPU only: threads waiting on a socket are not
+    sampled: only the thread holding the interpreter's lock, ``--gil``) while ``load()`` runs: each frame's inclusive share of the samples, and each
+    library's own share (the innermost frame's), so that the CPU of a request can be split."""
+    import subprocess
+
+    exe = _ensure_py_spy()
+    out = Path(f"/tmp/bench-spy-web-{pid}.txt")
+    spy = subprocess.Popen([exe, "record", "-d", str(max(1, int(seconds))), "-r", "250", "--nonblocking", "--gil",
+                            "-p", str(pid), "-f", "raw", "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    result = load()
+    spy.wait(timeout=120)
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    own_fn: dict[str, int] = {}
+    n = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        c = int(count)
+        n += c
+        frames = stack.split(";")
+        seen = set()
+        for frame in frames:
+            fn, _, where = frame.partition(" (")
+            key = f"{fn} ({where.split(':')[0].replace(str(OUT.parent.parent) + '/', '').split('site-packages/')[-1]})"
+            if key not in seen:
+                seen.add(key)
+                inclusive[key] = inclusive.get(key, 0) + c
+        fn, _, where = frames[-1].partition(" (")
+        lib = _library(where.split(":")[0])
+        own[lib] = own.get(lib, 0) + c
+        leaf = f"{fn} ({where.split(':')[0].split('site-packages/')[-1]})"
+        own_fn[leaf] = own_fn.get(leaf, 0) + c
+    out.unlink(missing_ok=True)
+    lines = [f"# {note}", f"# py-spy --gil on one gunicorn worker (pid {pid}): {n} samples of the thread running Python",
+             f"# load: {result}", "",
+             "## own time by library (the innermost frame's)", ""]
+    lines += [f"{v * 100 / n:5.1f}%  {k}" for k, v in sorted(own.items(), key=lambda kv: -kv[1])] if n else []
+    lines += ["", "## own time by function (top 40)", ""]
+    lines += [f"{v * 100 / n:5.1f}%  {k}" for k, v in sorted(own_fn.items(), key=lambda kv: -kv[1])[:40]] if n else []
+    lines += ["", "## inclusive share by frame (top 80)", ""]
+    shown = [(k, v) for k, v in sorted(inclusive.items(), key=lambda kv: -kv[1]) if not k.startswith(SKIP)]
+    lines += [f"{v * 100 / n:5.1f}%  {k}" for k, v in shown[:80]] if n else []
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.txt"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return {"file": str(path.relative_to(OUT.parent.parent)), "samples": n, "load": result,
+            "own": {k: round(v / n, 3) for k, v in sorted(own.items(), key=lambda kv: -kv[1])} if n else {}}

@@ -114,6 +114,15 @@ def post_deeds(token: str, author: str, rounds: int, seconds: float, warmup: flo
     return alternate(path, base, rounds, seconds, warmup, cpu.sampler(pids, database) if pids else None).summary()
 
 
+def post_deeds_alone(token: str, author: str, seconds: float) -> dict[str, Any]:
+    """``POST /api/v1/deeds`` with ``Idempotency-Key`` under wrk, no baseline: the load under
+    which a profiler watches a web worker."""
+    body = json.dumps(deed_body({"officer": author}, _today()), ensure_ascii=False).encode()
+    r = wrk(url=f"http://127.0.0.1:{PORTS['intake']}/api/v1/deeds", connections=CONNECTIONS, method="POST",
+            body=body, token=token, idempotency_prefix=f"spy-{secrets.token_hex(4)}", seconds=seconds)
+    return {"rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors}
+
+
 def post_deeds_without_key(token: str, author: str, rounds: int, seconds: float,
                            pids: Callable[[], dict[str, list[int]]] | None = None,
                            database: str | None = None) -> dict[str, Any]:
