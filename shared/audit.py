@@ -83,6 +83,8 @@ def record(uow: UnitOfWork, actor: Actor, action: str, object: str, details: dic
 
 
 Line = tuple[Actor, str, str, "str | None", dict[str, Any]]
+# Built once; ``inline``: nobody reads a line's id back, so no RETURNING is added for it.
+_INSERT = audit_log.insert().inline()
 
 
 def record_many(uow: UnitOfWork, lines: Iterable[Line], at: dt.datetime | None = None) -> None:
@@ -95,7 +97,9 @@ def record_many(uow: UnitOfWork, lines: Iterable[Line], at: dt.datetime | None =
         for actor, action, obj, unit, details in lines
     ]
     if rows:
-        uow.session.execute(audit_log.insert(), rows)
+        # On the session's connection (the ORM's layers add nothing to a Core INSERT); one row as
+        # one parameter set, not a list of one (the executemany path).
+        uow.session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 def create_audit_table(op) -> None:  # noqa: ANN001 - alembic's op proxy

@@ -60,15 +60,13 @@ def _traced(env: dict[str, Any]) -> dict[str, Any]:
     return env
 
 
+# Built once; ``inline``: nobody reads a written row's id back, so no RETURNING is added for it.
+_INSERT = outbox.insert().inline()
+
+
 def add_to_outbox(session: Session, msg: Message) -> str:
     """Write one message in the caller's transaction; returns its id."""
-    env = _traced(envelope(msg, clock.isoformat(utcnow())))
-    session.execute(
-        outbox.insert().values(
-            message_id=env["id"], type=msg.TYPE, queue=msg.queue, envelope=env, created_at=utcnow()
-        )
-    )
-    return env["id"]
+    return add_many_to_outbox(session, [msg])[0]
 
 
 def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
@@ -84,7 +82,7 @@ def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
                      "created_at": at})
     # On the connection: a Core INSERT gains nothing from the ORM's execution layers; one row as
     # one parameter set (a list of one would take the executemany path).
-    session.connection().execute(outbox.insert(), rows[0] if len(rows) == 1 else rows)
+    session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)
     return [row["message_id"] for row in rows]
 
 
