@@ -16,12 +16,12 @@ from flask.json.provider import DefaultJSONProvider
 
 from shared import clock, ids, logs, metrics
 from shared.audit import blueprint as audit_blueprint
-from shared.auth import OrgCache
 from shared.celery_app import install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
 from shared.db import Database
 from shared.http import IdConverter, install_health, install_problem_handlers
 from shared.ids import new_id
+from shared.orgcopy import OrgCache
 from shared.ratelimit import install_render_limit
 
 

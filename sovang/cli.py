@@ -101,8 +101,9 @@ def cmd_org_load(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
     from shared import audit
-    from shared.auth import OrgCache, new_token, store_token
+    from shared.auth import new_token, store_token
     from shared.org import ROLES
+    from shared.orgcopy import OrgCache
 
     if args.role not in ROLES:
         raise CliError(f"vai trò không hợp lệ {args.role!r}; một trong: {', '.join(ROLES)}")
@@ -130,7 +131,8 @@ def cmd_token_revoke(settings: Settings, args: argparse.Namespace) -> int:
     import sqlalchemy as sa
 
     from shared import audit
-    from shared.auth import OrgCache, revoke_subject, revoke_token, token_hash
+    from shared.auth import revoke_subject, revoke_token, token_hash
+    from shared.orgcopy import OrgCache
     from shared.tables import tokens
 
     if (args.token is None) == (args.subject is None):

@@ -1,7 +1,7 @@
 """R25: one organisation loaded into every service, all or nothing as far as separate databases
 allow.
 
-Each service keeps its own copy (shared.auth.store_org) in its own database, so no transaction
+Each service keeps its own copy (shared.orgcopy.store_org) in its own database, so no transaction
 spans them. So: every service first says what would stop it (``check_org``: council a round still
 open that the file would orphan, intake introduced deeds that a dissolved unit's round would never
 take, book a closed book's code named again), and nothing is written unless none objects. Then

@@ -28,10 +28,11 @@ from services.book.domain.witness import SignedHead
 from services.book.publisher import Publisher, Rendered, book_pdf_path, certificate_path, lock_globals
 from services.book.signing import keyring
 from shared import audit, clock
-from shared.auth import Principal, store_org
+from shared.auth import Principal
 from shared.db import UnitOfWork, utcnow
 from shared.messages import DeedInscribed, DeedRevoked, Inscribe, RepublishPages
 from shared.org import Organisation, OrgRefused
+from shared.orgcopy import store_org
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -56,7 +56,7 @@ from services.council.orm import (
     votes,
 )
 from shared import audit, clock
-from shared.auth import Principal, store_org
+from shared.auth import Principal
 from shared.clock import Month, Quarter
 from shared.db import UnitOfWork, utcnow
 from shared.http import Problem
@@ -72,6 +72,7 @@ from shared.messages import (
     ReopenIntroductions,
 )
 from shared.org import Organisation, OrgRefused
+from shared.orgcopy import store_org
 from shared.runtime import Runtime
 from shared.tables import inbox, outbox, parked_messages
 

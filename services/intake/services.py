@@ -24,7 +24,6 @@ from services.intake.domain.status import advance, status_after_entry
 from services.intake.domain.text import search_needles, search_text
 from services.intake.orm import Deed, DeedEvidence, EvidenceFile, IntroductionClosure, UnitCarry, UnitMonth
 from shared import audit, clock
-from shared.auth import store_org
 from shared.db import UnitOfWork, utcnow
 from shared.ids import new_id
 from shared.messages import (
@@ -37,6 +36,7 @@ from shared.messages import (
     ReopenIntroductions,
 )
 from shared.org import Organisation, OrgRefused
+from shared.orgcopy import store_org
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound, UnsupportedType
 from shared.runtime import Runtime
 from shared.tables import idempotency_records

@@ -11,9 +11,9 @@ import os
 from werkzeug.test import Client
 
 from shared import clock
-from shared.auth import OrgCache
 from shared.config import Settings
 from shared.db import Database
+from shared.orgcopy import OrgCache
 from shared.tables import org_documents
 from sovang import cli
 from sovang.gateway import create_gateway

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from services.book import services as book_services
 from services.council.orm import council_members
 from shared import clock
-from shared.auth import OrgCache
 from shared.org import OrgRefused
+from shared.orgcopy import OrgCache
 from shared.tables import org_documents
 from sovang.orgload import load_everywhere
 from tests.flow.flow_harness import Flow, this_month

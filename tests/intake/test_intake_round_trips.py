@@ -19,9 +19,10 @@ from alembic.config import Config
 from services.intake import MIGRATIONS, services
 from services.intake.app import build_runtime, create_app
 from services.intake.orm import Deed, UnitMonth
-from shared.auth import OrgCache, new_token, store_token
+from shared.auth import new_token, store_token
 from shared.db import utcnow
 from shared.org import Organisation
+from shared.orgcopy import OrgCache
 from shared.tables import idempotency_records, org_documents, outbox
 from tests.intake.conftest import auth, deed_body, people_of
 
@@ -194,7 +195,7 @@ def test_a_load_in_this_process_is_seen_at_once(runtime, org_document) -> None:
     assert services.load_org(runtime, changed) is True
     assert cache.get().units[changed["units"][0]["code"]].name.endswith("(mới)")
     with runtime.db.unit_of_work() as uow:  # a load rolled back is not one
-        from shared.auth import store_org
+        from shared.orgcopy import store_org
 
         assert store_org(uow, org_document) is True
     assert cache.get().units[changed["units"][0]["code"]].name.endswith("(mới)")
