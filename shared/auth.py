@@ -12,11 +12,14 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import g, request
+from sqlalchemy import event
 
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
@@ -57,10 +60,12 @@ def store_token(uow: UnitOfWork, token: str, role: str, subject: str, ttl_days: 
 
 
 def revoke_subject(uow: UnitOfWork, subject: str) -> int:
-    """R24: every token of a subject stops working at once."""
+    """R24: every token of a subject stops working (in this process at once, in the others within
+    ``TOKEN_FRESH_SECONDS``)."""
     result = uow.session.execute(
         tokens.update().where(tokens.c.subject == subject, tokens.c.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
+    forget_tokens_on_commit(uow)
     return int(result.rowcount or 0)
 
 
@@ -70,6 +75,7 @@ def revoke_token(uow: UnitOfWork, token: str) -> bool:
         .where(tokens.c.token_hash == token_hash(token), tokens.c.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    forget_tokens_on_commit(uow)
     return bool(result.rowcount)
 
 
@@ -89,6 +95,7 @@ def revoke_copy(uow: UnitOfWork, org: Organisation | None, msg: Any) -> int:
         .where(tokens.c.token_hash.in_(msg.token_hashes), tokens.c.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    forget_tokens_on_commit(uow)
     done = int(result.rowcount or 0)
     if done:
         audit.record(uow, audit.Named("admin", msg.by), "token.revoked", f"{msg.role}:{msg.subject}",
@@ -150,14 +157,68 @@ flush_use_notes = _use_notes.flush
 atexit.register(flush_use_notes)
 
 
+# A token's row is read from the database at most once in this long by each process: a token
+# revoked by another process (``sovang token revoke``, another web worker) stops working within
+# it, one revoked by this process at once (R24). Well below the second promised; a busy
+# program's requests then cost no round trip for their token.
+TOKEN_FRESH_SECONDS = 0.5
+
+
+class _TokenRows:
+    """The rows of the tokens in use, each kept for ``fresh_seconds`` from the moment its read
+    began (a revocation committed after that moment is seen at the next read). Only tokens found
+    are kept: one issued in another process works at its first request."""
+
+    LIMIT = 4096  # tokens kept at once; past it the oldest half is forgotten
+
+    def __init__(self, fresh_seconds: float = TOKEN_FRESH_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.fresh_seconds = fresh_seconds
+        self._clock = clock
+        self._rows: dict[tuple[str, str | None, str], tuple[float, Any]] = {}
+        self._epoch = 0  # bumped by every forget(): a read begun before it is not kept
+
+    def get(self, db: Database, digest: str) -> Any:
+        now = self._clock()
+        key = (db.url, db.schema, digest)  # one database's row, whichever Database object reads it
+        kept = self._rows.get(key)
+        if kept is not None and now - kept[0] < self.fresh_seconds:
+            return kept[1]
+        epoch = self._epoch
+        with db.reading() as s:
+            row = s.connection().execute(_TOKEN, {"h": digest}).first()
+        if row is None:
+            self._rows.pop(key, None)
+        elif epoch == self._epoch:
+            if len(self._rows) >= self.LIMIT:
+                oldest = sorted(self._rows.items(), key=lambda kv: kv[1][0])[: self.LIMIT // 2]
+                for k, _v in oldest:
+                    self._rows.pop(k, None)
+            self._rows[key] = (now, row)
+        return row
+
+    def forget(self, _session: object = None) -> None:
+        self._epoch += 1
+        self._rows = {}
+
+
+_token_rows = _TokenRows()
+
+
+def forget_tokens_on_commit(uow: UnitOfWork) -> None:
+    """Whoever revokes tokens in ``uow`` calls this: this process reads every token's row afresh
+    from now on and again once the revocation is committed (a read in between still sees the
+    token in force, and must not be kept past the commit)."""
+    _token_rows.forget()
+    event.listen(uow.session, "after_commit", _token_rows.forget, once=True)
+
+
 def authenticate(db: Database, header: str | None) -> Principal:
     """The principal of an ``Authorization: Bearer`` header, or a 401 problem."""
     if not header or not header.startswith("Bearer "):
         raise Problem(401, "Thiếu mã xác thực (Authorization: Bearer …).", headers={"WWW-Authenticate": "Bearer"})
     token = header[len("Bearer "):].strip()
     digest = token_hash(token)
-    with db.reading() as s:
-        row = s.connection().execute(_TOKEN, {"h": digest}).first()
+    row = _token_rows.get(db, digest)
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or row.role not in ROLES:
         raise Problem(401, "Mã xác thực không hợp lệ, đã hết hạn hoặc đã bị thu hồi.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -4,8 +4,9 @@ Every service keeps its own copy of the tokens (``sovang token issue`` writes ea
 in the distributed deployment intake cannot write the others'. So a revocation made here revokes
 intake's copy in the same transaction as its audit line (R23) and tells council and book by a
 message each (``TokensRevoked``, through the outbox), whose consumers revoke their copy
-(``shared.auth.revoke_copy``): the token stops at intake at once, at council and book when the
-message arrives (seconds). ``sovang token revoke`` still stops it everywhere at once.
+(``shared.auth.revoke_copy``): the token stops at intake at once (in its other web processes
+within ``shared.auth.TOKEN_FRESH_SECONDS``), at council and book when the message arrives
+(seconds). ``sovang token revoke`` still stops it everywhere within that half second.
 
 A token is named on the page by a handle, the first characters of its SHA-256: never the token.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shared import audit
-from shared.auth import token_unit
+from shared.auth import forget_tokens_on_commit, token_unit
 from shared.db import utcnow
 from shared.messages import BookTokensRevoked, TokensRevoked
 from shared.runtime import Runtime
@@ -70,6 +71,7 @@ def revoke(runtime: Runtime, actor: audit.Actor, *, handle: str | None = None,
         hashes = [r.token_hash for r in found]
         uow.session.execute(tokens.update().where(tokens.c.token_hash.in_(hashes), tokens.c.revoked_at.is_(None))
                             .values(revoked_at=now))
+        forget_tokens_on_commit(uow)
         role = found[0].role if handle is not None else "*"
         who = found[0].subject
         details: dict[str, Any] = {"tokens": len(hashes)}

@@ -19,6 +19,7 @@ from alembic.config import Config
 from services.intake import MIGRATIONS, services
 from services.intake.app import build_runtime, create_app
 from services.intake.orm import Deed, UnitMonth
+from shared import auth as auth_module
 from shared.auth import new_token, store_token
 from shared.db import utcnow
 from shared.org import Organisation
@@ -214,10 +215,12 @@ def pg(pg_settings, org_document):
 
 
 @pytest.mark.distributed
-def test_recording_a_deed_is_one_checkout_and_one_commit(pg) -> None:
+def test_recording_a_deed_is_one_checkout_and_one_commit(pg, monkeypatch) -> None:
     rt, app, p = pg
-    # The organisation check is counted in its own test; here it must not fall in the middle.
+    # The organisation check is counted in its own test, the token's freshness in
+    # tests/sessions/test_token_revocation.py; here neither may fall in the middle.
     rt.orgs.check_seconds = 3600.0
+    monkeypatch.setattr(auth_module._token_rows, "fresh_seconds", 3600.0)
     client = app.test_client()
     tok = issue(rt, "officer", p.officer)
     body = deed_body({"officer": p.officer})
@@ -227,23 +230,30 @@ def test_recording_a_deed_is_one_checkout_and_one_commit(pg) -> None:
     post = lambda **h: client.post(DEEDS, json=body, headers=auth(tok, **h))  # noqa: E731
     r, with_key = trips.of(lambda: post(**{"Idempotency-Key": "one"}))
     assert r.status_code == 201
-    # token, claim, deed, message, audit line (R23: in the same transaction), stored answer:
-    # one checkout, one commit.
-    assert with_key == {"statements": 6, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    # claim, deed, message, audit line (R23: in the same transaction), stored answer: one
+    # checkout, one commit. The token's row was read by the request before, less than
+    # TOKEN_FRESH_SECONDS ago, and is not read again.
+    assert with_key == {"statements": 5, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     replay, replayed = trips.of(lambda: post(**{"Idempotency-Key": "one"}))
     assert replay.get_data() == r.get_data()
-    assert replayed == {"statements": 3, "checkouts": 1, "commits": 0, "rollbacks": 1}, trips.statements
+    assert replayed == {"statements": 2, "checkouts": 1, "commits": 0, "rollbacks": 1}, trips.statements
     r, without_key = trips.of(post)
     assert r.status_code == 201
-    assert without_key == {"statements": 4, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    assert without_key == {"statements": 3, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    # Once the token's row is no longer fresh, it is read again, in the same transaction.
+    auth_module._token_rows.forget()
+    r, fresh = trips.of(lambda: post(**{"Idempotency-Key": "two"}))
+    assert r.status_code == 201
+    assert fresh == {"statements": 6, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     got, read = trips.of(lambda: client.get(f"{DEEDS}/{r.get_json()['id']}", headers=auth(tok)))
     assert got.status_code == 200 and read["checkouts"] == 1 and read["commits"] == 0
 
 
 @pytest.mark.distributed
-def test_a_batch_is_one_transaction_whatever_its_size_on_postgresql(pg) -> None:
+def test_a_batch_is_one_transaction_whatever_its_size_on_postgresql(pg, monkeypatch) -> None:
     rt, app, p = pg
     rt.orgs.check_seconds = 3600.0
+    monkeypatch.setattr(auth_module._token_rows, "fresh_seconds", 3600.0)
     client = app.test_client()
     tok = issue(rt, "subunit_lead", p.lead)
     trips = RoundTrips(rt.db.engine)
@@ -251,8 +261,9 @@ def test_a_batch_is_one_transaction_whatever_its_size_on_postgresql(pg) -> None:
     small, few = trips.of(lambda: client.post(BATCH, json=batch(p, 20), headers=auth(tok, **{"Idempotency-Key": "s"})))
     large, many = trips.of(lambda: client.post(BATCH, json=batch(p, 200), headers=auth(tok, **{"Idempotency-Key": "l"})))
     assert small.status_code == large.status_code == 201
-    # token, claim, the deeds' one INSERT, the messages, the audit lines' one INSERT, stored answer.
-    assert many == few == {"statements": 6, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    # claim, the deeds' one INSERT, the messages, the audit lines' one INSERT, stored answer (the
+    # token's row read by the first request is still fresh).
+    assert many == few == {"statements": 5, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     with rt.db.reading() as s:
         envelopes = s.execute(sa.select(outbox.c.envelope).order_by(outbox.c.id)).scalars().all()
     assert [len(e["payload"]["deed_ids"]) for e in envelopes] == [1, 20, 200]
