@@ -277,10 +277,14 @@ def only_line(name: str, value: Any) -> str:
         return f"{name}: {json.dumps(value, default=str)[:300]}"
     out = []
     for label, v in pairs.items():
-        web = {g: ms for g, ms in (v.get("cpu_ms") or {}).items() if g.startswith("web-")}
+        cpu_ms = {g: ms for g, ms in (v.get("cpu_ms") or {}).items() if ms >= 0.005 and g != "rest-of-machine"}
+        path_total = sum(cpu_ms.values())
+        base_total = sum(ms for g, ms in (v.get("base_cpu_ms") or {}).items() if g != "rest-of-machine")
+        model = f"; CPU ms a request {path_total:.2f} against {base_total:.2f} = {base_total / path_total:.3f}x" \
+            if path_total and base_total else ""
         out.append(f"{name}{label}: {v['rps']:.1f} req/s against {v['base_rps']:.1f} = {v['rps'] / v['base_rps']:.3f}x; "
                    f"p99 {v['p99_ms']:.1f} against {v['base_p99_ms']:.1f} ms; runs {v['runs']} against "
-                   f"{v['base_runs']}; web CPU ms {web}")
+                   f"{v['base_runs']}{model}; CPU ms by process {cpu_ms}")
     return "\n".join(out)
 
 
