@@ -16,12 +16,15 @@ from flask.json.provider import DefaultJSONProvider
 
 from shared import clock, ids, logs, metrics
 from shared.audit import blueprint as audit_blueprint
+from shared.bodies import install_request_checks
 from shared.celery_app import install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
 from shared.db import Database
-from shared.http import IdConverter, install_health, install_problem_handlers
+from shared.health import install_health
+from shared.http import IdConverter
 from shared.ids import new_id
 from shared.orgcopy import OrgCache
+from shared.problems import install_problem_handlers
 from shared.ratelimit import install_render_limit
 
 
@@ -82,6 +85,7 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
         n = runtime.settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     install_problem_handlers(app)
+    install_request_checks(app)
     install_health(app, runtime.db, runtime.broker_ping)
     install_render_limit(app, runtime.settings, runtime.service)
     install_wakeup(runtime.db, runtime.settings)
