@@ -133,12 +133,12 @@ def measure(url: str, runs: int, label: str) -> list[dict]:
             times = []
             for n in range(runs + 2):
                 began = time.perf_counter()
-                found = services.list_deeds(rt, actor, filters, 50, None)
+                found = rt.run(services.list_deeds, actor, filters, 50, None)
                 if n >= 2:
                     times.append((time.perf_counter() - began) * 1000)
             statements.clear()
             sa.event.listen(rt.db.engine, "before_cursor_execute", keep)
-            services.list_deeds(rt, actor, filters, 50, None)
+            rt.run(services.list_deeds, actor, filters, 50, None)
             sa.event.remove(rt.db.engine, "before_cursor_execute", keep)
             statement, params = statements[0]
             with rt.db.engine.connect() as conn:
@@ -179,7 +179,7 @@ def compare(url: str, runs: int) -> list[dict]:
         for who, actor in readers.items():
             seen.clear()
             sa.event.listen(rt.db.engine, "before_cursor_execute", keep)
-            services.list_deeds(rt, actor, {"q": q}, 50, None)
+            rt.run(services.list_deeds, actor, {"q": q}, 50, None)
             sa.event.remove(rt.db.engine, "before_cursor_execute", keep)
             statement, params = seen[0]
             # The search of before: a short word's needle (" an", LIKE '%' || :p || '%') without its

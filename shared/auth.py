@@ -14,12 +14,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import g, request
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
@@ -177,14 +179,14 @@ class _TokenRows:
         self._rows: dict[tuple[str, str | None, str], tuple[float, Any]] = {}
         self._epoch = 0  # bumped by every forget(): a read begun before it is not kept
 
-    def get(self, db: Database, digest: str) -> Any:
+    def get(self, db: Database, digest: str, reader: Session | None = None) -> Any:
         now = self._clock()
         key = (db.url, db.schema, digest)  # one database's row, whichever Database object reads it
         kept = self._rows.get(key)
         if kept is not None and now - kept[0] < self.fresh_seconds:
             return kept[1]
         epoch = self._epoch
-        with db.reading() as s:
+        with nullcontext(reader) if reader is not None else db.reading() as s:
             row = s.connection().execute(_TOKEN, {"h": digest}).first()
         if row is None:
             self._rows.pop(key, None)
@@ -212,13 +214,15 @@ def forget_tokens_on_commit(uow: UnitOfWork) -> None:
     event.listen(uow.session, "after_commit", _token_rows.forget, once=True)
 
 
-def authenticate(db: Database, header: str | None) -> Principal:
-    """The principal of an ``Authorization: Bearer`` header, or a 401 problem."""
+def authenticate(db: Database, header: str | None, reader: Session | None = None) -> Principal:
+    """The principal of an ``Authorization: Bearer`` header, or a 401 problem; the token's row,
+    when read, is read on ``reader`` if given (the request's unit of work), else on a session of
+    its own."""
     if not header or not header.startswith("Bearer "):
         raise Problem(401, "Thiếu mã xác thực (Authorization: Bearer …).", headers={"WWW-Authenticate": "Bearer"})
     token = header[len("Bearer "):].strip()
     digest = token_hash(token)
-    row = _token_rows.get(db, digest)
+    row = _token_rows.get(db, digest, reader)
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or row.role not in ROLES:
         raise Problem(401, "Mã xác thực không hợp lệ, đã hết hạn hoặc đã bị thu hồi.",
                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -243,7 +247,7 @@ def session_principal() -> Principal | None:
     return Principal(who.role, who.subject, who.roles, who.session)
 
 
-def principal(db: Database, *roles: str) -> Principal:
+def principal(db: Database, *roles: str, reader: Session | None = None) -> Principal:
     """Authenticate the current request and require one of ``roles`` (all roles when none given).
 
     A bearer token names its role; a person signed in acts with the first of ``roles`` they hold
@@ -256,7 +260,7 @@ def principal(db: Database, *roles: str) -> Principal:
         if p is None:
             if not header and request.cookies.get("sovang_session"):
                 raise Problem(401, NOT_SIGNED_IN)
-            p = authenticate(db, header)
+            p = authenticate(db, header, reader)
         g.principal = p
     if roles and p.role not in roles:
         held = next((r for r in roles if r in p.roles), None)

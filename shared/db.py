@@ -13,7 +13,6 @@ import select
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar, Token
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -130,87 +129,8 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self.after_commit: list[Callable[[], None]] = []
-        # The request being served in this context, if its app opted in (``open_request``).
-        self._request: ContextVar[Database.Request | None] = ContextVar(f"sovang-db-{service}", default=None)
-
-    class Request:
-        """One web request's database work on one connection: the token lookup, the organisation
-        check, the Idempotency-Key record and the use case's unit of work share one session,
-        opened at first use, instead of a checkout (and a transaction) each.
-
-        While ``deferring()``, a unit of work's ``commit()`` only flushes: whoever holds the
-        request (``shared.http.idempotent``) commits once, the stored answer with the use case's
-        writes. A unit of work left without committing marks the request ``abandoned``: its
-        writes cannot be told apart from the rest, so the holder rolls the whole back.
-        """
-
-        def __init__(self, db: Database) -> None:
-            self.db = db
-            self._session: Session | None = None
-            self._read_session: Session | None = None
-            self.deferred = 0
-            self.abandoned = False
-            self.emitted = 0
-
-        def session(self) -> Session:
-            if self._session is None:
-                self._session = self.db._sessions()
-            return self._session
-
-        def read_session(self) -> Session:
-            if not self.db.is_sqlite:
-                return self.session()
-            # SQLite's writer takes the write lock when its transaction begins: reads keep to a
-            # reader's connection so that a GET never holds the lock.
-            if self._read_session is None:
-                self._read_session = self.db._read_sessions()
-            return self._read_session
-
-        @contextmanager
-        def deferring(self) -> Iterator[None]:
-            self.deferred += 1
-            try:
-                yield
-            finally:
-                self.deferred -= 1
-
-        def commit(self) -> None:
-            emitted, self.emitted, self.abandoned = self.emitted, 0, False
-            if self._session is not None:
-                self._session.commit()
-            if emitted:
-                self.db._after_commit()
-
-        def rollback(self) -> None:
-            self.emitted, self.abandoned = 0, False
-            for session in (self._session, self._read_session):
-                if session is not None:
-                    session.rollback()
-
-        def close(self) -> None:
-            for session in (self._session, self._read_session):
-                if session is not None:
-                    session.rollback()
-                    session.close()
-            self._session = self._read_session = None
-
-    def open_request(self) -> Token:
-        """Serve the reads and the unit of work of this context (a web request) on one session;
-        no connection is taken until one is used. Pair with ``close_request``."""
-        return self._request.set(Database.Request(self))
-
-    def close_request(self, token: Token) -> None:
-        request = self._request.get()
-        try:
-            self._request.reset(token)
-        except ValueError:  # ended in another context than it began: forget it all the same
-            self._request.set(None)
-        if request is not None:
-            request.close()
-
-    @property
-    def request(self) -> Database.Request | None:
-        return self._request.get()
+        # What ``unit_of_work()`` opens: a service's own, with its repositories (intake's ``Work``).
+        self.work_type: type[UnitOfWork] = UnitOfWork
 
     def _after_commit(self) -> None:
         for hook in self.after_commit:
@@ -228,16 +148,11 @@ class Database:
         return self.url.startswith("postgresql")
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self)
+        return self.work_type(self)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only session: never commits."""
-        request = self._request.get()
-        if request is not None:
-            # The request's own session: its end (``close_request``) rolls back and returns it.
-            yield request.read_session()
-            return
+        """A read-only session of its own: never commits."""
         session = self._read_sessions()
         try:
             yield session
@@ -288,36 +203,44 @@ class Database:
 
 
 class UnitOfWork:
-    """A transaction that rolls back unless the use case calls ``commit()`` (cosmicpython).
+    """One transaction, owned by whoever opened it: an entrypoint (a web request, a message, a
+    scheduled job, a command) that runs a use case in it and commits once; it rolls back unless
+    committed (cosmicpython). A use case never commits.
 
-    Messages emitted through ``emit`` are written to the outbox in the same transaction.
-    Inside a web request whose app opted in (``Database.open_request``) it works on the
-    request's session; see ``Database.Request`` for what ``commit()`` then means.
+    Its sessions open at first use, so a request that never touches the database takes no
+    connection. ``reader`` is where reads go: the same session, except on SQLite, where the
+    writer takes the write lock as its transaction begins and reads keep to a reader's connection
+    so that a GET never holds the lock. Messages emitted through ``emit`` are written to the outbox
+    in the same transaction.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.session: Session
         self.emitted = 0
-        self._request = db.request
-        self._committed = False
+        self._session: Session | None = None
+        self._read_session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self._request.session() if self._request is not None else self.db._sessions()
         return self
 
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        request = self._request
-        if request is None:
-            self.session.rollback()
-            self.session.close()
-            return
-        if self._committed and exc_type is None:
-            return
-        if request.deferred:
-            request.abandoned = True
-        else:
-            self.session.rollback()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.db._sessions()
+        return self._session
+
+    @property
+    def reader(self) -> Session:
+        if not self.db.is_sqlite:
+            return self.session
+        if self._session is not None:  # this transaction's own writes are read in it
+            return self._session
+        if self._read_session is None:
+            self._read_session = self.db._read_sessions()
+        return self._read_session
 
     def emit(self, message: object) -> None:
         add_to_outbox(self.session, message)
@@ -328,20 +251,31 @@ class UnitOfWork:
         add_many_to_outbox(self.session, list(messages))
         self.emitted += len(messages)
 
+    def flush(self) -> None:
+        """Send what is pending, so that a broken constraint fails here, inside the use case."""
+        if self._session is not None:
+            self._session.flush()
+
     def commit(self) -> None:
-        request = self._request
-        if request is not None:
-            self._committed = True
-            request.emitted += self.emitted
-            self.emitted = 0
-            if request.deferred:
-                # A constraint broken by the use case still fails inside the use case.
-                self.session.flush()
-            else:
-                request.commit()
-            return
-        self.session.commit()
-        if not self.emitted:
-            return
+        emitted, self.emitted = self.emitted, 0
+        if self._session is not None:
+            self._session.commit()
+        if self._read_session is not None:
+            self._read_session.rollback()
+        if emitted:
+            self.db._after_commit()
+
+    def rollback(self) -> None:
         self.emitted = 0
-        self.db._after_commit()
+        for session in (self._session, self._read_session):
+            if session is not None:
+                session.rollback()
+
+    def close(self) -> None:
+        """Roll back what was not committed and give the connections back."""
+        for session in (self._session, self._read_session):
+            if session is not None:
+                session.rollback()
+                session.close()
+        self._session = self._read_session = None
+        self.emitted = 0

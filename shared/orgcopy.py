@@ -8,10 +8,12 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
@@ -74,13 +76,15 @@ class OrgCache:
         self._checked_at = 0.0
         self._generation = -1
 
-    def get(self) -> Organisation | None:
+    def get(self, reader: Session | None = None) -> Organisation | None:
+        """The organisation; looked for on ``reader`` when given (a request's unit of work, which
+        holds a connection already), else on a session of its own."""
         now = self._clock()
         generation = _generation  # read before looking: a load committed meanwhile bumps it again
         org = self._org
         if org is not None and generation == self._generation and now - self._checked_at < self.check_seconds:
             return org
-        with self.db.reading() as s:
+        with nullcontext(reader) if reader is not None else self.db.reading() as s:
             latest = s.execute(sa.select(org_documents.c.id).order_by(org_documents.c.id.desc()).limit(1)).scalar()
             if latest is None:
                 return None
@@ -94,8 +98,8 @@ class OrgCache:
             self._org, self._id, self._checked_at, self._generation = parsed, latest, now, generation
             return parsed
 
-    def require(self) -> Organisation:
-        org = self.get()
+    def require(self, reader: Session | None = None) -> Organisation:
+        org = self.get(reader)
         if org is None:
             raise Problem(503, "Chưa nạp tổ chức (sovang org load).")
         return org

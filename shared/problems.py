@@ -94,6 +94,11 @@ class Problem(Exception):
         return resp
 
 
+def as_problem(exc: Problem | Refused) -> Problem:
+    """What a page or a view that answers a refusal itself answers: a refusal as its problem."""
+    return exc if isinstance(exc, Problem) else Problem.of(exc)
+
+
 # The one place a refusal (``shared.refusals``) becomes an HTTP status: the most specific first.
 STATUS_OF: tuple[tuple[type[Refused], int], ...] = (
     (TooLarge, 413), (UnsupportedType, 415), (Invalid, 422), (Forbidden, 403), (NotFound, 404),

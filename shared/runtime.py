@@ -4,10 +4,10 @@ Flask and Celery apps built over them."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
@@ -19,13 +19,16 @@ from shared.audit import blueprint as audit_blueprint
 from shared.bodies import install_request_checks
 from shared.celery_app import install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings
-from shared.db import Database
+from shared.context import Context
+from shared.db import Database, UnitOfWork, utcnow
 from shared.health import install_health
 from shared.http import IdConverter
 from shared.ids import new_id
 from shared.orgcopy import OrgCache
 from shared.problems import install_problem_handlers
 from shared.ratelimit import install_render_limit
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -54,6 +57,20 @@ class Runtime:
 
     def broker_ping(self) -> Any:
         return redis_client(self.settings, timeout=1.0, retries=0).ping()
+
+    def context(self, work: UnitOfWork | None = None) -> Context:
+        """What a use case run now by this process is given (``shared.context``); the organisation
+        is looked for on ``work``'s connection when given, so that a request holds one."""
+        organisations = self.orgs.require if work is None else lambda: self.orgs.require(work.reader)
+        return Context(settings=self.settings, now=utcnow(), today=clock.today(), organisations=organisations)
+
+    def run(self, use_case: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``use_case(uow, ctx, *args, **kwargs)`` in a unit of work of its own and commit it:
+        the entrypoint of a command, a scheduled job or a test; a refusal rolls it back."""
+        with self.db.unit_of_work() as uow:
+            result = use_case(uow, self.context(uow), *args, **kwargs)
+            uow.commit()
+        return result
 
 
 @contextlib.contextmanager

@@ -14,17 +14,20 @@ from services.intake.oidc import bp as oidc_bp
 from services.intake.organisation_pages import bp as organisation_pages_bp
 from services.intake.pages import bp as pages_bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from services.intake.repository import Work
 from shared import web
 from shared.celery_app import redis_client
 from shared.config import Settings
-from shared.http import install_request_session
+from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
 
 # Forgotten Idempotency-Keys are swept at most this often by each web process (seconds).
 PURGE_EVERY = 600.0
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
-    return Runtime.build(SERVICE, MIGRATIONS, settings)
+    runtime = Runtime.build(SERVICE, MIGRATIONS, settings)
+    runtime.db.work_type = Work  # every unit of work of intake's carries its deeds
+    return runtime
 
 
 def make_rate_limiter(runtime: Runtime) -> RateLimiter:
@@ -46,7 +49,7 @@ def _install_purge(app: Flask, runtime: Runtime) -> None:
             return
         try:
             state["last"] = now
-            services.purge_idempotency_records(runtime)
+            runtime.run(services.purge_idempotency_records)
         except Exception:  # housekeeping must never fail a request
             app.logger.debug("idempotency purge failed", exc_info=True)
         finally:
@@ -66,7 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # intake owns the sessions: it reads its own table where the others trust the edge's word.
     app.extensions["sovang.session_lookup"] = lambda session_id: people.lookup(runtime, session_id)
     _install_purge(app, runtime)
-    # After the purge: teardowns run last-registered first, so the request's session is given
-    # back before the purge takes a connection of its own.
-    install_request_session(app, runtime.db)
+    # After the purge: teardowns run last-registered first, so the request's unit of work gives
+    # its connection back before the purge takes one of its own.
+    install_request_work(app)
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,9 @@ from services.intake.api.session import address, clear_cookie, set_cookie
 from services.intake.domain.scope import Actor
 from shared import clock
 from shared.auth import Principal
-from shared.http import Problem, _within_request
+from shared.endpoint import answer_once, request_work
+from shared.http import Problem
+from shared.idempotency import PLAIN, Keyed
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.sessions import COOKIE, csrf_ok, person
@@ -67,6 +70,12 @@ def _refused(exc: Refused) -> Response:
 
 def _actor(p: Principal) -> Actor:
     return Actor(p.role, p.subject)
+
+
+def _read(use_case: Callable[..., Any], *args: Any) -> Any:
+    """A use case that only reads, on the request's unit of work (never committed)."""
+    work = request_work(runtime().db)
+    return use_case(work, runtime().context(work), *args)
 
 
 # -- signing in ------------------------------------------------------------------------------------
@@ -228,20 +237,17 @@ def deed_record() -> Response:
         return _record_form(values, {"file": "Tệp minh chứng tối đa 20 MiB."}, status=413)
     key = request.form.get("form_key", "")[:100] or secrets.token_urlsafe(16)
     actor = _actor(who)
+    work = request_work(runtime().db)
+    ctx = runtime().context(work)
 
     def run() -> Response:
-        try:
-            view = services.record_deed(runtime(), actor, data)
-            if content:
-                services.add_evidence(runtime(), actor, view["id"], content)
-        except Refused as exc:
-            # Nothing of it stays: not the deed without its photo (the request's one transaction).
-            db.request.abandoned = True
-            return Problem.of(exc).response()
+        # One transaction: a refused photo leaves no deed without it.
+        view = services.record_deed(work, ctx, actor, data)
+        if content:
+            services.add_evidence(work, ctx, actor, view["id"], content)
         return Response(view["id"], 201, content_type="text/plain")
 
-    db = runtime().db
-    resp = _within_request(db, db.request, f"page:{who.subject}", key, "deeds/new", run)
+    resp = answer_once(work, PLAIN, Keyed(f"page:{who.subject}", key, b"deeds/new"), run)
     if resp.status_code == 201:
         return redirect(f"/deeds/{resp.get_data(as_text=True)}?ghi=1", code=303)
     problem = json.loads(resp.get_data(as_text=True) or "{}")
@@ -268,7 +274,7 @@ def _all_deeds(actor: Actor, filters: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     after: str | None = None
     while True:
-        batch = services.list_deeds(runtime(), actor, filters, 500, after)
+        batch = _read(services.list_deeds, actor, filters, 500, after)
         out.extend(batch[:500])
         if len(batch) <= 500:
             return out
@@ -289,7 +295,7 @@ def deed_page(deed_id: str) -> Response:
     who = acting("officer", "subunit_lead", "unit_secretary", "council_member", "province_secretary")
     if isinstance(who, Response):
         return who
-    deed = services.get_deed(runtime(), _actor(who), deed_id)
+    deed = _read(services.get_deed, _actor(who), deed_id)
     return page("intake/deed.html", deed=deed, statuses=STATUS_LABELS, kinds=KIND_LABELS,
                 relations=RELATION_LABELS, just_recorded=request.args.get("ghi") == "1")
 
@@ -353,17 +359,14 @@ def introduce_batch() -> Response:
     except ValidationError as exc:
         return _batch_refused(who, rows, used, schemas.batch_errors(exc.messages))
     key = request.form.get("form_key", "")[:100] or secrets.token_urlsafe(16)
-    db = runtime().db
+    work = request_work(runtime().db)
+    ctx = runtime().context(work)
 
     def run() -> Response:
-        try:
-            views = services.record_batch(runtime(), Actor("subunit_lead", who.subject), data)
-        except Refused as exc:
-            db.request.abandoned = True
-            return Problem.of(exc).response()
+        views = services.record_batch(work, ctx, Actor("subunit_lead", who.subject), data)
         return Response(str(len(views)), 201, content_type="text/plain")
 
-    resp = _within_request(db, db.request, f"page:{who.subject}", key, "introduce/batch", run)
+    resp = answer_once(work, PLAIN, Keyed(f"page:{who.subject}", key, b"introduce/batch"), run)
     if resp.status_code == 201:
         return redirect(f"/introduce/?da_ghi={resp.get_data(as_text=True)}", code=303)
     problem = json.loads(resp.get_data(as_text=True) or "{}")
@@ -391,7 +394,8 @@ def introduce_submit() -> Response:
         return _introduce_view(who, alert="Hãy chọn một việc tốt để giới thiệu.", status=422)
     for deed_id in ids:
         try:
-            services.introduce(runtime(), _actor(who), deed_id)
+            # Each its own transaction: those introduced before a refusal stay introduced.
+            runtime().run(services.introduce, _actor(who), deed_id)
         except Refused as exc:
             return _introduce_view(who, alert=exc.detail, status=Problem.of(exc).status)
     # Shown by a new request (post, redirect, get): its reads see what this one wrote.

@@ -323,7 +323,7 @@ relay = make_relay(make_celery("intake", settings), runtime.db, settings)
 # every 0.5 s): the broker's run known, no look at confirmations on the way.
 relay.check_broker()
 relay._confirm_at = float("inf")
-deed = services.record_deed(runtime, Actor("subunit_lead", lead), schemas.DeedIn().load(body))
+deed = runtime.run(services.record_deed, Actor("subunit_lead", lead), schemas.DeedIn().load(body))
 publish = relay.publish
 
 def publish_then_die(name, queue, env, message_id):

@@ -66,9 +66,9 @@ def test_idempotency_keys_expire_after_the_setting(client, token, people, runtim
     ttl = runtime.settings.idempotency_ttl_hours
     assert ttl >= 24  # API.md: kept at least 24 hours
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=ttl - 1)
-    assert services.purge_idempotency_records(runtime, now=soon) == 0
+    assert runtime.run(services.purge_idempotency_records, now=soon) == 0
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=ttl + 1)
-    assert services.purge_idempotency_records(runtime, now=later) == 1
+    assert runtime.run(services.purge_idempotency_records, now=later) == 1
     with runtime.db.reading() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(idempotency_records)) == 0
     r = client.post("/api/v1/deeds", json={**body, "occurred_on": today().isoformat()},

@@ -123,10 +123,10 @@ def test_postgresql_serves_the_search_from_the_trigram_index(pg_settings, org_do
 
         sa.event.listen(rt.db.engine, "before_cursor_execute", keep)
         actor = Actor("province_secretary", people.province_secretary)
-        found = services.list_deeds(rt, actor, {"q": "tu01234 vung"}, 50, None)
+        found = rt.run(services.list_deeds, actor, {"q": "tu01234 vung"}, 50, None)
         sa.event.remove(rt.db.engine, "before_cursor_execute", keep)
         assert [d["title"] for d in found] == ["Giúp dân tu01234 vùng lũ"]
-        assert not services.list_deeds(rt, actor, {"q": "u01234"}, 50, None)  # inside a word: no
+        assert not rt.run(services.list_deeds, actor, {"q": "u01234"}, 50, None)  # inside a word: no
         ((statement, parameters),) = ran
         with rt.db.engine.connect() as conn:
             # At this size reading the whole table costs little (and a unit's deeds are found by
@@ -167,9 +167,9 @@ def test_deeds_stored_before_are_found_by_word_starts_after_the_upgrade(runtime,
         stored = set(s.execute(sa.select(Deed.search_text)).scalars())
     assert stored == {search_text(f"Giúp dân tu{i:05d} vùng lũ", f"Việc tốt số {i}: hỗ trợ bà con khắc phục hậu "
                                   f"quả thiên tai, mã {i * 7}.") for i in range(3)}
-    assert [d["title"] for d in services.list_deeds(runtime, actor, {"q": "tu00001"}, 50, None)] == [
+    assert [d["title"] for d in runtime.run(services.list_deeds, actor, {"q": "tu00001"}, 50, None)] == [
         "Giúp dân tu00001 vùng lũ"]
-    assert not services.list_deeds(runtime, actor, {"q": "u00001"}, 50, None)
+    assert not runtime.run(services.list_deeds, actor, {"q": "u00001"}, 50, None)
     migrate("0006_intake_people_sessions", up=False)
     with runtime.db.reading() as s:
         assert ("giup dan tu00001 vung lu\nviec tot so 1: ho tro ba con khac phuc hau qua thien tai, ma 7."
@@ -207,7 +207,7 @@ def test_the_database_answers_what_the_rule_says(sqlite_settings, org_document, 
                 row.title, row.description = title, "mô tả"
                 row.search_text = search_text(title, "mô tả")
             uow.commit()
-        found = {d["title"] for d in services.list_deeds(rt, actor, {"q": query}, 500, None)}
+        found = {d["title"] for d in rt.run(services.list_deeds, actor, {"q": query}, 500, None)}
         assert found == {t for t in titles if matches(query, t, "mô tả")}
 
     try:

@@ -11,7 +11,8 @@ from services.book.domain.entries import RevocationRefused
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
 from services.book.signing import keyring
 from shared.auth import principal
-from shared.http import Problem, encode_cursor, idempotent, json_body, load, page_params
+from shared.endpoint import idempotent
+from shared.http import Problem, encode_cursor, json_body, load, page_params
 from shared.ratelimit import limit_render
 
 bp = Blueprint("books", __name__)
@@ -101,7 +102,7 @@ def revoke(code: str) -> Response:
     return _revoke(code)
 
 
-@idempotent(lambda: runtime().db)
+@idempotent()
 def _revoke(code: str) -> Response:
     """R15a → 201 Entry of kind ``revocation``; 409 if already revoked."""
     asker = principal(runtime().db)

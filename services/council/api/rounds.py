@@ -10,11 +10,12 @@ from collections import OrderedDict
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from services.council import documents, minutes, records, services
-from services.council.api.sealed import sealed_idempotent
+from services.council.api.sealed import BALLOTS
 from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.auth import principal
 from shared.db import Database
-from shared.http import ID, idempotent, json_body, load, page, page_params
+from shared.endpoint import idempotent
+from shared.http import ID, json_body, load, page, page_params
 from shared.ratelimit import limit_render
 from shared.runtime import Runtime
 
@@ -46,7 +47,7 @@ def open_round() -> tuple[Response, int]:
     return _open_round()
 
 
-@idempotent(_db)
+@idempotent()
 def _open_round() -> tuple[Response, int]:
     data = load(OpenRoundIn(), json_body())
     return jsonify(services.open_round(_runtime(), g.principal, data)), 201
@@ -72,7 +73,7 @@ def cancel_round(round_id: str) -> Response:
     return _cancel_round(round_id)
 
 
-@idempotent(_db)
+@idempotent()
 def _cancel_round(round_id: str) -> Response:
     """R20a: the secretary cancels a round opened by mistake, before any ballot."""
     return jsonify(services.cancel_round(_runtime(), g.principal, round_id))
@@ -84,7 +85,7 @@ def cast_ballot(round_id: str) -> tuple[Response, int]:
     return _cast_ballot(round_id)
 
 
-@sealed_idempotent(_db)
+@idempotent(BALLOTS)
 def _cast_ballot(round_id: str) -> tuple[Response, int]:
     body = json_body()
     receipt = services.cast_ballot(_runtime(), g.principal, round_id, lambda: load(BallotIn(), body)["choices"])
@@ -97,7 +98,7 @@ def enter_paper_ballots(round_id: str) -> tuple[Response, int]:
     return _enter_paper_ballots(round_id)
 
 
-@idempotent(_db)
+@idempotent()
 def _enter_paper_ballots(round_id: str) -> tuple[Response, int]:
     data = load(PaperBallotsIn(), json_body())
     papers = [b["choices"] for b in data["ballots"]]
@@ -110,7 +111,7 @@ def close_round(round_id: str) -> Response:
     return _close_round(round_id)
 
 
-@idempotent(_db)
+@idempotent()
 def _close_round(round_id: str) -> Response:
     return jsonify(services.close_round(_runtime(), g.principal, round_id))
 

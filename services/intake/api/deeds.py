@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -15,8 +14,11 @@ from services.intake import schemas, services
 from services.intake.domain.evidence import EXTENSIONS
 from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
-from shared.auth import principal
-from shared.http import ID, Problem, bound_chunked_body, idempotent, json_body, load, page, page_params
+from services.intake.repository import Work
+from shared.auth import Principal, principal
+from shared.context import Context
+from shared.endpoint import endpoint, request_work
+from shared.http import ID, Problem, bound_chunked_body, json_body, load, page, page_params
 from shared.refusals import Refused
 from shared.runtime import Runtime
 
@@ -32,22 +34,12 @@ def runtime() -> Runtime:
     return current_app.extensions["sovang"]
 
 
-def actor() -> Actor:
-    p = g.principal
-    return Actor(p.role, p.subject)
+def as_actor(who: Principal) -> Actor:
+    return Actor(who.role, who.subject)
 
 
-def refusals(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A use case's refusal becomes a problem inside the view, so Idempotency-Key replays it."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except Refused as exc:
-            raise Problem.of(exc) from exc
-
-    return wrapper
+# Every intake path: the use case's actor is the token's role and subject.
+use_case = functools.partial(endpoint, actor=as_actor)
 
 
 @bp.before_request
@@ -57,7 +49,7 @@ def authenticate_and_limit() -> None:
     if request.endpoint == "intake.add_evidence":
         # Evidence files may be larger than a JSON body (API.md: 20 MiB), plus the form's framing.
         request.max_content_length = runtime().settings.max_evidence_bytes + 64 * 1024
-    who = principal(runtime().db)
+    who = principal(runtime().db, reader=request_work(runtime().db).reader)
     limiter = current_app.extensions["intake.rate_limiter"]
     token = request.headers.get("Authorization", "")[len("Bearer "):].strip()
     wait = limiter.hit(who.session or hashlib.sha256(token.encode()).hexdigest())
@@ -67,69 +59,60 @@ def authenticate_and_limit() -> None:
     bound_chunked_body(json_only=False)
 
 
-def _db() -> Any:
-    return runtime().db
-
-
 def _created(body: Any) -> tuple[Response, int]:
     return jsonify(body), 201
 
 
 @bp.post("")
-@idempotent(_db)
-@refusals
-def record() -> Any:
+@use_case(idempotent=True)
+def record(uow: Work, ctx: Context, actor: Actor) -> Any:
     data = load(_deed_in, json_body())
-    view = services.record_deed(runtime(), actor(), data)
-    return _created(schemas.recorded_out(view))
+    return _created(schemas.recorded_out(services.record_deed(uow, ctx, actor, data)))
 
 
 @bp.post("/batch")
-@idempotent(_db)
-@refusals
-def record_batch() -> Any:
+@use_case(idempotent=True)
+def record_batch(uow: Work, ctx: Context, actor: Actor) -> Any:
     try:
         data = _batch_in.load(json_body())
     except ValidationError as exc:
         raise Problem(422, "Lô việc tốt không hợp lệ; không việc nào được lưu.",
                       errors=schemas.batch_errors(exc.messages)) from exc
     try:
-        views = services.record_batch(runtime(), actor(), data["deeds"])
+        views = services.record_batch(uow, ctx, actor, data["deeds"])
     except Refused as exc:
-        problem = Problem.of(exc)
-        raise Problem(problem.status, exc.detail, errors=schemas.batch_errors(exc.errors or {})) from exc
+        # Reasons by the index of the deed they concern (API.md).
+        raise type(exc)(exc.detail, schemas.batch_errors(exc.errors or {})) from exc
     return _created({"items": [schemas.recorded_out(v) for v in views]})
 
 
 @bp.get("")
-@refusals
-def list_deeds() -> Any:
+@use_case(read_only=True)
+def list_deeds(uow: Work, ctx: Context, actor: Actor) -> Any:
     filters = load(_query, request.args.to_dict())
     limit, cursor = page_params(kind=ID)
-    views = services.list_deeds(runtime(), actor(), filters, limit, cursor)
+    views = services.list_deeds(uow, ctx, actor, filters, limit, cursor)
     return jsonify(page([schemas.deed_out(v) for v in views], limit, key=lambda d: d["id"]))
 
 
 @bp.get("/<id:deed_id>")
-@refusals
-def get_deed(deed_id: str) -> Any:
-    return jsonify(schemas.deed_out(services.get_deed(runtime(), actor(), deed_id)))
+@use_case(read_only=True)
+def get_deed(uow: Work, ctx: Context, actor: Actor, deed_id: str) -> Any:
+    return jsonify(schemas.deed_out(services.get_deed(uow, ctx, actor, deed_id)))
 
 
 @bp.post("/<id:deed_id>/introduce")
-@idempotent(_db)
-@refusals
-def introduce(deed_id: str) -> Any:
+@use_case(idempotent=True)
+def introduce(uow: Work, ctx: Context, actor: Actor, deed_id: str) -> Any:
     if request.get_data(cache=True).strip() or request.mimetype:
         load(_introduce_in, json_body())
-    return jsonify(schemas.deed_out(services.introduce(runtime(), actor(), deed_id)))
+    return jsonify(schemas.deed_out(services.introduce(uow, ctx, actor, deed_id)))
 
 
 @bp.post("/<id:deed_id>/evidence")
-@idempotent(_db)
-@refusals
-def add_evidence(deed_id: str) -> Any:
-    limit = runtime().settings.max_evidence_bytes
+@use_case(idempotent=True)
+def add_evidence(uow: Work, ctx: Context, actor: Actor, deed_id: str) -> Any:
+    limit = ctx.settings.max_evidence_bytes
     if request.mimetype != "multipart/form-data":
         raise Problem(415, "Bằng chứng gửi dạng multipart/form-data, trường file.")
     try:
@@ -144,13 +127,13 @@ def add_evidence(deed_id: str) -> Any:
     content = upload.stream.read(limit + 1)
     if len(content) > limit:
         raise Problem(413, f"Tệp bằng chứng tối đa {limit // (1024 * 1024)} MiB.")
-    return _created(services.add_evidence(runtime(), actor(), deed_id, content))
+    return _created(services.add_evidence(uow, ctx, actor, deed_id, content))
 
 
 @bp.get("/<id:deed_id>/evidence/<sha256>")
-@refusals
-def get_evidence(deed_id: str, sha256: str) -> Response:
-    content_type, data = services.get_evidence(runtime(), actor(), deed_id, sha256)
+@use_case(read_only=True)
+def get_evidence(uow: Work, ctx: Context, actor: Actor, deed_id: str, sha256: str) -> Response:
+    content_type, data = services.get_evidence(uow, ctx, actor, deed_id, sha256)
     resp = Response(data, content_type=content_type)
     # The stored name is the content's hash: no name a client sent is ever served back.
     resp.headers["Content-Disposition"] = f'attachment; filename="{sha256}.{EXTENSIONS.get(content_type, "bin")}"'
