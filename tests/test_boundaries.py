@@ -30,6 +30,26 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
+# What a use case never imports: the web and the queue (STYLE.md, "The shape of one use case"), and
+# the project's modules that carry them (the composition root, the HTTP edge, the consumer).
+EDGES = {"flask", "werkzeug", "celery", "kombu", "shared.http", "shared.runtime", "shared.endpoint",
+         "shared.consumer", "shared.celery_app", "shared.web"}
+# The use-case modules of each service written as ``fn(uow, ctx, actor, …)``. Council's and the
+# book's ``services.py`` still take the runtime and raise HTTP problems: they join as they convert.
+USE_CASES = {"intake": ("services.py", "repository.py")}
+NOT_YET_CONVERTED = ("council", "book")
+
+
+def edge_imports(root: Path, service: str, modules: tuple[str, ...]) -> list[tuple[str, str]]:
+    bad = []
+    for module in modules:
+        path = root / "services" / service / module
+        for name in imports_of(path):
+            if any(name == edge or name.startswith(edge + ".") for edge in EDGES):
+                bad.append((str(path.relative_to(root)), name))
+    return bad
+
+
 def shared_import_graph(root: Path, local: bool) -> dict[str, set[str]]:
     """Which of shared's modules each of them imports: at module level, or (``local``) anywhere,
     a function's deferred import included; never what is imported for types only."""
@@ -151,3 +171,26 @@ def test_the_cycle_checker_finds_a_cycle(tmp_path: Path) -> None:
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from shared import a\n", "utf-8")
     assert import_cycles(shared_import_graph(tmp_path, local=False)) == []
     assert import_cycles(shared_import_graph(tmp_path, local=True)) == [["shared.a", "shared.b", "shared.a"]]
+
+
+@pytest.mark.parametrize("service", sorted(USE_CASES))
+def test_use_cases_import_no_web_and_no_queue(service: str) -> None:
+    assert not edge_imports(ROOT, service, USE_CASES[service])
+
+
+def test_every_service_is_converted_or_named_as_not_yet() -> None:
+    assert sorted([*USE_CASES, *NOT_YET_CONVERTED]) == sorted(SERVICES)
+    assert not set(USE_CASES) & set(NOT_YET_CONVERTED)
+    for service in NOT_YET_CONVERTED:
+        # Still true of each: when it no longer is, it moves to USE_CASES.
+        assert edge_imports(ROOT, service, ("services.py",)), f"{service} converted: move it to USE_CASES"
+
+
+def test_the_use_case_checker_catches_an_edge_import(tmp_path: Path) -> None:
+    folder = tmp_path / "services" / "intake"
+    folder.mkdir(parents=True)
+    (folder / "services.py").write_text(
+        "from flask import g\nfrom shared.http import Problem\nfrom shared import runtime\nfrom shared import audit\n",
+        "utf-8")
+    assert sorted(n for _, n in edge_imports(tmp_path, "intake", ("services.py",))) == [
+        "flask", "shared.http", "shared.runtime"]
