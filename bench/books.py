@@ -66,7 +66,8 @@ def seed_book(settings: Any, people: People, book: str, upto: int, chunk: int = 
 
     from services.book import repository as repo
     from services.book import services as book_services
-    from services.book.app import build_runtime
+    from services.book.app import build_runtime, context
+    from services.book.publisher import Publications
     from shared.outbox import consume
     from shared.tables import outbox
 
@@ -74,15 +75,15 @@ def seed_book(settings: Any, people: People, book: str, upto: int, chunk: int = 
     sa.event.listen(rt.db.engine, "connect", _asynchronous_commit)
     with rt.db.reading() as s:
         have = repo.get_book(s, book).entries
-    publish = book_services._publish
+    publish = Publications.entries_changed
     t0 = time.perf_counter()
     try:
-        book_services._publish = lambda *a, **k: None
+        Publications.entries_changed = lambda *a, **k: None  # type: ignore[method-assign]
         for first in range(have, upto - TIMED, chunk):
             with rt.db.unit_of_work() as uow:
                 floor = uow.session.execute(sa.select(sa.func.coalesce(sa.func.max(outbox.c.id), 0))).scalar_one()
                 for n in range(first, min(first + chunk, upto - TIMED)):
-                    book_services.inscribe(rt, uow, _inscribe_message(people, book, n))
+                    book_services.inscribe(uow, context(rt, uow), _inscribe_message(people, book, n))
                 uow.session.execute(outbox.update().where(
                     outbox.c.id > floor, outbox.c.sent_at.is_(None),
                     outbox.c.type.in_(("intake.deed_inscribed", "book.republish_pages")),
@@ -90,7 +91,7 @@ def seed_book(settings: Any, people: People, book: str, upto: int, chunk: int = 
                 ).values(sent_at=utcnow(), confirmed_at=utcnow()))
                 uow.commit()
     finally:
-        book_services._publish = publish
+        Publications.entries_changed = publish  # type: ignore[method-assign]
     seeding = time.perf_counter() - t0
     # The statistics autovacuum would gather within its next minute, as growth.top_up does for the
     # deeds: measured right after thousands of rows went in, the book worker's prepared statements
@@ -103,7 +104,7 @@ def seed_book(settings: Any, people: People, book: str, upto: int, chunk: int = 
     rt = build_runtime(settings)  # the timed ones as the worker runs them: flushed commits, no help
 
     def inscribe(uow: Any, msg: Inscribe) -> None:
-        book_services.inscribe(rt, uow, msg)
+        book_services.inscribe(uow, context(rt, uow), msg)
 
     timed = []
     with rt.db.reading() as s:

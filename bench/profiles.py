@@ -196,7 +196,7 @@ def inscribe(settings: Any, people: People, book: str, times: int = 3) -> dict[s
     from bench.books import _inscribe_message
     from services.book import repository as repo
     from services.book import services as book_services
-    from services.book.app import build_runtime
+    from services.book.app import build_runtime, context
     from shared import clock
     from shared.db import utcnow
     from shared.messages import envelope
@@ -212,7 +212,7 @@ def inscribe(settings: Any, people: People, book: str, times: int = 3) -> dict[s
     with profiler:
         for n in range(have, have + times):
             consume(rt.db, envelope(_inscribe_message(people, book, n), clock.isoformat(utcnow())),
-                    lambda uow, msg: book_services.inscribe(rt, uow, msg))
+                    lambda uow, msg: book_services.inscribe(uow, context(rt, uow), msg))
     each = (time.perf_counter() - t0) / times
     per = trips.per(times)
     path = _save("inscribe", profiler, f"book.inscribe on a book of {have} entries x{times}, in-process, "

@@ -305,22 +305,26 @@ def cmd_book_import(settings: Settings, args: argparse.Namespace) -> int:
     except (ValueError, UnicodeDecodeError) as exc:
         raise CliError(f"tệp {path} không phải JSON UTF-8 hợp lệ: {exc}; không mục nào được nhập") from None
     from services.book import services
+    from services.book.app import run
+    from shared import audit
+    from shared.refusals import Refused
 
     settings.home.mkdir(parents=True, exist_ok=True)
     rt = _runtime("book", settings)
     try:
         rt.migrate()
-        created = services.import_paper_book(rt, doc)
-    except services.ImportRefused as refused:
-        lines = [refused.message] + [f"  {where}: {' '.join(why)}" for where, why in list(refused.errors.items())[:50]]
-        if len(refused.errors) > 50:
-            lines.append(f"  … và {len(refused.errors) - 50} chỗ khác")
+        created = run(rt, services.import_paper_book, audit.CLI, doc)
+    except Refused as refused:
+        errors = refused.errors or {}
+        lines = [refused.detail] + [f"  {where}: {' '.join(why)}" for where, why in list(errors.items())[:50]]
+        if len(errors) > 50:
+            lines.append(f"  … và {len(errors) - 50} chỗ khác")
         raise CliError("\n".join(lines)) from None
     finally:
         rt.db.dispose()
     first, last = created[0], created[-1]
-    print(f"Đã nhập {len(created)} mục vào sổ vàng {first['book']} (từ sổ giấy, R22): mục số 1 đến {last['seq']}, "
-          f"quyết định từ {first['decision']['date']} đến {last['decision']['date']}; đầu chuỗi {last['hash']}.")
+    print(f"Đã nhập {len(created)} mục vào sổ vàng {first.book} (từ sổ giấy, R22): mục số 1 đến {last.seq}, "
+          f"quyết định từ {first.decision['date']} đến {last.decision['date']}; đầu chuỗi {last.hash}.")
     return 0
 
 

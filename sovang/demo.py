@@ -350,12 +350,15 @@ class Scenario:
     def import_paper_book(self) -> None:
         """R22: the provincial paper book since 2021-09, entered once before the quarter is played,
         so that the running figures start from it (``sovang book import`` does the same)."""
+        from services.book.app import run
         from services.book.services import import_paper_book
+        from shared import audit
 
-        created = import_paper_book(self.system.runtimes["book"], json.loads(PAPER_FILE.read_text("utf-8")))
+        created = run(self.system.runtimes["book"], import_paper_book, audit.CLI,
+                      json.loads(PAPER_FILE.read_text("utf-8")))
         self.tally.paper = len(created)
         self.say(f"Đã nhập sổ vàng giấy của Công an tỉnh (R22): {len(created)} mục, từ "
-                 f"{created[0]['decision']['date']} đến {created[-1]['decision']['date']}.")
+                 f"{created[0].decision['date']} đến {created[-1].decision['date']}.")
 
     # -- recording and introducing --------------------------------------------------------------
     def record_day(self, day: dt.date, extra_for: str | None = None) -> int:

@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import Flask
 
 from services.book import MIGRATIONS, SERVICE, artifact_cache, pages, stored_responses
 from services.book.api import books, publications
 from services.book.api.common import CACHE
-from shared import web
+from services.book.work import Work
+from shared import clock, web
 from shared.config import Settings
+from shared.context import Context
+from shared.db import UnitOfWork, utcnow
+from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
+
+T = TypeVar("T")
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """The book's runtime; its commits that change publications invalidate the web processes'
     caches of them (``artifact_cache``), whichever process commits (web, worker, CLI)."""
     runtime = Runtime.build(SERVICE, MIGRATIONS, settings)
+    runtime.db.work_type = Work  # every unit of work of the book's carries its books
     artifact_cache.install(runtime.db)
     return runtime
+
+
+def context(runtime: Runtime, work: UnitOfWork) -> Context:
+    """What the book's consumers and commands give a use case: as ``Runtime.context``, but an
+    organisation not loaded yet is None, not a refusal (a message may come first)."""
+    return Context(settings=runtime.settings, now=utcnow(), today=clock.today(),
+                   organisations=lambda: runtime.orgs.get(work.reader))
+
+
+def run(runtime: Runtime, use_case: Callable[..., T], *args: Any) -> T:
+    """Run ``use_case(uow, ctx, *args)`` in a unit of work of its own and commit it once: the
+    entrypoint of a command (and of a test); a refusal rolls it back."""
+    with runtime.db.unit_of_work() as uow:
+        result = use_case(uow, context(runtime, uow), *args)
+        uow.commit()
+    return result
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -31,4 +57,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(publications.bp)
     app.register_blueprint(pages.bp)
     web.install(app)
+    install_request_work(app)
     return app

@@ -13,12 +13,13 @@ from marshmallow import ValidationError
 
 from services.book import queries, services
 from services.book.api.common import runtime
-from services.book.domain.entries import RevocationRefused
+from services.book.domain.entries import INSCRIPTION, Entry
 from services.book.publication import pages as publication_pages
 from services.book.schemas import RevocationSchema
 from shared import clock
 from shared.clock import Quarter
 from shared.http import Problem
+from shared.refusals import Conflict, Forbidden, NotFound
 from shared.sessions import person
 from shared.web import SECURITY_HEADERS, acting, page, problem_page, signed_in_values
 
@@ -75,15 +76,15 @@ def _book_of(who: Any) -> str:
     return unit
 
 
-def _entries(code: str) -> list[tuple[dict[str, Any], int | None]]:
-    out: list[tuple[dict[str, Any], int | None]] = []
+def _entries(code: str) -> list[tuple[Entry, int | None]]:
+    out: list[tuple[Entry, int | None]] = []
     after = 0
     while True:
         batch = queries.entries_page(runtime(), code, after, 500) or []
         out.extend(batch)
         if len(batch) < 500:
             return out
-        after = batch[-1][0]["seq"]
+        after = batch[-1][0].seq
 
 
 def _revoke_page(who: Any, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
@@ -91,7 +92,7 @@ def _revoke_page(who: Any, values: dict[str, str] | None = None, errors: dict[st
     code = _book_of(who)
     book = queries.get_book(runtime(), code)
     entries = _entries(code) if book is not None else []
-    revocable = [e for e, revoked in entries if e["kind"] == "inscription" and revoked is None]
+    revocable = [e for e, revoked in entries if e.kind == INSCRIPTION and revoked is None]
     revoked = [(e, r) for e, r in entries if r is not None]
     return page("book_pages/revoke.html", status, code=code, book=book, revocable=revocable, revoked=revoked,
                 values=values or {}, errors=errors or {}, done=done,
@@ -130,18 +131,36 @@ def revoke_submit() -> Response:
             if "reason" in errors:
                 errors["reason"] = "Hãy ghi lý do thu hồi (1–2000 ký tự)."
             return _revoke_page(who, values, errors, status=422)
-        try:
-            created = services.revoke(runtime(), who, code, data["seq"], data["reason"])
-        except services.NotAllowed:
-            raise Problem(403, NOT_YOURS) from None
-        except services.UnknownBook:
-            raise Problem(404, f"Không có sổ vàng {code}.") from None
-        except RevocationRefused as refused:
-            status = 422 if refused.reason == "not_found" else 409
-            return _revoke_page(who, values, {"seq": refused.message}, status=status)
+        done = _revoke(who, code, data["seq"], data["reason"])
+        if isinstance(done, tuple):
+            status, why = done
+            return _revoke_page(who, values, {"seq": why}, status=status)
     except Problem as exc:
         return problem_page(exc)
-    return redirect(f"/unit/revoke/?xong={created['seq']}", code=303)
+    return redirect(f"/unit/revoke/?xong={done}", code=303)
+
+
+def _revoke(who: Any, code: str, seq: int, reason: str) -> int | tuple[int, str]:
+    """The use cases of the API's revocation in a unit of work of their own: the new entry's seq,
+    or the status and the reason to show next to the entry chosen (what was written rolled back)."""
+    with runtime().db.unit_of_work() as uow:
+        ctx = runtime().context(uow)
+        try:
+            book = services.revocable(uow, ctx, who, code)
+        except Forbidden:
+            raise Problem(403, NOT_YOURS) from None
+        except NotFound:
+            raise Problem(404, f"Không có sổ vàng {code}.") from None
+        except Conflict as exc:
+            return 409, exc.detail
+        try:
+            created = services.revoke(uow, ctx, who, book, seq, reason)
+        except NotFound:
+            return 422, "Không có mục này trong sổ."
+        except Conflict as exc:
+            return 409, exc.detail
+        uow.commit()
+    return created.seq
 
 
 # -- the press release before publication (R16) -------------------------------------------------------

@@ -14,17 +14,19 @@ that was never generated (an empty period, say) is rendered on the spot from the
 Each publication reads only the entries it shows (a feed document's, a period's, the newest of
 the index), by index, and the figures come from their counts: an entry costs the same work
 whatever the size of its book. Certificates are not generated with the entry: the first request
-renders and stores one (``services.store_certificate``), and a revocation drops it.
+renders and stores one (``store_certificate``), and a revocation drops it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from services.book import repository as repo
@@ -34,12 +36,17 @@ from services.book.domain.figures import PROVINCE_SCOPE, UNITS_SCOPE, figures_fr
 from services.book.domain.publication import PublicItem
 from services.book.domain.witness import SignedHead
 from services.book.publication import book_pdf, feeds, pages, pdf
+from services.book.repository import FIGURES_PATH, lock_globals
 from shared import clock
+from shared.db import Database
 from shared.org import Organisation
 
-FIGURES_PATH = "/api/v1/figures"
 BOOKS_PAGE_PATH = "/honour-roll/"
 JSON = "application/json; charset=utf-8"
+log = logging.getLogger(__name__)
+
+__all__ = ["FIGURES_PATH", "Publications", "Publisher", "Rendered", "lock_globals"]
+
 DEFAULT_PROGRAMME = "Sổ vàng lập công – Mỗi ngày một việc tốt vì Nhân dân"
 
 
@@ -94,16 +101,6 @@ def verify_path(book: str, seq: int) -> str:
 
 def press_path(quarter: str, fmt: str) -> str:
     return f"/press/{quarter}.{fmt}"
-
-
-def lock_globals(session: Session, at: dt.datetime) -> None:
-    """The lock every writer of the global publications and of the figures' counts takes, after
-    its book's (always in that order): the figures' artifact row."""
-    if repo.lock_artifact(session, FIGURES_PATH) is None:
-        # Never over a row a concurrent first writer stored meanwhile (PostgreSQL waits for it):
-        # its figures stay, and the row is locked once it is there.
-        repo.add_artifact(session, FIGURES_PATH, None, JSON, b"{}", at)
-        repo.lock_artifact(session, FIGURES_PATH)
 
 
 class Publisher:
@@ -411,3 +408,87 @@ class Publisher:
             *((feed_path(code, fmt), self.feed(code, fmt)) for fmt in feeds.RENDERERS),
             (book_page_path(code), self.book_page(code)),
         ], at)
+
+
+class Publications:
+    """What a use case asks of the publications, in its unit of work (``work.Work``): the port a
+    fake unit of work stands in for (tests/book/fakes.py)."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    @property
+    def session(self) -> Session:
+        return self._session()
+
+    def of(self, org: Organisation | None) -> Publisher:
+        """A publisher for the organisation, for a use case's writes (its books' first
+        publications, the global ones)."""
+        return Publisher(self.session, org)
+
+    def entries_changed(
+        self, org: Organisation | None, code: str, touched: set[int], at: dt.datetime, part: str = "all",
+        signed: SignedHead | None = None,
+    ) -> None:
+        """Regenerate the publications entries change, in their transaction: ``"all"`` of them;
+        ``"feeds"``, the feeds (the pages and global publications are dropped, to be rendered on
+        request until ``republish_pages`` stores them); ``"pages"``, those pages. A failure to
+        render never loses the entry: the stale artifacts go and requests render them afresh."""
+        publisher = Publisher(self.session, org)
+        if signed is not None:
+            publisher.knows_head(signed)
+        if part == "all":
+            repo.drop_artifact(self.session, book_pdf_path(code))  # "feeds" drops it with the pages
+        try:
+            with self.session.begin_nested():
+                if part in ("all", "feeds"):
+                    publisher.feeds_changed(code, touched, at)
+                if part == "feeds":
+                    publisher.pages_stale(code, touched, at)
+                else:
+                    publisher.pages_changed(code, touched, at)
+        except Exception:
+            log.exception("publishing %s of book %s after entries %s failed; serving it unrendered", part, code,
+                          sorted(touched))
+            repo.drop_artifacts(self.session, code)
+
+    def certificate_revoked(self, code: str, seq: int) -> None:
+        """R15a: the certificate stored for the entry must not go on being served as valid; the
+        next request renders the notice of its revocation in its place."""
+        repo.drop_artifact_variants(self.session, certificate_path(code, seq))
+
+
+# -- keeping what a request rendered ---------------------------------------------------------------
+def store_certificate(
+    db: Database, code: str, seq: int, made: Rendered, at: dt.datetime, revoked: bool, path: str | None = None
+) -> None:
+    """Keep a certificate rendered on request, unless the entry's revocation state changed since
+    it was rendered (R15a: a certificate is never stored valid once revoked). Under the book's
+    lock, as a revocation drops it under the same lock; in a transaction of its own, after the
+    request's read."""
+    try:
+        with db.unit_of_work() as uow:
+            if repo.lock_book(uow.session, code) is None:
+                return
+            if (repo.revocations_of(uow.session, code, [seq]).get(seq) is not None) != revoked:
+                return
+            repo.put_artifact(uow.session, path or certificate_path(code, seq), code, made.content_type, made.body, at)
+            uow.commit()
+    except sa_exc.IntegrityError:
+        log.info("certificate %s/%s stored by another request meanwhile", code, seq)
+
+
+def keep_rendered(db: Database, code: str, path: str, made: Rendered, entries: int, at: dt.datetime) -> None:
+    """Keep a page rendered on request (a period's honour roll, a press release) so that it is
+    rendered once, not per request; only if the book has had no entry since it was rendered
+    (``entries``): under the book's lock, as an inscription drops the pages it changes
+    (``Publisher.pages_stale``) under the same lock."""
+    try:
+        with db.unit_of_work() as uow:
+            row = repo.lock_book(uow.session, code)
+            if row is None or row.entries != entries:
+                return
+            repo.add_artifact(uow.session, path, code, made.content_type, made.body, at)
+            uow.commit()
+    except sa_exc.IntegrityError:
+        log.info("%s stored by another request meanwhile", path)

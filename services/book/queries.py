@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from services.book import repository as repo
 from services.book.domain.chain import Verdict, verify
+from services.book.domain.entries import Entry
 from services.book.domain.witness import SignedHead, Witnessed, check
 from services.book.orm import books
 from services.book.publisher import Publisher, Rendered
@@ -33,22 +34,22 @@ def get_book(runtime: Runtime, code: str) -> Any | None:
         return repo.get_book(s, code)
 
 
-def entries_page(runtime: Runtime, code: str, after: int, limit: int) -> list[tuple[dict[str, Any], int | None]] | None:
+def entries_page(runtime: Runtime, code: str, after: int, limit: int) -> list[tuple[Entry, int | None]] | None:
     """(entry, seq of its revocation or None) after ``after``, by seq; None for an unknown book."""
     with runtime.db.reading() as s:
         if repo.get_book(s, code) is None:
             return None
-        rows = repo.entries_page(s, code, after, limit)
-        revoked = repo.revocations_of(s, code, [r["seq"] for r in rows])
-    return [(r, revoked.get(r["seq"])) for r in rows]
+        rows = [Entry.of(r) for r in repo.entries_page(s, code, after, limit)]
+        revoked = repo.revocations_of(s, code, [r.seq for r in rows])
+    return [(r, revoked.get(r.seq)) for r in rows]
 
 
-def get_entry(runtime: Runtime, code: str, seq: int) -> tuple[dict[str, Any], int | None] | None:
+def get_entry(runtime: Runtime, code: str, seq: int) -> tuple[Entry, int | None] | None:
     with runtime.db.reading() as s:
         row = repo.entry(s, code, seq)
         if row is None:
             return None
-        return row, repo.revocations_of(s, code, [seq]).get(seq)
+        return Entry.of(row), repo.revocations_of(s, code, [seq]).get(seq)
 
 
 @dataclass(frozen=True)

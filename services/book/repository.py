@@ -1,20 +1,28 @@
-"""Reading and writing the book service's tables (never commits: use cases do)."""
+"""All of the book's SQL: its books, entries, signed heads, running figures and stored
+publications. Never commits: whoever opened the unit of work does (``work.Work``).
+
+SQLAlchemy Core over the tables ``orm.py`` declares, as in the other services: a use case gets
+frozen domain dataclasses back (``Book``, ``Entry``) through ``Books``, which a fake unit of work
+holds as easily (tests/book/fakes.py); the publications read the rows by the module's functions.
+Statements of constant shape are built once (compiled once).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.book.domain.book import Book
 from services.book.domain.chain import canonical_text
-from services.book.domain.entries import INSCRIPTION, REVOCATION, indexed_fields, instant_text
-from services.book.domain.figures import PROVINCE_SCOPE, count_key
+from services.book.domain.entries import INSCRIPTION, REVOCATION, Entry, indexed_fields, instant_text
+from services.book.domain.figures import PROVINCE_SCOPE, count_key, scope_of
 from services.book.domain.witness import SignedHead
 from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds, heads
 
@@ -76,6 +84,10 @@ def decoded(row: sa.Row) -> dict[str, Any]:
     for name in ("deed", "decision", "tally"):
         data[name] = json.loads(data[name]) if data[name] is not None else None
     return data
+
+
+def entry_of(row: sa.Row) -> Entry:
+    return Entry.of(decoded(row))
 
 
 def insert_entry(session: Session, fields: Mapping[str, Any], source: str, at: dt.datetime) -> None:
@@ -344,6 +356,20 @@ def units_first_counted(session: Session, scope: str, units: list[str]) -> list[
 
 
 # -- artifacts ----------------------------------------------------------------------------------
+FIGURES_PATH = "/api/v1/figures"
+_JSON = "application/json; charset=utf-8"
+
+
+def lock_globals(session: Session, at: dt.datetime) -> None:
+    """The lock every writer of the global publications and of the figures' counts takes, after
+    its book's (always in that order): the figures' artifact row."""
+    if lock_artifact(session, FIGURES_PATH) is None:
+        # Never over a row a concurrent first writer stored meanwhile (PostgreSQL waits for it):
+        # its figures stay, and the row is locked once it is there.
+        add_artifact(session, FIGURES_PATH, None, _JSON, b"{}", at)
+        lock_artifact(session, FIGURES_PATH)
+
+
 def etag_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:40]
 
@@ -453,3 +479,72 @@ def delete_artifacts(session: Session, paths: list[str]) -> None:
 
 def drop_artifacts(session: Session, book: str) -> None:
     session.execute(artifacts.delete().where(artifacts.c.book == book))
+
+
+# -- what a use case reads and writes -----------------------------------------------------------
+def book_of(row: sa.Row) -> Book:
+    return Book(row.code, row.name, row.kind, row.entries, row.head, row.created_at, row.updated_at,
+                row.pages_seq, row.closed_at)
+
+
+class Books:
+    """The golden books, their entries, signed heads and figures' counts, in one unit of work."""
+
+    def __init__(self, session: Callable[[], Session]) -> None:
+        self._session = session
+
+    @property
+    def _s(self) -> Session:
+        return self._session()
+
+    def get(self, code: str) -> Book | None:
+        row = get_book(self._s, code)
+        return book_of(row) if row is not None else None
+
+    def lock(self, code: str) -> Book | None:
+        """R15: the book's row, locked until the transaction ends (``lock_book``)."""
+        row = lock_book(self._s, code)
+        return book_of(row) if row is not None else None
+
+    def every(self) -> list[Book]:
+        return [book_of(r) for r in all_books(self._s)]
+
+    def add(self, code: str, name: str, kind: str, at: dt.datetime) -> None:
+        add_book(self._s, code, name, kind, at)
+
+    def rename(self, code: str, name: str) -> None:
+        rename_book(self._s, code, name)
+
+    def close(self, code: str, at: dt.datetime) -> None:
+        close_book(self._s, code, at)
+
+    def advance(self, code: str, seq: int, head: str, at: dt.datetime) -> None:
+        advance_book(self._s, code, seq, head, at)
+
+    def pages_published(self, code: str, seq: int) -> None:
+        pages_published(self._s, code, seq)
+
+    def append(self, entry: Entry, source: str, at: dt.datetime) -> None:
+        insert_entry(self._s, entry.fields(), source, at)
+
+    def entry(self, code: str, seq: int) -> Entry | None:
+        found = entry(self._s, code, seq)
+        return Entry.of(found) if found is not None else None
+
+    def revoked_by(self, code: str, seq: int) -> int | None:
+        """R15a: the seq of the entry's revocation, or None."""
+        return revocations_of(self._s, code, [seq]).get(seq)
+
+    def source_exists(self, source: str) -> bool:
+        return source_exists(self._s, source)
+
+    def deed_revoked(self, deed_id: str) -> bool:
+        return deed_revoked(self._s, deed_id)
+
+    def add_head(self, signed: SignedHead) -> None:
+        add_head(self._s, signed)
+
+    def count(self, book_kind: str, deed_id: object, at: dt.datetime) -> None:
+        """R16: keep the running figures' counts in step with an entry of the deed just added."""
+        lock_globals(self._s, at)
+        settle_figure(self._s, scope_of(book_kind), None if deed_id is None else str(deed_id))

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
 from services.book.domain.chain import Verdict
+from services.book.domain.entries import ENTRY_FIELDS, Entry
 from services.book.domain.paper import source_of
 from services.book.domain.witness import Witnessed
 from shared import clock
@@ -46,14 +47,13 @@ class RevocationSchema(StrictSchema):
         return data
 
 
-ENTRY_FIELDS = ("book", "seq", "kind", "revokes", "reason", "deed", "decision", "tally", "inscribed_at", "prev_hash", "hash")
 
 
-def entry_out(entry: dict[str, Any], revoked_by: int | None = None) -> dict[str, Any]:
+def entry_out(entry: Entry, revoked_by: int | None = None) -> dict[str, Any]:
     """Entry (API.md): the chain's fields, plus ``revoked_by`` (the revocation's seq, or null)."""
-    out = {name: entry.get(name) for name in ENTRY_FIELDS}
+    out = {name: getattr(entry, name) for name in ENTRY_FIELDS}
     out["revoked_by"] = revoked_by
-    out["source"] = source_of(entry.get("decision"))
+    out["source"] = source_of(entry.decision)
     return out
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from celery import Celery
 
 from services.book import artifact_cache, services
-from services.book.app import build_runtime
+from services.book.app import build_runtime, context
+from services.book.work import Work
 from shared import org_steps
 from shared.auth import revoke_copy
 from shared.config import Settings
@@ -30,14 +31,14 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     app = make_worker(runtime)
 
     @consumer(app, runtime, Inscribe)
-    def inscribe(uow: UnitOfWork, msg: Inscribe) -> None:
+    def inscribe(uow: Work, msg: Inscribe) -> None:
         """R8, R14: append the inscription to its golden book (once, whatever redeliveries)."""
-        services.inscribe(runtime, uow, msg)
+        services.inscribe(uow, context(runtime, uow), msg)
 
     @consumer(app, runtime, RepublishPages)
-    def republish_pages(uow: UnitOfWork, msg: RepublishPages) -> None:
+    def republish_pages(uow: Work, msg: RepublishPages) -> None:
         """R16: the pages and global publications of an inscription, one hop after its feeds."""
-        services.republish_pages(runtime, uow, msg)
+        services.republish_pages(uow, context(runtime, uow), msg)
 
     @consumer(app, runtime, BookTokensRevoked)
     def tokens_revoked(uow: UnitOfWork, msg: BookTokensRevoked) -> None:
@@ -47,7 +48,7 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     @consumer(app, runtime, CheckOrganisationBook)
     def check_organisation(uow: UnitOfWork, msg: CheckOrganisationBook) -> None:
         """R25 from the admin's page: closed books this organisation would name again."""
-        org_steps.check("book", uow, msg, lambda doc: services.check_org(runtime, doc))
+        org_steps.check("book", uow, msg, lambda doc: services.check_org_in(uow, doc))
 
     @consumer(app, runtime, LoadOrganisationBook)
     def load_organisation(uow: UnitOfWork, msg: LoadOrganisationBook) -> None:

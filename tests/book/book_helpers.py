@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.book import services
-from services.book.app import build_runtime
+from services.book.app import build_runtime, context
+from services.book.domain.entries import Entry
 from shared import clock
 from shared.config import Settings
 from shared.db import utcnow
@@ -34,6 +35,12 @@ def make_runtime(settings: Settings, org_document: dict) -> Runtime:
     runtime.migrate()
     assert services.load_org(runtime, org_document) is True
     return runtime
+
+
+def revoke(runtime: Runtime, actor: Any, code: str, seq: int, reason: str) -> Entry:
+    """R15a as the API revokes: the book checked and locked, then the revocation, committed once."""
+    return runtime.run(lambda uow, ctx: services.revoke(uow, ctx, actor, services.revocable(uow, ctx, actor, code),
+                                                        seq, reason))
 
 
 def deed_copy(
@@ -83,7 +90,7 @@ def inscribe_command(
 def deliver(runtime: Runtime, msg: Inscribe, env: dict[str, Any] | None = None) -> dict[str, Any]:
     """Deliver the command as the worker does (inbox, then the use case); returns its envelope."""
     env = env or envelope(msg, clock.isoformat(utcnow()))
-    consume(runtime.db, env, lambda uow, m: services.inscribe(runtime, uow, m))
+    consume(runtime.db, env, lambda uow, m: services.inscribe(uow, context(runtime, uow), m))
     return env
 
 
@@ -99,7 +106,7 @@ def pages_pending(runtime: Runtime) -> list[dict[str, Any]]:
 
 def handle_pages(runtime: Runtime, env: dict[str, Any]) -> bool:
     """Deliver one ``RepublishPages`` envelope as the worker does (inbox, then the use case)."""
-    return consume(runtime.db, env, lambda uow, m: services.republish_pages(runtime, uow, m))
+    return consume(runtime.db, env, lambda uow, m: services.republish_pages(uow, context(runtime, uow), m))
 
 
 def republish(runtime: Runtime) -> int:

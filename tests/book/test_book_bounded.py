@@ -27,19 +27,20 @@ from book_helpers import (
     make_runtime,
     pages_pending,
     republish,
+    revoke,
 )
 from whole_book import WholeBook
 
 from services.book import MIGRATIONS, services
 from services.book import publisher as paths
 from services.book import repository as repo
-from services.book.app import build_runtime, create_app
+from services.book.app import build_runtime, context, create_app
 from services.book.domain import publication as pub
 from services.book.domain.chain import GENESIS, canonical_text
-from services.book.domain.entries import inscription, public_deed, revocation
+from services.book.domain.entries import Entry, inscription, public_deed, revocation
 from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds
 from services.book.publication import feeds, pages
-from services.book.publisher import Publisher
+from services.book.publisher import Publications, Publisher, store_certificate
 from shared import clock
 from shared.auth import Principal
 from shared.config import Settings
@@ -199,11 +200,11 @@ class Reads:
 def fill(runtime: Runtime, book: str, count: int, period: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """``count`` inscriptions through the use case in one transaction, publishing nothing."""
     with monkeypatch.context() as m:
-        m.setattr(services, "_publish", lambda *args, **kwargs: None)
+        m.setattr(Publications, "entries_changed", lambda *args, **kwargs: None)
         with runtime.db.unit_of_work() as uow:
             for n in range(count):
                 msg = inscribe_command(book, deed=deed_copy(f"Việc tốt {n}", unit=book), period=period)
-                services.inscribe(runtime, uow, msg)
+                services.inscribe(uow, context(runtime, uow), msg)
             # Nor one message later: the pages are published once, by the next delivery's.
             uow.session.execute(outbox.delete().where(outbox.c.type == RepublishPages.TYPE))
             uow.commit()
@@ -291,8 +292,8 @@ def test_a_certificate_rendered_before_its_revocation_is_not_kept(runtime, inscr
         made = Publisher(s, runtime.orgs.get()).certificate_of(UNIT, 1)
     assert made is not None and made.revoked is False
     principal = Principal(subject=UNIT_SECRETARY, role="unit_secretary")
-    services.revoke(runtime, principal, UNIT, 1, "Sai")
-    services.store_certificate(runtime, UNIT, 1, made.rendered, made.at, made.revoked)
+    revoke(runtime, principal, UNIT, 1, "Sai")
+    store_certificate(runtime.db, UNIT, 1, made.rendered, made.at, made.revoked)
     assert paths.certificate_path(UNIT, 1) not in stored_artifacts(runtime)
 
 
@@ -593,7 +594,7 @@ def migration_case(settings: Settings, org_document: dict) -> None:
             add(UNIT, deed_copy("Không kỳ", occurred_on="2023-11-30"), None)
             add(PROVINCE, deed_copy("Tỉnh"), "2024-Q2")
             seq, head = heads[UNIT]
-            revoked = revocation(book=UNIT, seq=seq + 1, prev_hash=head, target=first, reason="Sai", decision={}, at=now)
+            revoked = revocation(book=UNIT, seq=seq + 1, prev_hash=head, target=Entry.of(first), reason="Sai", decision={}, at=now)
             _old_insert(s, revoked, "revocation:old", now)
             heads[UNIT] = (seq + 1, revoked["hash"])
             for code, (seq, head) in heads.items():

@@ -22,7 +22,7 @@ from services.book.domain.chain import (
     entry_hash,
     verify,
 )
-from services.book.domain.entries import inscription, public_deed, revocation
+from services.book.domain.entries import Entry, inscription, public_deed, revocation
 
 AT = dt.datetime(2024, 6, 7, 10, 0, tzinfo=dt.UTC)
 
@@ -226,7 +226,7 @@ def test_a_duplicated_entry_is_found():
 def add_revocation(rows: list[dict], target_seq: int, reason: str = "Khai báo không trung thực") -> list[dict]:
     target = {**rows[target_seq - 1], "deed": json.loads(rows[target_seq - 1]["deed"])}
     fields = revocation(
-        book="CAH-DM", seq=len(rows) + 1, prev_hash=rows[-1]["hash"], target=target, reason=reason,
+        book="CAH-DM", seq=len(rows) + 1, prev_hash=rows[-1]["hash"], target=Entry.of(target), reason=reason,
         decision={"date": "2024-07-01", "issuer": "CAH-DM"}, at=AT + dt.timedelta(days=30),
     )
     return [*rows, as_stored(fields)]

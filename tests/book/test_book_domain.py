@@ -11,7 +11,7 @@ from services.book.domain import publication as pub
 from services.book.domain.authority import may_revoke
 from services.book.domain.chain import GENESIS
 from services.book.domain.entries import (
-    RevocationRefused,
+    Entry,
     check_revocable,
     inscription,
     period_matches,
@@ -21,6 +21,7 @@ from services.book.domain.entries import (
 )
 from services.book.domain.figures import figures
 from shared.org import Organisation
+from shared.refusals import Conflict, NotFound
 
 AT = dt.datetime(2024, 6, 7, 3, 0, 0, tzinfo=dt.UTC)
 COPY = {
@@ -69,28 +70,35 @@ def test_an_inscription_keeps_only_the_decision_and_tally_fields():
 
 
 # -- revocation -----------------------------------------------------------------------------------
+def _entry(seq: int, kind: str) -> Entry:
+    return Entry("CAH-DM", seq, kind, None, None, {"id": "d1"}, {}, {}, "2024-06-07T10:00:00+07:00", GENESIS, "h")
+
+
 @pytest.mark.parametrize(
-    ("target", "revoked_by", "reason"),
+    ("target", "revoked_by", "refusal", "detail"),
     [
-        (None, None, "not_found"),
-        ({"seq": 2, "kind": "revocation"}, None, "not_inscription"),
-        ({"seq": 1, "kind": "inscription"}, 3, "already_revoked"),
+        (None, None, NotFound, "Sổ vàng CAH-DM không có mục số 2."),
+        (_entry(2, "revocation"), None, Conflict, "Mục số 2 là một mục thu hồi, không thể thu hồi."),
+        (_entry(2, "inscription"), 3, Conflict, "Mục số 2 đã bị thu hồi (mục số 3)."),
     ],
 )
-def test_what_cannot_be_revoked(target, revoked_by, reason):
-    with pytest.raises(RevocationRefused) as refused:
-        check_revocable(target, revoked_by)
-    assert refused.value.reason == reason
+def test_what_cannot_be_revoked(target, revoked_by, refusal, detail):
+    """R15a: only an inscription not yet revoked."""
+    with pytest.raises(refusal) as refused:
+        check_revocable("CAH-DM", 2, target, revoked_by)
+    assert refused.value.detail == detail
 
 
 def test_an_inscription_not_yet_revoked_can_be():
-    check_revocable({"seq": 1, "kind": "inscription"}, None)
+    entry = _entry(1, "inscription")
+    assert check_revocable("CAH-DM", 1, entry, None) is entry
 
 
 def test_a_revocation_names_the_entry_and_reason_and_republishes_nothing():
-    target = inscription(book="CAH-DM", seq=1, prev_hash=GENESIS, deed=public_deed(COPY), decision={}, tally={}, at=AT)
+    target = Entry.of(inscription(book="CAH-DM", seq=1, prev_hash=GENESIS, deed=public_deed(COPY), decision={}, tally={},
+                                  at=AT))
     fields = revocation(
-        book="CAH-DM", seq=2, prev_hash=target["hash"], target=target, reason="Khai báo sai", decision={"date": "2024-07-01"},
+        book="CAH-DM", seq=2, prev_hash=target.hash, target=target, reason="Khai báo sai", decision={"date": "2024-07-01"},
         at=AT,
     )
     assert (fields["kind"], fields["revokes"], fields["reason"]) == ("revocation", 1, "Khai báo sai")
@@ -158,7 +166,7 @@ def chain_of(*specs: tuple[str, int | None]) -> list[dict]:
             f = inscription(book="B", seq=seq, prev_hash=prev, deed=deed, decision={"number": f"{seq}/QĐ"},
                             tally={"period": "2024-05", "ratio": "6/7", "approve": 6, "entitled": 7}, at=AT)
         else:
-            f = revocation(book="B", seq=seq, prev_hash=prev, target=rows[target - 1], reason="Sai sự thật",
+            f = revocation(book="B", seq=seq, prev_hash=prev, target=Entry.of(rows[target - 1]), reason="Sai sự thật",
                            decision={}, at=AT)
         rows.append(f)
         prev = f["hash"]

@@ -15,9 +15,8 @@ from html.parser import HTMLParser
 import pypdf
 import pytest
 import sqlalchemy as sa
-from book_helpers import AUTHOR, PROVINCE, UNIT, deed_copy
+from book_helpers import AUTHOR, PROVINCE, UNIT, deed_copy, revoke
 
-from services.book import services
 from services.book.orm import artifacts, entries
 from shared.auth import Principal
 
@@ -63,7 +62,7 @@ def hostile_book(runtime, inscribe):
     inscribe(UNIT, deed=deed_copy("Dọn cây đổ sau bão"))  # 3: its title gets lone surrogates by SQL
     inscribe(PROVINCE, deed=hostile, period="2024-Q2", round_kind="provincial")
     # The use case itself, as a secretary's request would reach it were the reason not checked.
-    services.revoke(runtime, Principal("unit_secretary", "CAH-DM-0008"), UNIT, 2, HOSTILE_REASON)
+    revoke(runtime, Principal("unit_secretary", "CAH-DM-0008"), UNIT, 2, HOSTILE_REASON)
     with runtime.db.unit_of_work() as uow:
         s = uow.session
         raw = s.execute(sa.select(entries.c.deed).where(entries.c.book == UNIT, entries.c.seq == 3)).scalar_one()

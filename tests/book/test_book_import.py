@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from book_helpers import PROVINCE, UNIT, deed_copy, make_runtime
 
 from services.book import services
-from services.book.app import create_app
+from services.book.app import create_app, run
 from services.book.domain import paper
 from services.book.orm import books, entries, heads
+from shared import audit
+from shared.refusals import Conflict, Invalid, NotFound
 from shared.runtime import Runtime
 from sovang import cli
 
@@ -93,8 +95,8 @@ def test_r3_does_not_apply_old_deeds_are_accepted():
 # -- importing ----------------------------------------------------------------------------------
 def import_is_whole(runtime: Runtime) -> None:
     client = create_app(runtime=runtime).test_client()
-    created = services.import_paper_book(runtime, example())
-    assert [e["seq"] for e in created] == list(range(1, 41))
+    created = run(runtime, services.import_paper_book, audit.CLI, example())
+    assert [e.seq for e in created] == list(range(1, 41))
     listed = client.get(f"/api/v1/books/{PROVINCE}/entries?limit=500").get_json()["items"]
     assert len(listed) == 40 and {e["source"] for e in listed} == {"paper"}
     first = listed[0]
@@ -122,7 +124,6 @@ def import_is_whole(runtime: Runtime) -> None:
     assert client.get(f"/api/v1/books/{PROVINCE}/entries/1/certificate.pdf").status_code == 200
     assert "nhập vào hệ thống từ sổ vàng giấy" in client.get(f"/verify/{PROVINCE}/1").data.decode()
     # R23: the import is recorded, once, as the operator's.
-    from shared import audit
 
     with runtime.db.reading() as s:
         lines = s.execute(sa.select(audit.audit_log).where(audit.audit_log.c.action == "book.imported")).all()
@@ -133,8 +134,8 @@ def import_is_whole(runtime: Runtime) -> None:
     assert sent_messages(runtime, "intake.deed_inscribed") == []
     # A second import is refused and writes nothing.
     before = counts(runtime)
-    with pytest.raises(services.ImportRefused, match="đã có 40 mục"):
-        services.import_paper_book(runtime, example())
+    with pytest.raises(Conflict, match="đã có 40 mục"):
+        run(runtime, services.import_paper_book, audit.CLI, example())
     assert counts(runtime) == before
     # The book goes on: the system's next inscription follows the paper entries.
     from book_helpers import deliver, inscribe_command, republish
@@ -160,9 +161,9 @@ def test_the_example_imports_whole_on_postgresql(web):
 def test_a_book_that_has_entries_is_refused_and_nothing_is_written(runtime, inscribe):
     inscribe(PROVINCE, period="2024-Q2", round_kind="provincial")
     before = counts(runtime)
-    with pytest.raises(services.ImportRefused) as refused:
-        services.import_paper_book(runtime, example())
-    assert "chưa có mục nào" in refused.value.message
+    with pytest.raises(Conflict) as refused:
+        run(runtime, services.import_paper_book, audit.CLI, example())
+    assert "chưa có mục nào" in refused.value.detail
     assert counts(runtime) == before
 
 
@@ -170,8 +171,8 @@ def test_one_bad_entry_and_nothing_is_written(runtime):
     doc = example()
     doc["entries"][39]["tally"]["approve"] = 9
     before = counts(runtime)
-    with pytest.raises(services.ImportRefused) as refused:
-        services.import_paper_book(runtime, doc)
+    with pytest.raises(Invalid) as refused:
+        run(runtime, services.import_paper_book, audit.CLI, doc)
     assert "entries[39].tally.approve" in refused.value.errors
     assert counts(runtime) == before == (0, 0, 0)
     create = create_app(runtime=runtime).test_client()
@@ -181,15 +182,15 @@ def test_one_bad_entry_and_nothing_is_written(runtime):
 def test_an_unknown_book_is_refused(runtime):
     doc = example()
     doc["book"] = "CAH-XX"
-    with pytest.raises(services.ImportRefused, match="Không có sổ vàng mã CAH-XX"):
-        services.import_paper_book(runtime, doc)
+    with pytest.raises(NotFound, match="Không có sổ vàng mã CAH-XX"):
+        run(runtime, services.import_paper_book, audit.CLI, doc)
 
 
 def test_a_unit_book_takes_its_own_paper_book(runtime):
     doc = {"format": paper.FORMAT, "book": UNIT, "entries": [copy.deepcopy(example()["entries"][5])]}
     doc["entries"][0]["deed"]["unit"] = UNIT
-    created = services.import_paper_book(runtime, doc)
-    assert [(e["book"], e["seq"], e["decision"]["issuer"]) for e in created] == [(UNIT, 1, UNIT)]
+    created = run(runtime, services.import_paper_book, audit.CLI, doc)
+    assert [(e.book, e.seq, e.decision["issuer"]) for e in created] == [(UNIT, 1, UNIT)]
     figures = create_app(runtime=runtime).test_client().get("/api/v1/figures").get_json()
     assert figures["province_total"] == 0 and figures["unit_books"]["total"] == 1
 

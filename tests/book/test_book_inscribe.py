@@ -11,6 +11,7 @@ from services.book import services
 from services.book.domain.chain import GENESIS, entry_hash, verify
 from services.book.orm import books, entries
 from shared import clock
+from shared.refusals import NotFound
 
 
 def test_load_org_opens_one_book_per_unit_and_the_provincial_book(runtime, org_document):
@@ -91,7 +92,7 @@ def test_an_unknown_book_is_refused_and_nothing_is_kept(runtime):
     msg = inscribe_command("NO-SUCH-UNIT")
     try:
         deliver(runtime, msg)
-    except services.UnknownBook:
+    except NotFound:
         pass
     else:  # pragma: no cover
         raise AssertionError("an unknown book was accepted")

@@ -14,7 +14,8 @@ from book_helpers import PROVINCE, UNIT, UNIT_SECRETARY, deed_copy
 from pypdf import PdfReader
 
 from services.book import services
-from services.book.app import create_app
+from services.book.app import create_app, run
+from shared import audit
 from shared.runtime import Runtime
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper-book-CAT.json"
@@ -77,7 +78,7 @@ def test_an_empty_book_and_an_unknown_one(client):
 
 
 def paper_book_printed(runtime: Runtime) -> None:
-    services.import_paper_book(runtime, json.loads(EXAMPLE.read_text("utf-8")))
+    run(runtime, services.import_paper_book, audit.CLI, json.loads(EXAMPLE.read_text("utf-8")))
     client = create_app(runtime=runtime).test_client()
     r = client.get(f"/api/v1/books/{PROVINCE}/book.pdf")
     assert r.status_code == 200

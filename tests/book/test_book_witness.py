@@ -14,13 +14,13 @@ from io import BytesIO
 import pytest
 import segno
 import sqlalchemy as sa
-from book_helpers import PROVINCE, UNIT, UNIT_SECRETARY, deed_copy, make_runtime
+from book_helpers import PROVINCE, UNIT, UNIT_SECRETARY, deed_copy, make_runtime, revoke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fpdf import FPDF
 from pypdf import PdfReader
 
 from services.book import repository as repo
-from services.book import services, signing
+from services.book import signing
 from services.book.app import create_app
 from services.book.domain import chain, witness
 from services.book.domain import publication as pub
@@ -195,7 +195,7 @@ def rewritten_book_is_caught(runtime: Runtime) -> None:
     client = create_app(runtime=runtime).test_client()
     for n in range(3):
         services_inscribe(runtime, f"Việc tốt số {n}")
-    services.revoke(runtime, Principal(subject=UNIT_SECRETARY, role="unit_secretary"), UNIT, 3, "Sai sự thật")
+    revoke(runtime, Principal(subject=UNIT_SECRETARY, role="unit_secretary"), UNIT, 3, "Sai sự thật")
     assert client.get(f"/api/v1/books/{UNIT}/verify").get_json()["valid"] is True
     assert "nguyên vẹn đến mục số 2" in client.get(f"/verify/{UNIT}/2").data.decode()
 

@@ -20,10 +20,12 @@ import pytest
 import sqlalchemy as sa
 
 from services.book import services as book_services
+from services.book.app import run as book_run
 from services.council.orm import council_members
-from shared import clock
+from shared import audit, clock
 from shared.org import OrgRefused
 from shared.orgcopy import OrgCache
+from shared.refusals import Refused
 from shared.tables import org_documents
 from sovang.orgload import load_everywhere
 from tests.flow.flow_harness import Flow, this_month
@@ -134,7 +136,7 @@ def test_the_2025_reform_loses_nothing(flow: Flow, org_document: dict) -> None:
     first = recognised(flow, old, "CAH-DM", day_two_back, "Cứu người đuối nước ở hồ Tây")
     recognised(flow, old, "P-MT", day_two_back, "Triệt phá điểm bán lẻ ma tuý")
     recognised(flow, old, "CAH-DM", day_last, "Trả lại ví cho người đánh rơi")
-    book_services.import_paper_book(flow.runtimes["book"], PAPER_BOOK)
+    book_run(flow.runtimes["book"], book_services.import_paper_book, audit.CLI, PAPER_BOOK)
     # This month: a round of Đắk Mil (a district the reform abolishes) and one of P-CSHS (which
     # stays, losing two council members: one has voted, the other not; P-MT's head joins).
     pending, dm_round = put_to_round(flow, old, "CAH-DM", clock.today(), "Dập lửa cháy rẫy cà phê")
@@ -186,8 +188,8 @@ def test_the_2025_reform_loses_nothing(flow: Flow, org_document: dict) -> None:
     r = flow.clients["book"].post("/api/v1/books/CAH-DM/revocations", json={"seq": 1, "reason": "Khai sai"},
                                   headers=province)
     assert r.status_code == 409 and "khoá" in r.get_json()["detail"]
-    with pytest.raises(book_services.ImportRefused):
-        book_services.import_paper_book(flow.runtimes["book"], {**PAPER_BOOK, "book": "P-MT"})
+    with pytest.raises(Refused):
+        book_run(flow.runtimes["book"], book_services.import_paper_book, audit.CLI, {**PAPER_BOOK, "book": "P-MT"})
 
     # -- deeds keep their unit; an officer who moved reads their own --------------------------
     officer = flow.token("officer", moved_officer)

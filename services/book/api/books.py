@@ -6,16 +6,18 @@ from flask import Blueprint, Response, jsonify, url_for
 
 from services.book import queries, services
 from services.book.api.common import MAX_SEQ, runtime, unknown_book
-from services.book.domain.authority import may_revoke
-from services.book.domain.entries import RevocationRefused
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
 from services.book.signing import keyring
-from shared.auth import principal
-from shared.endpoint import idempotent
+from services.book.work import Work
+from shared.auth import Principal
+from shared.context import Context
+from shared.endpoint import endpoint
 from shared.http import Problem, encode_cursor, json_body, load, page_params
 from shared.ratelimit import limit_render
 
 bp = Blueprint("books", __name__)
+
+_revocation_in = RevocationSchema()
 
 
 def _cursor(raw: object, kind: type) -> object:
@@ -96,35 +98,14 @@ def keys() -> Response:
 
 
 @bp.post("/api/v1/books/<code>/revocations")
-def revoke(code: str) -> Response:
-    # Authenticate first, so that the Idempotency-Key is scoped to the token's subject.
-    principal(runtime().db, "unit_secretary", "province_secretary")
-    return _revoke(code)
-
-
-@idempotent()
-def _revoke(code: str) -> Response:
-    """R15a → 201 Entry of kind ``revocation``; 409 if already revoked."""
-    asker = principal(runtime().db)
-    book = queries.get_book(runtime(), code)
-    if book is None:
-        raise unknown_book(code)
-    if book.closed_at is not None:
-        raise Problem(409, services.closed_message(code))
-    if not may_revoke(runtime().orgs.require(), asker.role, asker.subject, code):
-        raise Problem(403, f"Chỉ thư ký của đơn vị sở hữu sổ vàng {code} mới được thu hồi mục của sổ này.")
-    data = load(RevocationSchema(), json_body())
-    try:
-        created = services.revoke(runtime(), asker, code, data["seq"], data["reason"])
-    except services.UnknownBook:
-        raise unknown_book(code) from None
-    except services.NotAllowed:
-        raise Problem(403, f"Chỉ thư ký của đơn vị sở hữu sổ vàng {code} mới được thu hồi mục của sổ này.") from None
-    except RevocationRefused as refused:
-        if refused.reason == "not_found":
-            raise Problem(404, f"Sổ vàng {code} không có mục số {data['seq']}.") from None
-        raise Problem(409, refused.message) from None
+@endpoint("unit_secretary", "province_secretary", idempotent=True)
+def revoke(uow: Work, ctx: Context, actor: Principal, code: str) -> Response:
+    """R15a → 201 Entry of kind ``revocation``; 409 if already revoked. The book is checked (and
+    locked) before the body is read: who may not revoke there learns nothing of it."""
+    book = services.revocable(uow, ctx, actor, code)
+    data = load(_revocation_in, json_body())
+    created = services.revoke(uow, ctx, actor, book, data["seq"], data["reason"])
     resp = jsonify(entry_out(created))
     resp.status_code = 201
-    resp.headers["Location"] = url_for("books.get_entry", code=code, seq=created["seq"])
+    resp.headers["Location"] = url_for("books.get_entry", code=code, seq=created.seq)
     return resp

@@ -8,7 +8,7 @@ from dataclasses import replace
 from flask import Blueprint, Response
 
 from services.book import publisher as paths
-from services.book import queries, services
+from services.book import queries
 from services.book.api import people
 from services.book.api.common import (
     MAX_SEQ,
@@ -25,7 +25,7 @@ from services.book.domain.publication import valid_period
 from services.book.publication import pages
 from services.book.publication.feeds import absolute
 from services.book.publication.pdf import ASSETS
-from services.book.publisher import Publisher, Rendered
+from services.book.publisher import Publisher, Rendered, keep_rendered, store_certificate
 from services.book.repository import etag_of
 from shared import clock
 from shared.http import Problem
@@ -121,7 +121,7 @@ def period_page(code: str, period: str) -> Response:
 
 def _kept(code: str, path: str, render) -> Response:  # noqa: ANN001
     """A book's publication rendered on request at most once: counted against the address's
-    render limit, then kept (``services.keep_rendered``) and served as stored afterwards."""
+    render limit, then kept (``publisher.keep_rendered``) and served as stored afterwards."""
 
     def limited(publisher: Publisher):  # noqa: ANN202
         limit_render()
@@ -131,7 +131,7 @@ def _kept(code: str, path: str, render) -> Response:  # noqa: ANN001
     resp = respond(found, _last_entry)
     if not found.stored and found.body is not None and found.etag is not None:
         made = Rendered(found.content_type or "", found.body)
-        services.keep_rendered(runtime(), code, path, made, found.book.entries, _last_entry(found.book))
+        keep_rendered(runtime().db, code, path, made, found.book.entries, _last_entry(found.book))
     return resp
 
 
@@ -150,7 +150,7 @@ def certificate(code: str, seq: int) -> Response:
     if made is None:
         raise Problem(404, "Không có ấn phẩm này.")
     if len(key) <= 255:
-        services.store_certificate(runtime(), code, seq, made.rendered, made.at, made.revoked, key)
+        store_certificate(runtime().db, code, seq, made.rendered, made.at, made.revoked, key)
     return conditional(made.rendered.body, made.rendered.content_type, etag_of(made.rendered.body), made.at)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from services.book.domain.chain import nfc, seal
 from shared import clock
+from shared.refusals import Conflict, NotFound
 
 INSCRIPTION = "inscription"
 REVOCATION = "revocation"
@@ -25,13 +27,39 @@ DECISION_FIELDS = ("number", "date", "issuer", "issuer_name", "source")
 TALLY_FIELDS = ("approve", "reject", "abstain", "entitled", "ratio", "round", "round_kind", "period")
 
 
-class RevocationRefused(Exception):
-    """R15a: the named entry cannot be revoked; ``reason`` says why (``already_revoked`` …)."""
+@dataclass(frozen=True)
+class Entry:
+    """R15: an entry of a golden book as the chain seals it, its nested parts as values (an
+    inscription's deed, decision and tally; a revocation's deed id, decision and reason)."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+    book: str
+    seq: int
+    kind: str
+    revokes: int | None
+    reason: str | None
+    deed: dict[str, Any]
+    decision: dict[str, Any] | None
+    tally: dict[str, Any] | None
+    inscribed_at: str  # as the chain writes it (``instant_text``)
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any]) -> Entry:
+        """The entry of sealed fields (``inscription``, ``revocation``, a stored row decoded)."""
+        return cls(**{name: fields[name] for name in ENTRY_FIELDS})
+
+    def fields(self) -> dict[str, Any]:
+        """The entry's fields by name (what the chain hashes, and ``hash``)."""
+        return asdict(self)
+
+    @property
+    def deed_id(self) -> Any:
+        return (self.deed or {}).get("id")
+
+
+ENTRY_FIELDS = ("book", "seq", "kind", "revokes", "reason", "deed", "decision", "tally", "inscribed_at",
+                "prev_hash", "hash")
 
 
 def public_deed(copy: Mapping[str, Any], author_name: str | None = None) -> dict[str, Any]:
@@ -85,16 +113,16 @@ def inscription(
     )
 
 
-def check_revocable(target: Mapping[str, Any] | None, revoked_by: int | None) -> None:
-    """R15a: only an inscription not yet revoked can be revoked."""
+def check_revocable(code: str, seq: int, target: Entry | None, revoked_by: int | None) -> Entry:
+    """R15a: only an inscription not yet revoked can be revoked (``NotFound`` for no entry
+    ``seq``, ``Conflict`` otherwise); returns it."""
     if target is None:
-        raise RevocationRefused("not_found", "Không có mục này trong sổ.")
-    if target["kind"] != INSCRIPTION:
-        raise RevocationRefused("not_inscription", f"Mục số {target['seq']} là một mục thu hồi, không thể thu hồi.")
+        raise NotFound(f"Sổ vàng {code} không có mục số {seq}.")
+    if target.kind != INSCRIPTION:
+        raise Conflict(f"Mục số {target.seq} là một mục thu hồi, không thể thu hồi.")
     if revoked_by is not None:
-        raise RevocationRefused(
-            "already_revoked", f"Mục số {target['seq']} đã bị thu hồi (mục số {revoked_by})."
-        )
+        raise Conflict(f"Mục số {target.seq} đã bị thu hồi (mục số {revoked_by}).")
+    return target
 
 
 def revocation(
@@ -102,19 +130,19 @@ def revocation(
     book: str,
     seq: int,
     prev_hash: str,
-    target: Mapping[str, Any],
+    target: Entry,
     reason: str,
     decision: Mapping[str, Any],
     at: dt.datetime,
 ) -> dict[str, Any]:
     """R15a: the sealed fields of a revocation of ``target`` (an inscription of the same book)."""
-    deed = target.get("deed") or {}
+    deed = target.deed or {}
     return seal(
         {
             "book": book,
             "seq": seq,
             "kind": REVOCATION,
-            "revokes": target["seq"],
+            "revokes": target.seq,
             "reason": reason,
             # The revocation names the deed, and republishes none of it.
             "deed": {"id": deed.get("id"), "unit": deed.get("unit")},
