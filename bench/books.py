@@ -5,7 +5,7 @@ Each seeded entry is an ``Inscribe`` message applied by the book's use case
 ``DeedInscribed`` it emits): the entries are exactly those the worker would write. Set aside
 while seeding: the consumer's inbox (these messages never crossed the broker), one transaction
 per message (250 a transaction), and regenerating the publications after each entry
-(``_publish``: a bounded amount of work per entry, but skipping it keeps filling 10 000 entries to
+(``Publications.entries_changed``: a bounded amount of work per entry, but skipping it keeps filling 10 000 entries to
 seconds; the figures' counts are still kept, as ``inscribe`` does). And two harness conveniences,
 neither touching what is measured: the seeding connection commits without waiting for the disk flush
 (``synchronous_commit = off``, this session only), and the ``DeedInscribed`` each seeded entry

@@ -91,7 +91,7 @@ def test_the_secretary_revokes_an_entry_with_its_reason(site: Site) -> None:
     done = c.post("/unit/revoke/", data={"csrf_token": token, "seq": "1", "reason": reason})
     assert done.status_code == 303
     entry, _ = book_queries.get_entry(book, UNIT, 3)
-    assert entry["kind"] == "revocation" and entry["revokes"] == 1 and entry["reason"] == reason
+    assert (entry.kind, entry.revokes, entry.reason) == ("revocation", 1, reason)
     after = c.get(done.headers["Location"]).get_data(as_text=True)
     assert "Đã ghi mục thu hồi số 3." in after and "thu hồi ở mục số 3" in after
     assert "Số 1: Bắt quả tang" not in after and "Số 2: Hiến máu cứu người" in after
