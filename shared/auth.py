@@ -178,6 +178,7 @@ class _TokenRows:
         self._clock = clock
         self._rows: dict[tuple[str, str | None, str], tuple[float, Any]] = {}
         self._epoch = 0  # bumped by every forget(): a read begun before it is not kept
+        self._lock = threading.Lock()  # a row is kept, or all forgotten, one at a time (never on a hit)
 
     def get(self, db: Database, digest: str, reader: Session | None = None) -> Any:
         now = self._clock()
@@ -188,19 +189,21 @@ class _TokenRows:
         epoch = self._epoch
         with nullcontext(reader) if reader is not None else db.reading() as s:
             row = s.connection().execute(_TOKEN, {"h": digest}).first()
-        if row is None:
-            self._rows.pop(key, None)
-        elif epoch == self._epoch:
-            if len(self._rows) >= self.LIMIT:
-                oldest = sorted(self._rows.items(), key=lambda kv: kv[1][0])[: self.LIMIT // 2]
-                for k, _v in oldest:
-                    self._rows.pop(k, None)
-            self._rows[key] = (now, row)
+        with self._lock:
+            if row is None:
+                self._rows.pop(key, None)
+            elif epoch == self._epoch:
+                if len(self._rows) >= self.LIMIT:
+                    oldest = sorted(self._rows.items(), key=lambda kv: kv[1][0])[: self.LIMIT // 2]
+                    for k, _v in oldest:
+                        self._rows.pop(k, None)
+                self._rows[key] = (now, row)
         return row
 
     def forget(self, _session: object = None) -> None:
-        self._epoch += 1
-        self._rows = {}
+        with self._lock:
+            self._epoch += 1
+            self._rows = {}
 
 
 _token_rows = _TokenRows()
