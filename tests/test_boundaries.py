@@ -35,7 +35,7 @@ def imports_of(path: Path) -> set[str]:
 EDGES = {"flask", "werkzeug", "celery", "kombu", "shared.http", "shared.runtime", "shared.endpoint",
          "shared.consumer", "shared.celery_app", "shared.web"}
 # The use-case modules of each service written as ``fn(uow, ctx, actor, …)``. Council's
-# ``services.py`` still takes the runtime and raises HTTP problems: it joins as it converts.
+# ``services.py`` still takes the runtime and commits itself: it joins as it converts.
 USE_CASES = {"intake": ("services.py", "repository.py"), "book": ("services.py", "repository.py", "work.py")}
 NOT_YET_CONVERTED = ("council",)
 

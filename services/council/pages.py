@@ -24,8 +24,9 @@ from shared import clock
 from shared.auth import Principal
 from shared.clock import Quarter
 from shared.db import utcnow
-from shared.http import Problem
+from shared.http import Problem, as_problem
 from shared.org import Organisation
+from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
 
@@ -155,7 +156,8 @@ def ballot_submit(round_id: str) -> Response:
                      instant=pq.instant_label)
     try:
         receipt = services.cast_ballot(_runtime(), who, round_id, chosen)["receipt"]
-    except Problem as exc:
+    except (Problem, Refused) as refused:
+        exc = as_problem(refused)
         if exc.status not in (409, 422):
             raise
         fresh = _round_view(who, round_id)
@@ -164,6 +166,11 @@ def ballot_submit(round_id: str) -> Response:
     # were); it gives each vote's own receipt, by which the member finds it once published.
     return _page("pages/ballot_receipt.html", 201, who=who, name=_member_name(_org(), who.subject), view=view,
                  receipt=receipt, votes=[(c, vote_receipt(receipt, c.id)) for c in view.mine])
+
+
+@bp.errorhandler(Refused)
+def _refusal_page(exc: Refused) -> Response:
+    return _problem_page(Problem.of(exc))
 
 
 @bp.errorhandler(Problem)

@@ -16,8 +16,8 @@ from services.council.orm import candidate_results, candidates, decisions, dossi
 from shared import clock
 from shared.auth import Principal
 from shared.clock import QUARTER_PATTERN
-from shared.http import Problem
 from shared.org import Organisation
+from shared.refusals import Forbidden, Invalid, NotFound
 from shared.runtime import Runtime
 
 # The public fields of a deed's frozen copy a dossier shows (R2a: beneficiaries never reach the
@@ -46,10 +46,10 @@ def decision_data(runtime: Runtime, round_id: str) -> dict[str, Any]:
     with runtime.db.reading() as s:
         row = repo.round_(s, round_id)
         if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
+            raise NotFound("Không có phiên bỏ phiếu này.")
         tally = repo.tally(s, round_id) if row.status == CLOSED else None
         if tally is None or not tally.decision_number:
-            raise Problem(404, "Phiên này không có quyết định công nhận (R8): chưa đóng, hoặc không công nhận việc tốt nào.")
+            raise NotFound("Phiên này không có quyết định công nhận (R8): chưa đóng, hoặc không công nhận việc tốt nào.")
         issued = s.execute(sa.select(decisions).where(decisions.c.number == tally.decision_number)).first()
         chosen = s.execute(
             sa.select(candidates, candidate_results.c.approve, candidate_results.c.entitled,
@@ -103,7 +103,7 @@ def _dossier_scope(session: Session, org: Organisation, who: Principal) -> str |
         unit = org.unit_led_by(who.subject)
         if unit is not None:
             return unit
-    raise Problem(403, "Chỉ thư ký của đơn vị, thư ký và thành viên Hội đồng cấp tỉnh được xem hồ sơ đề nghị (R11).")
+    raise Forbidden("Chỉ thư ký của đơn vị, thư ký và thành viên Hội đồng cấp tỉnh được xem hồ sơ đề nghị (R11).")
 
 
 def _sent_on(session: Session, quarterly_round_id: str) -> str | None:
@@ -145,11 +145,11 @@ def list_dossiers(runtime: Runtime, who: Principal, quarter: str | None, unit: s
     org = runtime.orgs.require()
     if quarter is not None and not re.fullmatch(QUARTER_PATTERN, quarter):
         # The pattern the document states: a quarter of the programme (from 2021-Q3).
-        raise Problem(422, "quarter phải có dạng YYYY-Qn, từ 2021-Q3.", errors={"quarter": ["Phải có dạng YYYY-Qn, từ 2021-Q3."]})
+        raise Invalid("quarter phải có dạng YYYY-Qn, từ 2021-Q3.", errors={"quarter": ["Phải có dạng YYYY-Qn, từ 2021-Q3."]})
     with runtime.db.reading() as s:
         scope = _dossier_scope(s, org, who)
         if scope is not None and unit is not None and unit != scope:
-            raise Problem(403, f"Thư ký đơn vị chỉ xem hồ sơ đề nghị của đơn vị mình ({scope}).")
+            raise Forbidden(f"Thư ký đơn vị chỉ xem hồ sơ đề nghị của đơn vị mình ({scope}).")
         query = sa.select(dossiers)
         if quarter is not None:
             query = query.where(dossiers.c.quarter == quarter)
@@ -157,7 +157,7 @@ def list_dossiers(runtime: Runtime, who: Principal, quarter: str | None, unit: s
             query = query.where(dossiers.c.unit == (scope or unit))
         if after is not None:
             if not (isinstance(after, list) and len(after) == 3 and all(isinstance(x, str) for x in after)):
-                raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+                raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
             query = query.where(sa.tuple_(dossiers.c.quarter, dossiers.c.unit, dossiers.c.id) > tuple(after))
         rows = s.execute(query.order_by(dossiers.c.quarter, dossiers.c.unit, dossiers.c.id).limit(limit + 1)).all()
         sent = {r.quarterly_round_id: _sent_on(s, r.quarterly_round_id) for r in rows}
@@ -168,9 +168,9 @@ def _dossier(session: Session, org: Organisation, who: Principal, dossier_id: st
     scope = _dossier_scope(session, org, who)
     row = session.execute(sa.select(dossiers).where(dossiers.c.id == dossier_id)).first()
     if row is None:
-        raise Problem(404, "Không có hồ sơ đề nghị này.")
+        raise NotFound("Không có hồ sơ đề nghị này.")
     if scope is not None and row.unit != scope:
-        raise Problem(403, f"Thư ký đơn vị chỉ xem hồ sơ đề nghị của đơn vị mình ({scope}).")
+        raise Forbidden(f"Thư ký đơn vị chỉ xem hồ sơ đề nghị của đơn vị mình ({scope}).")
     return row
 
 

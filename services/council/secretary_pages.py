@@ -27,8 +27,9 @@ from services.council.schemas import OpenRoundIn
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month, Quarter, in_programme
-from shared.http import Problem
+from shared.http import Problem, as_problem
 from shared.org import Organisation
+from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
 
@@ -62,6 +63,11 @@ def _runtime() -> Runtime:
 
 def _org() -> Organisation:
     return _runtime().orgs.require()
+
+
+@bp.errorhandler(Refused)
+def _refusal_page(exc: Refused) -> Response:
+    return _problem(Problem.of(exc))
 
 
 @bp.errorhandler(Problem)
@@ -180,7 +186,8 @@ def rounds_open() -> Response:
         return _rounds_page(who, values, _field_errors(exc.messages), 422)
     try:
         view = services.open_round(_runtime(), council.as_secretary(who), data)
-    except Problem as exc:
+    except (Problem, Refused) as refused:
+        exc = as_problem(refused)
         if exc.status not in (409, 422):
             raise
         errors = _field_errors(exc.errors) or {"period": exc.detail}
@@ -246,7 +253,8 @@ def round_deadline(round_id: str) -> Response:
                            {"closes_at": text}, 422)
     try:
         services.move_deadline(_runtime(), council.as_secretary(who), round_id, closes_at)
-    except Problem as exc:
+    except (Problem, Refused) as refused:
+        exc = as_problem(refused)
         return _refused(who, round_id, exc, "closes_at", {"closes_at": text})
     return redirect(f"/rounds/{round_id}?xong=gia-han", code=303)
 
@@ -260,7 +268,8 @@ def round_cancel(round_id: str) -> Response:
     _, council = _round_for(who, round_id)
     try:
         services.cancel_round(_runtime(), council.as_secretary(who), round_id)
-    except Problem as exc:
+    except (Problem, Refused) as refused:
+        exc = as_problem(refused)
         return _refused(who, round_id, exc, "cancel")
     return redirect(f"/rounds/{round_id}?xong=huy", code=303)
 
@@ -274,7 +283,8 @@ def round_close(round_id: str) -> Response:
     _, council = _round_for(who, round_id)
     try:
         services.close_round(_runtime(), council.as_secretary(who), round_id)
-    except Problem as exc:
+    except (Problem, Refused) as refused:
+        exc = as_problem(refused)
         return _refused(who, round_id, exc, "close")
     return redirect(f"/rounds/{round_id}?xong=dong", code=303)
 
@@ -333,7 +343,8 @@ def round_paper_submit(round_id: str) -> Response:
         papers.append(choices)
     try:
         services.enter_paper_ballots(_runtime(), council.as_secretary(who), round_id, count, papers)
-    except Problem as exc:
+    except (Problem, Refused) as refused:
+        exc = as_problem(refused)
         if exc.status not in (409, 422):
             raise
         errors = _field_errors(exc.errors)

@@ -73,6 +73,7 @@ from shared.messages import (
 )
 from shared.org import Organisation, OrgRefused
 from shared.orgcopy import store_org
+from shared.refusals import Conflict, Forbidden, Invalid, NotFound, Refused
 from shared.runtime import Runtime
 from shared.tables import inbox, outbox, parked_messages
 
@@ -189,16 +190,16 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
             break
         except IntegrityError:
             # Two secretaries' requests at once: the other one opened it (unique natural key).
-            raise Problem(409, f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
+            raise Conflict(f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
         except _DossiersInFlight as exc:
             if time.monotonic() > deadline:
-                raise Problem(409, f"Còn {exc.pending} hồ sơ đề nghị của quý {data['period']} đang được chuyển "
+                raise Conflict(f"Còn {exc.pending} hồ sơ đề nghị của quý {data['period']} đang được chuyển "
                                    "đến Hội đồng cấp tỉnh; hãy mở phiên sau ít phút.") from None
             time.sleep(0.05)  # the council's worker receives them in the meantime
     if data["kind"] == MONTHLY and opened_by is None and _answered(runtime, round_id) == CANCELLED:
         # API.md: a round with no candidate is 409. intake said the month had nothing introduced;
         # the round was cancelled on that answer and the month takes introductions again.
-        raise Problem(409, f"Không có việc tốt nào được giới thiệu cho tháng {data['period']}: phiên không được mở.")
+        raise Conflict(f"Không có việc tốt nào được giới thiệu cho tháng {data['period']}: phiên không được mở.")
     return get_round_view(runtime, round_id)
 
 
@@ -262,30 +263,30 @@ def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.
         session = uow.session
         council = repo.council(session, data["council"])
         if council is None:
-            raise Problem(422, "Không có hội đồng này.", errors={"council": ["Không có hội đồng này."]})
+            raise Invalid("Không có hội đồng này.", errors={"council": ["Không có hội đồng này."]})
         if not _is_secretary(who, council):
-            raise Problem(403, f"Chỉ thư ký của {council.code} được mở phiên bỏ phiếu.")
+            raise Forbidden(f"Chỉ thư ký của {council.code} được mở phiên bỏ phiếu.")
         provincial = council.cap is not None
         if (kind == PROVINCIAL) != provincial:
             hint = "chỉ Hội đồng cấp tỉnh" if kind == PROVINCIAL else "Hội đồng cấp tỉnh chỉ mở phiên provincial"
-            raise Problem(422, f"Loại phiên không hợp với hội đồng: {hint}.", errors={"kind": [hint]})
+            raise Invalid(f"Loại phiên không hợp với hội đồng: {hint}.", errors={"kind": [hint]})
         try:
             period = parse_period(kind, data["period"])
             check_openable(period, now, dt.date.fromisoformat(org.since))
         except PeriodError as exc:
-            raise Problem(422, str(exc), errors={"period": [str(exc)]}) from None
+            raise Invalid(str(exc), errors={"period": [str(exc)]}) from None
         closes_at = data.get("closes_at")
         if closes_at is not None and closes_at <= now:
-            raise Problem(422, "Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
+            raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
         closes_at = closes_at or cfg.calendar.default_closes_at(kind, period, now)
         key = f"{council.code}:{kind}:{period}"
         if repo.round_by_key(session, key) is not None:
-            raise Problem(409, f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
+            raise Conflict(f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
         if kind == PROVINCIAL and (pending := dossiers_in_flight(session, str(period))):
             raise _DossiersInFlight(pending)  # before anything is written: the transaction rolls back
         deeds = _candidates_for(session, council, kind, period)
         if kind != MONTHLY and not deeds:
-            raise Problem(409, f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")
+            raise Conflict(f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")
         round_id = new_id()
         session.execute(rounds.insert().values(
             id=round_id, natural_key=key, council=council.code, unit=council.unit, kind=kind, period=str(period),
@@ -321,12 +322,12 @@ def _eligible(session: Session, council: Row, kind: str, period: Month | Quarter
         monthly = repo.round_by_key(session, f"{council.code}:{MONTHLY}:{period}")
         tally = repo.tally(session, monthly.id) if monthly is not None else None
         if tally is None:
-            raise Problem(409, f"Phiên tháng {period} chưa đóng: chưa thể mở phiên bổ sung.")
+            raise Conflict(f"Phiên tháng {period} chưa đóng: chưa thể mở phiên bổ sung.")
         if tally.quota_met:
-            raise Problem(409, f"Tháng {period} đã đạt chỉ tiêu: không có phiên bổ sung.")
+            raise Conflict(f"Tháng {period} đã đạt chỉ tiêu: không có phiên bổ sung.")
         assert isinstance(period, Month)
         if repo.round_by_key(session, f"{council.code}:{QUARTERLY}:{period.quarter}") is not None:
-            raise Problem(409, f"Phiên quý {period.quarter} đã mở: không còn mở phiên bổ sung cho tháng {period}.")
+            raise Conflict(f"Phiên quý {period.quarter} đã mở: không còn mở phiên bổ sung cho tháng {period}.")
         return [(c.deed, None) for c in repo.candidates_of(session, monthly.id)]
     if kind == QUARTERLY:
         # R11: the unit's deeds recognised in the quarter and not yet proposed.
@@ -503,14 +504,14 @@ def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
 
 def _open_for_ballots(row: Row, now: dt.datetime) -> None:
     if row.status == OPENING:
-        raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
+        raise Conflict("Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
     if row.status == CLOSED:
-        raise Problem(409, "Phiên đã đóng: không nhận phiếu.")
+        raise Conflict("Phiên đã đóng: không nhận phiếu.")
     if row.status == CANCELLED:
-        raise Problem(409, "Phiên đã bị huỷ: không nhận phiếu.")
+        raise Conflict("Phiên đã bị huỷ: không nhận phiếu.")
     if now >= row.closes_at:
         # R20: a ballot counts only if received before the deadline, swept or not.
-        raise Problem(409, "Đã quá hạn bỏ phiếu của phiên.")
+        raise Conflict("Đã quá hạn bỏ phiếu của phiên.")
 
 
 def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
@@ -526,27 +527,27 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
             session = uow.session
             row = repo.round_(session, round_id, lock=True)
             if row is None:
-                raise Problem(404, "Không có phiên bỏ phiếu này.")
+                raise NotFound("Không có phiên bỏ phiếu này.")
             member = who.role == "council_member" and (
                 repo.is_member(session, row.council, who.subject)
                 or bool(repo.entitled_to(session, row.id, who.subject))
             )
             if not member:
-                raise Problem(403, f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
+                raise Forbidden(f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
             if callable(choices):
                 choices = choices()
             _open_for_ballots(row, now)
             if row.paper:
-                raise Problem(409, "Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
+                raise Conflict("Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
             if repo.has_voted(session, row.id, who.subject):
-                raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
+                raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
             # R15a: a withdrawn candidate is voted on no more (entitled_to leaves it out).
             entitled_to = repo.entitled_to(session, row.id, who.subject)
             if not entitled_to:
-                raise Problem(409, "Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
+                raise Conflict("Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
             errors = ballot_errors(choices, entitled_to)
             if errors:
-                raise Problem(422, "Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
+                raise Invalid("Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
                               errors={"choices": errors})
             codes, rows = _split_ballots(session, row, [dict(choices)], who.subject if row.open_ballots else None)
             # R19: the ballot's votes and the mark that this member voted share this transaction
@@ -561,7 +562,7 @@ def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
             uow.commit()
     except IntegrityError:
         # The same member casting twice at the same moment: the other ballot won.
-        raise Problem(409, "Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.") from None
+        raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.") from None
     return {"receipt": codes[0]}
 
 
@@ -599,16 +600,16 @@ def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_
         session = uow.session
         row = repo.round_(session, round_id, lock=True)
         if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
+            raise NotFound("Không có phiên bỏ phiếu này.")
         council = repo.council(session, row.council)
         if council is None or not _is_secretary(who, council):
-            raise Problem(403, f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
+            raise Forbidden(f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
         _open_for_ballots(row, now)
         if not row.paper and repo.voted_count(session, row):
-            raise Problem(409, "Phiên đã có phiếu điện tử: không nhập phiếu giấy được nữa.")
+            raise Conflict("Phiên đã có phiếu điện tử: không nhập phiếu giấy được nữa.")
         errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
         if errors:
-            raise Problem(422, "Số phiếu không khớp (R19a).", errors=errors)
+            raise Invalid("Số phiếu không khớp (R19a).", errors=errors)
         if row.paper:
             # R20a: a corrected count replaces the old one whole.
             session.execute(votes.delete().where(votes.c.round_id == row.id))
@@ -633,18 +634,18 @@ def _secretarys_round(session: Session, who: Principal, round_id: str, doing: st
     """The round, locked, if ``who`` is its council's secretary (404, 403 otherwise)."""
     row = repo.round_(session, round_id, lock=True)
     if row is None:
-        raise Problem(404, "Không có phiên bỏ phiếu này.")
+        raise NotFound("Không có phiên bỏ phiếu này.")
     council = repo.council(session, row.council)
     if council is None or not _is_secretary(who, council):
-        raise Problem(403, f"Chỉ thư ký của {row.council} được {doing}.")
+        raise Forbidden(f"Chỉ thư ký của {row.council} được {doing}.")
     return row
 
 
 def _still_live(row: Row) -> None:
     if row.status == CLOSED:
-        raise Problem(409, "Phiên đã đóng; không thay đổi được nữa.")
+        raise Conflict("Phiên đã đóng; không thay đổi được nữa.")
     if row.status == CANCELLED:
-        raise Problem(409, "Phiên đã bị huỷ; không thay đổi được nữa.")
+        raise Conflict("Phiên đã bị huỷ; không thay đổi được nữa.")
 
 
 def move_deadline(runtime: Runtime, who: Principal, round_id: str, closes_at: dt.datetime,
@@ -658,9 +659,9 @@ def move_deadline(runtime: Runtime, who: Principal, round_id: str, closes_at: dt
         row = _secretarys_round(session, who, round_id, "dời hạn đóng phiên")
         _still_live(row)
         if row.closes_at <= now:
-            raise Problem(409, "Đã quá hạn bỏ phiếu của phiên: phiên sẽ đóng, không dời hạn được nữa (R20).")
+            raise Conflict("Đã quá hạn bỏ phiếu của phiên: phiên sẽ đóng, không dời hạn được nữa (R20).")
         if closes_at <= now:
-            raise Problem(422, "Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
+            raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
         session.execute(rounds.update().where(rounds.c.id == row.id).values(closes_at=closes_at))
         audit.record(uow, who, "round.deadline_moved", row.id,
                      {"from": clock.isoformat(row.closes_at), "to": clock.isoformat(closes_at)}, unit=row.unit, at=now)
@@ -682,15 +683,15 @@ def cancel_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
         row = _secretarys_round(session, who, round_id, "huỷ phiên")
         _still_live(row)
         if row.kind not in OPENABLE:
-            raise Problem(409, "Phiên do hệ thống mở khi đóng một phiên khác (R13) không huỷ được.")
+            raise Conflict("Phiên do hệ thống mở khi đóng một phiên khác (R13) không huỷ được.")
         if row.status == OPENING:
-            raise Problem(409, "Phiên đang chờ danh sách ứng viên từ bộ phận tiếp nhận; hãy huỷ khi phiên đã mở.")
+            raise Conflict("Phiên đang chờ danh sách ứng viên từ bộ phận tiếp nhận; hãy huỷ khi phiên đã mở.")
         if row.paper or repo.voted_count(session, row):
-            raise Problem(409, "Phiên đã có phiếu: không huỷ được nữa (R20a).")
+            raise Conflict("Phiên đã có phiếu: không huỷ được nữa (R20a).")
         done = session.execute(rounds.update().where(rounds.c.id == row.id, rounds.c.status == OPEN).values(
             status=CANCELLED, natural_key=f"{row.natural_key}#cancelled:{row.id}"))
         if done.rowcount != 1:
-            raise Problem(409, "Phiên vừa thay đổi trạng thái; hãy tải lại.")
+            raise Conflict("Phiên vừa thay đổi trạng thái; hãy tải lại.")
         if row.kind == MONTHLY:
             uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
         audit.record(uow, who, "round.cancelled", row.id, {"kind": row.kind, "period": row.period}, unit=row.unit)
@@ -723,20 +724,20 @@ def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetim
             session = uow.session
             row = repo.round_(session, round_id)
             if row is None:
-                raise Problem(404, "Không có phiên bỏ phiếu này.")
+                raise NotFound("Không có phiên bỏ phiếu này.")
             council = repo.council(session, row.council)
             if council is None or not _is_secretary(who, council):
-                raise Problem(403, f"Chỉ thư ký của {row.council} được đóng phiên.")
+                raise Forbidden(f"Chỉ thư ký của {row.council} được đóng phiên.")
             if row.status == CLOSED:
-                raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
+                raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
             if row.status == CANCELLED:
-                raise Problem(409, "Phiên đã bị huỷ: không có gì để đóng.")
+                raise Conflict("Phiên đã bị huỷ: không có gì để đóng.")
             if row.status == OPENING:
-                raise Problem(409, "Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
+                raise Conflict("Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
             if now < row.closes_at and not row.paper and repo.voted_count(session, row) < row.entitled:
-                raise Problem(409, "Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
+                raise Conflict("Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
             if not _compare_and_set_closed(session, row.id):
-                raise Problem(409, "Phiên đã đóng; kết quả giữ nguyên.")
+                raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
             closed = tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
             _audit_close(uow, who, row, closed, now)
             uow.commit()
@@ -852,8 +853,8 @@ def open_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[st
                 view = open_round(runtime, system, {"council": council.code, "kind": kind, "period": period}, now,
                                   opened_by="calendar")
                 opened.append(view["id"])
-            except Problem as exc:
-                if exc.status != 409:
+            except (Refused, Problem) as exc:
+                if not isinstance(exc, Conflict):
                     log.warning("calendar could not open %s %s of %s: %s", kind, period, council.code, exc.detail)
     return opened
 
@@ -879,7 +880,7 @@ def get_round_view(runtime: Runtime, round_id: str) -> dict:
     with runtime.db.reading() as s:
         row = repo.round_(s, round_id)
         if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
+            raise NotFound("Không có phiên bỏ phiếu này.")
         return queries.round_view(s, row)
 
 
@@ -887,9 +888,9 @@ def read_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
     with runtime.db.reading() as s:
         row = repo.round_(s, round_id)
         if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
+            raise NotFound("Không có phiên bỏ phiếu này.")
         if not _may_read(s, who, row.council):
-            raise Problem(403, f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
+            raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
         return queries.round_view(s, row)
 
 
@@ -900,7 +901,7 @@ def list_rounds(runtime: Runtime, who: Principal, filters: dict[str, str], limit
         query = sa.select(rounds)
         if "council" in filters:
             if visible is not None and filters["council"] not in visible:
-                raise Problem(403, f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
+                raise Forbidden(f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
             query = query.where(rounds.c.council == filters["council"])
         elif visible is not None:
             query = query.where(rounds.c.council.in_(visible))
@@ -909,7 +910,7 @@ def list_rounds(runtime: Runtime, who: Principal, filters: dict[str, str], limit
                 query = query.where(getattr(rounds.c, name) == filters[name])
         if after is not None:
             if not isinstance(after, str):
-                raise Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+                raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
             query = query.where(rounds.c.id > after)
         rows = s.execute(query.order_by(rounds.c.id).limit(limit + 1)).all()
         return [queries.round_view(s, r) for r in rows]
@@ -920,9 +921,9 @@ def read_result(runtime: Runtime, who_of: Callable[[], Principal], round_id: str
     with runtime.db.reading() as s:
         row = repo.round_(s, round_id)
         if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
+            raise NotFound("Không có phiên bỏ phiếu này.")
         if row.status != CLOSED and not _may_read(s, who_of(), row.council):
-            raise Problem(403, f"Chỉ thành viên và thư ký của {row.council} được xem kết quả trước khi phiên đóng.")
+            raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem kết quả trước khi phiên đóng.")
         return queries.result_view(s, row)
 
 
@@ -935,12 +936,12 @@ def minutes_data(runtime: Runtime, who_of: Callable[[], Principal], round_id: st
     with runtime.db.reading() as s:
         row = repo.round_(s, round_id)
         if row is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
+            raise NotFound("Không có phiên bỏ phiếu này.")
         if not _may_read(s, who, row.council):
-            raise Problem(403, f"Chỉ thành viên, thư ký của {row.council} và thư ký Công an tỉnh được xem "
+            raise Forbidden(f"Chỉ thành viên, thư ký của {row.council} và thư ký Công an tỉnh được xem "
                                "biên bản kiểm phiếu (R16).")
         if row.status != CLOSED:
-            raise Problem(409, "Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
+            raise Conflict("Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
         tally = repo.tally(s, round_id)
         return {
             "round": queries.round_view(s, row),
@@ -964,7 +965,7 @@ def monthly_report(runtime: Runtime, who: Principal, month: str) -> list[dict[st
     else:
         unit = org.unit_led_by(who.subject)
         if unit is None:
-            raise Problem(403, "Không phải thư ký của đơn vị nào.")
+            raise Forbidden("Không phải thư ký của đơn vị nào.")
         units = [unit]
     with runtime.db.reading() as s:
         if who.role == "province_secretary":

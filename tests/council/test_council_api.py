@@ -13,6 +13,7 @@ from services.council.orm import voters, votes
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month
+from shared.http import as_problem
 from shared.messages import IntroductionsClosed
 from tests.council.conftest import (
     AUTHORS,
@@ -268,9 +269,9 @@ def test_a_ballot_after_the_deadline_is_refused_even_before_the_sweep(runtime, c
     (c,) = rnd["candidates"]
     who = Principal("council_member", MEMBERS[0])
     late = clock.now() + dt.timedelta(hours=1, seconds=1)
-    with pytest.raises(services.Problem) as exc:
+    with pytest.raises(services.Refused) as exc:
         services.cast_ballot(runtime, who, rnd["id"], {c["id"]: "approve"}, now=late)
-    assert exc.value.status == 409
+    assert as_problem(exc.value).status == 409
 
 
 # -- closing --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from services.council.worker import CLOSE_DUE_ROUNDS, create_worker
 from shared import clock
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.http import as_problem
 from tests.council.conftest import COUNCIL, MEMBERS, SECRETARY, deed_copy, open_monthly, outbox_messages, vote
 
 # shared.consumer.consumer registers its tasks as Celery "shared" tasks, so a second worker app
@@ -44,8 +45,8 @@ def test_two_concurrent_closes_make_one_tally(client, runtime, secretary, member
         barrier.wait()
         try:
             outcomes.append(services.close_round(runtime, who, rnd["id"]))
-        except services.Problem as exc:
-            outcomes.append(exc.status)
+        except services.Refused as exc:
+            outcomes.append(as_problem(exc).status)
 
     def sweep() -> None:
         barrier.wait()

@@ -17,6 +17,7 @@ from shared.auth import Principal
 from shared.clock import Month
 from shared.config import Settings
 from shared.db import utcnow
+from shared.http import as_problem
 from shared.messages import IntroductionsClosed
 from shared.runtime import Runtime
 from tests.council.conftest import (
@@ -134,8 +135,8 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
         for unit, rnd in rounds_:
             try:
                 services.close_round(pg_runtime, Principal("unit_secretary", unit.secretary), rnd["id"])
-            except services.Problem as exc:
-                assert exc.status == 409
+            except services.Refused as exc:
+                assert as_problem(exc).status == 409
 
     threads = [threading.Thread(target=sweep) for _ in range(4)] + [threading.Thread(target=close_all) for _ in range(2)]
     for t in threads:
@@ -165,8 +166,8 @@ def test_concurrent_openings_make_one_round(pg_runtime: Runtime) -> None:
         try:
             outcomes.append(services.open_round(pg_runtime, who, {"council": COUNCIL, "kind": "monthly",
                                                                   "period": this_month()})["id"])
-        except services.Problem as exc:
-            outcomes.append(exc.status)
+        except services.Refused as exc:
+            outcomes.append(as_problem(exc).status)
 
     threads = [threading.Thread(target=open_it) for _ in range(4)]
     for t in threads:

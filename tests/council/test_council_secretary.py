@@ -21,6 +21,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.clock import Month
 from shared.db import utcnow
+from shared.http import as_problem
 from shared.runtime import Runtime
 from tests.council.conftest import (
     COUNCIL,
@@ -179,9 +180,9 @@ def test_a_runoff_opened_by_a_close_is_not_the_secretarys_to_cancel(runtime) -> 
             status="open", opens_at=now, closes_at=now + dt.timedelta(days=1), created_at=now, opened_by="system",
             threshold_percent=80, base="entitled", cap=None, open_ballots=False, entitled=7, paper=False))
         uow.commit()
-    with pytest.raises(services.Problem) as refused:
+    with pytest.raises(services.Refused) as refused:
         services.cancel_round(runtime, Principal("unit_secretary", SECRETARY), "runoff-1")
-    assert refused.value.status == 409
+    assert as_problem(refused.value).status == 409
 
 
 # -- voted: how many, never who ----------------------------------------------------------------------
