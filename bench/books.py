@@ -67,7 +67,7 @@ def seed_book(settings: Any, people: People, book: str, upto: int, chunk: int = 
     from services.book import repository as repo
     from services.book import services as book_services
     from services.book.app import build_runtime, context
-    from services.book.publisher import Publications
+    from services.book.publication.publisher import Publications
     from shared.outbox import consume
     from shared.tables import outbox
 

@@ -150,6 +150,11 @@ class Database:
     def unit_of_work(self) -> UnitOfWork:
         return self.work_type(self)
 
+    def listen_to_writers(self, name: str, fn: Callable[..., object]) -> None:
+        """Have ``fn`` hear SQLAlchemy's session event ``name`` (``do_orm_execute``,
+        ``after_commit`` …) of this database's writing sessions only: reads pay nothing."""
+        event.listen(self._sessions, name, fn)
+
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only session of its own: never commits."""

@@ -7,9 +7,10 @@ from typing import Any, TypeVar
 
 from flask import Flask
 
-from services.book import MIGRATIONS, SERVICE, artifact_cache, pages, stored_responses
+from services.book import MIGRATIONS, SERVICE, pages
 from services.book.api import books, publications
 from services.book.api.common import CACHE
+from services.book.publication import cache, responses
 from services.book.work import Work
 from shared import clock, web
 from shared.config import Settings
@@ -23,10 +24,10 @@ T = TypeVar("T")
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     """The book's runtime; its commits that change publications invalidate the web processes'
-    caches of them (``artifact_cache``), whichever process commits (web, worker, CLI)."""
+    caches of them (``publication.cache``), whichever process commits (web, worker, CLI)."""
     runtime = Runtime.build(SERVICE, MIGRATIONS, settings)
     runtime.db.work_type = Work  # every unit of work of the book's carries its books
-    artifact_cache.install(runtime.db)
+    cache.install(runtime.db)
     return runtime
 
 
@@ -51,8 +52,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or build_runtime(settings)
     app = make_flask(runtime, __name__)
     # Serves only while subscribed to the invalidations (none without a broker: then unused).
-    cache = app.extensions[CACHE] = artifact_cache.install(runtime.db)
-    stored_responses.install(app, cache)
+    kept = app.extensions[CACHE] = cache.install(runtime.db)
+    responses.install(app, kept)
     app.register_blueprint(books.bp)
     app.register_blueprint(publications.bp)
     app.register_blueprint(pages.bp)

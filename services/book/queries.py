@@ -14,7 +14,7 @@ from services.book.domain.chain import Verdict, verify
 from services.book.domain.entries import Entry
 from services.book.domain.witness import SignedHead, Witnessed, check
 from services.book.orm import books
-from services.book.publisher import Publisher, Rendered
+from services.book.publication.publisher import Publisher, Rendered
 from services.book.signing import keyring
 from shared.runtime import Runtime
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from services.book.publisher import Publications
+from services.book.publication.publisher import Publications
 from services.book.repository import Books
 from shared import audit
 from shared.db import UnitOfWork

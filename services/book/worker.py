@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from services.book import artifact_cache, services
+from services.book import services
 from services.book.app import build_runtime, context
+from services.book.publication import cache
 from services.book.work import Work
 from shared import org_steps
 from shared.auth import revoke_copy
@@ -27,7 +28,7 @@ from shared.runtime import Runtime, make_worker
 def create_worker(settings: Settings | None = None, runtime: Runtime | None = None) -> Celery:
     runtime = runtime or build_runtime(settings)
     # Its inscriptions change publications that the web processes keep: they must hear of them.
-    artifact_cache.install(runtime.db)
+    cache.install(runtime.db)
     app = make_worker(runtime)
 
     @consumer(app, runtime, Inscribe)

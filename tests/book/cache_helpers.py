@@ -12,7 +12,7 @@ from typing import Any
 from book_helpers import UNIT
 from flask.testing import FlaskClient
 
-from services.book import artifact_cache
+from services.book.publication import cache as artifact_cache
 from shared.config import Settings
 from shared.runtime import Runtime
 

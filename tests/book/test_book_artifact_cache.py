@@ -14,8 +14,9 @@ from book_helpers import UNIT, UNIT_SECRETARY, deed_copy, deliver, inscribe_comm
 from cache_helpers import FEED, entries_shown, eventually, headers_of, subscribed, usable_cache
 from flask.testing import FlaskClient
 
-from services.book import artifact_cache, queries
+from services.book import queries
 from services.book.app import build_runtime, create_app
+from services.book.publication import cache as artifact_cache
 from shared.auth import new_token, store_token
 from shared.config import Settings
 from shared.runtime import Runtime

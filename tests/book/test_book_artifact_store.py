@@ -12,7 +12,7 @@ import pytest
 from book_helpers import UNIT, make_runtime
 
 from services.book import repository as repo
-from services.book.publisher import FIGURES_PATH, lock_globals
+from services.book.publication.publisher import FIGURES_PATH, lock_globals
 from shared.db import utcnow
 from shared.runtime import Runtime
 from tests.sql_statements import statements

@@ -32,7 +32,6 @@ from book_helpers import (
 from whole_book import WholeBook
 
 from services.book import MIGRATIONS, services
-from services.book import publisher as paths
 from services.book import repository as repo
 from services.book.app import build_runtime, context, create_app
 from services.book.domain import publication as pub
@@ -40,7 +39,8 @@ from services.book.domain.chain import GENESIS, canonical_text
 from services.book.domain.entries import Entry, inscription, public_deed, revocation
 from services.book.orm import artifacts, books, entries, figure_counts, figure_deeds
 from services.book.publication import feeds, pages
-from services.book.publisher import Publications, Publisher, store_certificate
+from services.book.publication import publisher as paths
+from services.book.publication.publisher import Publications, Publisher, store_certificate
 from shared import clock
 from shared.auth import Principal
 from shared.config import Settings

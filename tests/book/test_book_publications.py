@@ -131,7 +131,7 @@ def test_a_hostile_deed_is_printed_as_text_and_the_renderer_fetches_nothing(runt
     from services.book.domain.chain import GENESIS
     from services.book.domain.entries import inscription, public_deed
     from services.book.publication import pdf
-    from services.book.publisher import Publisher
+    from services.book.publication.publisher import Publisher
 
     urls = "file:///etc/passwd http://127.0.0.1:9/x.png https://example.com/logo.png"
     deed = public_deed(deed_copy(f"{HOSTILE} {urls}", description=f"<img src='{urls}'> {urls}"))
@@ -241,7 +241,7 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(
     """R16: a renderer that fails, with the entry or one hop later, neither loses the entry nor
     leaves a stale publication: it is rendered afresh on request, with every entry."""
     from services.book import queries
-    from services.book.publisher import Publisher
+    from services.book.publication.publisher import Publisher
 
     inscribe(UNIT, deed=deed_copy("Trước"))
     assert queries.artifact(runtime, path) is not None

@@ -16,8 +16,8 @@ from cache_helpers import FEED, entries_shown, eventually, headers_of, subscribe
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.book import stored_responses
 from services.book.app import create_app
+from services.book.publication import responses as stored_responses
 from shared.config import Settings
 from shared.runtime import Runtime
 from tests.sql_statements import statements as counting

@@ -13,7 +13,7 @@ from services.book.domain.entries import INSCRIPTION
 from services.book.domain.figures import figures
 from services.book.domain.publication import PublicItem
 from services.book.publication import feeds, pages, pdf
-from services.book.publisher import JSON, Publisher, Rendered
+from services.book.publication.publisher import JSON, Publisher, Rendered
 
 
 class WholeBook(Publisher):

@@ -13,9 +13,10 @@ from typing import Any
 from flask import Response, current_app, request
 from werkzeug.http import http_date, is_resource_modified, quote_etag
 
-from services.book import queries, stored_responses
-from services.book.artifact_cache import ArtifactCache
-from services.book.publisher import Publisher, Rendered
+from services.book import queries
+from services.book.publication import responses
+from services.book.publication.cache import ArtifactCache
+from services.book.publication.publisher import Publisher, Rendered
 from services.book.repository import etag_of
 from shared.http import Problem
 from shared.ratelimit import limit_render
@@ -51,7 +52,7 @@ def configured_origin() -> bool:
 MAX_SEQ = 2**31 - 1
 
 
-# Where the app keeps its process's cache of stored publications (``artifact_cache``).
+# Where the app keeps its process's cache of stored publications (``publication.cache``).
 CACHE = "sovang.book.artifacts"
 
 
@@ -90,7 +91,7 @@ def conditional(
         headers.append(("Last-Modified", http_date(modified)))
     resp = Response(body, status=200, headers=headers, content_type=content_type)
     environ = request.environ
-    if any(name in environ for name in stored_responses.CONDITIONS):  # what make_conditional answers
+    if any(name in environ for name in responses.CONDITIONS):  # what make_conditional answers
         return resp.make_conditional(request)
     # Nothing to answer conditionally: what make_conditional would add is a Date header, which
     # the server sends anyway (gunicorn always does), at a cost like the rest of a cached feed's.
@@ -139,7 +140,7 @@ def find_publication(
     if token is not None:
         hit = cache.get(path)
         if hit is not None and hit.book is not None and hit.book.code == code:
-            request.environ[stored_responses.KEEP] = True
+            request.environ[responses.KEEP] = True
             return hit
     validating = ("If-None-Match" in request.headers or "If-Modified-Since" in request.headers) and (
         "If-Match" not in request.headers
@@ -151,7 +152,7 @@ def find_publication(
     if token is not None and found.stored and found.body is not None:
         found = replace(found, book=queries.BookHead.of(found.book))
         if cache.put(token, path, found, len(found.body)):
-            request.environ[stored_responses.KEEP] = True
+            request.environ[responses.KEEP] = True
     return found
 
 

@@ -5,7 +5,7 @@ as every page of the three services has (UI.md).
 The page itself is the stored public one, whoever asks (R16: nothing private is ever in it); only
 the masthead is the reader's. So a reader's copy is never kept or cached by anyone (``private,
 no-store``, no validators), and a signed-in request is never answered from a copy kept for the
-public (``stored_responses`` passes it on, and its validators are not compared here: the browser
+public (``publication.responses`` passes it on, and its validators are not compared here: the browser
 may hold the public copy it got before signing in).
 """
 

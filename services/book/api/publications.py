@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from flask import Blueprint, Response
 
-from services.book import publisher as paths
 from services.book import queries
 from services.book.api import people
 from services.book.api.common import (
@@ -23,9 +22,10 @@ from services.book.api.common import (
 )
 from services.book.domain.publication import valid_period
 from services.book.publication import pages
+from services.book.publication import publisher as paths
 from services.book.publication.feeds import absolute
 from services.book.publication.pdf import ASSETS
-from services.book.publisher import Publisher, Rendered, keep_rendered, store_certificate
+from services.book.publication.publisher import Publisher, Rendered, keep_rendered, store_certificate
 from services.book.repository import etag_of
 from shared import clock
 from shared.http import Problem

@@ -1,7 +1,7 @@
 """Whole responses of stored publications, answered before Flask sees the request.
 
 A feed read again is the same status, headers and bytes until its book changes. Once the view
-has served a stored publication from the process's cache (``artifact_cache``), the response it
+has served a stored publication from the process's cache (``cache``), the response it
 made is kept beside it, under the same rules: taken under a generation token before the request
 ran, dropped by every invalidation, never served older than the cache's ``max_age``, and only
 while the process listens for invalidations. The next plain ``GET`` of that path is answered
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from services.book.artifact_cache import ArtifactCache
+from services.book.publication.cache import ArtifactCache
 from shared.sessions import HEADER
 
 # The environ key a view sets when its 200 is a stored publication's, and may be kept whole.

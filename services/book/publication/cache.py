@@ -28,7 +28,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
@@ -38,7 +37,7 @@ from shared.db import Database
 log = logging.getLogger(__name__)
 
 CHANNEL = "sovang:book:changed"
-MAX_ENTRIES = 512  # a publication and its whole response (stored_responses) are two
+MAX_ENTRIES = 512  # a publication and its whole response (``responses``) are two
 MAX_BYTES = 64 * 1024 * 1024
 MAX_AGE = 5.0  # seconds; the feeds' own Cache-Control max-age
 # The subscriber pings this often; silence for DEAD_AFTER (a connection that died without a
@@ -286,6 +285,6 @@ def install(db: Database) -> ArtifactCache:
             cache = _caches[db.engine] = ArtifactCache(db.settings)
             # On the book's writing sessions only: the other services' sessions in the same
             # process (``sovang up``) pay nothing on their hot paths.
-            event.listen(db._sessions, "do_orm_execute", _on_execute)
-            event.listen(db._sessions, "after_commit", _on_commit)
+            db.listen_to_writers("do_orm_execute", _on_execute)
+            db.listen_to_writers("after_commit", _on_commit)
     return cache
