@@ -9,8 +9,8 @@ from flask import Flask
 
 from services.book import MIGRATIONS, SERVICE, pages
 from services.book.api import books, publications
-from services.book.api.common import CACHE
 from services.book.publication import cache, responses
+from services.book.publication.serving import CACHE
 from services.book.work import Work
 from shared import clock, web
 from shared.config import Settings

@@ -9,23 +9,21 @@ from flask import Blueprint, Response
 
 from services.book import queries
 from services.book.api import people
-from services.book.api.common import (
-    MAX_SEQ,
-    conditional,
-    configured_origin,
-    find_publication,
-    public_origin,
-    publication,
-    respond,
-    runtime,
-    unknown_book,
-)
+from services.book.api.common import MAX_SEQ, configured_origin, public_origin
 from services.book.domain.publication import valid_period
 from services.book.publication import pages
 from services.book.publication import publisher as paths
 from services.book.publication.feeds import absolute
 from services.book.publication.pdf import ASSETS
 from services.book.publication.publisher import Publisher, Rendered, keep_rendered, store_certificate
+from services.book.publication.serving import (
+    conditional,
+    find_publication,
+    publication,
+    respond,
+    runtime,
+    unknown_book,
+)
 from services.book.repository import etag_of
 from shared import clock
 from shared.http import Problem

@@ -11,6 +11,8 @@
   Redis), and that answers only while this process hears those invalidations.
 - ``responses``: the whole answers of stored publications, kept in that same cache under the
   same rules, and answered in front of Flask.
+- ``serving``: how a view answers with a publication: from that cache, else the database, else
+  rendered now; conditional answers (ETag, 304) and the caching headers.
 
 Nothing here decides a rule of the book: the use cases (``services.book.services``) do, and ask
 ``Publications`` to bring what is published up to date in their transaction.
