@@ -39,7 +39,7 @@ def entries_page(runtime: Runtime, code: str, after: int, limit: int) -> list[tu
     with runtime.db.reading() as s:
         if repo.get_book(s, code) is None:
             return None
-        rows = [Entry.of(r) for r in repo.entries_page(s, code, after, limit)]
+        rows = repo.entries_page(s, code, after, limit)
         revoked = repo.revocations_of(s, code, [r.seq for r in rows])
     return [(r, revoked.get(r.seq)) for r in rows]
 
@@ -49,7 +49,7 @@ def get_entry(runtime: Runtime, code: str, seq: int) -> tuple[Entry, int | None]
         row = repo.entry(s, code, seq)
         if row is None:
             return None
-        return Entry.of(row), repo.revocations_of(s, code, [seq]).get(seq)
+        return row, repo.revocations_of(s, code, [seq]).get(seq)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ def decoded(row: sa.Row) -> dict[str, Any]:
 
 
 def entry_of(row: sa.Row) -> Entry:
+    """An entry as a use case and the publications read it (``decoded``)."""
     return Entry.of(decoded(row))
 
 
@@ -114,49 +115,49 @@ def stored_entries(session: Session, code: str) -> list[dict[str, Any]]:
     return [stored(r) for r in rows]
 
 
-def book_entries(session: Session, code: str) -> list[dict[str, Any]]:
+def book_entries(session: Session, code: str) -> list[Entry]:
     rows = session.execute(sa.select(*_ENTRY_COLUMNS).where(entries.c.book == code).order_by(entries.c.seq))
-    return [decoded(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def every_entry(session: Session) -> list[dict[str, Any]]:
+def every_entry(session: Session) -> list[Entry]:
     rows = session.execute(sa.select(*_ENTRY_COLUMNS).order_by(entries.c.book, entries.c.seq))
-    return [decoded(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def entries_page(session: Session, code: str, after: int, limit: int) -> list[dict[str, Any]]:
+def entries_page(session: Session, code: str, after: int, limit: int) -> list[Entry]:
     rows = session.execute(
         sa.select(*_ENTRY_COLUMNS)
         .where(entries.c.book == code, entries.c.seq > after)
         .order_by(entries.c.seq)
         .limit(limit)
     )
-    return [decoded(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def entry(session: Session, code: str, seq: int) -> dict[str, Any] | None:
+def entry(session: Session, code: str, seq: int) -> Entry | None:
     row = session.execute(sa.select(*_ENTRY_COLUMNS).where(entries.c.book == code, entries.c.seq == seq)).first()
-    return decoded(row) if row else None
+    return entry_of(row) if row else None
 
 
-def entries_between(session: Session, code: str, first: int, last: int) -> list[dict[str, Any]]:
+def entries_between(session: Session, code: str, first: int, last: int) -> list[Entry]:
     """Entries ``first`` to ``last`` of a book, by seq (one feed document's)."""
     rows = session.execute(
         sa.select(*_ENTRY_COLUMNS)
         .where(entries.c.book == code, entries.c.seq >= first, entries.c.seq <= last)
         .order_by(entries.c.seq)
     )
-    return [decoded(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def entries_at(session: Session, code: str, seqs: list[int]) -> list[dict[str, Any]]:
+def entries_at(session: Session, code: str, seqs: list[int]) -> list[Entry]:
     rows = session.execute(
         sa.select(*_ENTRY_COLUMNS).where(entries.c.book == code, entries.c.seq.in_(seqs)).order_by(entries.c.seq)
     )
-    return [decoded(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def inscriptions_of_period(session: Session, code: str, period: str) -> list[dict[str, Any]]:
+def inscriptions_of_period(session: Session, code: str, period: str) -> list[Entry]:
     """The inscriptions of a month's or a quarter's honour roll, by seq (``period_matches``:
     a month holds its own period; a quarter its own and its months')."""
     on_roll = entries.c.period == period
@@ -167,10 +168,10 @@ def inscriptions_of_period(session: Session, code: str, period: str) -> list[dic
         .where(entries.c.book == code, entries.c.kind == INSCRIPTION, on_roll)
         .order_by(entries.c.seq)
     )
-    return [decoded(r) for r in rows]
+    return [entry_of(r) for r in rows]
 
 
-def latest_inscriptions(session: Session, code: str, limit: int) -> list[dict[str, Any]]:
+def latest_inscriptions(session: Session, code: str, limit: int) -> list[Entry]:
     """The newest ``limit`` inscriptions of a book, by seq."""
     rows = session.execute(
         sa.select(*_ENTRY_COLUMNS)
@@ -178,7 +179,7 @@ def latest_inscriptions(session: Session, code: str, limit: int) -> list[dict[st
         .order_by(entries.c.seq.desc())
         .limit(limit)
     )
-    return [decoded(r) for r in reversed(rows.all())]
+    return [entry_of(r) for r in reversed(rows.all())]
 
 
 def revoking(session: Session, code: str, seqs: list[int]) -> dict[int, dict[str, Any]]:
@@ -528,8 +529,7 @@ class Books:
         insert_entry(self._s, entry.fields(), source, at)
 
     def entry(self, code: str, seq: int) -> Entry | None:
-        found = entry(self._s, code, seq)
-        return Entry.of(found) if found is not None else None
+        return entry(self._s, code, seq)
 
     def revoked_by(self, code: str, seq: int) -> int | None:
         """R15a: the seq of the entry's revocation, or None."""

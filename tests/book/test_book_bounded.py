@@ -112,10 +112,10 @@ def every_path(runtime: Runtime, code: str) -> list[str]:
     for fmt in ("atom", "rss", "json"):
         found.append(paths.feed_path(code, fmt))
         found += [paths.feed_path(code, fmt, a) for a in range(1, pub.archive_count(book.entries) + 2)]
-    periods = {p for r in rows if (p := (r["tally"] or {}).get("period"))}
+    periods = {p for r in rows if (p := (r.tally or {}).get("period"))}
     periods |= {q for p in periods if (q := pub.quarter_of(p))} | {"2023-01", "2023-Q1"}
     found += [paths.period_page_path(code, p) for p in sorted(periods)]
-    found += [paths.certificate_path(code, r["seq"]) for r in rows]
+    found += [paths.certificate_path(code, r.seq) for r in rows]
     quarters = sorted({q for p in periods if (q := pub.quarter_of(p))} | {"2023-Q1"})
     found += [paths.press_path(q, fmt) for q in quarters for fmt in ("html", "pdf")]
     return found

@@ -157,8 +157,8 @@ def test_quarters_of_periods():
 
 
 # -- what the public sees -------------------------------------------------------------------------
-def chain_of(*specs: tuple[str, int | None]) -> list[dict]:
-    """Decoded entries: ("inscription", None) or ("revocation", revoked seq)."""
+def chain_of(*specs: tuple[str, int | None]) -> list[Entry]:
+    """Entries: ("inscription", None) or ("revocation", revoked seq)."""
     rows, prev = [], GENESIS
     for seq, (kind, target) in enumerate(specs, 1):
         if kind == "inscription":
@@ -166,9 +166,9 @@ def chain_of(*specs: tuple[str, int | None]) -> list[dict]:
             f = inscription(book="B", seq=seq, prev_hash=prev, deed=deed, decision={"number": f"{seq}/QĐ"},
                             tally={"period": "2024-05", "ratio": "6/7", "approve": 6, "entitled": 7}, at=AT)
         else:
-            f = revocation(book="B", seq=seq, prev_hash=prev, target=Entry.of(rows[target - 1]), reason="Sai sự thật",
+            f = revocation(book="B", seq=seq, prev_hash=prev, target=rows[target - 1], reason="Sai sự thật",
                            decision={}, at=AT)
-        rows.append(f)
+        rows.append(Entry.of(f))
         prev = f["hash"]
     return rows
 
@@ -215,9 +215,9 @@ def test_archive_ranges_and_where_an_entry_lives():
 
 # -- figures --------------------------------------------------------------------------------------
 def entry(book: str, seq: int, deed_id: str, unit: str, period: str, kind: str = "inscription",
-          revokes: int | None = None) -> dict:
-    return {"book": book, "seq": seq, "kind": kind, "revokes": revokes, "deed": {"id": deed_id, "unit": unit},
-            "tally": {"period": period}}
+          revokes: int | None = None) -> Entry:
+    return Entry(book, seq, kind, revokes, None, {"id": deed_id, "unit": unit}, None, {"period": period},
+                 "2024-06-07T10:00:00+07:00", GENESIS, "h")
 
 
 def test_running_figures_count_provincial_inscriptions_not_revoked():

@@ -37,26 +37,26 @@ def test_entries_are_numbered_from_one_and_chained(runtime, inscribe):
         rows = repo.book_entries(s, UNIT)
         book = repo.get_book(s, UNIT)
         stored = repo.stored_entries(s, UNIT)
-    assert [r["seq"] for r in rows] == [1, 2, 3]
-    assert rows[0]["prev_hash"] == GENESIS
-    assert [r["prev_hash"] for r in rows[1:]] == [r["hash"] for r in rows[:-1]]
-    assert all(entry_hash(r) == r["hash"] for r in rows)
-    assert (book.entries, book.head) == (3, rows[-1]["hash"])
+    assert [r.seq for r in rows] == [1, 2, 3]
+    assert rows[0].prev_hash == GENESIS
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    assert all(entry_hash(r.fields()) == r.hash for r in rows)
+    assert (book.entries, book.head) == (3, rows[-1].hash)
     assert verify(UNIT, stored, book.entries, book.head).valid
-    assert [r["deed"]["id"] for r in rows] == [m.deed["id"] for m in msgs]
+    assert [r.deed["id"] for r in rows] == [m.deed["id"] for m in msgs]
 
 
 def test_an_entry_holds_the_public_deed_the_decision_and_the_tally(runtime, inscribe):
     msg = inscribe(UNIT)
     with runtime.db.reading() as s:
         entry = repo.entry(s, UNIT, 1)
-    assert entry["kind"] == "inscription" and entry["revokes"] is None and entry["reason"] is None
-    assert set(entry["deed"]) == {"id", "title", "description", "kind", "relation", "occurred_on", "author", "unit"}
-    assert entry["deed"]["author"] == {"officer": "CAH-DM-0001", "name": "Thiếu tá Phan Thành Ngân"}
-    assert entry["decision"] == msg.decision
-    assert entry["tally"] == msg.tally
-    instant = clock.local(__import__("datetime").datetime.fromisoformat(entry["inscribed_at"]))
-    assert entry["inscribed_at"].endswith("+07:00") and instant.microsecond == 0
+    assert entry.kind == "inscription" and entry.revokes is None and entry.reason is None
+    assert set(entry.deed) == {"id", "title", "description", "kind", "relation", "occurred_on", "author", "unit"}
+    assert entry.deed["author"] == {"officer": "CAH-DM-0001", "name": "Thiếu tá Phan Thành Ngân"}
+    assert entry.decision == msg.decision
+    assert entry.tally == msg.tally
+    instant = clock.local(__import__("datetime").datetime.fromisoformat(entry.inscribed_at))
+    assert entry.inscribed_at.endswith("+07:00") and instant.microsecond == 0
 
 
 def test_inscribing_tells_intake_in_the_same_transaction(runtime, inscribe):
@@ -83,9 +83,9 @@ def test_books_keep_their_own_numbering(runtime, inscribe):
     inscribe(PROVINCE, period="2024-Q2", round_kind="provincial")
     inscribe(UNIT)
     with runtime.db.reading() as s:
-        assert [r["seq"] for r in repo.book_entries(s, UNIT)] == [1, 2]
-        assert [r["seq"] for r in repo.book_entries(s, "CAH-CJ")] == [1]
-        assert [r["seq"] for r in repo.book_entries(s, PROVINCE)] == [1]
+        assert [r.seq for r in repo.book_entries(s, UNIT)] == [1, 2]
+        assert [r.seq for r in repo.book_entries(s, "CAH-CJ")] == [1]
+        assert [r.seq for r in repo.book_entries(s, PROVINCE)] == [1]
 
 
 def test_an_unknown_book_is_refused_and_nothing_is_kept(runtime):

@@ -112,13 +112,13 @@ def test_eight_concurrent_inscribers_number_contiguously_with_one_head(pg_runtim
     with pg_runtime.db.reading() as s:
         rows = repo.book_entries(s, UNIT)
         book = repo.get_book(s, UNIT)
-    assert [r["seq"] for r in rows] == list(range(1, 8 * per_worker + 1))
-    assert len({r["deed"]["title"] for r in rows}) == 8 * per_worker
-    assert [r["prev_hash"] for r in rows[1:]] == [r["hash"] for r in rows[:-1]]
-    assert (book.entries, book.head) == (8 * per_worker, rows[-1]["hash"])
+    assert [r.seq for r in rows] == list(range(1, 8 * per_worker + 1))
+    assert len({r.deed["title"] for r in rows}) == 8 * per_worker
+    assert [r.prev_hash for r in rows[1:]] == [r.hash for r in rows[:-1]]
+    assert (book.entries, book.head) == (8 * per_worker, rows[-1].hash)
     client = create_app(runtime=pg_runtime).test_client()
     body = client.get(f"/api/v1/books/{UNIT}/verify").get_json()
-    assert (body["valid"], body["entries"], body["head"]) == (True, 32, rows[-1]["hash"])
+    assert (body["valid"], body["entries"], body["head"]) == (True, 32, rows[-1].hash)
     assert len(sent_messages(pg_runtime, "intake.deed_inscribed")) == 32
 
 

@@ -129,7 +129,7 @@ def test_the_certificate_is_an_a4_pdf_with_the_deed_decision_and_hash(client, in
 def test_a_hostile_deed_is_printed_as_text_and_the_renderer_fetches_nothing(runtime, monkeypatch):
     from services.book.domain import publication as pub
     from services.book.domain.chain import GENESIS
-    from services.book.domain.entries import inscription, public_deed
+    from services.book.domain.entries import Entry, inscription, public_deed
     from services.book.publication import pdf
     from services.book.publication.publisher import Publisher
 
@@ -137,7 +137,7 @@ def test_a_hostile_deed_is_printed_as_text_and_the_renderer_fetches_nothing(runt
     deed = public_deed(deed_copy(f"{HOSTILE} {urls}", description=f"<img src='{urls}'> {urls}"))
     fields = inscription(book=UNIT, seq=1, prev_hash=GENESIS, deed=deed, decision={}, tally={"period": "2024-05"},
                          at=__import__("datetime").datetime(2024, 6, 7, tzinfo=__import__("datetime").UTC))
-    item = pub.public_items(UNIT, [fields])[0]
+    item = pub.public_items(UNIT, [Entry.of(fields)])[0]
     with runtime.db.reading() as s:
         ctx = Publisher(s, runtime.orgs.get()).context()
 

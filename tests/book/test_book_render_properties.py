@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.book.domain import publication as pub
+from services.book.domain.entries import Entry
 from services.book.publication import feeds, pages, pdf
 
 feedparser = pytest.importorskip("feedparser")
@@ -24,7 +25,7 @@ feedparser = pytest.importorskip("feedparser")
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=80)
 
 
-def _entries(texts: dict[str, str]) -> list[dict]:
+def _entries(texts: dict[str, str]) -> list[Entry]:
     deed = {
         "id": "d1", "title": texts["title"], "description": texts["description"], "kind": "feat",
         "relation": "direct", "occurred_on": "2024-05-02", "unit": "CAH-DM",
@@ -34,13 +35,13 @@ def _entries(texts: dict[str, str]) -> list[dict]:
     tally = {"approve": 6, "entitled": 7, "ratio": "6/7", "period": "2024-05"}
     common = {"inscribed_at": "2024-06-07T17:05:00+07:00", "hash": "a" * 64, "prev_hash": "0" * 64,
               "revokes": None, "reason": None}
-    return [
+    return [Entry.of({"book": "CAH-DM", **row}) for row in (
         {**common, "seq": 1, "kind": "inscription", "deed": deed, "decision": decision, "tally": tally},
         {**common, "seq": 2, "kind": "inscription", "deed": {**deed, "id": "d2"}, "decision": decision,
          "tally": tally},
         {**common, "seq": 3, "kind": "revocation", "revokes": 2, "reason": texts["reason"], "deed": {},
          "decision": {}, "tally": {}},
-    ]
+    )]
 
 
 class _Html(HTMLParser):

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.book import repository as repo
 from services.book.domain import publication as pub
-from services.book.domain.entries import INSCRIPTION
+from services.book.domain.entries import INSCRIPTION, Entry
 from services.book.domain.figures import figures
 from services.book.domain.publication import PublicItem
 from services.book.publication import feeds, pages, pdf
@@ -21,9 +21,9 @@ class WholeBook(Publisher):
 
     def __init__(self, session: Any, org: Any) -> None:
         super().__init__(session, org)
-        self._whole: dict[str, tuple[Any, list[dict], list[PublicItem]] | None] = {}
+        self._whole: dict[str, tuple[Any, list[Entry], list[PublicItem]] | None] = {}
 
-    def _book(self, code: str) -> tuple[Any, list[dict], list[PublicItem]] | None:
+    def _book(self, code: str) -> tuple[Any, list[Entry], list[PublicItem]] | None:
         if code not in self._whole:
             book = repo.get_book(self.session, code)
             rows = repo.book_entries(self.session, code) if book is not None else []

@@ -111,7 +111,7 @@ def test_a_forged_inscribe_pushed_on_the_broker_changes_nothing_and_is_parked(pg
             entries = repo.book_entries(s, UNIT)
             rows = s.execute(sa.select(parked_messages)).mappings().all()
             handled = set(s.execute(sa.select(inbox.c.message_id)).scalars())
-        assert book.entries == 1 and [e["deed"]["id"] for e in entries] == [control["payload"]["deed"]["id"]]
+        assert book.entries == 1 and [e.deed["id"] for e in entries] == [control["payload"]["deed"]["id"]]
         forged_ids = {unsigned["id"], wrong_key["id"], altered["id"]}
         assert control["id"] in handled and not handled & forged_ids
         assert sorted(r["error"] for r in rows) == sorted([

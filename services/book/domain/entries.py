@@ -154,13 +154,17 @@ def revocation(
     )
 
 
-def period_of(entry: Mapping[str, Any]) -> str | None:
-    """The period (``YYYY-MM`` or ``YYYY-Qn``) of the round that recognised an inscription."""
-    tally = entry.get("tally") or {}
+def period_of(entry: Entry | Mapping[str, Any]) -> str | None:
+    """The period (``YYYY-MM`` or ``YYYY-Qn``) of the round that recognised an inscription (an
+    entry, or its sealed fields before it is one)."""
+    if isinstance(entry, Entry):
+        tally, deed = entry.tally or {}, entry.deed or {}
+    else:
+        tally, deed = entry.get("tally") or {}, entry.get("deed") or {}
     period = tally.get("period")
     if isinstance(period, str):
         return period
-    occurred = (entry.get("deed") or {}).get("occurred_on")
+    occurred = deed.get("occurred_on")
     return occurred[:7] if isinstance(occurred, str) and len(occurred) >= 7 else None
 
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from services.book.domain.entries import INSCRIPTION, REVOCATION, period_of, quarter_of
+from services.book.domain.entries import INSCRIPTION, REVOCATION, Entry, period_of, quarter_of
 
 
-def _tally(rows: list[Mapping[str, Any]], units: Iterable[str]) -> dict[str, Any]:
+def _tally(rows: list[Entry], units: Iterable[str]) -> dict[str, Any]:
     by_quarter: dict[str, int] = {}
     by_unit: dict[str, int] = dict.fromkeys(units, 0)
     deeds: set[str] = set()
     for e in rows:
-        deed = e.get("deed") or {}
+        deed = e.deed or {}
         deed_id = deed.get("id")
         if deed_id in deeds:
             continue  # a deed recognised twice in the same books counts once
@@ -37,20 +37,19 @@ def _tally(rows: list[Mapping[str, Any]], units: Iterable[str]) -> dict[str, Any
 
 
 def figures(
-    entries: Iterable[Mapping[str, Any]],
+    entries: Iterable[Entry],
     *,
     province_book: str,
     units: Iterable[str],
     since: str,
 ) -> dict[str, Any]:
-    """The figures over every book's decoded entries (``book``, ``seq``, ``kind``, ``revokes``,
-    ``deed``, ``tally``)."""
+    """The figures over every book's entries."""
     entries = list(entries)
     units = list(units)
-    revoked = {(e["book"], e["revokes"]) for e in entries if e["kind"] == REVOCATION}
-    standing = [e for e in entries if e["kind"] == INSCRIPTION and (e["book"], e["seq"]) not in revoked]
-    province = _tally([e for e in standing if e["book"] == province_book], units)
-    unit_books = _tally([e for e in standing if e["book"] != province_book], units)
+    revoked = {(e.book, e.revokes) for e in entries if e.kind == REVOCATION}
+    standing = [e for e in entries if e.kind == INSCRIPTION and (e.book, e.seq) not in revoked]
+    province = _tally([e for e in standing if e.book == province_book], units)
+    unit_books = _tally([e for e in standing if e.book != province_book], units)
     return {
         "since": since,
         "province_total": province["total"],

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.book.domain.entries import INSCRIPTION, REVOCATION, period_matches, period_of, quarter_of
+from services.book.domain.entries import INSCRIPTION, REVOCATION, Entry, period_matches, period_of, quarter_of
 from shared import clock
 from shared.text import publishable
 
@@ -182,66 +182,65 @@ def publishable_item(item: PublicItem) -> PublicItem:
 
 def public_items(
     book: str,
-    entries: Iterable[Mapping[str, Any]],
+    entries: Iterable[Entry],
     revocations: Mapping[int, Mapping[str, Any]] | None = None,
     periods: Mapping[int, str | None] | None = None,
 ) -> list[PublicItem]:
     """R15a, R16: entries of a book, by ``seq``, as the public may see them.
 
-    ``entries`` are decoded entries (nested parts as values) in ``seq`` order: the whole book, or
+    ``entries`` are in ``seq`` order: the whole book, or
     some of it with what lies outside given beside: ``revocations`` ({revoked seq: the revoking
     entry's ``seq`` and ``reason``}) and ``periods`` ({seq: period} of the entries its revocations
     revoke).
     """
     entries = list(entries)
-    revoked_by = {**(revocations or {}), **{e["revokes"]: e for e in entries if e["kind"] == REVOCATION}}
-    by_seq = {e["seq"]: e for e in entries}
+    revoked_by = {**(revocations or {}),
+                  **{e.revokes: {"seq": e.seq, "reason": e.reason} for e in entries if e.kind == REVOCATION}}
+    by_seq = {e.seq: e for e in entries}
     periods = periods or {}
     items: list[PublicItem] = []
     for e in entries:
-        common = {"book": book, "seq": e["seq"], "inscribed_at": e["inscribed_at"], "hash": e["hash"]}
-        if e["kind"] == REVOCATION:
+        common = {"book": book, "seq": e.seq, "inscribed_at": e.inscribed_at, "hash": e.hash}
+        if e.kind == REVOCATION:
             items.append(
                 PublicItem(
                     **common,
                     kind=REVOCATION,
                     revoked=False,
-                    title=f"Thu hồi công nhận mục số {e['revokes']}",
-                    text=revoked_notice(e["revokes"], e["seq"], e.get("reason")),
-                    revokes=e["revokes"],
-                    reason=e.get("reason"),
-                    decision=dict(e.get("decision") or {}),
-                    period=(
-                        period_of(by_seq[e["revokes"]]) if e["revokes"] in by_seq else periods.get(e["revokes"])
-                    ),
+                    title=f"Thu hồi công nhận mục số {e.revokes}",
+                    text=revoked_notice(e.revokes, e.seq, e.reason),
+                    revokes=e.revokes,
+                    reason=e.reason,
+                    decision=dict(e.decision or {}),
+                    period=period_of(by_seq[e.revokes]) if e.revokes in by_seq else periods.get(e.revokes),
                 )
             )
             continue
-        revocation = revoked_by.get(e["seq"])
+        revocation = revoked_by.get(e.seq)
         if revocation is not None:
             items.append(
                 PublicItem(
                     **common,
                     kind=INSCRIPTION,
                     revoked=True,
-                    title=f"Mục số {e['seq']}: công nhận đã bị thu hồi",
-                    text=revoked_notice(e["seq"], revocation["seq"], revocation.get("reason")),
+                    title=f"Mục số {e.seq}: công nhận đã bị thu hồi",
+                    text=revoked_notice(e.seq, revocation["seq"], revocation.get("reason")),
                     period=period_of(e),
                     revoked_by=revocation["seq"],
                     reason=revocation.get("reason"),
                 )
             )
             continue
-        deed = dict(e["deed"])
-        decision = dict(e.get("decision") or {})
-        tally = dict(e.get("tally") or {})
+        deed = dict(e.deed)
+        decision = dict(e.decision or {})
+        tally = dict(e.tally or {})
         items.append(
             PublicItem(
                 **common,
                 kind=INSCRIPTION,
                 revoked=False,
                 title=deed.get("title", ""),
-                text=deed_text(deed, decision, tally, e["seq"]),
+                text=deed_text(deed, decision, tally, e.seq),
                 period=period_of(e),
                 deed=deed,
                 decision=decision,

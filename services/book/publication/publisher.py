@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from services.book import repository as repo
 from services.book.domain import publication as pub
-from services.book.domain.entries import INSCRIPTION, REVOCATION, quarter_of
+from services.book.domain.entries import INSCRIPTION, REVOCATION, Entry, quarter_of
 from services.book.domain.figures import PROVINCE_SCOPE, UNITS_SCOPE, figures_from_counts
 from services.book.domain.publication import PublicItem
 from services.book.domain.witness import SignedHead
@@ -145,15 +145,15 @@ class Publisher:
             self._heads[key] = repo.head_at(self.session, code, entries)
         return self._heads[key]
 
-    def _items(self, code: str, rows: list[dict[str, Any]]) -> list[PublicItem]:
+    def _items(self, code: str, rows: list[Entry]) -> list[PublicItem]:
         """Public items of some entries of a book, with what they need from outside them: the
         revocations of their inscriptions, the periods of the entries their revocations revoke."""
-        seqs = {r["seq"] for r in rows}
-        revocations = repo.revoking(self.session, code, [r["seq"] for r in rows if r["kind"] == INSCRIPTION])
-        targets = [r["revokes"] for r in rows if r["kind"] == REVOCATION and r["revokes"] not in seqs]
+        seqs = {r.seq for r in rows}
+        revocations = repo.revoking(self.session, code, [r.seq for r in rows if r.kind == INSCRIPTION])
+        targets = [r.revokes for r in rows if r.kind == REVOCATION and r.revokes not in seqs]
         return pub.public_items(code, rows, revocations, repo.periods_at(self.session, code, targets))
 
-    def items_of(self, code: str, rows: list[dict[str, Any]]) -> list[PublicItem]:
+    def items_of(self, code: str, rows: list[Entry]) -> list[PublicItem]:
         """Public items of some decoded entries of a book (``_items``)."""
         return self._items(code, rows)
 
@@ -263,13 +263,13 @@ class Publisher:
         if book is None:
             return None
         rows = repo.entries_at(self.session, code, [seq])
-        if not rows or rows[0]["kind"] != INSCRIPTION:
+        if not rows or rows[0].kind != INSCRIPTION:
             return None
         item = self._items(code, rows)[0]
         at = item.instant
         if item.revoked_by is not None:
             revocation = repo.entries_at(self.session, code, [item.revoked_by])
-            at = dt.datetime.fromisoformat(revocation[0]["inscribed_at"]) if revocation else at
+            at = dt.datetime.fromisoformat(revocation[0].inscribed_at) if revocation else at
         verify_url = f"{origin}{verify_path(code, seq)}" if origin else None
         rendered = Rendered(pdf.PDF, pdf.certificate(self.context(), book.name, item, verify_url))
         return Certificate(rendered, at, item.revoked)
