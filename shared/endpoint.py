@@ -148,9 +148,9 @@ def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, ans
 
 # -- use cases that still commit themselves ------------------------------------------------------
 def answer_apart(db: Database, answers: Answers, keyed: Keyed, run: Callable[[], Any]) -> Response:
-    """``answer_once`` for views whose use cases commit in units of work of their own (council's
-    and the book's, which retry a transaction lost to a concurrent one): the claim, the use case
-    and the answer are three transactions. Goes once their use cases leave committing to the edge."""
+    """``answer_once`` for views whose use cases commit in units of work of their own (council's,
+    which retry a transaction lost to a concurrent one): the claim, the use case and the answer
+    are three transactions. Goes once their use cases leave committing to the edge."""
     ttl = db.settings.idempotency_ttl_hours
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
