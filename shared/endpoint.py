@@ -33,6 +33,15 @@ from shared.problems import Problem
 from shared.refusals import Refused
 
 _WORK = "sovang_work"
+# How long the edge pauses before it runs a view that asked for ``Again``.
+AGAIN_PAUSE_SECONDS = 0.05
+
+
+class Again(Exception):
+    """Raised by a view whose rule waits for what another process commits (the council's R12
+    dossiers on their way) or that lost a race on a unique key: the edge rolls the request's
+    transaction back — its Idempotency-Key's claim with it, so that the other process is not held
+    up by it — pauses, and runs the view again from the claim on. The view bounds how often."""
 
 
 def request_work(db: Database) -> UnitOfWork:
@@ -131,76 +140,21 @@ def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, ans
             key = request.headers.get("Idempotency-Key") if idempotent else None
             if key:
                 check_key(key)
-                return answer_once(work, answers, keyed(who, key), run)
-            try:
-                resp = run()
-            except Refused:
-                work.rollback()
-                raise
-            if not read_only:
-                work.commit()
-            return resp
-
-        return wrapper
-
-    return deco
-
-
-# -- use cases that still commit themselves ------------------------------------------------------
-def answer_apart(db: Database, answers: Answers, keyed: Keyed, run: Callable[[], Any]) -> Response:
-    """``answer_once`` for views whose use cases commit in units of work of their own (council's,
-    which retry a transaction lost to a concurrent one): the claim, the use case and the answer
-    are three transactions. Goes once their use cases leave committing to the edge."""
-    ttl = db.settings.idempotency_ttl_hours
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        with db.unit_of_work() as uow:
-            found = answers.claim(uow.session, keyed, ttl)
-            if not isinstance(found, Wait):
-                uow.commit()  # the claim, or the removal of a stale record before a replay
-                if found is not None:
-                    return _replay(found)
-                break
-        if time.monotonic() > deadline:
-            raise in_use()
-        time.sleep(0.05)
-    try:
-        resp = current_app.make_response(run())
-    except Refused as exc:
-        resp = Problem.of(exc).response()
-    except Problem as exc:
-        resp = exc.response()
-    except Exception:
-        _release(db, answers, keyed)
-        raise
-    if resp.status_code >= 500:
-        _release(db, answers, keyed)
-        return resp
-    with db.unit_of_work() as uow:
-        answers.keep(uow.session, keyed, _answer(resp))
-        uow.commit()
-    return resp
-
-
-def _release(db: Database, answers: Answers, keyed: Keyed) -> None:
-    with db.unit_of_work() as uow:
-        answers.release(uow.session, keyed)
-        uow.commit()
-
-
-def idempotent(answers: Answers = PLAIN) -> Callable:
-    """Idempotency-Key for a view of use cases that commit themselves (``answer_apart``); call it
-    inside the authentication, which it is scoped by."""
-
-    def deco(view: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            key = request.headers.get("Idempotency-Key")
-            if not key:
-                return view(*args, **kwargs)
-            check_key(key)
-            return answer_apart(current_app.extensions["sovang"].db, answers, keyed(g.get("principal"), key),
-                                functools.partial(view, *args, **kwargs))
+            while True:
+                try:
+                    if key:
+                        return answer_once(work, answers, keyed(who, key), run)
+                    try:
+                        resp = run()
+                    except Refused:
+                        work.rollback()
+                        raise
+                    if not read_only:
+                        work.commit()
+                    return resp
+                except Again:
+                    work.rollback()
+                    time.sleep(AGAIN_PAUSE_SECONDS)
 
         return wrapper
 

@@ -10,6 +10,7 @@ from services.council.api.reports import bp as reports_bp
 from services.council.api.rounds import bp as rounds_bp
 from shared import web
 from shared.config import Settings
+from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
 
 
@@ -27,4 +28,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(pages.bp)
     app.register_blueprint(secretary_pages.bp)
     web.install(app)
+    install_request_work(app)
     return app

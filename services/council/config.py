@@ -5,10 +5,14 @@ the organisation file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from services.council.domain.rounds import Calendar
 from shared.config import Settings
-from shared.runtime import Runtime
+
+
+class _HasSettings(Protocol):
+    settings: Settings
 
 
 @dataclass(frozen=True)
@@ -30,15 +34,22 @@ class CouncilConfig:
         return cls(calendar, settings.calendar, frozenset(settings.open_ballot_councils))
 
 
-def config_of(runtime: Runtime) -> CouncilConfig:
-    """The council settings of this runtime, read from the environment the first time."""
-    cfg = getattr(runtime, "council_config", None)
-    if cfg is None:
-        cfg = CouncilConfig.from_settings(runtime.settings)
-        runtime.council_config = cfg  # type: ignore[attr-defined]
-    return cfg
+# By the settings they were read from: a runtime and the contexts of its use cases
+# (``shared.context``) share its settings, so both find the one configured. The settings are kept
+# beside it, so that an id is never reused while its entry is here.
+_CONFIGS: dict[int, tuple[Settings, CouncilConfig]] = {}
 
 
-def configure(runtime: Runtime, cfg: CouncilConfig) -> None:
+def config_of(source: _HasSettings) -> CouncilConfig:
+    """The council settings of a runtime or a use case's context, read from the environment the
+    first time."""
+    found = _CONFIGS.get(id(source.settings))
+    if found is None:
+        found = (source.settings, CouncilConfig.from_settings(source.settings))
+        _CONFIGS[id(source.settings)] = found
+    return found[1]
+
+
+def configure(runtime: Any, cfg: CouncilConfig) -> None:
     """Set this runtime's council settings explicitly (tests, the embedded runner)."""
-    runtime.council_config = cfg  # type: ignore[attr-defined]
+    _CONFIGS[id(runtime.settings)] = (runtime.settings, cfg)

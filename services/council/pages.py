@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 
 from services.council import page_queries as pq
 from services.council import repository as repo
-from services.council import services
+from services.council import runs
 from services.council.chart import Cell, bars_svg
 from services.council.chart import Row as ChartRow
 from services.council.domain.ballots import vote_receipt
@@ -155,7 +155,7 @@ def ballot_submit(round_id: str) -> Response:
                      chosen=chosen, choice_labels=pq.CHOICE_LABELS,
                      instant=pq.instant_label)
     try:
-        receipt = services.cast_ballot(_runtime(), who, round_id, chosen)["receipt"]
+        receipt = runs.cast_ballot(_runtime(), who, round_id, chosen)["receipt"]
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         if exc.status not in (409, 422):

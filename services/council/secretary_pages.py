@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 from marshmallow import ValidationError
 
 from services.council import page_queries as pq
-from services.council import records, services
+from services.council import records, runs
 from services.council import repository as repo
 from services.council.api.reports import CSV, XLSX, csv_report, xlsx_report
 from services.council.domain.rounds import CLOSED, MONTHLY, OPEN, OPENABLE, PROVINCIAL, latest_ended_quarter
@@ -112,7 +112,7 @@ def _secretary() -> Principal | Response:
 
 
 def _round_for(who: Principal, round_id: str) -> tuple[dict[str, Any], Council]:
-    view = services.get_round_view(_runtime(), round_id)
+    view = runs.get_round_view(_runtime(), round_id)
     council = next((c for c in _councils(who) if c.code == view["council"]), None)
     if council is None:
         raise Problem(403, f"Chỉ thư ký của {view['council']} được điều hành phiên này.")
@@ -133,7 +133,7 @@ def _instant(value: str | dt.datetime | None) -> str:
 def _rounds_of(who: Principal, councils: list[Council]) -> list[tuple[Council, list[dict[str, Any]]]]:
     out = []
     for c in councils:
-        items = services.list_rounds(_runtime(), c.as_secretary(who), {"council": c.code}, 500, None)
+        items = runs.list_rounds(_runtime(), c.as_secretary(who), {"council": c.code}, 500, None)
         out.append((c, sorted(items[:500], key=lambda r: r["opens_at"], reverse=True)))
     return out
 
@@ -185,7 +185,7 @@ def rounds_open() -> Response:
     except ValidationError as exc:
         return _rounds_page(who, values, _field_errors(exc.messages), 422)
     try:
-        view = services.open_round(_runtime(), council.as_secretary(who), data)
+        view = runs.open_round(_runtime(), council.as_secretary(who), data)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         if exc.status not in (409, 422):
@@ -200,7 +200,7 @@ def _round_page(who: Principal, round_id: str, errors: dict[str, str] | None = N
     view, council = _round_for(who, round_id)
     result = None
     if view["status"] == CLOSED:
-        result = services.read_result(_runtime(), lambda: council.as_secretary(who), round_id)
+        result = runs.read_result(_runtime(), lambda: council.as_secretary(who), round_id)
     titles = {c["id"]: c["title"] for c in view["candidates"]}
     local_deadline = clock.local(dt.datetime.fromisoformat(view["closes_at"]))
     return page("pages/round_secretary.html", status, view=view, council=council, result=result, titles=titles,
@@ -252,7 +252,7 @@ def round_deadline(round_id: str) -> Response:
         return _round_page(who, round_id, {"closes_at": "Hãy nhập ngày và giờ của hạn mới (ví dụ 07/08/2026 17:00)."},
                            {"closes_at": text}, 422)
     try:
-        services.move_deadline(_runtime(), council.as_secretary(who), round_id, closes_at)
+        runs.move_deadline(_runtime(), council.as_secretary(who), round_id, closes_at)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         return _refused(who, round_id, exc, "closes_at", {"closes_at": text})
@@ -267,7 +267,7 @@ def round_cancel(round_id: str) -> Response:
         return who
     _, council = _round_for(who, round_id)
     try:
-        services.cancel_round(_runtime(), council.as_secretary(who), round_id)
+        runs.cancel_round(_runtime(), council.as_secretary(who), round_id)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         return _refused(who, round_id, exc, "cancel")
@@ -282,7 +282,7 @@ def round_close(round_id: str) -> Response:
         return who
     _, council = _round_for(who, round_id)
     try:
-        services.close_round(_runtime(), council.as_secretary(who), round_id)
+        runs.close_round(_runtime(), council.as_secretary(who), round_id)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         return _refused(who, round_id, exc, "close")
@@ -342,7 +342,7 @@ def round_paper_submit(round_id: str) -> Response:
                 choices[c["id"]] = value
         papers.append(choices)
     try:
-        services.enter_paper_ballots(_runtime(), council.as_secretary(who), round_id, count, papers)
+        runs.enter_paper_ballots(_runtime(), council.as_secretary(who), round_id, count, papers)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         if exc.status not in (409, 422):
@@ -402,7 +402,7 @@ def unit_page() -> Response:
         return found
     who, unit = found
     month = _month_arg()
-    row = services.monthly_report(_runtime(), who, str(month))[0]
+    row = runs.monthly_report(_runtime(), who, str(month))[0]
     dossiers = sorted(_all_dossiers(who, None, None), key=lambda d: (d["quarter"], d["id"]), reverse=True)
     org = _org()
     return page("pages/unit.html", who=who, unit=unit, unit_name=org.unit_name(unit), month=str(month),
@@ -429,7 +429,7 @@ def unit_report(month: str, fmt: str) -> Response:
             raise ValueError(month)
     except ValueError:
         raise Problem(404, f"Không có báo cáo tháng {month}.") from None
-    rows = services.monthly_report(_runtime(), who, month)
+    rows = runs.monthly_report(_runtime(), who, month)
     name = f"bao-cao-thang-{month}.{fmt}"
     body, mimetype = (csv_report(rows), CSV) if fmt == "csv" else (xlsx_report(rows, month, _org().unit_name), XLSX)
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"',

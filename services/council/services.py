@@ -1,4 +1,5 @@
-"""The council's use cases: the only place that commits.
+"""The council's use cases, each ``fn(uow, ctx, actor, …)``: written in the unit of work their
+entrypoint opened and commits (the web request, the message, the scheduled job, ``runs``).
 
 Councils come from the organisation; rounds open (API.md), freeze their candidates and voter
 rolls, take ballots while open (R18, R19, R19a), and close exactly once (R20), by their
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -58,8 +58,8 @@ from services.council.orm import (
 from shared import audit, clock
 from shared.auth import Principal
 from shared.clock import Month, Quarter
+from shared.context import Context
 from shared.db import UnitOfWork, utcnow
-from shared.http import Problem
 from shared.ids import new_id, receipt
 from shared.messages import (
     CloseIntroductions,
@@ -71,10 +71,9 @@ from shared.messages import (
     IntroductionsClosed,
     ReopenIntroductions,
 )
-from shared.org import Organisation, OrgRefused
+from shared.org import Council, Organisation, OrgRefused
 from shared.orgcopy import store_org
-from shared.refusals import Conflict, Forbidden, Invalid, NotFound, Refused
-from shared.runtime import Runtime
+from shared.refusals import Conflict, Forbidden, Invalid, NotFound
 from shared.tables import inbox, outbox, parked_messages
 
 log = logging.getLogger(__name__)
@@ -85,30 +84,19 @@ READER_ROLES = ("council_member", "unit_secretary", "province_secretary")
 
 
 # -- the organisation ----------------------------------------------------------------------------
-def check_org(runtime: Runtime, doc: dict[str, Any]) -> list[str]:
+def check_org(uow: UnitOfWork, doc: dict[str, Any]) -> list[str]:
     """R25: why this organisation may not replace the loaded one here (it would orphan a round
     still open); empty when it may. Writes nothing."""
-    org = Organisation.loadable(doc)
-    with runtime.db.reading() as s:
-        return reorganisation.problems(s, org)
+    return reorganisation.problems(uow.reader, Organisation.loadable(doc))
 
 
-def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
+def load_org(uow: UnitOfWork, ctx: Context, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+             details: dict[str, Any] | None = None) -> bool:
     """Store the organisation and derive the councils and their members; the same document again
-    changes nothing. Open rounds keep the rules and rolls frozen when they opened, less the
-    members who left their council (R25, ``reorganisation``); a document that would orphan an
-    open round is refused (``OrgRefused``) and nothing is written."""
-    with runtime.db.unit_of_work() as uow:
-        changed = load_org_in(runtime, uow, doc)
-        if changed:
-            uow.commit()
-    return changed
-
-
-def load_org_in(runtime: Runtime, uow: UnitOfWork, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
-                details: dict[str, Any] | None = None) -> bool:
-    """``load_org`` in the caller's transaction, which commits (the consumer of a load asked for
-    on the admin's page, ``shared.org_steps``); ``actor`` and ``details`` go on its R23 line."""
+    changes nothing (False). Open rounds keep the rules and rolls frozen when they opened, less
+    the members who left their council (R25, ``reorganisation``); a document that would orphan an
+    open round is refused (``OrgRefused``) and nothing is written. ``actor`` and ``details`` go
+    on its R23 line."""
     org = Organisation.loadable(doc)
     # Checked again under the open rounds' locks, in the transaction that loads it.
     found = reorganisation.problems(uow.session, org, lock=True)
@@ -116,7 +104,7 @@ def load_org_in(runtime: Runtime, uow: UnitOfWork, doc: dict[str, Any], actor: a
         raise OrgRefused(found)
     if not store_org(uow, doc, actor, details):
         return False
-    flags = _open_ballot_flags(doc) | config_of(runtime).open_ballot_councils
+    flags = _open_ballot_flags(doc) | config_of(ctx).open_ballot_councils
     uow.session.execute(council_members.delete())
     uow.session.execute(councils.delete())
     council_rows = [
@@ -143,8 +131,8 @@ def _open_ballot_flags(doc: dict[str, Any]) -> set[str]:
     return set(found)
 
 
-def _org(runtime: Runtime) -> Organisation:
-    return runtime.orgs.require()
+def _org(ctx: Context) -> Organisation:
+    return ctx.organisation
 
 
 # -- who may do what -----------------------------------------------------------------------------
@@ -179,28 +167,28 @@ def visible_councils(session: Session, who: Principal) -> list[str] | None:
 
 
 # -- opening -------------------------------------------------------------------------------------
-def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.datetime | None = None,
-               opened_by: str | None = None) -> dict:
+def open_round(uow: UnitOfWork, ctx: Context, who: Principal, data: dict[str, Any],
+               opened_by: str | None = None) -> str:
     """API.md ``POST /rounds``: a secretary opens a round of their council; candidates are frozen at
-    opening (a monthly round freezes them when intake answers ``CloseIntroductions``)."""
-    deadline = time.monotonic() + DOSSIER_WAIT_SECONDS
-    while True:
-        try:
-            round_id = _open_round(runtime, who, data, now or utcnow(), opened_by)
-            break
-        except IntegrityError:
-            # Two secretaries' requests at once: the other one opened it (unique natural key).
-            raise Conflict(f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
-        except _DossiersInFlight as exc:
-            if time.monotonic() > deadline:
-                raise Conflict(f"Còn {exc.pending} hồ sơ đề nghị của quý {data['period']} đang được chuyển "
-                                   "đến Hội đồng cấp tỉnh; hãy mở phiên sau ít phút.") from None
-            time.sleep(0.05)  # the council's worker receives them in the meantime
-    if data["kind"] == MONTHLY and opened_by is None and _answered(runtime, round_id) == CANCELLED:
-        # API.md: a round with no candidate is 409. intake said the month had nothing introduced;
-        # the round was cancelled on that answer and the month takes introductions again.
-        raise Conflict(f"Không có việc tốt nào được giới thiệu cho tháng {data['period']}: phiên không được mở.")
-    return get_round_view(runtime, round_id)
+    opening (a monthly round freezes them when intake answers ``CloseIntroductions``). Returns the
+    round's id.
+
+    Its entrypoint waits around it (``runs``, the API's view): ``DossiersInFlight`` (R12) asks for
+    the opening again in a new transaction once the worker received them, ``DOSSIER_WAIT_SECONDS``
+    at most, then ``DossiersInFlight.refusal``; a monthly round opened by a secretary is committed,
+    and the answer waits for intake's (``OPENING_WAIT_SECONDS``): ``empty_month`` when it had
+    nothing introduced."""
+    try:
+        return _open_round(uow, ctx, who, data, opened_by)
+    except IntegrityError:
+        # Two secretaries' requests at once: the other one opened it (unique natural key).
+        raise Conflict(f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
+
+
+def empty_month(data: dict[str, Any]) -> Conflict:
+    """API.md: a round with no candidate is 409. intake said the month had nothing introduced; the
+    round was cancelled on that answer and the month takes introductions again."""
+    return Conflict(f"Không có việc tốt nào được giới thiệu cho tháng {data['period']}: phiên không được mở.")
 
 
 # A monthly round's candidates come from intake's answer (API.md, "opening"). The secretary's
@@ -212,22 +200,14 @@ OPENING_WAIT_SECONDS = 5.0
 UNSENT_WAIT_SECONDS = 0.25
 
 
-def _answered(runtime: Runtime, round_id: str) -> str:
-    """The monthly round's status once intake answered, or ``opening`` when it did not in time."""
-    started = time.monotonic()
+def opening_status(session: Session, round_id: str) -> tuple[str, bool]:
+    """A monthly round's status, and whether its ``CloseIntroductions`` still waits in the outbox
+    (``runs.answered`` reads it until intake answered)."""
+    status = session.execute(sa.select(rounds.c.status).where(rounds.c.id == round_id)).scalar_one()
     asked = outbox.c.envelope["payload"]["round_id"].as_string() == round_id
-    while True:
-        with runtime.db.reading() as session:  # a new read each time: a snapshot would never change
-            status = session.execute(sa.select(rounds.c.status).where(rounds.c.id == round_id)).scalar_one()
-            if status != OPENING:
-                return status
-            waited = time.monotonic() - started
-            if waited > OPENING_WAIT_SECONDS:
-                return status
-            if waited > UNSENT_WAIT_SECONDS and session.execute(sa.select(outbox.c.id).where(
-                    outbox.c.type == CloseIntroductions.TYPE, asked, outbox.c.sent_at.is_(None))).first():
-                return status
-        time.sleep(0.02)
+    unsent = status == OPENING and session.execute(sa.select(outbox.c.id).where(
+        outbox.c.type == CloseIntroductions.TYPE, asked, outbox.c.sent_at.is_(None))).first() is not None
+    return status, unsent
 
 
 # R12: a provincial round's candidates are the dossiers received for its quarter. A quarterly
@@ -237,9 +217,15 @@ def _answered(runtime: Runtime, round_id: str) -> str:
 DOSSIER_WAIT_SECONDS = 10.0
 
 
-class _DossiersInFlight(Exception):
+class DossiersInFlight(Exception):
+    """R12: dossiers of the quarter are on their way; nothing was written."""
+
     def __init__(self, pending: int) -> None:
         self.pending = pending
+
+    def refusal(self, data: dict[str, Any]) -> Conflict:
+        return Conflict(f"Còn {self.pending} hồ sơ đề nghị của quý {data['period']} đang được chuyển "
+                        "đến Hội đồng cấp tỉnh; hãy mở phiên sau ít phút.")
 
 
 def dossiers_in_flight(session: Session, quarter: str) -> int:
@@ -255,56 +241,55 @@ def dossiers_in_flight(session: Session, quarter: str) -> int:
     ).scalar_one()
 
 
-def _open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.datetime, opened_by: str | None) -> str:
-    org = _org(runtime)
-    cfg = config_of(runtime)
+def _open_round(uow: UnitOfWork, ctx: Context, who: Principal, data: dict[str, Any], opened_by: str | None) -> str:
+    org = _org(ctx)
+    cfg = config_of(ctx)
+    now = ctx.now
     kind = data["kind"]
-    with runtime.db.unit_of_work() as uow:
-        session = uow.session
-        council = repo.council(session, data["council"])
-        if council is None:
-            raise Invalid("Không có hội đồng này.", errors={"council": ["Không có hội đồng này."]})
-        if not _is_secretary(who, council):
-            raise Forbidden(f"Chỉ thư ký của {council.code} được mở phiên bỏ phiếu.")
-        provincial = council.cap is not None
-        if (kind == PROVINCIAL) != provincial:
-            hint = "chỉ Hội đồng cấp tỉnh" if kind == PROVINCIAL else "Hội đồng cấp tỉnh chỉ mở phiên provincial"
-            raise Invalid(f"Loại phiên không hợp với hội đồng: {hint}.", errors={"kind": [hint]})
-        try:
-            period = parse_period(kind, data["period"])
-            check_openable(period, now, dt.date.fromisoformat(org.since))
-        except PeriodError as exc:
-            raise Invalid(str(exc), errors={"period": [str(exc)]}) from None
-        closes_at = data.get("closes_at")
-        if closes_at is not None and closes_at <= now:
-            raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
-        closes_at = closes_at or cfg.calendar.default_closes_at(kind, period, now)
-        key = f"{council.code}:{kind}:{period}"
-        if repo.round_by_key(session, key) is not None:
-            raise Conflict(f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
-        if kind == PROVINCIAL and (pending := dossiers_in_flight(session, str(period))):
-            raise _DossiersInFlight(pending)  # before anything is written: the transaction rolls back
-        deeds = _candidates_for(session, council, kind, period)
-        if kind != MONTHLY and not deeds:
-            raise Conflict(f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")
-        round_id = new_id()
-        session.execute(rounds.insert().values(
-            id=round_id, natural_key=key, council=council.code, unit=council.unit, kind=kind, period=str(period),
-            status=OPENING if kind == MONTHLY else OPEN, opens_at=now, closes_at=closes_at, created_at=now,
-            opened_by=opened_by or f"{who.role}:{who.subject}", threshold_percent=council.threshold_percent, base=council.base,
-            cap=council.cap, open_ballots=council.open_ballots, entitled=len(repo.members(session, council.code)),
-            paper=False,
-        ))
-        actor = audit.system("calendar") if opened_by == "calendar" else who
-        audit.record(uow, actor, "round.opened", round_id, {
-            "council": council.code, "kind": kind, "period": str(period), "closes_at": clock.isoformat(closes_at),
-            "candidates": None if kind == MONTHLY else len(deeds)}, unit=council.unit, at=now)
-        if kind == MONTHLY:
-            # API.md: intake closes the month to introductions and answers with the final list.
-            uow.emit(CloseIntroductions(round_id=round_id, council=council.code, unit=council.unit, month=str(period)))
-        else:
-            _freeze(session, round_id, council.code, deeds, org)
-        uow.commit()
+    session = uow.session
+    council = repo.council(session, data["council"])
+    if council is None:
+        raise Invalid("Không có hội đồng này.", errors={"council": ["Không có hội đồng này."]})
+    if not _is_secretary(who, council):
+        raise Forbidden(f"Chỉ thư ký của {council.code} được mở phiên bỏ phiếu.")
+    provincial = council.cap is not None
+    if (kind == PROVINCIAL) != provincial:
+        hint = "chỉ Hội đồng cấp tỉnh" if kind == PROVINCIAL else "Hội đồng cấp tỉnh chỉ mở phiên provincial"
+        raise Invalid(f"Loại phiên không hợp với hội đồng: {hint}.", errors={"kind": [hint]})
+    try:
+        period = parse_period(kind, data["period"])
+        check_openable(period, now, dt.date.fromisoformat(org.since))
+    except PeriodError as exc:
+        raise Invalid(str(exc), errors={"period": [str(exc)]}) from None
+    closes_at = data.get("closes_at")
+    if closes_at is not None and closes_at <= now:
+        raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
+    closes_at = closes_at or cfg.calendar.default_closes_at(kind, period, now)
+    key = f"{council.code}:{kind}:{period}"
+    if repo.round_by_key(session, key) is not None:
+        raise Conflict(f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
+    if kind == PROVINCIAL and (pending := dossiers_in_flight(session, str(period))):
+        raise DossiersInFlight(pending)  # before anything is written
+    deeds = _candidates_for(session, council, kind, period)
+    if kind != MONTHLY and not deeds:
+        raise Conflict(f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")
+    round_id = new_id()
+    session.execute(rounds.insert().values(
+        id=round_id, natural_key=key, council=council.code, unit=council.unit, kind=kind, period=str(period),
+        status=OPENING if kind == MONTHLY else OPEN, opens_at=now, closes_at=closes_at, created_at=now,
+        opened_by=opened_by or f"{who.role}:{who.subject}", threshold_percent=council.threshold_percent, base=council.base,
+        cap=council.cap, open_ballots=council.open_ballots, entitled=len(repo.members(session, council.code)),
+        paper=False,
+    ))
+    actor = audit.system("calendar") if opened_by == "calendar" else who
+    audit.record(uow, actor, "round.opened", round_id, {
+        "council": council.code, "kind": kind, "period": str(period), "closes_at": clock.isoformat(closes_at),
+        "candidates": None if kind == MONTHLY else len(deeds)}, unit=council.unit, at=now)
+    if kind == MONTHLY:
+        # API.md: intake closes the month to introductions and answers with the final list.
+        uow.emit(CloseIntroductions(round_id=round_id, council=council.code, unit=council.unit, month=str(period)))
+    else:
+        _freeze(session, round_id, council.code, deeds, org)
     return round_id
 
 
@@ -379,22 +364,23 @@ def _freeze(session: Session, round_id: str, council_code: str, deeds: list[tupl
 
 
 # -- the handshake with intake (API.md) ----------------------------------------------------------
-def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsClosed, now: dt.datetime | None = None) -> None:
+def introductions_closed(uow: UnitOfWork, ctx: Context, msg: IntroductionsClosed) -> None:
     """intake closed the month and sent the final list: freeze it and open the round for ballots.
 
     A round with no candidate is not opened (API.md): one the secretary opened is cancelled and the
     month reopened to introductions (their request answers 409); one the calendar opened closes
     at once, empty, its quota unmet, and causes no message. A second delivery changes nothing (the round is no longer ``opening``)."""
-    now = now or utcnow()
+    now = ctx.now
     session = uow.session
     row = repo.round_(session, msg.round_id, lock=True)
     if row is None or row.status != OPENING:
         log.info("introductions_closed for round %s in status %s: nothing to do",
                  msg.round_id, row.status if row else None)
         return
-    org = runtime.orgs.get()
-    if org is None:
-        raise RuntimeError("organisation not loaded")
+    try:
+        org = ctx.organisation
+    except Exception:
+        raise RuntimeError("organisation not loaded") from None
     # R5a: deeds of earlier months introduced after their own round opened are carried into this one.
     deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] <= row.period]
     # R15a: a revoked recognition is never put to the vote again.
@@ -415,7 +401,7 @@ def introductions_closed(runtime: Runtime, uow: UnitOfWork, msg: IntroductionsCl
     # neither counts in nor holds up the unit's own round.
     deeds, undecidable = referral.split_undecidable(session, row.council, deeds, org)
     if undecidable:
-        referral.refer(uow, row, undecidable, org, now, config_of(runtime).calendar.late_round_hours)
+        referral.refer(uow, row, undecidable, org, now, config_of(ctx).calendar.late_round_hours)
     if not deeds:
         session.execute(rounds.update().where(rounds.c.id == row.id).values(
             status=CLOSED, recorded=msg.recorded, entitled=0))
@@ -514,52 +500,50 @@ def _open_for_ballots(row: Row, now: dt.datetime) -> None:
         raise Conflict("Đã quá hạn bỏ phiếu của phiên.")
 
 
-def cast_ballot(runtime: Runtime, who: Principal, round_id: str,
-                choices: dict[str, str] | Callable[[], dict[str, str]], now: dt.datetime | None = None) -> dict[str, str]:
+def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str,
+                choices: dict[str, str] | Callable[[], dict[str, str]]) -> dict[str, str]:
     """R18, R19: one final ballot per member per open round, on exactly the candidates the member
     is entitled to; who voted is stored apart from how, and the voter gets a random receipt.
 
     ``choices`` may be a function that reads them from the request, so that a malformed body is
     judged only once the round is known to exist and the voter to be a member (404, 403 first)."""
-    now = now or utcnow()
+    now = ctx.now
     try:
-        with runtime.db.unit_of_work() as uow:
-            session = uow.session
-            row = repo.round_(session, round_id, lock=True)
-            if row is None:
-                raise NotFound("Không có phiên bỏ phiếu này.")
-            member = who.role == "council_member" and (
-                repo.is_member(session, row.council, who.subject)
-                or bool(repo.entitled_to(session, row.id, who.subject))
-            )
-            if not member:
-                raise Forbidden(f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
-            if callable(choices):
-                choices = choices()
-            _open_for_ballots(row, now)
-            if row.paper:
-                raise Conflict("Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
-            if repo.has_voted(session, row.id, who.subject):
-                raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
-            # R15a: a withdrawn candidate is voted on no more (entitled_to leaves it out).
-            entitled_to = repo.entitled_to(session, row.id, who.subject)
-            if not entitled_to:
-                raise Conflict("Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
-            errors = ballot_errors(choices, entitled_to)
-            if errors:
-                raise Invalid("Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
-                              errors={"choices": errors})
-            codes, rows = _split_ballots(session, row, [dict(choices)], who.subject if row.open_ballots else None)
-            # R19: the ballot's votes and the mark that this member voted share this transaction
-            # but nothing a reader of the tables could pair: no time, no serial id, no rowid, and
-            # the reshuffle rewrites every row of the round in both tables in key order, so on
-            # PostgreSQL they all carry this transaction's id and sit in key order (orm's notes).
-            # One transaction is what makes it safe: the mark without the votes (a lost ballot) or
-            # the votes without the mark (a second ballot) can never be committed.
-            session.execute(votes.insert(), rows)
-            session.execute(voters.insert().values(round_id=row.id, member=who.subject))
-            repo.reshuffle(session, row.id)
-            uow.commit()
+        session = uow.session
+        row = repo.round_(session, round_id, lock=True)
+        if row is None:
+            raise NotFound("Không có phiên bỏ phiếu này.")
+        member = who.role == "council_member" and (
+            repo.is_member(session, row.council, who.subject)
+            or bool(repo.entitled_to(session, row.id, who.subject))
+        )
+        if not member:
+            raise Forbidden(f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
+        if callable(choices):
+            choices = choices()
+        _open_for_ballots(row, now)
+        if row.paper:
+            raise Conflict("Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
+        if repo.has_voted(session, row.id, who.subject):
+            raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
+        # R15a: a withdrawn candidate is voted on no more (entitled_to leaves it out).
+        entitled_to = repo.entitled_to(session, row.id, who.subject)
+        if not entitled_to:
+            raise Conflict("Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
+        errors = ballot_errors(choices, entitled_to)
+        if errors:
+            raise Invalid("Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
+                          errors={"choices": errors})
+        codes, rows = _split_ballots(session, row, [dict(choices)], who.subject if row.open_ballots else None)
+        # R19: the ballot's votes and the mark that this member voted share this transaction
+        # but nothing a reader of the tables could pair: no time, no serial id, no rowid, and
+        # the reshuffle rewrites every row of the round in both tables in key order, so on
+        # PostgreSQL they all carry this transaction's id and sit in key order (orm's notes).
+        # One transaction is what makes it safe: the mark without the votes (a lost ballot) or
+        # the votes without the mark (a second ballot) can never be committed.
+        session.execute(votes.insert(), rows)
+        session.execute(voters.insert().values(round_id=row.id, member=who.subject))
+        repo.reshuffle(session, row.id)
     except IntegrityError:
         # The same member casting twice at the same moment: the other ballot won.
         raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.") from None
@@ -588,41 +572,39 @@ def _split_ballots(session: Session, row: Row, papers: list[dict[str, str]],
     return codes, rows
 
 
-def enter_paper_ballots(runtime: Runtime, who: Principal, round_id: str, voters_count: int,
-                        papers: list[dict[str, str]], now: dt.datetime | None = None) -> dict[str, Any]:
+def enter_paper_ballots(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str, voters_count: int,
+                        papers: list[dict[str, str]]) -> dict[str, Any]:
     """R19a, R20a: the secretary enters the counted paper ballots of a council that met in person;
     they must reconcile with the members who took a ballot and with the entitled. Entered again
     before the close, the new count replaces the old one whole. Each paper ballot gets a receipt
     of its own, split into its votes as an electronic ballot is (R19); the answer is the votes as
     they will be published, never a ballot's votes together."""
-    now = now or utcnow()
-    with runtime.db.unit_of_work() as uow:
-        session = uow.session
-        row = repo.round_(session, round_id, lock=True)
-        if row is None:
-            raise NotFound("Không có phiên bỏ phiếu này.")
-        council = repo.council(session, row.council)
-        if council is None or not _is_secretary(who, council):
-            raise Forbidden(f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
-        _open_for_ballots(row, now)
-        if not row.paper and repo.voted_count(session, row):
-            raise Conflict("Phiên đã có phiếu điện tử: không nhập phiếu giấy được nữa.")
-        errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
-        if errors:
-            raise Invalid("Số phiếu không khớp (R19a).", errors=errors)
-        if row.paper:
-            # R20a: a corrected count replaces the old one whole.
-            session.execute(votes.delete().where(votes.c.round_id == row.id))
-        _, rows = _split_ballots(session, row, [dict(choices) for choices in papers], None)
-        if rows:
-            session.execute(votes.insert(), rows)
-        session.execute(rounds.update().where(rounds.c.id == row.id).values(
-            paper=True, paper_voters=voters_count, paper_ballots=len(papers)))
-        repo.reshuffle(session, row.id)
-        audit.record(uow, who, "round.paper_count", row.id,
-                     {"voters": voters_count, "ballots": len(papers), "replaces_earlier_count": bool(row.paper)},
-                     unit=row.unit, at=now)
-        uow.commit()
+    now = ctx.now
+    session = uow.session
+    row = repo.round_(session, round_id, lock=True)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    council = repo.council(session, row.council)
+    if council is None or not _is_secretary(who, council):
+        raise Forbidden(f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
+    _open_for_ballots(row, now)
+    if not row.paper and repo.voted_count(session, row):
+        raise Conflict("Phiên đã có phiếu điện tử: không nhập phiếu giấy được nữa.")
+    errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
+    if errors:
+        raise Invalid("Số phiếu không khớp (R19a).", errors=errors)
+    if row.paper:
+        # R20a: a corrected count replaces the old one whole.
+        session.execute(votes.delete().where(votes.c.round_id == row.id))
+    _, rows = _split_ballots(session, row, [dict(choices) for choices in papers], None)
+    if rows:
+        session.execute(votes.insert(), rows)
+    session.execute(rounds.update().where(rounds.c.id == row.id).values(
+        paper=True, paper_voters=voters_count, paper_ballots=len(papers)))
+    repo.reshuffle(session, row.id)
+    audit.record(uow, who, "round.paper_count", row.id,
+                 {"voters": voters_count, "ballots": len(papers), "replaces_earlier_count": bool(row.paper)},
+                 unit=row.unit, at=now)
     published = sorted(({"receipt": r["receipt"], "choices": {r["candidate_id"]: r["choice"]}} for r in rows),
                        key=lambda b: b["receipt"])
     return {"round": round_id, "voters": voters_count, "ballots": published}
@@ -648,28 +630,25 @@ def _still_live(row: Row) -> None:
         raise Conflict("Phiên đã bị huỷ; không thay đổi được nữa.")
 
 
-def move_deadline(runtime: Runtime, who: Principal, round_id: str, closes_at: dt.datetime,
-                  now: dt.datetime | None = None) -> dict:
+def move_deadline(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str, closes_at: dt.datetime) -> dict:
     """R20a, API.md ``PATCH /rounds/{id}``: the secretary moves the deadline of a round still
     open (409 once closed or cancelled; 422 a deadline not in the future). A deadline already
     passed but not yet swept is past: the round closes at its sweep, as R20 says."""
-    now = now or utcnow()
-    with runtime.db.unit_of_work() as uow:
-        session = uow.session
-        row = _secretarys_round(session, who, round_id, "dời hạn đóng phiên")
-        _still_live(row)
-        if row.closes_at <= now:
-            raise Conflict("Đã quá hạn bỏ phiếu của phiên: phiên sẽ đóng, không dời hạn được nữa (R20).")
-        if closes_at <= now:
-            raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
-        session.execute(rounds.update().where(rounds.c.id == row.id).values(closes_at=closes_at))
-        audit.record(uow, who, "round.deadline_moved", row.id,
-                     {"from": clock.isoformat(row.closes_at), "to": clock.isoformat(closes_at)}, unit=row.unit, at=now)
-        uow.commit()
-    return get_round_view(runtime, round_id)
+    now = ctx.now
+    session = uow.session
+    row = _secretarys_round(session, who, round_id, "dời hạn đóng phiên")
+    _still_live(row)
+    if row.closes_at <= now:
+        raise Conflict("Đã quá hạn bỏ phiếu của phiên: phiên sẽ đóng, không dời hạn được nữa (R20).")
+    if closes_at <= now:
+        raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
+    session.execute(rounds.update().where(rounds.c.id == row.id).values(closes_at=closes_at))
+    audit.record(uow, who, "round.deadline_moved", row.id,
+                 {"from": clock.isoformat(row.closes_at), "to": clock.isoformat(closes_at)}, unit=row.unit, at=now)
+    return round_view(uow, round_id)
 
 
-def cancel_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
+def cancel_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> dict:
     """R20a, API.md ``POST /rounds/{id}/cancel``: a round opened by mistake is cancelled before
     any ballot is cast (409 after one, paper or electronic, and once closed or cancelled). Its
     candidates go back as they were: the period's natural key is freed, so the same round can be
@@ -678,72 +657,54 @@ def cancel_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
     recognitions and a provincial round's dossiers were never marked taken before a close, so
     they are free once the round is out of the way. Rounds the system opens for a close (runoffs)
     are part of that close and cannot be cancelled."""
-    with runtime.db.unit_of_work() as uow:
-        session = uow.session
-        row = _secretarys_round(session, who, round_id, "huỷ phiên")
-        _still_live(row)
-        if row.kind not in OPENABLE:
-            raise Conflict("Phiên do hệ thống mở khi đóng một phiên khác (R13) không huỷ được.")
-        if row.status == OPENING:
-            raise Conflict("Phiên đang chờ danh sách ứng viên từ bộ phận tiếp nhận; hãy huỷ khi phiên đã mở.")
-        if row.paper or repo.voted_count(session, row):
-            raise Conflict("Phiên đã có phiếu: không huỷ được nữa (R20a).")
-        done = session.execute(rounds.update().where(rounds.c.id == row.id, rounds.c.status == OPEN).values(
-            status=CANCELLED, natural_key=f"{row.natural_key}#cancelled:{row.id}"))
-        if done.rowcount != 1:
-            raise Conflict("Phiên vừa thay đổi trạng thái; hãy tải lại.")
-        if row.kind == MONTHLY:
-            uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
-        audit.record(uow, who, "round.cancelled", row.id, {"kind": row.kind, "period": row.period}, unit=row.unit)
-        uow.commit()
-    return get_round_view(runtime, round_id)
+    session = uow.session
+    row = _secretarys_round(session, who, round_id, "huỷ phiên")
+    _still_live(row)
+    if row.kind not in OPENABLE:
+        raise Conflict("Phiên do hệ thống mở khi đóng một phiên khác (R13) không huỷ được.")
+    if row.status == OPENING:
+        raise Conflict("Phiên đang chờ danh sách ứng viên từ bộ phận tiếp nhận; hãy huỷ khi phiên đã mở.")
+    if row.paper or repo.voted_count(session, row):
+        raise Conflict("Phiên đã có phiếu: không huỷ được nữa (R20a).")
+    done = session.execute(rounds.update().where(rounds.c.id == row.id, rounds.c.status == OPEN).values(
+        status=CANCELLED, natural_key=f"{row.natural_key}#cancelled:{row.id}"))
+    if done.rowcount != 1:
+        raise Conflict("Phiên vừa thay đổi trạng thái; hãy tải lại.")
+    if row.kind == MONTHLY:
+        uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
+    audit.record(uow, who, "round.cancelled", row.id, {"kind": row.kind, "period": row.period}, unit=row.unit)
+    return round_view(uow, round_id)
 
 
 # -- closing (R20) -------------------------------------------------------------------------------
-def _retrying(attempt: Callable[[], T], tries: int = 5) -> T:
-    """Run a transaction again when it lost a race on a unique key (decision numbers)."""
-    for i in range(tries):
-        try:
-            return attempt()
-        except IntegrityError:
-            if i == tries - 1:
-                raise
-            log.info("close lost a race on a unique key; retrying")
-    raise AssertionError("unreachable")
-
-
-def close_round(runtime: Runtime, who: Principal, round_id: str, now: dt.datetime | None = None) -> dict:
+def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> dict:
     """R20: the secretary closes a round early once every entitled member has voted, or at any time
-    once its deadline has passed; exactly once (409 if already closed, the result unchanged)."""
-    now = now or utcnow()
-    org = _org(runtime)
-    cfg = config_of(runtime)
-
-    def attempt() -> dict:
-        with runtime.db.unit_of_work() as uow:
-            session = uow.session
-            row = repo.round_(session, round_id)
-            if row is None:
-                raise NotFound("Không có phiên bỏ phiếu này.")
-            council = repo.council(session, row.council)
-            if council is None or not _is_secretary(who, council):
-                raise Forbidden(f"Chỉ thư ký của {row.council} được đóng phiên.")
-            if row.status == CLOSED:
-                raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
-            if row.status == CANCELLED:
-                raise Conflict("Phiên đã bị huỷ: không có gì để đóng.")
-            if row.status == OPENING:
-                raise Conflict("Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
-            if now < row.closes_at and not row.paper and repo.voted_count(session, row) < row.entitled:
-                raise Conflict("Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
-            if not _compare_and_set_closed(session, row.id):
-                raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
-            closed = tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
-            _audit_close(uow, who, row, closed, now)
-            uow.commit()
-        return queries.closed_result(row, *closed)
-
-    return _retrying(attempt)
+    once its deadline has passed; exactly once (409 if already closed, the result unchanged).
+    A decision number lost to a concurrent close raises ``IntegrityError``: its entrypoint runs
+    it again in a new transaction (``runs.retrying``)."""
+    now = ctx.now
+    org = _org(ctx)
+    cfg = config_of(ctx)
+    session = uow.session
+    row = repo.round_(session, round_id)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    council = repo.council(session, row.council)
+    if council is None or not _is_secretary(who, council):
+        raise Forbidden(f"Chỉ thư ký của {row.council} được đóng phiên.")
+    if row.status == CLOSED:
+        raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
+    if row.status == CANCELLED:
+        raise Conflict("Phiên đã bị huỷ: không có gì để đóng.")
+    if row.status == OPENING:
+        raise Conflict("Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
+    if now < row.closes_at and not row.paper and repo.voted_count(session, row) < row.entitled:
+        raise Conflict("Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
+    if not _compare_and_set_closed(session, row.id):
+        raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
+    closed = tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
+    _audit_close(uow, who, row, closed, now)
+    return queries.closed_result(row, *closed)
 
 
 def _audit_close(uow: UnitOfWork, who: audit.Actor, row: Row, closed: Any, now: dt.datetime) -> None:
@@ -775,191 +736,169 @@ def _compare_and_set_closed(session: Session, round_id: str, due_by: dt.datetime
     return session.execute(rounds.update().where(*cond).values(status=CLOSED)).rowcount == 1
 
 
-def close_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
-    """R20: close every open round past its deadline (the beat's sweep, so a beat that was down
-    catches up); safe under duplicate triggers and several workers. Returns the rounds it closed."""
-    now = now or utcnow()
-    with runtime.db.reading() as s:
-        due = list(s.execute(
-            sa.select(rounds.c.id).where(rounds.c.status == OPEN, rounds.c.closes_at <= now).order_by(rounds.c.closes_at)
-        ).scalars())
-    if not due:
-        return []
-    org = _org(runtime)
-    cfg = config_of(runtime)
-    closed = []
-    for round_id in due:
-        def attempt(round_id: str = round_id) -> bool:
-            with runtime.db.unit_of_work() as uow:
-                if not _compare_and_set_closed(uow.session, round_id, due_by=now):
-                    return False
-                row = repo.round_(uow.session, round_id)
-                closed = tally_round(uow, row, now, "schedule", org, cfg.calendar.runoff_hours)
-                _audit_close(uow, audit.system("schedule"), row, closed, now)
-                uow.commit()
-                return True
-
-        try:
-            if _retrying(attempt):
-                closed.append(round_id)
-        except Exception:  # one bad round must not keep the others open
-            log.exception("closing round %s at its deadline failed", round_id)
-    return closed
+def due_rounds(uow: UnitOfWork, ctx: Context) -> list[str]:
+    """R20: the open rounds past their deadline, the earliest first (the beat's sweep closes each
+    with ``close_due``, so a beat that was down catches up)."""
+    return list(uow.reader.execute(
+        sa.select(rounds.c.id).where(rounds.c.status == OPEN, rounds.c.closes_at <= ctx.now)
+        .order_by(rounds.c.closes_at)
+    ).scalars())
 
 
-def forget_ballot_requests(runtime: Runtime, now: dt.datetime | None = None) -> int:
+def close_due(uow: UnitOfWork, ctx: Context, round_id: str) -> bool:
+    """R20: close a round past its deadline, exactly once whatever the duplicate triggers and
+    workers (False when another one did). As ``close_round``, ``IntegrityError`` asks for it again."""
+    if not _compare_and_set_closed(uow.session, round_id, due_by=ctx.now):
+        return False
+    row = repo.round_(uow.session, round_id)
+    closed = tally_round(uow, row, ctx.now, "schedule", _org(ctx), config_of(ctx).calendar.runoff_hours)
+    _audit_close(uow, audit.system("schedule"), row, closed, ctx.now)
+    return True
+
+
+def forget_ballot_requests(uow: UnitOfWork, ctx: Context) -> int:
     """Drop the sealed Idempotency-Key answers of ballots once the idempotency window is over."""
-    now = now or utcnow()
-    with runtime.db.unit_of_work() as uow:
-        n = uow.session.execute(ballot_requests.delete().where(
-            ballot_requests.c.created_at < now - dt.timedelta(hours=runtime.settings.idempotency_ttl_hours))).rowcount
-        uow.commit()
-    return n
+    return uow.session.execute(ballot_requests.delete().where(
+        ballot_requests.c.created_at < ctx.now - dt.timedelta(hours=ctx.settings.idempotency_ttl_hours))).rowcount
 
 
 # -- R21: the calendar ---------------------------------------------------------------------------
-def open_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[str]:
-    """R21 (when ``SOVANG_CALENDAR`` is on): after a month ends, open each unit's monthly round;
-    after a quarter's last monthly round closes, each unit's quarterly round (if it has candidates);
-    after the quarterly rounds' deadline, the provincial round (if dossiers came)."""
-    now = now or utcnow()
-    org = runtime.orgs.get()
-    if org is None:
-        return []
-    opened: list[str] = []
+def due_openings(uow: UnitOfWork, ctx: Context, council: Council) -> list[tuple[Principal, dict[str, str]]]:
+    """R21 (when ``SOVANG_CALENDAR`` is on): the rounds of ``council`` the calendar opens now, as
+    (in the name of, ``open_round``'s data): after a month ends, a unit's monthly round; after a
+    quarter's last monthly round closes, its quarterly round (if it has candidates); after the
+    quarterly rounds' deadline, the provincial round (if dossiers came). Asked council by council,
+    each after the rounds of the one before were opened (a quarterly round still open holds the
+    provincial one back)."""
+    now = ctx.now
+    org = ctx.organisation
+    s = uow.reader
+    due: list[tuple[Principal, dict[str, str]]] = []
     month = latest_ended_month(now)
     quarter = latest_ended_quarter(now)
     since = Month.of(dt.date.fromisoformat(org.since))
-    for council in org.councils.values():
-        system = Principal("province_secretary" if council.provincial else "unit_secretary", council.secretary)
-        wanted: list[tuple[str, str]] = []
-        if council.provincial:
-            quarterly_due = clock.quarterly_round_closes_at(quarter, runtime.settings.quarterly_close_day)
-            if now >= quarterly_due and not _quarterly_rounds_pending(runtime, quarter):
-                wanted.append((PROVINCIAL, str(quarter)))
-        else:
-            if month >= since:
-                wanted.append((MONTHLY, str(month)))
-            if _month_settled(runtime, council.code, quarter.last_month):
-                wanted.append((QUARTERLY, str(quarter)))
-        for kind, period in wanted:
-            with runtime.db.reading() as s:
-                if repo.round_by_key(s, f"{council.code}:{kind}:{period}") is not None:
-                    continue
-                if repo.cancelled_round(s, council.code, kind, period):
-                    # R20a: its secretary cancelled it; opening it anew is theirs to do.
-                    continue
-            try:
-                view = open_round(runtime, system, {"council": council.code, "kind": kind, "period": period}, now,
-                                  opened_by="calendar")
-                opened.append(view["id"])
-            except (Refused, Problem) as exc:
-                if not isinstance(exc, Conflict):
-                    log.warning("calendar could not open %s %s of %s: %s", kind, period, council.code, exc.detail)
-    return opened
+    system = Principal("province_secretary" if council.provincial else "unit_secretary", council.secretary)
+    wanted: list[tuple[str, str]] = []
+    if council.provincial:
+        quarterly_due = clock.quarterly_round_closes_at(quarter, ctx.settings.quarterly_close_day)
+        if now >= quarterly_due and not _quarterly_rounds_pending(s, quarter):
+            wanted.append((PROVINCIAL, str(quarter)))
+    else:
+        if month >= since:
+            wanted.append((MONTHLY, str(month)))
+        if _month_settled(s, council.code, quarter.last_month):
+            wanted.append((QUARTERLY, str(quarter)))
+    for kind, period in wanted:
+        if repo.round_by_key(s, f"{council.code}:{kind}:{period}") is not None:
+            continue
+        if repo.cancelled_round(s, council.code, kind, period):
+            # R20a: its secretary cancelled it; opening it anew is theirs to do.
+            continue
+        due.append((system, {"council": council.code, "kind": kind, "period": period}))
+    return due
 
 
-def _month_settled(runtime: Runtime, council: str, month: Month) -> bool:
+def _month_settled(s: Session, council: str, month: Month) -> bool:
     """R21: the quarter's last monthly round (and its supplementary one, if any) has closed."""
-    with runtime.db.reading() as s:
-        monthly = repo.round_by_key(s, f"{council}:{MONTHLY}:{month}")
-        supplementary = repo.round_by_key(s, f"{council}:{SUPPLEMENTARY}:{month}")
+    monthly = repo.round_by_key(s, f"{council}:{MONTHLY}:{month}")
+    supplementary = repo.round_by_key(s, f"{council}:{SUPPLEMENTARY}:{month}")
     return monthly is not None and monthly.status == CLOSED and (supplementary is None or supplementary.status == CLOSED)
 
 
-def _quarterly_rounds_pending(runtime: Runtime, quarter: Quarter) -> bool:
-    with runtime.db.reading() as s:
-        return s.execute(
-            sa.select(sa.func.count()).select_from(rounds)
-            .where(rounds.c.kind == QUARTERLY, rounds.c.period == str(quarter), rounds.c.status.not_in((CLOSED, CANCELLED)))
-        ).scalar_one() > 0
+def _quarterly_rounds_pending(s: Session, quarter: Quarter) -> bool:
+    return s.execute(
+        sa.select(sa.func.count()).select_from(rounds)
+        .where(rounds.c.kind == QUARTERLY, rounds.c.period == str(quarter), rounds.c.status.not_in((CLOSED, CANCELLED)))
+    ).scalar_one() > 0
 
 
 # -- reading -------------------------------------------------------------------------------------
-def get_round_view(runtime: Runtime, round_id: str) -> dict:
-    with runtime.db.reading() as s:
-        row = repo.round_(s, round_id)
-        if row is None:
-            raise NotFound("Không có phiên bỏ phiếu này.")
-        return queries.round_view(s, row)
+def round_view(uow: UnitOfWork, round_id: str) -> dict:
+    """The round as API.md shows it, as this transaction sees it."""
+    s = uow.reader
+    row = repo.round_(s, round_id)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    return queries.round_view(s, row)
 
 
-def read_round(runtime: Runtime, who: Principal, round_id: str) -> dict:
-    with runtime.db.reading() as s:
-        row = repo.round_(s, round_id)
-        if row is None:
-            raise NotFound("Không có phiên bỏ phiếu này.")
-        if not _may_read(s, who, row.council):
-            raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
-        return queries.round_view(s, row)
+def read_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> dict:
+    s = uow.reader
+    row = repo.round_(s, round_id)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    if not _may_read(s, who, row.council):
+        raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
+    return queries.round_view(s, row)
 
 
-def list_rounds(runtime: Runtime, who: Principal, filters: dict[str, str], limit: int, after: Any) -> list[dict]:
+def list_rounds(uow: UnitOfWork, ctx: Context, who: Principal, filters: dict[str, str], limit: int,
+                after: Any) -> list[dict]:
     """Up to ``limit + 1`` rounds ``who`` may see, oldest first, after the cursor's id."""
-    with runtime.db.reading() as s:
-        visible = visible_councils(s, who)
-        query = sa.select(rounds)
-        if "council" in filters:
-            if visible is not None and filters["council"] not in visible:
-                raise Forbidden(f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
-            query = query.where(rounds.c.council == filters["council"])
-        elif visible is not None:
-            query = query.where(rounds.c.council.in_(visible))
-        for name in ("status", "period", "kind"):
-            if name in filters:
-                query = query.where(getattr(rounds.c, name) == filters[name])
-        if after is not None:
-            if not isinstance(after, str):
-                raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
-            query = query.where(rounds.c.id > after)
-        rows = s.execute(query.order_by(rounds.c.id).limit(limit + 1)).all()
-        return [queries.round_view(s, r) for r in rows]
+    s = uow.reader
+    visible = visible_councils(s, who)
+    query = sa.select(rounds)
+    if "council" in filters:
+        if visible is not None and filters["council"] not in visible:
+            raise Forbidden(f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
+        query = query.where(rounds.c.council == filters["council"])
+    elif visible is not None:
+        query = query.where(rounds.c.council.in_(visible))
+    for name in ("status", "period", "kind"):
+        if name in filters:
+            query = query.where(getattr(rounds.c, name) == filters[name])
+    if after is not None:
+        if not isinstance(after, str):
+            raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+        query = query.where(rounds.c.id > after)
+    rows = s.execute(query.order_by(rounds.c.id).limit(limit + 1)).all()
+    return [queries.round_view(s, r) for r in rows]
 
 
-def read_result(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict:
+def read_result(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict:
     """Result: public once the round is closed; before, members and secretaries see it without counts."""
-    with runtime.db.reading() as s:
-        row = repo.round_(s, round_id)
-        if row is None:
-            raise NotFound("Không có phiên bỏ phiếu này.")
-        if row.status != CLOSED and not _may_read(s, who_of(), row.council):
-            raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem kết quả trước khi phiên đóng.")
-        return queries.result_view(s, row)
+    s = uow.reader
+    row = repo.round_(s, round_id)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    if row.status != CLOSED and not _may_read(s, who_of(), row.council):
+        raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem kết quả trước khi phiên đóng.")
+    return queries.result_view(s, row)
 
 
-def minutes_data(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
+def minutes_data(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
     """What the counting minutes (biên bản kiểm phiếu) of a closed round say. R16: they name every
     candidate, rejected ones too, so only the council's members, its secretary and the province
     secretary may read them, closed or not (401 without a token, 403 for anyone else)."""
-    org = _org(runtime)
+    org = _org(ctx)
     who = who_of()
-    with runtime.db.reading() as s:
-        row = repo.round_(s, round_id)
-        if row is None:
-            raise NotFound("Không có phiên bỏ phiếu này.")
-        if not _may_read(s, who, row.council):
-            raise Forbidden(f"Chỉ thành viên, thư ký của {row.council} và thư ký Công an tỉnh được xem "
-                               "biên bản kiểm phiếu (R16).")
-        if row.status != CLOSED:
-            raise Conflict("Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
-        tally = repo.tally(s, round_id)
-        return {
-            "round": queries.round_view(s, row),
-            "result": queries.result_view(s, row),
-            "council_name": f"Hội đồng xét việc tốt vì Nhân dân {org.unit_name(row.unit)}",
-            "unit_name": org.unit_name(row.unit),
-            "threshold_percent": row.threshold_percent,
-            "base": row.base,
-            "paper": row.paper,
-            "paper_voters": row.paper_voters,
-            "closed_at": clock.isoformat(tally.closed_at) if tally else None,
-            "closed_by": tally.closed_by if tally else None,
-        }
+    s = uow.reader
+    row = repo.round_(s, round_id)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    if not _may_read(s, who, row.council):
+        raise Forbidden(f"Chỉ thành viên, thư ký của {row.council} và thư ký Công an tỉnh được xem "
+                           "biên bản kiểm phiếu (R16).")
+    if row.status != CLOSED:
+        raise Conflict("Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
+    tally = repo.tally(s, round_id)
+    return {
+        "round": queries.round_view(s, row),
+        "result": queries.result_view(s, row),
+        "council_name": f"Hội đồng xét việc tốt vì Nhân dân {org.unit_name(row.unit)}",
+        "unit_name": org.unit_name(row.unit),
+        "threshold_percent": row.threshold_percent,
+        "base": row.base,
+        "paper": row.paper,
+        "paper_voters": row.paper_voters,
+        "closed_at": clock.isoformat(tally.closed_at) if tally else None,
+        "closed_by": tally.closed_by if tally else None,
+    }
 
 
-def monthly_report(runtime: Runtime, who: Principal, month: str) -> list[dict[str, Any]]:
+def monthly_report(uow: UnitOfWork, ctx: Context, who: Principal, month: str) -> list[dict[str, Any]]:
     """R10: the province secretary sees every unit, a unit secretary their own."""
-    org = _org(runtime)
+    org = _org(ctx)
     if who.role == "province_secretary":
         units = list(org.units)
     else:
@@ -967,8 +906,8 @@ def monthly_report(runtime: Runtime, who: Principal, month: str) -> list[dict[st
         if unit is None:
             raise Forbidden("Không phải thư ký của đơn vị nào.")
         units = [unit]
-    with runtime.db.reading() as s:
-        if who.role == "province_secretary":
-            # R25: a unit dissolved since keeps its rows for the months it had.
-            units += queries.units_with_month(s, month, exclude=set(units) | {org.province_code})
-        return queries.monthly_summary(s, units, month)
+    s = uow.reader
+    if who.role == "province_secretary":
+        # R25: a unit dissolved since keeps its rows for the months it had.
+        units += queries.units_with_month(s, month, exclude=set(units) | {org.province_code})
+    return queries.monthly_summary(s, units, month)

@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import Celery
 
-from services.council import services
+from services.council import runs, services
 from services.council.app import build_runtime
 from services.council.config import config_of
 from shared import org_steps
@@ -64,7 +64,7 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
 
     @consumer(app, runtime, IntroductionsClosed)
     def introductions_closed(uow: UnitOfWork, msg: IntroductionsClosed) -> None:
-        services.introductions_closed(runtime, uow, msg)
+        services.introductions_closed(uow, runtime.context(uow), msg)
 
     @consumer(app, runtime, DeedRevoked)
     def deed_revoked(uow: UnitOfWork, msg: DeedRevoked) -> None:
@@ -82,13 +82,13 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     @consumer(app, runtime, CheckOrganisationCouncil)
     def check_organisation(uow: UnitOfWork, msg: CheckOrganisationCouncil) -> None:
         """R25 from the admin's page: the rounds still open this organisation would orphan."""
-        org_steps.check("council", uow, msg, lambda doc: services.check_org(runtime, doc))
+        org_steps.check("council", uow, msg, lambda doc: services.check_org(uow, doc))
 
     @consumer(app, runtime, LoadOrganisationCouncil)
     def load_organisation(uow: UnitOfWork, msg: LoadOrganisationCouncil) -> None:
         """R25 from the admin's page: load it, checking again under the open rounds' locks."""
-        org_steps.load("council", uow, msg, lambda u, doc, actor, details: services.load_org_in(
-            runtime, u, doc, actor, details))
+        org_steps.load("council", uow, msg, lambda u, doc, actor, details: services.load_org(
+            u, runtime.context(u), doc, actor, details))
 
     purge_after = [0.0]
 
@@ -97,9 +97,9 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
         """R20: close every open round past its deadline, exactly once each."""
         if runtime.orgs.get() is None:
             return []
-        closed = services.close_due_rounds(runtime)
+        closed = runs.close_due_rounds(runtime)
         if time.monotonic() >= purge_after[0]:
-            services.forget_ballot_requests(runtime)
+            runs.forget_ballot_requests(runtime)
             purge_after[0] = time.monotonic() + PURGE_SECONDS
         return closed
 
@@ -108,7 +108,7 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
         """R21: open the rounds of the calendar whose period has ended."""
         if not config_of(runtime).calendar_enabled:
             return []
-        return services.open_due_rounds(runtime)
+        return runs.open_due_rounds(runtime)
 
     schedule: dict[str, Any] = {
         CLOSE_DUE_ROUNDS: {

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.council import services
+from services.council import runs, services
 from services.council.app import build_runtime, create_app
 from shared import clock
 from shared.auth import new_token, store_token
@@ -44,7 +44,7 @@ def this_month() -> str:
 def make_runtime(settings: Settings, org_document: dict) -> Runtime:
     runtime = build_runtime(settings)
     runtime.migrate()
-    services.load_org(runtime, org_document)
+    runs.load_org(runtime, org_document)
     return runtime
 
 
@@ -108,7 +108,7 @@ def deed_copy(author: dict[str, str] | None = None, unit: str = UNIT, month: str
 def deliver(runtime: Runtime, msg: Message, handle: Callable | None = None, env: dict | None = None) -> bool:
     """Feed one message to the council as its worker would (inbox de-dup included)."""
     env = env or envelope(msg, clock.isoformat(utcnow()))
-    handle = handle or (lambda uow, m: services.introductions_closed(runtime, uow, m))
+    handle = handle or (lambda uow, m: services.introductions_closed(uow, runtime.context(uow), m))
     return consume(runtime.db, env, handle)
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from services.council import services
+from services.council import runs, services
 from services.council.domain.ballots import vote_receipt
 from services.council.orm import voters, votes
 from shared import clock
@@ -15,6 +15,7 @@ from shared.auth import Principal
 from shared.clock import Month
 from shared.http import as_problem
 from shared.messages import IntroductionsClosed
+from shared.refusals import Refused
 from tests.council.conftest import (
     AUTHORS,
     COUNCIL,
@@ -269,8 +270,8 @@ def test_a_ballot_after_the_deadline_is_refused_even_before_the_sweep(runtime, c
     (c,) = rnd["candidates"]
     who = Principal("council_member", MEMBERS[0])
     late = clock.now() + dt.timedelta(hours=1, seconds=1)
-    with pytest.raises(services.Refused) as exc:
-        services.cast_ballot(runtime, who, rnd["id"], {c["id"]: "approve"}, now=late)
+    with pytest.raises(Refused) as exc:
+        runs.cast_ballot(runtime, who, rnd["id"], {c["id"]: "approve"}, now=late)
     assert as_problem(exc.value).status == 409
 
 
@@ -418,8 +419,8 @@ def test_open_ballots_name_the_voter_when_the_council_chose_them(client, runtime
     doc = {**org_document, "units": [dict(u) for u in org_document["units"]]}
     unit = next(u for u in doc["units"] if u["code"] == UNIT)
     unit["council"] = {**unit["council"], "open_ballots": True}
-    assert services.load_org(runtime, doc) is True
-    assert services.load_org(runtime, doc) is False
+    assert runs.load_org(runtime, doc) is True
+    assert runs.load_org(runtime, doc) is False
     rnd = open_monthly(client, secretary, runtime, [deed_copy()])
     receipt = vote(client, rnd, members[MEMBERS[0]], "approve").get_json()["receipt"]
     for m in MEMBERS[1:]:
@@ -555,5 +556,5 @@ def test_a_retried_ballot_leaves_no_trace_of_its_voter(client, runtime, secretar
         (row,) = s.execute(sa.select(ballot_requests)).all()
     stored = repr(tuple(row))
     assert receipt not in stored and MEMBERS[0] not in stored and "my-secret-key" not in stored
-    assert services.forget_ballot_requests(runtime) == 0
-    assert services.forget_ballot_requests(runtime, now=clock.now() + dt.timedelta(days=3)) == 1
+    assert runs.forget_ballot_requests(runtime) == 0
+    assert runs.forget_ballot_requests(runtime, now=clock.now() + dt.timedelta(days=3)) == 1

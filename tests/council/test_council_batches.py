@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from services.council import queries, services
+from services.council import queries, runs, services
 from services.council.orm import tracked_deeds
 from shared import clock
 from shared.auth import Principal
@@ -68,7 +68,7 @@ def handle(runtime: Runtime, msg: Message, env: dict | None = None) -> bool:
         DeedsRecorded: services.deeds_recorded,
         DeedRecorded: services.deed_recorded,
         DeedIntroduced: services.deed_introduced,
-        IntroductionsClosed: lambda uow, m: services.introductions_closed(runtime, uow, m),
+        IntroductionsClosed: lambda uow, m: services.introductions_closed(uow, runtime.context(uow), m),
     }
     return consume(runtime.db, env or envelope(msg, clock.isoformat(utcnow())), handlers[type(msg)])
 
@@ -138,10 +138,10 @@ def test_r10_an_introduced_deed_stays_introduced_when_its_batch_arrives_late(any
 # -- rounds: opening and closing in a bounded number of statements ------------------------------
 def cast(runtime: Runtime, round_id: str, voters: list[str], approvals: Callable[[int], int]) -> None:
     """Voter j approves candidate i when j < approvals(i), else rejects."""
-    view = services.get_round_view(runtime, round_id)
+    view = runs.get_round_view(runtime, round_id)
     for j, member in enumerate(voters):
         choices = {c["id"]: "approve" if j < approvals(i) else "reject" for i, c in enumerate(view["candidates"])}
-        services.cast_ballot(runtime, Principal("council_member", member), round_id, choices)
+        runs.cast_ballot(runtime, Principal("council_member", member), round_id, choices)
 
 
 def monthly_approvals(i: int) -> int:
@@ -162,36 +162,36 @@ def unit_rounds_and_provincial_round(runtime: Runtime, quarter: Quarter, n: int)
     province = Principal("province_secretary", PROVINCE_SECRETARY)
     deeds = [deed_copy(month=month, title=f"Việc tốt số {i}") for i in range(n)]
 
-    monthly = services.open_round(runtime, secretary, {"council": COUNCIL, "kind": "monthly", "period": month})
+    monthly = runs.open_round(runtime, secretary, {"council": COUNCIL, "kind": "monthly", "period": month})
     with statements(runtime) as seen:
         handle(runtime, IntroductionsClosed(round_id=monthly["id"], unit=UNIT, month=month, recorded=n, deeds=deeds))
     spent["monthly opens"] = len(seen)
     cast(runtime, monthly["id"], MEMBERS, monthly_approvals)
     with statements(runtime) as seen:
-        result = services.close_round(runtime, secretary, monthly["id"])
+        result = runs.close_round(runtime, secretary, monthly["id"])
     spent["monthly closes"] = len(seen)
     recognised = [c["deed_id"] for c in result["candidates"] if c["selected"]]
     assert len(recognised) == n - n // 4
 
     with statements(runtime) as seen:
-        quarterly = services.open_round(runtime, secretary, {"council": COUNCIL, "kind": "quarterly",
+        quarterly = runs.open_round(runtime, secretary, {"council": COUNCIL, "kind": "quarterly",
                                                               "period": str(quarter)})
     spent["quarterly opens"] = len(seen)
     assert {c["deed_id"] for c in quarterly["candidates"]} == set(recognised)
     cast(runtime, quarterly["id"], MEMBERS, lambda i: 7)
     with statements(runtime) as seen:
-        services.close_round(runtime, secretary, quarterly["id"])
+        runs.close_round(runtime, secretary, quarterly["id"])
     spent["quarterly closes"] = len(seen)
     assert deliver_dossiers(runtime) == len(recognised)
 
     with statements(runtime) as seen:
-        provincial = services.open_round(runtime, province, {"council": PROVINCIAL, "kind": "provincial",
+        provincial = runs.open_round(runtime, province, {"council": PROVINCIAL, "kind": "provincial",
                                                              "period": str(quarter)})
     spent["provincial opens"] = len(seen)
     assert len(provincial["candidates"]) == len(recognised)
     cast(runtime, provincial["id"], PROVINCIAL_MEMBERS, provincial_approvals)
     with statements(runtime) as seen:
-        final = services.close_round(runtime, province, provincial["id"])
+        final = runs.close_round(runtime, province, provincial["id"])
     spent["provincial closes"] = len(seen)
     return spent, final
 
@@ -212,7 +212,7 @@ def test_openings_and_closes_do_not_grow_with_the_candidates(any_runtime: Runtim
         assert [c["selected"] for c in rows] == [i < 2 for i in range(n)]
         assert [c["passed"] for c in rows] == [provincial_approvals(i) >= 9 for i in range(n)]
         assert [c["ratio"] for c in rows] == [f"{provincial_approvals(i)}/11" for i in range(n)]
-        runoff = services.get_round_view(any_runtime, result["runoff"])
+        runoff = runs.get_round_view(any_runtime, result["runoff"])
         tied = [c["deed_id"] for i, c in enumerate(rows) if provincial_approvals(i) == 10]
         assert [c["deed_id"] for c in runoff["candidates"]] == tied
         assert runoff["kind"] == "runoff" and runoff["entitled"] == len(PROVINCIAL_MEMBERS)

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from services.council import services
+from services.council import runs
 from services.council.config import CouncilConfig, config_of, configure
 from services.council.domain.rounds import Calendar
 from services.council.worker import OPEN_DUE_ROUNDS, create_worker
@@ -32,10 +32,10 @@ NOW = dt.datetime(2025, 7, 2, 9, 0, tzinfo=TZ)
 
 
 def test_the_calendar_opens_monthly_quarterly_and_provincial_rounds(runtime) -> None:
-    opened = services.open_due_rounds(runtime, now=NOW)
+    opened = runs.open_due_rounds(runtime, now=NOW)
     assert len(opened) == 15  # every unit council, for June
-    assert services.open_due_rounds(runtime, now=NOW) == []
-    monthly = {services.get_round_view(runtime, r)["council"]: services.get_round_view(runtime, r) for r in opened}
+    assert runs.open_due_rounds(runtime, now=NOW) == []
+    monthly = {runs.get_round_view(runtime, r)["council"]: runs.get_round_view(runtime, r) for r in opened}
     mine = monthly["HD-CATP-GN"]
     assert (mine["kind"], mine["period"], mine["status"]) == ("monthly", "2025-06", "opening")
     assert mine["closes_at"] == "2025-07-07T17:00:00+07:00"
@@ -43,29 +43,29 @@ def test_the_calendar_opens_monthly_quarterly_and_provincial_rounds(runtime) -> 
 
     deed = deed_copy(month="2025-06")
     deliver(runtime, IntroductionsClosed(round_id=mine["id"], unit=UNIT, month="2025-06", recorded=1, deeds=[deed]))
-    rnd = services.get_round_view(runtime, mine["id"])
+    rnd = runs.get_round_view(runtime, mine["id"])
     for m in MEMBERS:
-        services.cast_ballot(runtime, Principal("council_member", m), rnd["id"], {rnd["candidates"][0]["id"]: "approve"},
+        runs.cast_ballot(runtime, Principal("council_member", m), rnd["id"], {rnd["candidates"][0]["id"]: "approve"},
                              now=NOW + dt.timedelta(minutes=5))
-    services.close_round(runtime, Principal("unit_secretary", SECRETARY), rnd["id"], now=NOW + dt.timedelta(minutes=10))
+    runs.close_round(runtime, Principal("unit_secretary", SECRETARY), rnd["id"], now=NOW + dt.timedelta(minutes=10))
 
     # The quarter's last monthly round has closed: the unit's quarterly round opens (and only it).
     later = NOW + dt.timedelta(hours=1)
-    (quarterly_id,) = services.open_due_rounds(runtime, now=later)
-    quarterly = services.get_round_view(runtime, quarterly_id)
+    (quarterly_id,) = runs.open_due_rounds(runtime, now=later)
+    quarterly = runs.get_round_view(runtime, quarterly_id)
     assert (quarterly["kind"], quarterly["period"], quarterly["status"]) == ("quarterly", "2025-Q2", "open")
     assert [c["deed_id"] for c in quarterly["candidates"]] == [deed["id"]]
     assert quarterly["closes_at"] == "2025-07-16T00:00:00+07:00"
     for m in MEMBERS:
-        services.cast_ballot(runtime, Principal("council_member", m), quarterly_id,
+        runs.cast_ballot(runtime, Principal("council_member", m), quarterly_id,
                              {quarterly["candidates"][0]["id"]: "approve"}, now=later)
-    services.close_round(runtime, Principal("unit_secretary", SECRETARY), quarterly_id, now=later)
+    runs.close_round(runtime, Principal("unit_secretary", SECRETARY), quarterly_id, now=later)
     assert deliver_dossiers(runtime) == 1
-    assert services.open_due_rounds(runtime, now=later) == []  # the province waits for the deadline
+    assert runs.open_due_rounds(runtime, now=later) == []  # the province waits for the deadline
 
     after_deadline = dt.datetime(2025, 7, 16, 0, 0, 1, tzinfo=TZ)
-    (provincial_id,) = services.open_due_rounds(runtime, now=after_deadline)
-    provincial = services.get_round_view(runtime, provincial_id)
+    (provincial_id,) = runs.open_due_rounds(runtime, now=after_deadline)
+    provincial = runs.get_round_view(runtime, provincial_id)
     assert (provincial["council"], provincial["kind"], provincial["period"]) == ("HD-CAT", "provincial", "2025-Q2")
     assert provincial["closes_at"] == "2025-08-01T00:00:00+07:00"
     assert [c["deed_id"] for c in provincial["candidates"]] == [deed["id"]]
@@ -87,5 +87,5 @@ def test_the_calendar_is_a_setting(runtime) -> None:
     configure(runtime, cfg)
     assert OPEN_DUE_ROUNDS in create_worker(runtime=runtime).conf.beat_schedule
     runtime.db.after_commit.clear()
-    opened = services.open_due_rounds(runtime, now=NOW)
-    assert services.get_round_view(runtime, opened[0])["closes_at"] == "2025-07-05T09:00:00+07:00"
+    opened = runs.open_due_rounds(runtime, now=NOW)
+    assert runs.get_round_view(runtime, opened[0])["closes_at"] == "2025-07-05T09:00:00+07:00"

@@ -9,13 +9,14 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from services.council import services
+from services.council import runs
 from services.council.orm import candidate_results, rounds, tallies
 from services.council.worker import CLOSE_DUE_ROUNDS, create_worker
 from shared import clock
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.http import as_problem
+from shared.refusals import Refused
 from tests.council.conftest import COUNCIL, MEMBERS, SECRETARY, deed_copy, open_monthly, outbox_messages, vote
 
 # shared.consumer.consumer registers its tasks as Celery "shared" tasks, so a second worker app
@@ -44,13 +45,13 @@ def test_two_concurrent_closes_make_one_tally(client, runtime, secretary, member
     def close() -> None:
         barrier.wait()
         try:
-            outcomes.append(services.close_round(runtime, who, rnd["id"]))
-        except services.Refused as exc:
+            outcomes.append(runs.close_round(runtime, who, rnd["id"]))
+        except Refused as exc:
             outcomes.append(as_problem(exc).status)
 
     def sweep() -> None:
         barrier.wait()
-        outcomes.append(services.close_due_rounds(runtime, now=utcnow() + dt.timedelta(days=60)))
+        outcomes.append(runs.close_due_rounds(runtime, now=utcnow() + dt.timedelta(days=60)))
 
     threads = [threading.Thread(target=close), threading.Thread(target=close),
                threading.Thread(target=sweep), threading.Thread(target=sweep)]
@@ -73,10 +74,10 @@ def test_the_sweep_closes_rounds_past_their_deadline_once(client, runtime, secre
                          closes_at=clock.isoformat(utcnow() + dt.timedelta(hours=5)))
     for m in MEMBERS[:6]:  # one member never votes: only the deadline closes it
         vote(client, soon, members[m], "approve")
-    assert services.close_due_rounds(runtime) == []
+    assert runs.close_due_rounds(runtime) == []
     at = utcnow() + dt.timedelta(hours=1, seconds=1)
-    assert services.close_due_rounds(runtime, now=at) == [soon["id"]]
-    assert services.close_due_rounds(runtime, now=at) == []
+    assert runs.close_due_rounds(runtime, now=at) == [soon["id"]]
+    assert runs.close_due_rounds(runtime, now=at) == []
     assert status_of(runtime, soon["id"]) == "closed" and status_of(runtime, later["id"]) == "open"
     result = client.get(f"/api/v1/rounds/{soon['id']}/result").get_json()
     (c,) = result["candidates"]
@@ -91,7 +92,7 @@ def test_a_sweep_that_was_down_catches_up(client, runtime, secretary) -> None:
         period = _previous(n)
         ids.append(open_monthly(client, secretary, runtime, [deed_copy(month=period)], period=period,
                                 closes_at=clock.isoformat(utcnow() + dt.timedelta(hours=hours)))["id"])
-    closed = services.close_due_rounds(runtime, now=utcnow() + dt.timedelta(days=1))
+    closed = runs.close_due_rounds(runtime, now=utcnow() + dt.timedelta(days=1))
     assert closed == ids
     assert count(runtime, tallies) == 3
 
@@ -132,9 +133,9 @@ def test_the_secretary_may_close_after_the_deadline_without_every_ballot(client,
     vote(client, rnd, members[MEMBERS[0]], "approve")
     who = Principal("unit_secretary", SECRETARY)
     later = utcnow() + dt.timedelta(minutes=6)
-    result = services.close_round(runtime, who, rnd["id"], now=later)
+    result = runs.close_round(runtime, who, rnd["id"], now=later)
     assert result["status"] == "closed"
-    assert services.close_due_rounds(runtime, now=later) == []
+    assert runs.close_due_rounds(runtime, now=later) == []
     assert COUNCIL in client.get(f"/api/v1/rounds/{rnd['id']}", headers=secretary).get_json()["council"]
 
 

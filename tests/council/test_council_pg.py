@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from services.council import services
+from services.council import runs
 from services.council.app import create_app
 from services.council.orm import candidate_results, decisions, tallies, voters, votes
 from shared.auth import Principal
@@ -19,6 +19,7 @@ from shared.config import Settings
 from shared.db import utcnow
 from shared.http import as_problem
 from shared.messages import IntroductionsClosed
+from shared.refusals import Refused
 from shared.runtime import Runtime
 from tests.council.conftest import (
     COUNCIL,
@@ -48,10 +49,10 @@ def open_round(runtime: Runtime, unit: str, council: str, secretary: str, month:
     data = {"council": council, "kind": "monthly", "period": month}
     if closes_at:
         data["closes_at"] = closes_at
-    rnd = services.open_round(runtime, Principal("unit_secretary", secretary), data)
+    rnd = runs.open_round(runtime, Principal("unit_secretary", secretary), data)
     deeds = [deed_copy(unit=unit, month=month, author={"officer": f"{unit}-0020", "name": "X"}) for _ in range(n)]
     deliver(runtime, IntroductionsClosed(round_id=rnd["id"], unit=unit, month=month, recorded=n, deeds=deeds))
-    return services.get_round_view(runtime, rnd["id"])
+    return runs.get_round_view(runtime, rnd["id"])
 
 
 def count(runtime: Runtime, table: sa.Table) -> int:
@@ -60,7 +61,7 @@ def count(runtime: Runtime, table: sa.Table) -> int:
 
 
 def test_the_api_on_postgresql(pg_runtime: Runtime) -> None:
-    assert services.load_org(pg_runtime, pg_runtime.orgs.require().document) is False
+    assert runs.load_org(pg_runtime, pg_runtime.orgs.require().document) is False
     client = create_app(runtime=pg_runtime).test_client()
     sec = issue(pg_runtime, "unit_secretary", SECRETARY)
     r = client.post("/api/v1/rounds", json={"council": COUNCIL, "kind": "monthly", "period": this_month()}, headers=sec)
@@ -117,7 +118,7 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
                                              closes_at=soon)))
     for unit, rnd in rounds_:
         for member in org.councils[unit.council].members:
-            services.cast_ballot(pg_runtime, Principal("council_member", member), rnd["id"],
+            runs.cast_ballot(pg_runtime, Principal("council_member", member), rnd["id"],
                                  {rnd["candidates"][0]["id"]: "approve"})
     later = soon + dt.timedelta(seconds=1)
     barrier = threading.Barrier(6)
@@ -126,7 +127,7 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
     def sweep() -> None:
         barrier.wait()
         try:
-            services.close_due_rounds(pg_runtime, now=later)
+            runs.close_due_rounds(pg_runtime, now=later)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -134,8 +135,8 @@ def test_concurrent_closes_and_sweeps_tally_once(pg_runtime: Runtime) -> None:
         barrier.wait()
         for unit, rnd in rounds_:
             try:
-                services.close_round(pg_runtime, Principal("unit_secretary", unit.secretary), rnd["id"])
-            except services.Refused as exc:
+                runs.close_round(pg_runtime, Principal("unit_secretary", unit.secretary), rnd["id"])
+            except Refused as exc:
                 assert as_problem(exc).status == 409
 
     threads = [threading.Thread(target=sweep) for _ in range(4)] + [threading.Thread(target=close_all) for _ in range(2)]
@@ -164,9 +165,9 @@ def test_concurrent_openings_make_one_round(pg_runtime: Runtime) -> None:
     def open_it() -> None:
         barrier.wait()
         try:
-            outcomes.append(services.open_round(pg_runtime, who, {"council": COUNCIL, "kind": "monthly",
+            outcomes.append(runs.open_round(pg_runtime, who, {"council": COUNCIL, "kind": "monthly",
                                                                   "period": this_month()})["id"])
-        except services.Refused as exc:
+        except Refused as exc:
             outcomes.append(as_problem(exc).status)
 
     threads = [threading.Thread(target=open_it) for _ in range(4)]

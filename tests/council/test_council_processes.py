@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.council import services
+from services.council import runs
 from services.council.orm import tallies
 from shared.auth import Principal
 from shared.clock import Month
@@ -104,7 +104,7 @@ def falling_due(runtime: Runtime, n: int, first: dt.datetime, spacing: float) ->
         due = first + dt.timedelta(seconds=spacing * i)
         rnd = open_round(runtime, unit.code, unit.council, unit.secretary, month, closes_at=due)
         for member in org.councils[unit.council].members[:6]:
-            services.cast_ballot(runtime, Principal("council_member", member), rnd["id"],
+            runs.cast_ballot(runtime, Principal("council_member", member), rnd["id"],
                                  {rnd["candidates"][0]["id"]: "approve"})
         opened.append((rnd["id"], due))
     return opened

@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.council import services
+from services.council import runs
 from services.council.domain.ranking import Standing, select
 from services.council.domain.tally import CHOICES, Count, count_ballots, passes
 from shared.auth import Principal
@@ -100,20 +100,20 @@ def test_recounting_the_published_ballots_gives_the_published_result_and_the_clo
         for a in authors:  # an author index below 7 is a council member (R17)
             code = members[a] if a < 7 else f"{unit.code}-0020"
             deeds.append(deed_copy(unit=unit.code, month=month, author={"officer": code, "name": code}))
-        rnd = services.open_round(runtime, secretary, {"council": unit.council, "kind": "monthly", "period": month})
+        rnd = runs.open_round(runtime, secretary, {"council": unit.council, "kind": "monthly", "period": month})
         deliver(runtime, IntroductionsClosed(round_id=rnd["id"], unit=unit.code, month=month, recorded=len(deeds),
                                              deeds=deeds))
-        rnd = services.get_round_view(runtime, rnd["id"])
+        rnd = runs.get_round_view(runtime, rnd["id"])
         for member, choices in zip(members, plan, strict=True):
             if choices is None:
                 continue
             ballot = {c["id"]: ch for c, ch, d in zip(rnd["candidates"], choices, deeds, strict=False)
                       if d["author"]["officer"] != member}
             if ballot:
-                services.cast_ballot(runtime, Principal("council_member", member), rnd["id"], ballot)
+                runs.cast_ballot(runtime, Principal("council_member", member), rnd["id"], ballot)
         closing = dt.datetime.fromisoformat(rnd["closes_at"]) + dt.timedelta(seconds=1)
-        answer = services.close_round(runtime, secretary, rnd["id"], now=closing)
-        result = services.read_result(runtime, lambda: secretary, rnd["id"])  # public once closed
+        answer = runs.close_round(runtime, secretary, rnd["id"], now=closing)
+        result = runs.read_result(runtime, lambda: secretary, rnd["id"])  # public once closed
         # The close answers with what it counted, not a read-back: it must be what is stored.
         assert answer == result
         assert result["status"] == "closed"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.council import services
+from services.council import runs, services
 from shared import clock
 from shared.clock import Month, Quarter
 from shared.ids import new_id
@@ -143,7 +143,7 @@ def test_provincial_round_caps_ranks_and_runs_off_the_tied(client, runtime, auth
                                                              org_document) -> None:
     doc = copy.deepcopy(org_document)
     doc["province"]["council"]["cap_per_quarter"] = 2
-    assert services.load_org(runtime, doc) is True
+    assert runs.load_org(runtime, doc) is True
     q = last_quarter()
     deeds = recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q)
     deeds += recognised_and_proposed(client, runtime, auth, "CAH-DM", 2, q)
@@ -188,7 +188,7 @@ def test_provincial_round_caps_ranks_and_runs_off_the_tied(client, runtime, auth
 def test_a_runoff_that_ties_again_runs_off_again(client, runtime, auth, province, province_voters, org_document) -> None:
     doc = copy.deepcopy(org_document)
     doc["province"]["council"]["cap_per_quarter"] = 1
-    services.load_org(runtime, doc)
+    runs.load_org(runtime, doc)
     q = last_quarter()
     a, b = (x["id"] for x in recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q))
     prov = open_round(client, province, PROVINCIAL, "provincial", str(q)).get_json()
@@ -206,7 +206,7 @@ def test_a_runoff_that_ties_again_runs_off_again(client, runtime, auth, province
 def test_runoffs_close_by_schedule_too(client, runtime, auth, province, province_voters, org_document) -> None:
     doc = copy.deepcopy(org_document)
     doc["province"]["council"]["cap_per_quarter"] = 1
-    services.load_org(runtime, doc)
+    runs.load_org(runtime, doc)
     q = last_quarter()
     a, b = (x["id"] for x in recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q))
     prov = open_round(client, province, PROVINCIAL, "provincial", str(q)).get_json()
@@ -215,7 +215,7 @@ def test_runoffs_close_by_schedule_too(client, runtime, auth, province, province
     runoff = client.get(f"/api/v1/rounds/{runoff_id}", headers=province).get_json()
     ballot_round(client, runoff, province_voters[:10], {a: 9, b: 8})
     after = dt.datetime.fromisoformat(runoff["closes_at"]) + dt.timedelta(seconds=1)
-    assert services.close_due_rounds(runtime, now=after) == [runoff_id]
+    assert runs.close_due_rounds(runtime, now=after) == [runoff_id]
     result = client.get(f"/api/v1/rounds/{runoff_id}/result").get_json()
     assert {x["deed_id"] for x in result["candidates"] if x["selected"]} == {a}
 

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from services.council import services
+from services.council import runs
 from services.council.app import create_app
 from services.council.orm import voters, votes
 from shared import clock
@@ -22,6 +22,7 @@ from shared.auth import Principal
 from shared.clock import Month
 from shared.db import utcnow
 from shared.http import as_problem
+from shared.refusals import Refused
 from shared.runtime import Runtime
 from tests.council.conftest import (
     COUNCIL,
@@ -76,8 +77,8 @@ def test_the_secretary_moves_the_deadline_of_an_open_round(client, runtime, secr
     # Brought forward: the schedule closes it at the new deadline (R20).
     soon = utcnow() + dt.timedelta(minutes=5)
     assert client.patch(path, json={"closes_at": clock.isoformat(soon)}, headers=secretary).status_code == 200
-    assert services.close_due_rounds(runtime, now=soon - dt.timedelta(seconds=1)) == []
-    assert services.close_due_rounds(runtime, now=soon + dt.timedelta(seconds=1)) == [rnd["id"]]
+    assert runs.close_due_rounds(runtime, now=soon - dt.timedelta(seconds=1)) == []
+    assert runs.close_due_rounds(runtime, now=soon + dt.timedelta(seconds=1)) == [rnd["id"]]
     closed = client.patch(path, json={"closes_at": in_future(days=1)}, headers=secretary)
     assert closed.status_code == 409 and closed.mimetype == PROBLEM
 
@@ -125,7 +126,7 @@ def test_the_calendar_leaves_a_cancelled_period_to_its_secretary(client, runtime
     month = earlier_month()
     rnd = open_monthly(client, secretary, runtime, [deed_copy(month=month)], period=month)
     assert client.post(f"/api/v1/rounds/{rnd['id']}/cancel", headers=secretary).status_code == 200
-    opened = services.open_due_rounds(runtime)
+    opened = runs.open_due_rounds(runtime)
     assert opened  # the other councils' rounds of that month
     mine = client.get(f"/api/v1/rounds?council={COUNCIL}&period={month}", headers=secretary).get_json()["items"]
     assert [(x["id"], x["status"]) for x in mine] == [(rnd["id"], "cancelled")]
@@ -180,8 +181,8 @@ def test_a_runoff_opened_by_a_close_is_not_the_secretarys_to_cancel(runtime) -> 
             status="open", opens_at=now, closes_at=now + dt.timedelta(days=1), created_at=now, opened_by="system",
             threshold_percent=80, base="entitled", cap=None, open_ballots=False, entitled=7, paper=False))
         uow.commit()
-    with pytest.raises(services.Refused) as refused:
-        services.cancel_round(runtime, Principal("unit_secretary", SECRETARY), "runoff-1")
+    with pytest.raises(Refused) as refused:
+        runs.cancel_round(runtime, Principal("unit_secretary", SECRETARY), "runoff-1")
     assert as_problem(refused.value).status == 409
 
 

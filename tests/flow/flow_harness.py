@@ -17,7 +17,7 @@ from services.book import app as book_app
 from services.book import services as book_services
 from services.book import worker as book_worker
 from services.council import app as council_app
-from services.council import services as council_services
+from services.council import runs as council_runs
 from services.council import worker as council_worker
 from services.intake import app as intake_app
 from services.intake import services as intake_services
@@ -31,7 +31,7 @@ from shared.tables import inbox, outbox, parked_messages
 
 SERVICES = {
     "intake": (intake_app, intake_services, intake_worker),
-    "council": (council_app, council_services, council_worker),
+    "council": (council_app, council_runs, council_worker),
     "book": (book_app, book_services, book_worker),
 }
 
@@ -89,8 +89,8 @@ class Flow:
         """A round opened as R21's calendar opens it: a month it finds with nothing introduced
         closes, empty, once intake answers (a secretary's would be refused, API.md)."""
         who = Principal("unit_secretary", secretary)
-        return council_services.open_round(self.runtimes["council"], who,
-                                           {"council": council, "kind": kind, "period": period}, opened_by="calendar")
+        return council_runs.open_round(self.runtimes["council"], who,
+                                       {"council": council, "kind": kind, "period": period}, opened_by="calendar")
 
     # -- messages ---------------------------------------------------------------------------------
     def pending(self, type_: str | None = None) -> list[dict[str, Any]]:

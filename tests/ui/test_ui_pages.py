@@ -9,7 +9,7 @@ import pytest
 from ui_helpers import MEMBERS, PROVINCE_SECRETARY, SECRETARY, deed_copy, open_monthly, this_month
 from werkzeug.test import Client as FlaskClient
 
-from services.council import services
+from services.council import runs
 from services.council.domain.ballots import vote_receipt
 from shared.auth import Principal
 from shared.runtime import Runtime
@@ -45,7 +45,7 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
     html = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
     assert "Cứu bé gái đuối nước ở hồ Tây" in html and "Trung uý Võ Xuân Giang" in html
     assert f"/api/v1/deeds/{month_deeds[0]['id']}/evidence/{'ab' * 32}" in html and "ảnh JPEG, 47 KB" in html
-    cands = services.get_round_view(runtime, round_id)["candidates"]
+    cands = runs.get_round_view(runtime, round_id)["candidates"]
     token = form_token(html)
 
     # Missing a choice: the form comes back with the reason, nothing is cast.
@@ -53,14 +53,14 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
                                                            f"choice-{cands[0]['id']}": "approve"})
     assert resp.status_code == 422
     assert "Phiếu chưa đủ" in resp.get_data(as_text=True)
-    assert services.get_round_view(runtime, round_id)["voted"] == 0
+    assert runs.get_round_view(runtime, round_id)["voted"] == 0
 
     choices = {f"choice-{cands[0]['id']}": "approve", f"choice-{cands[1]['id']}": "abstain"}
     review = client.post(f"/ballot/rounds/{round_id}", data={"csrf_token": token, "step": "review", **choices})
     assert review.status_code == 200
     text = review.get_data(as_text=True)
     assert "Xác nhận bỏ phiếu" in text and "Không biểu quyết" in text
-    assert services.get_round_view(runtime, round_id)["voted"] == 0
+    assert runs.get_round_view(runtime, round_id)["voted"] == 0
 
     cast = client.post(f"/ballot/rounds/{round_id}", data={"csrf_token": token, "step": "confirm", **choices})
     assert cast.status_code == 201
@@ -70,7 +70,7 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
     assert shown == [vote_receipt(receipt, c["id"]) for c in cands]
     assert "Không biểu quyết" not in cast.get_data(as_text=True)
     assert cast.headers["Cache-Control"] == "no-store"
-    assert services.get_round_view(runtime, round_id)["voted"] == 1
+    assert runs.get_round_view(runtime, round_id)["voted"] == 1
 
     again = client.post(f"/ballot/rounds/{round_id}", data={"csrf_token": token, "step": "confirm", **choices})
     assert again.status_code == 409
@@ -79,9 +79,9 @@ def test_a_member_signs_in_reviews_confirms_and_gets_a_receipt(client: FlaskClie
 
     # Each vote is found in the published list once the round closes (R19).
     for member in MEMBERS[1:]:
-        services.cast_ballot(runtime, Principal("council_member", member), round_id,
+        runs.cast_ballot(runtime, Principal("council_member", member), round_id,
                              {c["id"]: "approve" for c in cands})
-    result = services.close_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
+    result = runs.close_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
     for code, (cid, choice) in zip(shown, ((cands[0]["id"], "approve"), (cands[1]["id"], "abstain")), strict=True):
         assert {"receipt": code, "choices": {cid: choice}} in result["ballots"]
     closed = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
@@ -103,12 +103,12 @@ def services_month(runtime: Runtime) -> str:
 
 def test_a_forged_form_and_a_stranger_are_refused(client: FlaskClient, runtime: Runtime, site) -> None:  # noqa: ANN001
     round_id = open_monthly(runtime, [deed_copy("Giúp dân chống lũ", AUTHOR, this_month())])
-    cand = services.get_round_view(runtime, round_id)["candidates"][0]
+    cand = runs.get_round_view(runtime, round_id)["candidates"][0]
     sign_in(client, MEMBERS[1])
     forged = client.post(f"/ballot/rounds/{round_id}", data={"csrf_token": "0" * 40, "step": "confirm",
                                                              f"choice-{cand['id']}": "approve"})
     assert forged.status_code == 403 and "mã chống giả mạo" in forged.get_data(as_text=True)
-    assert services.get_round_view(runtime, round_id)["voted"] == 0
+    assert runs.get_round_view(runtime, round_id)["voted"] == 0
 
     other = site.client()
     sign_in(other, "CAH-CJ-0001")
@@ -128,7 +128,7 @@ def test_the_author_on_the_council_is_recused(client: FlaskClient, runtime: Runt
 def test_a_cancelled_round_says_so_and_takes_no_ballot(client: FlaskClient, runtime: Runtime) -> None:
     """R20a: a round its secretary cancelled is shown as such, with no choice to make."""
     round_id = open_monthly(runtime, [deed_copy("Giúp dân chống lũ", AUTHOR, this_month())])
-    services.cancel_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
+    runs.cancel_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
     sign_in(client, MEMBERS[1])
     html = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
     assert "Phiên đã bị huỷ" in html and 'type="radio"' not in html
@@ -148,10 +148,10 @@ def test_a_wrong_password_is_refused_and_a_page_of_another_role_too(client: Flas
 def test_the_dashboard_shows_every_unit_month_by_month(client: FlaskClient, runtime: Runtime, site) -> None:  # noqa: ANN001
     month = this_month()
     round_id = open_monthly(runtime, [deed_copy("Bắt quả tang đối tượng trộm xe máy", AUTHOR, month)], month)
-    cand = services.get_round_view(runtime, round_id)["candidates"][0]
+    cand = runs.get_round_view(runtime, round_id)["candidates"][0]
     for member in MEMBERS:
-        services.cast_ballot(runtime, Principal("council_member", member), round_id, {cand["id"]: "approve"})
-    services.close_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
+        runs.cast_ballot(runtime, Principal("council_member", member), round_id, {cand["id"]: "approve"})
+    runs.close_round(runtime, Principal("unit_secretary", SECRETARY), round_id)
     from shared.clock import Month
 
     quarter = str(Month.parse(month).quarter)

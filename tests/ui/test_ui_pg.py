@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from ui_helpers import MEMBERS, PROVINCE_SECRETARY, SECRETARY, deed_copy, open_monthly, this_month
 
-from services.council import services
+from services.council import runs
 from shared.auth import Principal
 from shared.clock import Month
 from shared.config import Settings
@@ -32,7 +32,7 @@ def test_a_ballot_through_the_page_and_the_dashboard_on_postgresql(pg_site: Site
     month = this_month()
     author = {"officer": "CAH-DM-0010", "name": "Trung uý Võ Xuân Giang"}
     round_id = open_monthly(pg_runtime, [deed_copy("Giúp đồng bào M'Nông dựng lại nhà sau lốc xoáy", author, month)])
-    cand = services.get_round_view(pg_runtime, round_id)["candidates"][0]
+    cand = runs.get_round_view(pg_runtime, round_id)["candidates"][0]
     client = pg_site.sign_in_page(MEMBERS[0])
     html = client.get(f"/ballot/rounds/{round_id}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
@@ -43,8 +43,8 @@ def test_a_ballot_through_the_page_and_the_dashboard_on_postgresql(pg_site: Site
                                                             f"choice-{cand['id']}": "approve"})
     assert again.status_code == 409
     for member in MEMBERS[1:]:
-        services.cast_ballot(pg_runtime, Principal("council_member", member), round_id, {cand["id"]: "approve"})
-    services.close_round(pg_runtime, Principal("unit_secretary", SECRETARY), round_id)
+        runs.cast_ballot(pg_runtime, Principal("council_member", member), round_id, {cand["id"]: "approve"})
+    runs.close_round(pg_runtime, Principal("unit_secretary", SECRETARY), round_id)
 
     board = pg_site.sign_in_page(PROVINCE_SECRETARY)
     page = board.get(f"/dashboard/?quarter={Month.parse(month).quarter}")

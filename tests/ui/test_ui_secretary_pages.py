@@ -13,7 +13,7 @@ import pytest
 from ui_helpers import COUNCIL, MEMBERS, PROVINCE_SECRETARY, SECRETARY, deed_copy, open_monthly, this_month
 from werkzeug.test import Client as FlaskClient
 
-from services.council import services
+from services.council import runs
 from shared import clock
 from shared.auth import Principal
 from shared.runtime import Runtime
@@ -65,7 +65,7 @@ def test_the_secretary_opens_a_round_and_a_bad_one_is_refused_next_to_its_field(
     opened = c.post("/rounds/", data={"csrf_token": token, "kind": "monthly", "period": this_month()})
     assert opened.status_code == 303
     round_id = opened.headers["Location"].split("/rounds/")[1].split("?")[0]
-    view = services.get_round_view(runtime, round_id)
+    view = runs.get_round_view(runtime, round_id)
     assert view["council"] == COUNCIL and view["kind"] == "monthly" and view["period"] == this_month()
 
     again = c.post("/rounds/", data={"csrf_token": token, "kind": "monthly", "period": this_month()})
@@ -80,8 +80,8 @@ def test_the_secretary_sees_how_many_voted_moves_the_deadline_and_closes(site: S
     deeds = [deed_copy("Cứu bé gái đuối nước ở hồ Tây", AUTHOR, this_month()),
              deed_copy("Trả lại ví cho người đánh rơi", AUTHOR, this_month())]
     round_id = open_monthly(runtime, deeds)
-    cands = services.get_round_view(runtime, round_id)["candidates"]
-    services.cast_ballot(runtime, Principal("council_member", MEMBERS[0]), round_id,
+    cands = runs.get_round_view(runtime, round_id)["candidates"]
+    runs.cast_ballot(runtime, Principal("council_member", MEMBERS[0]), round_id,
                          {c["id"]: "approve" for c in cands})
     c, token = secretary(site)
     assert f"/rounds/{round_id}" in c.get("/rounds/").get_data(as_text=True)
@@ -101,7 +101,7 @@ def test_the_secretary_sees_how_many_voted_moves_the_deadline_and_closes(site: S
     later = (clock.today() + dt.timedelta(days=20)).isoformat()
     moved = c.post(f"/rounds/{round_id}/deadline", data={"csrf_token": token, "closes_at": f"{later}T16:30"})
     assert moved.status_code == 303
-    view = services.get_round_view(runtime, round_id)
+    view = runs.get_round_view(runtime, round_id)
     assert clock.local(dt.datetime.fromisoformat(view["closes_at"])).strftime("%Y-%m-%dT%H:%M") == f"{later}T16:30"
     assert "Đã gia hạn phiên." in c.get(moved.headers["Location"]).get_data(as_text=True)
 
@@ -112,7 +112,7 @@ def test_the_secretary_sees_how_many_voted_moves_the_deadline_and_closes(site: S
     assert early.status_code == 409 and "R20" in field_error(early.get_data(as_text=True), "close")
 
     for member in MEMBERS[1:]:
-        services.cast_ballot(runtime, Principal("council_member", member), round_id,
+        runs.cast_ballot(runtime, Principal("council_member", member), round_id,
                              {cands[0]["id"]: "approve", cands[1]["id"]: "reject"})
     closed = c.post(f"/rounds/{round_id}/close", data={"csrf_token": token})
     assert closed.status_code == 303
@@ -133,14 +133,14 @@ def test_a_round_opened_by_mistake_is_cancelled(site: Site, runtime: Runtime) ->
     c, token = secretary(site)
     done = c.post(f"/rounds/{round_id}/cancel", data={"csrf_token": token})
     assert done.status_code == 303
-    assert services.get_round_view(runtime, round_id)["status"] == "cancelled"
+    assert runs.get_round_view(runtime, round_id)["status"] == "cancelled"
     html = c.get(done.headers["Location"]).get_data(as_text=True)
     assert "Đã huỷ phiên" in html and "Đóng phiên" not in html
 
 
 def test_paper_ballots_are_entered_ballot_by_ballot_and_a_bad_count_is_refused(site: Site, runtime: Runtime) -> None:
     round_id = open_monthly(runtime, [deed_copy("Giúp dân chống lũ", AUTHOR, this_month())])
-    cid = services.get_round_view(runtime, round_id)["candidates"][0]["id"]
+    cid = runs.get_round_view(runtime, round_id)["candidates"][0]["id"]
     c, token = secretary(site)
     first = c.get(f"/rounds/{round_id}/paper")
     assert first.status_code == 200 and 'for="voters"' in first.get_data(as_text=True)
@@ -154,14 +154,14 @@ def test_paper_ballots_are_entered_ballot_by_ballot_and_a_bad_count_is_refused(s
     text = too_many.get_data(as_text=True)
     assert "vượt số thành viên" in field_error(text, "voters")
     assert 'value="9"' in text and text.count('<option value="approve" selected>') == 7  # kept
-    assert services.get_round_view(runtime, round_id)["voted"] == 0
+    assert runs.get_round_view(runtime, round_id)["voted"] == 0
 
     ok = c.post(f"/rounds/{round_id}/paper", data={"csrf_token": token, "voters": "7", "ballots": "7", **ballots})
     assert ok.status_code == 303
-    assert services.get_round_view(runtime, round_id)["voted"] == 7
+    assert runs.get_round_view(runtime, round_id)["voted"] == 7
     closed = c.post(f"/rounds/{round_id}/close", data={"csrf_token": token})
     assert closed.status_code == 303
-    result = services.read_result(runtime, lambda: SEC, round_id)
+    result = runs.read_result(runtime, lambda: SEC, round_id)
     assert result["candidates"][0]["approve"] == 7 and result["candidates"][0]["selected"]
 
 
@@ -177,6 +177,6 @@ def test_only_the_councils_secretary_runs_its_rounds(site: Site, runtime: Runtim
     assert f"/rounds/{round_id}" not in page.get_data(as_text=True)  # the province runs its own council's
     refused = province.get(f"/rounds/{round_id}")
     assert refused.status_code == 403
-    assert services.get_round_view(runtime, round_id)["status"] == "open"
+    assert runs.get_round_view(runtime, round_id)["status"] == "open"
     nobody = site.client()
     assert nobody.get("/rounds/").status_code == 303

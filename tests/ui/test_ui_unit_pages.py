@@ -13,7 +13,7 @@ from ui_helpers import MEMBERS, PROVINCE_SECRETARY, SECRETARY, UNIT, deed_copy, 
 from werkzeug.test import Client as FlaskClient
 
 from services.book import queries as book_queries
-from services.council import services
+from services.council import runs
 from shared.auth import Principal
 from tests.book.book_helpers import deed_copy as book_deed
 from tests.book.book_helpers import deliver, inscribe_command
@@ -42,10 +42,10 @@ def field_error(html: str, field: str) -> str:
 def test_the_unit_page_shows_the_months_figures_and_gives_the_report(site: Site) -> None:
     council = site.runtimes["council"]
     round_id = open_monthly(council, [deed_copy("Cứu bé gái đuối nước ở hồ Tây", AUTHOR, this_month())])
-    cand = services.get_round_view(council, round_id)["candidates"][0]
+    cand = runs.get_round_view(council, round_id)["candidates"][0]
     for member in MEMBERS:
-        services.cast_ballot(council, Principal("council_member", member), round_id, {cand["id"]: "approve"})
-    services.close_round(council, Principal("unit_secretary", SECRETARY), round_id)
+        runs.cast_ballot(council, Principal("council_member", member), round_id, {cand["id"]: "approve"})
+    runs.close_round(council, Principal("unit_secretary", SECRETARY), round_id)
 
     c = signed_in(site, SECRETARY)
     page = c.get("/unit/")

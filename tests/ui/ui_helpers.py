@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.council import services
+from services.council import runs, services
 from shared import clock
 from shared.auth import Principal, new_token, store_token
 from shared.clock import Month
@@ -52,9 +52,9 @@ def deed_copy(title: str, author: dict[str, str], month: str, evidence: list[dic
 def open_monthly(runtime: Runtime, deeds: list[dict[str, Any]], month: str | None = None) -> str:
     """Open a monthly round of HD-CAH-DM and answer its handshake as intake would."""
     month = month or this_month()
-    view = services.open_round(runtime, Principal("unit_secretary", SECRETARY),
+    view = runs.open_round(runtime, Principal("unit_secretary", SECRETARY),
                                {"council": COUNCIL, "kind": "monthly", "period": month})
     msg = IntroductionsClosed(round_id=view["id"], unit=UNIT, month=month, recorded=len(deeds), deeds=deeds)
     consume(runtime.db, envelope(msg, clock.isoformat(utcnow())),
-            lambda uow, m: services.introductions_closed(runtime, uow, m))
+            lambda uow, m: services.introductions_closed(uow, runtime.context(uow), m))
     return view["id"]

@@ -11,7 +11,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from services.council import services
+from services.council import runs
 from services.council.schemas import ReportQuery
 from shared.auth import principal
 from shared.clock import Month, in_programme
@@ -43,7 +43,7 @@ def monthly() -> Response:
     month = load(ReportQuery(), {} if given is None else {"month": given})["month"]
     if not in_programme(Month.parse(month)):
         raise Problem(404, f"Tháng {month} chưa bắt đầu: chưa có báo cáo.")
-    rows = services.monthly_report(_runtime(), who, month)
+    rows = runs.monthly_report(_runtime(), who, month)
     wanted = request.accept_mimetypes.best_match(["application/json", CSV, XLSX])
     if wanted == CSV:
         return Response(csv_report(rows), mimetype=CSV, headers={

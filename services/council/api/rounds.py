@@ -5,17 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
+from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
-from services.council import documents, minutes, records, services
+from services.council import documents, minutes, records, runs, services
 from services.council.api.sealed import BALLOTS
+from services.council.domain.rounds import CANCELLED, MONTHLY
 from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
-from shared.auth import principal
-from shared.db import Database
-from shared.endpoint import idempotent
+from shared.auth import Principal, principal
+from shared.context import Context
+from shared.db import UnitOfWork
+from shared.endpoint import Again, endpoint, request_work
 from shared.http import ID, json_body, load, page, page_params
+from shared.problems import Problem
 from shared.ratelimit import limit_render
 from shared.runtime import Runtime
 
@@ -26,104 +32,104 @@ def _runtime() -> Runtime:
     return current_app.extensions["sovang"]
 
 
-def _db() -> Database:
-    return _runtime().db
-
-
 @bp.get("")
-def list_rounds() -> Response:
-    who = principal(_db(), *services.READER_ROLES)
+@endpoint(*services.READER_ROLES, read_only=True)
+def list_rounds(uow: UnitOfWork, ctx: Context, who: Principal) -> Response:
     limit, after = page_params(kind=ID)
     filters = load(RoundQuery(), request.args.to_dict())
     filters.pop("limit", None)
     filters.pop("cursor", None)
-    items = services.list_rounds(_runtime(), who, filters, limit, after)
+    items = services.list_rounds(uow, ctx, who, filters, limit, after)
     return jsonify(page(items, limit, key=lambda r: r["id"]))
 
 
 @bp.post("")
-def open_round() -> tuple[Response, int]:
-    principal(_db(), *services.SECRETARY_ROLES)
-    return _open_round()
-
-
-@idempotent()
-def _open_round() -> tuple[Response, int]:
+@endpoint(*services.SECRETARY_ROLES, idempotent=True)
+def open_round(uow: UnitOfWork, ctx: Context, who: Principal) -> Any:
     data = load(OpenRoundIn(), json_body())
-    return jsonify(services.open_round(_runtime(), g.principal, data)), 201
+    # R12: tried again, each time in a new transaction, while dossiers are on their way.
+    started = g.setdefault("council_opening_since", time.monotonic())
+    try:
+        round_id = services.open_round(uow, ctx, who, data)
+    except services.DossiersInFlight as exc:
+        if time.monotonic() - started > services.DOSSIER_WAIT_SECONDS:
+            raise exc.refusal(data) from None
+        raise Again from None
+    if data["kind"] == MONTHLY:
+        # intake answers a monthly round's opening once it is committed (API.md, "opening"): the
+        # round, and the key's claim with it, are committed, and the answer waits for intake's.
+        # A month with nothing introduced is then answered 409, kept under the key as any answer.
+        uow.commit()
+        if runs.answered(uow.db, round_id) == CANCELLED:
+            return Problem.of(services.empty_month(data)).response()
+    return jsonify(services.round_view(uow, round_id)), 201
 
 
 @bp.get("/<round_id>")
-def read_round(round_id: str) -> Response:
-    who = principal(_db(), *services.READER_ROLES)
-    return jsonify(services.read_round(_runtime(), who, round_id))
+@endpoint(*services.READER_ROLES, read_only=True)
+def read_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> Response:
+    return jsonify(services.read_round(uow, ctx, who, round_id))
 
 
 @bp.patch("/<round_id>")
-def move_deadline(round_id: str) -> Response:
+@endpoint(*services.SECRETARY_ROLES)
+def move_deadline(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> Response:
     """R20a: the secretary moves the deadline of a round still open."""
-    who = principal(_db(), *services.SECRETARY_ROLES)
     data = load(MoveDeadlineIn(), json_body())
-    return jsonify(services.move_deadline(_runtime(), who, round_id, data["closes_at"]))
+    return jsonify(services.move_deadline(uow, ctx, who, round_id, data["closes_at"]))
 
 
 @bp.post("/<round_id>/cancel")
-def cancel_round(round_id: str) -> Response:
-    principal(_db(), *services.SECRETARY_ROLES)
-    return _cancel_round(round_id)
-
-
-@idempotent()
-def _cancel_round(round_id: str) -> Response:
+@endpoint(*services.SECRETARY_ROLES, idempotent=True)
+def cancel_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> Response:
     """R20a: the secretary cancels a round opened by mistake, before any ballot."""
-    return jsonify(services.cancel_round(_runtime(), g.principal, round_id))
+    return jsonify(services.cancel_round(uow, ctx, who, round_id))
 
 
 @bp.post("/<round_id>/ballots")
-def cast_ballot(round_id: str) -> tuple[Response, int]:
-    principal(_db())
-    return _cast_ballot(round_id)
-
-
-@idempotent(BALLOTS)
-def _cast_ballot(round_id: str) -> tuple[Response, int]:
+@endpoint(idempotent=True, answers=BALLOTS)
+def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> tuple[Response, int]:
     body = json_body()
-    receipt = services.cast_ballot(_runtime(), g.principal, round_id, lambda: load(BallotIn(), body)["choices"])
+    receipt = services.cast_ballot(uow, ctx, who, round_id, lambda: load(BallotIn(), body)["choices"])
     return jsonify(receipt), 201
 
 
 @bp.post("/<round_id>/paper-ballots")
-def enter_paper_ballots(round_id: str) -> tuple[Response, int]:
-    principal(_db(), *services.SECRETARY_ROLES)
-    return _enter_paper_ballots(round_id)
-
-
-@idempotent()
-def _enter_paper_ballots(round_id: str) -> tuple[Response, int]:
+@endpoint(*services.SECRETARY_ROLES, idempotent=True)
+def enter_paper_ballots(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> tuple[Response, int]:
     data = load(PaperBallotsIn(), json_body())
     papers = [b["choices"] for b in data["ballots"]]
-    return jsonify(services.enter_paper_ballots(_runtime(), g.principal, round_id, data["voters"], papers)), 201
+    return jsonify(services.enter_paper_ballots(uow, ctx, who, round_id, data["voters"], papers)), 201
 
 
 @bp.post("/<round_id>/close")
-def close_round(round_id: str) -> Response:
-    principal(_db(), *services.SECRETARY_ROLES)
-    return _close_round(round_id)
+@endpoint(*services.SECRETARY_ROLES, idempotent=True)
+def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> Response:
+    try:
+        return jsonify(services.close_round(uow, ctx, who, round_id))
+    except IntegrityError:
+        # A decision number taken by a concurrent close: the close again, in a new transaction.
+        g.council_close_tries = g.get("council_close_tries", 1) + 1
+        if g.council_close_tries > runs.TRIES:
+            raise
+        raise Again from None
 
 
-@idempotent()
-def _close_round(round_id: str) -> Response:
-    return jsonify(services.close_round(_runtime(), g.principal, round_id))
+def _reader(uow: UnitOfWork) -> Principal:
+    return principal(_runtime().db, *services.READER_ROLES, reader=uow.reader)
 
 
 @bp.get("/<round_id>/result")
 def read_result(round_id: str) -> Response:
-    return jsonify(services.read_result(_runtime(), lambda: principal(_db(), *services.READER_ROLES), round_id))
+    uow = request_work(_runtime().db)
+    ctx = _runtime().context(uow)
+    return jsonify(services.read_result(uow, ctx, lambda: _reader(uow), round_id))
 
 
 @bp.get("/<round_id>/minutes.pdf")
 def read_minutes(round_id: str) -> Response:
-    data = services.minutes_data(_runtime(), lambda: principal(_db(), *services.READER_ROLES), round_id)
+    uow = request_work(_runtime().db)
+    data = services.minutes_data(uow, _runtime().context(uow), lambda: _reader(uow), round_id)
     pdf = _minutes_pdf(data)
     return Response(
         pdf, mimetype="application/pdf",
