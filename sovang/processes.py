@@ -35,11 +35,12 @@ def _die_with_parent() -> None:
 
 
 def spawn(argv: list[str], log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    out = open(log_file, "ab")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(
-        argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent, env=env or dict(os.environ),
-    )
+    # The child writes to its own copy of the file; this process keeps none open.
+    with open(log_file, "ab") as out:
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent, env=env or dict(os.environ),
+        )
 
 
 def stop(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
@@ -92,7 +93,8 @@ def start_embedded_broker(settings: Settings) -> subprocess.Popen:
     sock = settings.broker_socket
     if sock.exists():
         try:
-            redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping()
+            with redis.Redis(unix_socket_path=str(sock), socket_timeout=1) as other:
+                other.ping()
             raise RuntimeError(f"một broker khác đang chạy trên {sock} (sovang up đã chạy với SOVANG_HOME này?)")
         except redis.ConnectionError:
             sock.unlink()

@@ -24,6 +24,7 @@ def test_start_ping_stop(tmp_path):
         assert client.ping()
         assert client.config_get("appendonly")["appendonly"] == "yes"
         assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        client.close()
     finally:
         processes.stop([proc])
     assert proc.poll() is not None
@@ -45,6 +46,7 @@ def test_broker_dies_with_a_killed_parent(tmp_path):
     broker_pid = int(parent.stdout.readline())
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
+    parent.stdout.close()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

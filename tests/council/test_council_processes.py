@@ -49,10 +49,10 @@ class Processes:
     def start(self, name: str, *args: str) -> subprocess.Popen:
         home = self.tmp / name
         home.mkdir(parents=True, exist_ok=True)
-        log = open(home / "log.txt", "ab")  # noqa: SIM115
-        p = subprocess.Popen([sys.executable, "-m", "sovang.cli", *args], cwd=ROOT, stdout=log,
-                             stderr=subprocess.STDOUT, env={**self.env, "SOVANG_HOME": str(home)},
-                             start_new_session=True)
+        with open(home / "log.txt", "ab") as log:
+            p = subprocess.Popen([sys.executable, "-m", "sovang.cli", *args], cwd=ROOT, stdout=log,
+                                 stderr=subprocess.STDOUT, env={**self.env, "SOVANG_HOME": str(home)},
+                                 start_new_session=True)
         self.procs.append(p)
         return p
 

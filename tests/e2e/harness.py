@@ -68,11 +68,11 @@ class System:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        out = open(self.log, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sovang.cli", "up", "--port", str(self.port)], env=self.env, cwd=ROOT,
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        with open(self.log, "wb") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sovang.cli", "up", "--port", str(self.port)], env=self.env, cwd=ROOT,
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"sovang up exited early:\n{self.tail()}"

@@ -59,13 +59,13 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the server owns it
-        self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", str(self.workdir),
-             "--protected-mode", "no"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
+        with open(self.workdir / "redis.log", "ab") as log:  # the server keeps its own copy
+            self.proc = subprocess.Popen(
+                [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", str(self.workdir),
+                 "--protected-mode", "no"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
         self.starts += 1
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

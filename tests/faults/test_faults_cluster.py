@@ -278,9 +278,10 @@ def test_beat_killed_across_deadlines_and_two_beats_at_once(cluster: Cluster) ->
             cluster.wait_restarted(beat["name"], pid)
         home = cluster.home / "second-beat"
         home.mkdir(exist_ok=True)
-        second = subprocess.Popen([sys.executable, "-m", "sovang.cli", "beat"], cwd=ROOT,
-                                  env={**cluster.env, "SOVANG_HOME": str(home)}, stdin=subprocess.DEVNULL,
-                                  stdout=open(home / "beat.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        with open(home / "beat.log", "wb") as log:
+            second = subprocess.Popen([sys.executable, "-m", "sovang.cli", "beat"], cwd=ROOT,
+                                      env={**cluster.env, "SOVANG_HOME": str(home)}, stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=subprocess.STDOUT)
         results = [unit.result(r["id"], timeout=90) for r in rounds]
     finally:
         if second is not None:

@@ -96,6 +96,7 @@ def test_children_die_with_a_killed_cluster(tmp_path: Path) -> None:
     assert len(pids) == 3 and all(alive(p) for p in pids)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
+    parent.stdout.close()
     deadline = time.monotonic() + 10
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)

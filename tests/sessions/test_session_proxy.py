@@ -76,8 +76,9 @@ class Edge:
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -125,8 +126,9 @@ def edge(request: pytest.FixtureRequest, pg_settings: Settings, org_document: di
     procs = [_start(["-m", "sovang.cli", "web", name, "--bind", f"127.0.0.1:{port}", "--workers", "1",
                      "--threads", "2"], env, tmp_path / f"{name}.log") for name, port in ports.items()]
     if nginx is not None:
-        procs.append(subprocess.Popen(nginx, cwd=ROOT, stdout=(tmp_path / "gateway.log").open("wb"),
-                                      stderr=subprocess.STDOUT, start_new_session=True))
+        with (tmp_path / "gateway.log").open("wb") as out:
+            procs.append(subprocess.Popen(nginx, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
     else:
         routes = [a for name, port in ports.items() for a in ("--route", f"{name}=127.0.0.1:{port}")]
         procs.append(_start(["-m", "sovang.proxy", "--bind", f"127.0.0.1:{gateway}", "--workers", "1",
