@@ -22,6 +22,7 @@ from services.council.domain.rounds import (
     RECOGNISING_FOR_UNIT,
     REFERRAL,
     RUNOFF,
+    Round,
 )
 from services.council.domain.tally import Count, count_ballots
 from services.council.orm import (
@@ -63,7 +64,7 @@ class Closed(NamedTuple):
     quota_met: bool | None
 
 
-def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org: Organisation,
+def tally_round(uow: UnitOfWork, row: Round, now: dt.datetime, closed_by: str, org: Organisation,
                 runoff_hours: int) -> Closed:
     """Count, select, decide and record the consequences of one round that was just closed; returns
     what was counted and decided, from which the close request answers after its commit without
@@ -125,14 +126,14 @@ def tally_round(uow: UnitOfWork, row: Row, now: dt.datetime, closed_by: str, org
                   runoff_id, quota_met)
 
 
-def _tally_of(row: Row, n: Count) -> dict[str, Any]:
+def _tally_of(row: Round, n: Count) -> dict[str, Any]:
     return {
         "approve": n.approve, "reject": n.reject, "abstain": n.abstain, "entitled": n.entitled,
         "ratio": n.ratio_text(row.base), "round": row.id, "round_kind": row.kind, "period": row.period,
     }
 
 
-def _record_selected(uow: UnitOfWork, row: Row, chosen: list[tuple[Row, dict[str, Any]]],
+def _record_selected(uow: UnitOfWork, row: Round, chosen: list[tuple[Row, dict[str, Any]]],
                      decision: dict[str, str] | None, now: dt.datetime) -> dict[str, list[Message]]:
     """Record what selection causes, by kind of round, for all the selected at once; returns the
     messages each selected candidate causes, in the order its consequences happen."""
@@ -178,7 +179,7 @@ def _record_selected(uow: UnitOfWork, row: Row, chosen: list[tuple[Row, dict[str
     return out
 
 
-def _issue_decision(uow: UnitOfWork, row: Row, now: dt.datetime, org: Organisation) -> dict[str, str]:
+def _issue_decision(uow: UnitOfWork, row: Round, now: dt.datetime, org: Organisation) -> dict[str, str]:
     """R8, R14: the next number of the issuing unit in the local year of the closing day. Two rounds
     of one unit closing at once race on the unique (issuer, year, seq): the loser retries."""
     day = clock.local(now).date()
@@ -193,7 +194,7 @@ def _issue_decision(uow: UnitOfWork, row: Row, now: dt.datetime, org: Organisati
     return {"number": number, "date": day.isoformat(), "issuer": row.unit, "issuer_name": org.unit_name(row.unit)}
 
 
-def _open_runoff(uow: UnitOfWork, row: Row, cands: list[Row], selection: ranking.Selection, now: dt.datetime,
+def _open_runoff(uow: UnitOfWork, row: Round, cands: list[Row], selection: ranking.Selection, now: dt.datetime,
                  runoff_hours: int) -> str:
     """R13: a runoff among exactly the tied, for the places left, opened in the closing step."""
     session = uow.session

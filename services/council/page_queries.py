@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.council import queries
@@ -22,6 +21,7 @@ from services.council.domain.rounds import (
     REFERRAL,
     RUNOFF,
     SUPPLEMENTARY,
+    Round,
 )
 from services.council.orm import candidate_results, candidates, dossiers, rounds
 from shared import clock
@@ -351,5 +351,5 @@ def latest_quarter_with_rounds(session: Session) -> Quarter | None:
     return Month.parse(period).quarter if period else None
 
 
-def round_of(session: Session, round_id: str) -> Row | None:
+def round_of(session: Session, round_id: str) -> Round | None:
     return repo.round_(session, round_id)

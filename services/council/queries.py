@@ -10,13 +10,21 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from services.council import repository as repo
-from services.council.domain.rounds import CANCELLED, CLOSED, MONTH_KINDS, MONTHLY, RECOGNISING, SUPPLEMENTARY
+from services.council.domain.rounds import (
+    CANCELLED,
+    CLOSED,
+    MONTH_KINDS,
+    MONTHLY,
+    RECOGNISING,
+    SUPPLEMENTARY,
+    Round,
+)
 from services.council.orm import candidates, recognitions, revocations, rounds, tallies, tracked_deeds
 from services.council.schemas import ResultOut, RoundOut, dump
 from shared import clock
 
 
-def round_view(session: Session, row: Row) -> dict[str, Any]:
+def round_view(session: Session, row: Round) -> dict[str, Any]:
     """API.md, Round."""
     cands = repo.candidates_of(session, row.id)
     return dump(RoundOut, {
@@ -39,12 +47,12 @@ def round_view(session: Session, row: Row) -> dict[str, Any]:
     })
 
 
-def carried_over(row: Row, candidate: Row) -> bool:
+def carried_over(row: Round, candidate: Row) -> bool:
     """R5a: a candidate of a month's round whose deed is of an earlier month."""
     return row.kind in MONTH_KINDS and (candidate.deed.get("month") or row.period) < row.period
 
 
-def result_view(session: Session, row: Row) -> dict[str, Any]:
+def result_view(session: Session, row: Round) -> dict[str, Any]:
     """API.md, Result: counts and ballots only once the round is closed (R19), never a voter's
     name unless the council votes by open ballot."""
     cands = repo.candidates_of(session, row.id)
@@ -76,7 +84,7 @@ def result_view(session: Session, row: Row) -> dict[str, Any]:
     )
 
 
-def closed_result(row: Row, counted: list[tuple[Row, Any]], cast: list[Row], decision: dict[str, str] | None,
+def closed_result(row: Round, counted: list[tuple[Row, Any]], cast: list[Row], decision: dict[str, str] | None,
                   runoff: str | None, quota_met: bool | None) -> dict[str, Any]:
     """API.md, Result of a closed round, from its candidates in order, each with what was counted
     for it (approve, reject, abstain, entitled, base, passed, selected), and its votes: read back

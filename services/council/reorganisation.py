@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.council.domain.rounds import OPEN, OPENING
+from services.council.domain.rounds import OPEN, OPENING, Round
 from services.council.orm import entitlements, rounds, voters
 from services.council.revocation import _entitled
 from shared import audit
@@ -30,11 +30,11 @@ KIND_NAMES = {
 }
 
 
-def _open_rounds(session: Session, lock: bool = False) -> list[sa.Row]:
+def _open_rounds(session: Session, lock: bool = False) -> list[Round]:
     query = sa.select(rounds).where(rounds.c.status.in_((OPENING, OPEN))).order_by(rounds.c.id)
     if lock:
         query = query.with_for_update()
-    return list(session.execute(query))
+    return [Round(**r._mapping) for r in session.execute(query)]
 
 
 def problems(session: Session, new: Organisation, lock: bool = False) -> list[str]:

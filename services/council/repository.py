@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from services.council.domain.rounds import Round
 from services.council.orm import (
     candidate_results,
     candidates,
@@ -49,16 +50,23 @@ def councils_of_secretary(session: Session, officer: str) -> list[str]:
     return list(session.execute(sa.select(councils.c.code).where(councils.c.secretary == officer)).scalars())
 
 
-def round_(session: Session, round_id: str, lock: bool = False) -> Row | None:
+def as_round(row: Row) -> Round:
+    """A row of ``rounds`` as the Round the use cases hand on."""
+    return Round(**row._mapping)
+
+
+def round_(session: Session, round_id: str, lock: bool = False) -> Round | None:
     """A round; ``lock`` holds its row until the transaction ends (ballots against close, R20)."""
     query = sa.select(rounds).where(rounds.c.id == round_id)
     if lock:
         query = query.with_for_update()
-    return session.execute(query).first()
+    row = session.execute(query).first()
+    return None if row is None else as_round(row)
 
 
-def round_by_key(session: Session, natural_key: str) -> Row | None:
-    return session.execute(sa.select(rounds).where(rounds.c.natural_key == natural_key)).first()
+def round_by_key(session: Session, natural_key: str) -> Round | None:
+    row = session.execute(sa.select(rounds).where(rounds.c.natural_key == natural_key)).first()
+    return None if row is None else as_round(row)
 
 
 def cancelled_round(session: Session, council_code: str, kind: str, period: str) -> bool:
@@ -121,7 +129,7 @@ def has_voted(session: Session, round_id: str, member: str) -> bool:
     ).first() is not None
 
 
-def voted_count(session: Session, round_row: Row) -> int:
+def voted_count(session: Session, round_row: Round) -> int:
     """R20a: how many ballots the round holds, electronic (its members who voted) or paper (the
     secretary's count); never who."""
     if round_row.paper:

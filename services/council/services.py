@@ -35,6 +35,7 @@ from services.council.domain.rounds import (
     QUARTERLY,
     SUPPLEMENTARY,
     PeriodError,
+    Round,
     check_openable,
     entitled_members,
     latest_ended_month,
@@ -488,7 +489,7 @@ def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
                  unit=msg.unit)
 
 
-def _open_for_ballots(row: Row, now: dt.datetime) -> None:
+def _open_for_ballots(row: Round, now: dt.datetime) -> None:
     if row.status == OPENING:
         raise Conflict("Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
     if row.status == CLOSED:
@@ -550,7 +551,7 @@ def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str,
     return {"receipt": codes[0]}
 
 
-def _split_ballots(session: Session, row: Row, papers: list[dict[str, str]],
+def _split_ballots(session: Session, row: Round, papers: list[dict[str, str]],
                    voter: str | None) -> tuple[list[str], list[dict[str, Any]]]:
     """R19: fresh random receipts for ballots, and the rows of their votes, each under its own
     receipt derived from its ballot's; no vote receipt may repeat one already in the round (a
@@ -612,7 +613,7 @@ def enter_paper_ballots(uow: UnitOfWork, ctx: Context, who: Principal, round_id:
 
 # -- the secretary runs the round (R20a) ----------------------------------------------------------
 # Each state change below is one use case, so that recording it (R23) is one line in one place.
-def _secretarys_round(session: Session, who: Principal, round_id: str, doing: str) -> Row:
+def _secretarys_round(session: Session, who: Principal, round_id: str, doing: str) -> Round:
     """The round, locked, if ``who`` is its council's secretary (404, 403 otherwise)."""
     row = repo.round_(session, round_id, lock=True)
     if row is None:
@@ -623,7 +624,7 @@ def _secretarys_round(session: Session, who: Principal, round_id: str, doing: st
     return row
 
 
-def _still_live(row: Row) -> None:
+def _still_live(row: Round) -> None:
     if row.status == CLOSED:
         raise Conflict("Phiên đã đóng; không thay đổi được nữa.")
     if row.status == CANCELLED:
@@ -707,7 +708,7 @@ def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) ->
     return queries.closed_result(row, *closed)
 
 
-def _audit_close(uow: UnitOfWork, who: audit.Actor, row: Row, closed: Any, now: dt.datetime) -> None:
+def _audit_close(uow: UnitOfWork, who: audit.Actor, row: Round, closed: Any, now: dt.datetime) -> None:
     """R23 for a close: the close itself, the runoff it opened, and — R19 — that each member who
     voted did, stamped with the close rather than the ballot (no instant orders the voters or
     tells the secretary who had voted while the round was open, R20a), read from the voters
@@ -852,7 +853,7 @@ def list_rounds(uow: UnitOfWork, ctx: Context, who: Principal, filters: dict[str
             raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
         query = query.where(rounds.c.id > after)
     rows = s.execute(query.order_by(rounds.c.id).limit(limit + 1)).all()
-    return [queries.round_view(s, r) for r in rows]
+    return [queries.round_view(s, repo.as_round(r)) for r in rows]
 
 
 def read_result(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict:

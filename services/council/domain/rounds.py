@@ -120,3 +120,33 @@ def latest_ended_quarter(now: dt.datetime) -> Quarter:
     """The quarter before the current local quarter."""
     current = Month.of(clock.local(now).date()).quarter
     return Quarter(current.year - 1, 4) if current.q == 1 else Quarter(current.year, current.q - 1)
+
+
+@dataclass(frozen=True)
+class Round:
+    """A round as the use cases read it and hand it on (to the tally, the views, a referral):
+    what it is, where it stands, and the council's rules frozen when it opened."""
+
+    id: str
+    natural_key: str  # "HD-X:monthly:2025-05": one round per council, kind and period
+    council: str
+    unit: str
+    kind: str
+    period: str
+    status: str
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    created_at: dt.datetime
+    opened_by: str
+    runoff_of: str | None
+    places: int | None
+    threshold_percent: int
+    base: str
+    cap: int | None
+    open_ballots: bool
+    entitled: int
+    paper: bool
+    paper_voters: int | None
+    paper_ballots: int | None  # R19a
+    recorded: int | None
+    referred_from: str | None  # R17a
