@@ -145,7 +145,35 @@ class Document:
 
         for path, operations in audit.spec_paths(self.service).items():
             self.path(path, operations)
+        for path, operations in health_paths().items():
+            self.path(path, operations)
         return finish(self.api.to_dict(), rate_limited=rate_limited)
+
+
+def health_paths() -> dict[str, dict[str, Any]]:
+    """API.md: ``GET /healthz`` (the process is up) and ``GET /readyz`` (its database and broker
+    answer) on every service (``shared.health``); the same in each document."""
+    checks = {"type": "object", "additionalProperties": {"type": "string"},
+              "description": "Mỗi phụ thuộc (database, broker): `ok` hoặc lý do không truy cập được."}
+    # A service answers for itself (``service``, ``checks``); the edge (gateway or nginx) for all
+    # of them at once (``services``: each one's answer).
+    each = {"type": "object", "additionalProperties": {"type": "object"},
+            "description": "Ở cổng chung: câu trả lời của từng dịch vụ."}
+    up = {"type": "object", "required": ["status"],
+          "properties": {"status": {"type": "string", "enum": ["ok"]}, "service": {"type": "string"},
+                         "services": each}}
+    ready = {"type": "object", "required": ["status"],
+             "properties": {"status": {"type": "string", "enum": ["ready", "ok"]}, "service": {"type": "string"},
+                            "checks": checks, "services": each}}
+    return {
+        "/healthz": {"get": {"operationId": "getHealth", "summary": "Tiến trình đang chạy.", "tags": ["health"],
+                             "responses": {"200": {"description": "Đang chạy.", "content": json_content(up)}}}},
+        "/readyz": {"get": {"operationId": "getReadiness", "summary": "Cơ sở dữ liệu và broker đều truy cập được.",
+                            "tags": ["health"], "responses": {
+                                "200": {"description": "Sẵn sàng.", "content": json_content(ready)},
+                                "503": problem(503, "Chưa sẵn sàng: một phụ thuộc không truy cập được; vấn đề "
+                                                    "kèm `service` và `checks` như câu trả lời 200.")}}},
+    }
 
 
 def paging(kind: type | None = None, default: int = 100) -> list[dict[str, Any]]:

@@ -65,6 +65,11 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         if path in ("/healthz", "/readyz"):
+            if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+                return _json(start_response, "405 METHOD NOT ALLOWED",
+                             {"type": "about:blank", "title": "Phương thức không được phép", "status": 405,
+                              "detail": f"{path} chỉ nhận GET."},
+                             "application/problem+json", (("Allow", "GET, HEAD"),))
             return self._health(path, start_response)
         if path == "/api/v1/openapi.json" and self.openapi is not None:
             return _json(start_response, "200 OK", self.openapi(), "application/json")

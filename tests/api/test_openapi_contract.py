@@ -10,6 +10,7 @@ import pytest
 
 from services.intake.domain.evidence import EXTENSIONS
 from shared.clock import MONTH_PATTERN, PERIOD_PATTERN, QUARTER_PATTERN
+from shared.config import Settings
 from sovang.gateway import _merged_openapi
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -103,3 +104,21 @@ def test_creating_operations_link_to_what_uses_their_answer(doc: dict) -> None:
         for response in op["responses"].values():
             for link in response.get("links", {}).values():
                 assert link["operationId"] in operation_ids
+
+
+def test_health_and_readiness_are_documented_and_answer_get_alone(doc: dict, tmp_path, org_document) -> None:
+    """API.md: ``GET /healthz`` and ``GET /readyz`` on every service, in the document too; at the
+    gateway another method is 405, as for any operation the document does not list."""
+    from werkzeug.test import Client
+
+    from sovang.gateway import create_gateway
+
+    assert doc["paths"]["/healthz"]["get"]["responses"]["200"]
+    assert {"200", "503"} <= set(doc["paths"]["/readyz"]["get"]["responses"])
+    client = Client(create_gateway(Settings(home=tmp_path)))
+    up = client.get("/healthz")
+    assert up.status_code == 200 and up.get_json()["status"] == "ok"
+    assert set(up.get_json()["services"]) == {"intake", "council", "book"}
+    for method in ("POST", "DELETE", "TRACE"):
+        refused = client.open("/readyz", method=method)
+        assert refused.status_code == 405 and refused.headers["Allow"] == "GET, HEAD"

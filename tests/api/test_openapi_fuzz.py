@@ -52,6 +52,8 @@ def test_no_server_error_and_invalid_input_is_refused(gateway) -> None:
     nothing_to_negate: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path == "/readyz":
+            continue  # no broker runs in this process: its 503 is the truth (tests/api/test_unavailable.py)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
