@@ -304,6 +304,9 @@ def test_openapi_agrees_with_api_md_and_the_schemas() -> None:
         "/api/v1/session/check": {"get"},
         # R23: the audit record (API.md, Common)
         "/api/v1/audit/intake": {"get"},
+        # API.md, Common: on every service
+        "/healthz": {"get"},
+        "/readyz": {"get"},
     }
     assert "201" in doc["paths"]["/api/v1/deeds"]["post"]["responses"]
     assert "409" in doc["paths"]["/api/v1/deeds/{deed_id}/introduce"]["post"]["responses"]
