@@ -51,3 +51,22 @@ def launched_chromium() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+def check_page(page: Any, step: str, shot: str, phone_may_scroll: bool = False) -> None:
+    """What every Chromium test asks of a page it shows: axe-core finds no serious or critical
+    WCAG 2.1 AA violation, a phone-sized window never scrolls sideways (unless the page is a wide
+    table by design), and a screenshot ``shot`` (a file name) is kept as a test artifact."""
+    page.wait_for_load_state("load")
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
+    )
+    bad = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert not bad, f"axe on {page.url} ({step}): {bad}"
+    if page.viewport_size["width"] <= 400 and not phone_may_scroll:
+        assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1"), \
+            f"{page.url} scrolls sideways on a phone ({step})"
+    page.screenshot(path=str(SHOTS / shot), full_page=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from browser_helpers import AXE, DESK, PHONE, SHOTS, browser_or_skip, launched_chromium
+from browser_helpers import DESK, PHONE, browser_or_skip, check_page, launched_chromium
 from ui_helpers import ORG_FILE, PROVINCE_SECRETARY, SECRETARY
 
 from shared import clock
@@ -75,19 +75,8 @@ class Desk:
     def check(self, step: str) -> None:
         page = self.page
         page.wait_for_load_state("load")
-        page.add_script_tag(path=str(AXE))
-        found = page.evaluate(
-            "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
-            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
-            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
-        )
-        bad = [v for v in found if v["impact"] in ("serious", "critical")]
-        assert not bad, f"axe on {page.url} ({step}): {bad}"
-        if page.viewport_size["width"] <= 400:
-            assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1"), \
-                f"{page.url} scrolls sideways on a phone ({step})"
         self.shots += 1
-        page.screenshot(path=str(SHOTS / f"20-admin-{self.shots:02d}-{step}.png"), full_page=True)
+        check_page(page, step, f"20-admin-{self.shots:02d}-{step}.png")
 
     def sign_in(self) -> Any:
         page = self.go("/")

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import AXE, PHONE, SHOTS, browser_or_skip, launched_chromium
+from browser_helpers import PHONE, browser_or_skip, check_page, launched_chromium
 from ui_helpers import MEMBERS, ORG_FILE, PROVINCE_SECRETARY, SECRETARY, UNIT
 
 from services.council.domain.ballots import vote_receipt
@@ -83,19 +83,8 @@ class Person:
         page.wait_for_load_state("load")
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgba(0, 0, 0, 0)", \
             "the stylesheet did not load"
-        page.add_script_tag(path=str(AXE))
-        found = page.evaluate(
-            "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
-            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
-            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
-        )
-        bad = [v for v in found if v["impact"] in ("serious", "critical")]
-        assert not bad, f"axe on {page.url} ({step}): {bad}"
-        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
-        if page.viewport_size["width"] <= 400 and "/dashboard/" not in page.url:
-            assert not wide, f"{page.url} scrolls sideways on a phone ({step})"
         self.shots += 1
-        page.screenshot(path=str(SHOTS / f"{self.name}-{self.shots:02d}-{step}.png"), full_page=True)
+        check_page(page, step, f"{self.name}-{self.shots:02d}-{step}.png", phone_may_scroll="/dashboard/" in page.url)
 
     def sign_in(self, subject: str, password: str = PASSWORD) -> Any:
         page = self.go("/")

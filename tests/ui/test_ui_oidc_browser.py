@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import AXE, PHONE, SHOTS, launched_chromium
+from browser_helpers import PHONE, SHOTS, check_page, launched_chromium
 from werkzeug.serving import make_server
 
 from shared.config import Settings
@@ -52,14 +52,7 @@ def origin(tmp_path: Any, org_document: dict, provider: Provider) -> Iterator[st
 
 
 def _axe(page: Any, step: str) -> None:
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate(
-        "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
-        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
-        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
-    )
-    assert not [v for v in found if v["impact"] in ("serious", "critical")], f"axe ({step}): {found}"
-    page.screenshot(path=str(SHOTS / f"oidc-{step}.png"), full_page=True)
+    check_page(page, step, f"oidc-{step}.png")
 
 
 def test_r24_a_lead_signs_in_through_the_forces_provider_on_a_phone(

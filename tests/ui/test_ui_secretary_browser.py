@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import AXE, DESK, PHONE, SHOTS, browser_or_skip, launched_chromium
+from browser_helpers import DESK, PHONE, browser_or_skip, check_page, launched_chromium
 from ui_helpers import MEMBERS, ORG_FILE, SECRETARY
 
 from tests.e2e.harness import ROOT, System
@@ -69,19 +69,8 @@ class Desk:
 
     def check(self, step: str) -> None:
         page = self.page
-        page.add_script_tag(path=str(AXE))
-        found = page.evaluate(
-            "async () => (await axe.run(document, {runOnly: {type: 'tag', values: "
-            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})).violations"
-            ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
-        )
-        bad = [v for v in found if v["impact"] in ("serious", "critical")]
-        assert not bad, f"axe on {page.url} ({step}): {bad}"
-        if page.viewport_size["width"] <= 400:
-            wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
-            assert not wide, f"{page.url} scrolls sideways on a phone ({step})"
         self.shots += 1
-        page.screenshot(path=str(SHOTS / f"secretary-{self.shots:02d}-{step}.png"), full_page=True)
+        check_page(page, step, f"secretary-{self.shots:02d}-{step}.png")
 
 
 def test_the_secretarys_month(system: System, browser: Any) -> None:
