@@ -23,8 +23,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from shared import clock
+from shared.cursors import page, page_params
 from shared.db import Instant, UnitOfWork, utcnow
-from shared.http import Problem, page, page_params
+from shared.problems import Problem
 
 SYSTEM = "system"
 metadata = sa.MetaData()

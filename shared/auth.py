@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
-from shared.http import Problem
 from shared.org import ROLES, Organisation
+from shared.problems import Problem
 from shared.tables import tokens
 
 

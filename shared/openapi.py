@@ -25,13 +25,9 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
-from shared.http import (
-    IDEMPOTENCY_KEY_MAX,
-    IDEMPOTENCY_KEY_PATTERN,
-    MAX_LIMIT,
-    RETRY_AFTER_SECONDS,
-    cursor_schema,
-)
+from shared.cursors import MAX_LIMIT, cursor_schema
+from shared.idempotency import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN
+from shared.problems import RETRY_AFTER_SECONDS
 from shared.text import SINGLE_LINE_PATTERN
 
 PROBLEM_MEDIA = "application/problem+json"
@@ -177,7 +173,7 @@ def health_paths() -> dict[str, dict[str, Any]]:
 
 
 def paging(kind: type | None = None, default: int = 100) -> list[dict[str, Any]]:
-    """``limit`` and ``cursor`` of a list (``shared.http.page_params``)."""
+    """``limit`` and ``cursor`` of a list (``shared.cursors.page_params``)."""
     return [
         {"in": "query", "name": "limit", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default}},

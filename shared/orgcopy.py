@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
-from shared.http import Problem
 from shared.org import Organisation
+from shared.problems import Problem
 from shared.tables import org_documents
 
 # Bumped whenever this process commits a new organisation document, so that every OrgCache of

@@ -15,7 +15,7 @@ from shared.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, Too
 from shared.validation import flat_errors
 
 # Logged under the name these handlers always had, so that log filters and alerts keep working.
-log = logging.getLogger("shared.http")
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 TITLES = {

@@ -20,7 +20,7 @@ import redis
 from flask import Flask, current_app, request
 
 from shared.config import Settings
-from shared.http import Problem
+from shared.problems import Problem
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The ways a use case refuses, the same in every service: pure, no framework.
 
 A use case raises one of these with a Vietnamese ``detail`` (and, for input, ``errors`` per
-field); the edge that called it says it in its own terms — ``shared.http`` as a problem+json
-status (the one mapping is ``shared.http.STATUS_OF``), a page as a page, the command line as a
+field); the edge that called it says it in its own terms — ``shared.problems`` as a problem+json
+status (the one mapping is ``shared.problems.STATUS_OF``), a page as a page, the command line as a
 message. Nothing here knows which.
 """
 

@@ -22,9 +22,9 @@ from shared.config import Settings
 from shared.context import Context
 from shared.db import Database, UnitOfWork, utcnow
 from shared.health import install_health
-from shared.http import IdConverter
 from shared.ids import new_id
 from shared.orgcopy import OrgCache
+from shared.paths import IdConverter
 from shared.problems import install_problem_handlers
 from shared.ratelimit import install_render_limit
 

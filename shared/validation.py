@@ -2,7 +2,7 @@
 patterns matched whole, and errors as one flat map from a field path to its messages.
 
 Importing this module sets marshmallow's default messages to Vietnamese for every field and
-validator of the process (``shared.http`` imports it, so every app has them): a schema that
+validator of the process (``shared.bodies`` imports it, so every app has them): a schema that
 names no message of its own still answers in Vietnamese. ``validate.Regexp`` matches the whole
 value (``fullmatch``): with ``re.match`` a pattern ending in ``$`` accepts a trailing newline,
 which the OpenAPI document's patterns (ECMA-262) do not.

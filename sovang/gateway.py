@@ -17,7 +17,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from services import REGISTRY
 from shared.config import Settings
-from shared.http import RETRY_AFTER_SECONDS
+from shared.problems import RETRY_AFTER_SECONDS
 from shared.sessions import COOKIE, HEADER
 
 WSGIApp = Callable[[dict[str, Any], Callable], Iterable[bytes]]

@@ -18,7 +18,7 @@ from services.book.publication import pages as publication_pages
 from services.book.schemas import RevocationSchema
 from shared import clock
 from shared.clock import Quarter
-from shared.http import Problem
+from shared.problems import Problem
 from shared.refusals import Conflict, Forbidden, NotFound
 from shared.sessions import person
 from shared.web import SECURITY_HEADERS, acting, page, problem_page, signed_in_values

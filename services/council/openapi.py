@@ -7,7 +7,7 @@ from typing import Any
 
 from services.council import schemas
 from shared.clock import QUARTER_PATTERN
-from shared.http import cursor_schema
+from shared.cursors import cursor_schema
 from shared.openapi import BEARER, BINARY, BRIEF, UUID, Document, json_content, path_param, problem
 
 WHAT = {

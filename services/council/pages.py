@@ -24,8 +24,8 @@ from shared import clock
 from shared.auth import Principal
 from shared.clock import Quarter
 from shared.db import utcnow
-from shared.http import Problem, as_problem
 from shared.org import Organisation
+from shared.problems import Problem, as_problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page

@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from services.council.domain.rounds import KINDS, OPENABLE, STATUSES
 from services.council.domain.tally import CHOICES
 from shared.clock import MONTH_PATTERN, PERIOD_PATTERN
-from shared.http import ID, MAX_LIMIT, cursor_schema
+from shared.cursors import ID, MAX_LIMIT, cursor_schema
 from shared.text import text_problem
 from shared.validation import StrictSchema
 

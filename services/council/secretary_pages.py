@@ -27,8 +27,8 @@ from services.council.schemas import OpenRoundIn
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month, Quarter, in_programme
-from shared.http import Problem, as_problem
 from shared.org import Organisation
+from shared.problems import Problem, as_problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page

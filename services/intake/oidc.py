@@ -49,7 +49,7 @@ from joserfc.jws import JWSRegistry
 from services.intake import people
 from services.intake.api.session import address, set_cookie
 from shared.config import Settings
-from shared.http import Problem
+from shared.problems import Problem
 from shared.runtime import Runtime
 from shared.sessions import session_key
 from shared.web import oidc_offered, page, safe_next, signin_page

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 from services.intake import organisation
 from shared import clock
 from shared.db import utcnow
-from shared.http import Problem
+from shared.problems import Problem
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
 

@@ -24,8 +24,8 @@ from services.intake.domain.scope import Actor
 from shared import clock
 from shared.auth import Principal
 from shared.endpoint import answer_once, request_work
-from shared.http import Problem
 from shared.idempotency import PLAIN, Keyed
+from shared.problems import Problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.sessions import COOKIE, csrf_ok, person

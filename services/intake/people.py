@@ -22,8 +22,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from services.intake.orm import Password, PersonSession, SigninFailure
 from shared import audit
 from shared.db import utcnow
-from shared.http import Problem
 from shared.org import Organisation
+from shared.problems import Problem
 from shared.runtime import Runtime
 from shared.sessions import Person, new_session_id, roles_of, session_digest, session_key, sign
 from shared.text import text_problem

@@ -11,7 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.intake.domain.text import nfc, text_problem
 from shared import clock
-from shared.http import ID, cursor_schema
+from shared.cursors import ID, cursor_schema
 from shared.messages import STATUSES
 from shared.text import (
     MULTILINE_NOT_BLANK_PATTERN,

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, make_response, redire
 
 from shared.auth import BAD_CSRF, Principal
 from shared.config import Settings
-from shared.http import Problem
+from shared.problems import Problem
 from shared.sessions import CSRF_FIELD, SAFE_METHODS, Person, csrf_ok, person
 
 bp = Blueprint("sovang_web", __name__, template_folder="templates", static_folder="static",

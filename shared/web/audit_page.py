@@ -11,7 +11,7 @@ import json
 from flask import Blueprint, Response, current_app, request
 
 from shared import audit, clock
-from shared.http import Problem
+from shared.problems import Problem
 from shared.web import acting, page, problem_page
 
 NAMES = {"intake": "Tiếp nhận việc tốt", "council": "Hội đồng", "book": "Sổ vàng"}

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, redirect, request
 
 from shared import clock, parked
-from shared.http import Problem
+from shared.problems import Problem
 from shared.web import acting, page, problem_page
 from shared.web.audit_page import NAMES
 

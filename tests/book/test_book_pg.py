@@ -144,7 +144,7 @@ def test_numbers_beyond_any_entry_are_404_or_422_not_500_on_postgresql(pg_runtim
     for path in (f"/api/v1/books/{UNIT}/entries/{big}", f"/api/v1/books/{UNIT}/entries/{big}/certificate.pdf",
                  f"/feeds/{UNIT}/archive/{big}.atom"):
         assert client.get(path).status_code == 404, path
-    from shared.http import encode_cursor
+    from shared.cursors import encode_cursor
 
     assert client.get(f"/api/v1/books/{UNIT}/entries?cursor={encode_cursor(big)}").status_code == 422
     token = new_token()

@@ -13,8 +13,8 @@ from services.council.orm import voters, votes
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month
-from shared.http import as_problem
 from shared.messages import IntroductionsClosed
+from shared.problems import as_problem
 from shared.refusals import Refused
 from tests.council.conftest import (
     AUTHORS,

@@ -15,7 +15,7 @@ from services.council.worker import CLOSE_DUE_ROUNDS, create_worker
 from shared import clock
 from shared.auth import Principal
 from shared.db import utcnow
-from shared.http import as_problem
+from shared.problems import as_problem
 from shared.refusals import Refused
 from tests.council.conftest import COUNCIL, MEMBERS, SECRETARY, deed_copy, open_monthly, outbox_messages, vote
 

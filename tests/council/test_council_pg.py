@@ -17,8 +17,8 @@ from shared.auth import Principal
 from shared.clock import Month
 from shared.config import Settings
 from shared.db import utcnow
-from shared.http import as_problem
 from shared.messages import IntroductionsClosed
+from shared.problems import as_problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from tests.council.conftest import (

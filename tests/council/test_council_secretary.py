@@ -21,7 +21,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.clock import Month
 from shared.db import utcnow
-from shared.http import as_problem
+from shared.problems import as_problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from tests.council.conftest import (

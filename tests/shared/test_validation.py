@@ -9,7 +9,8 @@ import pytest
 from flask import Flask
 from marshmallow import Schema, fields, validate
 
-from shared.http import Problem, decode_cursor, encode_cursor
+from shared.cursors import decode_cursor, encode_cursor
+from shared.problems import Problem
 from shared.validation import by_index, flat_errors, unstorable
 
 

@@ -9,7 +9,7 @@ import re
 from flask import request
 
 from services.book.publication.serving import runtime, unknown_book
-from shared.http import Problem
+from shared.problems import Problem
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from services.book.publication.serving import (
 )
 from services.book.repository import etag_of
 from shared import clock
-from shared.http import Problem
+from shared.problems import Problem
 from shared.ratelimit import limit_render
 
 bp = Blueprint("publications", __name__)

@@ -17,7 +17,7 @@ from services.book.publication import responses
 from services.book.publication.cache import ArtifactCache
 from services.book.publication.publisher import Publisher, Rendered
 from services.book.repository import etag_of
-from shared.http import Problem
+from shared.problems import Problem
 from shared.ratelimit import limit_render
 from shared.runtime import Runtime
 

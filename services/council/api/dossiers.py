@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from services.council import documents, records
 from shared.auth import principal
-from shared.http import page, page_params
+from shared.cursors import page, page_params
 from shared.runtime import Runtime
 
 bp = Blueprint("council_dossiers", __name__, url_prefix="/api/v1/dossiers")

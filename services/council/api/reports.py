@@ -14,8 +14,9 @@ from openpyxl.utils import get_column_letter
 from services.council import runs
 from services.council.schemas import ReportQuery
 from shared.auth import principal
+from shared.bodies import load
 from shared.clock import Month, in_programme
-from shared.http import Problem, load
+from shared.problems import Problem
 from shared.runtime import Runtime
 
 bp = Blueprint("council_reports", __name__, url_prefix="/api/v1/reports")

@@ -17,10 +17,11 @@ from services.council.api.sealed import BALLOTS
 from services.council.domain.rounds import CANCELLED, MONTHLY
 from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.auth import Principal, principal
+from shared.bodies import json_body, load
 from shared.context import Context
+from shared.cursors import ID, page, page_params
 from shared.db import UnitOfWork
 from shared.endpoint import Again, endpoint, request_work
-from shared.http import ID, json_body, load, page, page_params
 from shared.problems import Problem
 from shared.ratelimit import limit_render
 from shared.runtime import Runtime

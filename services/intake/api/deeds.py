@@ -16,9 +16,11 @@ from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
 from services.intake.repository import Work
 from shared.auth import Principal, principal
+from shared.bodies import bound_chunked_body, json_body, load
 from shared.context import Context
+from shared.cursors import ID, page, page_params
 from shared.endpoint import endpoint, request_work
-from shared.http import ID, Problem, bound_chunked_body, json_body, load, page, page_params
+from shared.problems import Problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 

@@ -13,7 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from services.intake import people
-from shared.http import Problem, json_body
+from shared.bodies import json_body
+from shared.problems import Problem
 from shared.runtime import Runtime
 from shared.sessions import COOKIE, HEADER, Person, csrf_ok, person
 from shared.text import text_problem
