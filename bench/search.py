@@ -43,7 +43,7 @@ def _runtime(url: str):  # noqa: ANN202
 
 
 def seed(url: str, n: int) -> dict:
-    from services.intake import services
+    from services.intake import DECLARATION
     from services.intake.domain.text import search_text
     from shared.ids import new_id
     from sovang.demo_deeds import deed_text
@@ -51,7 +51,7 @@ def seed(url: str, n: int) -> dict:
     doc = json.loads((ROOT / "shared" / "data" / "dak-nong.json").read_text("utf-8"))
     rt = _runtime(url)
     rt.migrate()
-    services.load_org(rt, doc)
+    DECLARATION.load_org(rt, doc)
     units = {u["code"]: u for u in doc["units"]}
     subunits = {s["code"]: s["name"] for u in doc["units"] for s in u["subunits"]}
     officers: dict[str, list[tuple[str, str | None]]] = {}

@@ -11,10 +11,13 @@ prefixes; so its parts are named as ``"module:function"`` and imported when firs
   migrating;
 - ``worker``: ``create_worker(settings=None, runtime=None) -> Celery``, its consumers, its relay,
   and (``beat``) the scheduled jobs that exactly one process of a deployment runs (R20, R21);
-- ``org_check``: ``check_org(runtime, doc) -> list[str]``, what in the service would stop the
-  organisation ``doc`` from loading (R25), writing nothing;
-- ``org_load``: ``load_org(runtime, doc) -> bool``, ``doc`` loaded into the service's copy in one
-  transaction, True if anything changed;
+- ``org_check``: the use case ``check_org(uow, ctx, doc) -> list[str]``, what in the service would
+  stop the organisation ``doc`` from loading (R25), writing nothing;
+- ``org_load``: the use case ``load_org(uow, ctx, doc, actor=…, details=…) -> bool``, ``doc``
+  loaded into the service's copy, True if anything changed; it refuses with ``OrgRefused``.
+
+``Service.check_org`` and ``Service.load_org`` are their entrypoint for the command line and the
+tests: each opens the runtime's unit of work and, for a load, commits it once.
 - ``openapi``: ``spec() -> dict``, the service's OpenAPI document, merged with the others' at
   ``/api/v1/openapi.json`` (None: it publishes none).
 
@@ -71,10 +74,18 @@ class Service:
         return _resolve(self.worker)(settings, runtime)
 
     def check_org(self, runtime: Runtime, doc: dict[str, Any]) -> list[str]:
-        return _resolve(self.org_check)(runtime, doc)
+        """R25: what in the service would stop ``doc`` from loading; nothing is written."""
+        with runtime.db.unit_of_work() as uow:
+            return _resolve(self.org_check)(uow, runtime.context(uow), doc)
 
     def load_org(self, runtime: Runtime, doc: dict[str, Any]) -> bool:
-        return _resolve(self.org_load)(runtime, doc)
+        """R25: load ``doc`` into the service's copy in one transaction, committed when anything
+        changed (the command line's actor on its R23 lines); ``OrgRefused`` writes nothing."""
+        with runtime.db.unit_of_work() as uow:
+            changed = _resolve(self.org_load)(uow, runtime.context(uow), doc)
+            if changed:
+                uow.commit()
+        return bool(changed)
 
     def spec(self) -> dict[str, Any] | None:
         """The service's OpenAPI document, or None when it publishes none."""

@@ -12,7 +12,7 @@ from shared.config import SERVICES
 from shared.registry import _resolve
 
 PARTS = {"runtime": ["settings"], "app": ["settings", "runtime"], "worker": ["settings", "runtime"],
-         "org_check": ["runtime", "doc"], "org_load": ["runtime", "doc"], "openapi": []}
+         "org_check": ["uow", "ctx", "doc"], "org_load": ["uow", "ctx", "doc", "actor", "details"], "openapi": []}
 
 
 def test_the_registry_names_the_services_of_the_settings_in_their_order() -> None:

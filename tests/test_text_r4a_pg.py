@@ -21,12 +21,12 @@ def _headers(runtime: Runtime, role: str, subject: str) -> dict[str, str]:
 
 
 def _intake(settings, org) -> tuple[Runtime, Callable]:
-    from services.intake import services
+    from services.intake import DECLARATION
     from services.intake.app import build_runtime, create_app
 
     rt = build_runtime(settings)
     rt.migrate()
-    services.load_org(rt, org)
+    DECLARATION.load_org(rt, org)
     app = create_app(runtime=rt)
     rt.db.after_commit.clear()
     return rt, app

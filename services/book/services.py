@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from services.book.domain import paper
 from services.book.domain.authority import may_revoke
@@ -33,7 +33,7 @@ from services.book.signing import keyring
 from services.book.work import Work
 from shared import audit, clock
 from shared.context import Context
-from shared.db import Database, utcnow
+from shared.db import utcnow
 from shared.messages import DeedInscribed, DeedRevoked, Inscribe, RepublishPages
 from shared.org import Organisation, OrgRefused
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound
@@ -61,10 +61,6 @@ def _organisation(ctx: Context) -> Organisation | None:
 
 
 # -- the organisation (R25) -------------------------------------------------------------------------
-class _Process(Protocol):
-    db: Database
-
-
 def _org_problems(uow: Work, org: Organisation) -> list[str]:
     """R25: a closed book is never written again, so no unit (or province) may take its code back."""
     closed = sorted(b.code for b in uow.books.every() if b.closed and b.code in org.book_codes())
@@ -72,35 +68,18 @@ def _org_problems(uow: Work, org: Organisation) -> list[str]:
             f"được ghi tiếp, đơn vị mới phải mang mã mới." for code in closed]
 
 
-def check_org(runtime: _Process, doc: dict[str, Any]) -> list[str]:
-    """R25: why this organisation may not replace the loaded one here; empty when it may."""
-    with runtime.db.unit_of_work() as uow:
-        return check_org_in(uow, doc)
-
-
-def check_org_in(uow: Work, doc: dict[str, Any]) -> list[str]:
-    """``check_org`` in the caller's unit of work (the consumer of a check asked for on the
-    admin's page, ``shared.org_steps``)."""
+def check_org(uow: Work, ctx: Context, doc: dict[str, Any]) -> list[str]:
+    """R25: why this organisation may not replace the loaded one here; empty when it may. Writes
+    nothing."""
     return _org_problems(uow, Organisation.loadable(doc))
 
 
-def load_org(runtime: _Process, doc: dict[str, Any]) -> bool:
-    """Keep the organisation and open a golden book for each unit and the province; the same
-    document again changes nothing (returns False). The command line loads it: this is its
-    entrypoint, which commits."""
-    with runtime.db.unit_of_work() as uow:
-        changed = load_org_in(uow, doc)
-        if changed:
-            uow.commit()
-    return changed
-
-
-def load_org_in(uow: Work, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
-                details: dict[str, Any] | None = None) -> bool:
-    """``load_org`` in the caller's transaction (the consumer of a load asked for on the admin's
-    page, ``shared.org_steps``). R25: the book of a unit (or province) the document no longer
-    names is closed — kept, public and verifiable, never written again; a document that names a
-    closed book's code again is refused (``OrgRefused``), nothing written. ``actor`` and
+def load_org(uow: Work, ctx: Context, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+             details: dict[str, Any] | None = None) -> bool:
+    """R25: keep the organisation and open a golden book for each unit and the province; the same
+    document again changes nothing (False). The book of a unit (or province) the document no
+    longer names is closed — kept, public and verifiable, never written again; a document that
+    names a closed book's code again is refused (``OrgRefused``), nothing written. ``actor`` and
     ``details`` go on its R23 lines."""
     org = Organisation.loadable(doc)
     found = _org_problems(uow, org)

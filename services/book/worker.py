@@ -49,11 +49,11 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     @consumer(app, runtime, CheckOrganisationBook)
     def check_organisation(uow: UnitOfWork, msg: CheckOrganisationBook) -> None:
         """R25 from the admin's page: closed books this organisation would name again."""
-        org_steps.check("book", uow, msg, lambda doc: services.check_org_in(uow, doc))
+        org_steps.check("book", uow, context(runtime, uow), msg, services.check_org)
 
     @consumer(app, runtime, LoadOrganisationBook)
     def load_organisation(uow: UnitOfWork, msg: LoadOrganisationBook) -> None:
         """R25 from the admin's page: open the new books, close those of units gone."""
-        org_steps.load("book", uow, msg, services.load_org_in)
+        org_steps.load("book", uow, context(runtime, uow), msg, services.load_org)
 
     return app

@@ -19,7 +19,7 @@ DECLARATION = Service(
     runtime="services.council.app:build_runtime",
     app="services.council.app:create_app",
     worker="services.council.worker:create_worker",
-    org_check="services.council.runs:check_org",
-    org_load="services.council.runs:load_org",
+    org_check="services.council.services:check_org",
+    org_load="services.council.services:load_org",
     openapi="services.council.openapi:spec",
 )

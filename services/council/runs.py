@@ -160,21 +160,6 @@ def open_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[st
     return opened
 
 
-# -- the organisation ----------------------------------------------------------------------------
-def check_org(runtime: Runtime, doc: dict[str, Any]) -> list[str]:
-    with runtime.db.unit_of_work() as uow:
-        return services.check_org(uow, doc)
-
-
-def load_org(runtime: Runtime, doc: dict[str, Any]) -> bool:
-    """``services.load_org`` from the command line: committed when it changed anything."""
-    with runtime.db.unit_of_work() as uow:
-        changed = services.load_org(uow, runtime.context(uow), doc)
-        if changed:
-            uow.commit()
-    return changed
-
-
 # -- reading -------------------------------------------------------------------------------------
 def get_round_view(runtime: Runtime, round_id: str) -> dict:
     with runtime.db.unit_of_work() as uow:

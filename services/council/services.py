@@ -85,7 +85,7 @@ READER_ROLES = ("council_member", "unit_secretary", "province_secretary")
 
 
 # -- the organisation ----------------------------------------------------------------------------
-def check_org(uow: UnitOfWork, doc: dict[str, Any]) -> list[str]:
+def check_org(uow: UnitOfWork, ctx: Context, doc: dict[str, Any]) -> list[str]:
     """R25: why this organisation may not replace the loaded one here (it would orphan a round
     still open); empty when it may. Writes nothing."""
     return reorganisation.problems(uow.reader, Organisation.loadable(doc))

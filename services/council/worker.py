@@ -82,13 +82,12 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
     @consumer(app, runtime, CheckOrganisationCouncil)
     def check_organisation(uow: UnitOfWork, msg: CheckOrganisationCouncil) -> None:
         """R25 from the admin's page: the rounds still open this organisation would orphan."""
-        org_steps.check("council", uow, msg, lambda doc: services.check_org(uow, doc))
+        org_steps.check("council", uow, runtime.context(uow), msg, services.check_org)
 
     @consumer(app, runtime, LoadOrganisationCouncil)
     def load_organisation(uow: UnitOfWork, msg: LoadOrganisationCouncil) -> None:
         """R25 from the admin's page: load it, checking again under the open rounds' locks."""
-        org_steps.load("council", uow, msg, lambda u, doc, actor, details: services.load_org(
-            u, runtime.context(u), doc, actor, details))
+        org_steps.load("council", uow, runtime.context(uow), msg, services.load_org)
 
     purge_after = [0.0]
 

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from services.intake import services
 from services.intake.orm import Base
 from shared import audit
+from shared.context import Context
 from shared.db import Instant, UnitOfWork, utcnow
 from shared.ids import new_id
 from shared.messages import (
@@ -135,8 +136,8 @@ def start(runtime: Runtime, admin: str, file: str, doc: dict[str, Any]) -> Start
     file = (file or "")[:200]
     org = Organisation.loadable(doc)
     # A check only, as council's and book's: intake checks again when it loads, last.
-    problems = services.check_org(runtime, doc)
     with runtime.db.unit_of_work() as uow:
+        problems = services.check_org(uow, runtime.context(uow), doc)
         busy_since = utcnow() - dt.timedelta(minutes=BUSY_MINUTES)
         running = uow.session.execute(
             sa.select(org_loads.c.id, org_loads.c.digest, org_loads.c.file)
@@ -206,7 +207,7 @@ def verdict(runtime: Runtime, uow: UnitOfWork, msg: OrganisationVerdict) -> None
             uow.emit(LOAD_STEP[following](load_id=row.id, digest=row.digest, document=row.document,
                                           by=row.requested_by, file=row.file))
         else:
-            state, finished = _load_here(uow, row, steps[following], admin)
+            state, finished = _load_here(uow, runtime.context(uow), row, steps[following], admin)
     if state == "stopped":
         audit.record(uow, admin, "org.load_stopped", row.id, {
             "file": row.file, "digest": row.digest,
@@ -216,10 +217,11 @@ def verdict(runtime: Runtime, uow: UnitOfWork, msg: OrganisationVerdict) -> None
         state=state, steps=steps, finished_at=finished))
 
 
-def _load_here(uow: UnitOfWork, row: Any, step: dict[str, Any], admin: audit.Named) -> tuple[str, dt.datetime]:
+def _load_here(uow: UnitOfWork, ctx: Context, row: Any, step: dict[str, Any],
+               admin: audit.Named) -> tuple[str, dt.datetime]:
     """intake's own load, last, in the transaction that takes book's answer."""
     try:
-        changed = services.load_org_in(uow, row.document, admin, {"load": row.id, "file": row.file})
+        changed = services.load_org(uow, ctx, row.document, actor=admin, details={"load": row.id, "file": row.file})
     except OrgRefused as refused:
         step.update(state="load_refused", problems=list(refused.problems))
         return "stopped", utcnow()

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from services.intake.domain import scope
 from services.intake.domain.dates import occurred_on_problem
@@ -25,7 +25,7 @@ from services.intake.domain.status import advance, status_after_entry
 from services.intake.repository import Work
 from shared import audit
 from shared.context import Context
-from shared.db import Database, utcnow
+from shared.db import utcnow
 from shared.ids import new_id
 from shared.messages import (
     CloseIntroductions,
@@ -48,10 +48,6 @@ EVIDENCE_OPEN = ("recorded", "introduced")
 
 
 # -- the organisation ----------------------------------------------------------------------------
-class _Process(Protocol):
-    db: Database
-
-
 def _org_problems(uow: Work, org: Organisation) -> list[str]:
     """R25 with R5a: deeds introduced to a unit the file dissolves, still waiting for its next
     monthly round, would be stranded (no council is left to vote on them)."""
@@ -60,28 +56,18 @@ def _org_problems(uow: Work, org: Organisation) -> list[str]:
             for unit, n in uow.deeds.introduced_by_unit().items() if unit not in org.units]
 
 
-def check_org(runtime: _Process, doc: dict[str, Any]) -> list[str]:
+def check_org(uow: Work, ctx: Context, doc: dict[str, Any]) -> list[str]:
     """R25: why this organisation may not replace the loaded one here; empty when it may. Deeds
-    keep the unit they were recorded in, and their authors read them wherever they serve (``_own``)."""
-    org = Organisation.loadable(doc)
-    with runtime.db.unit_of_work() as uow:
-        return _org_problems(uow, org)
+    keep the unit they were recorded in, and their authors read them wherever they serve (``_own``).
+    Writes nothing."""
+    return _org_problems(uow, Organisation.loadable(doc))
 
 
-def load_org(runtime: _Process, doc: dict[str, Any]) -> bool:
-    """Keep the organisation; loading the same document again changes nothing (False); one that
-    would strand introduced deeds is refused (``OrgRefused``), nothing written. The command line
-    loads it: this is its entrypoint, which commits."""
-    with runtime.db.unit_of_work() as uow:
-        changed = load_org_in(uow, doc)
-        if changed:
-            uow.commit()
-    return changed
-
-
-def load_org_in(uow: Work, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
-                details: dict[str, Any] | None = None) -> bool:
-    """``load_org`` in the caller's transaction, which commits (``services.intake.organisation``)."""
+def load_org(uow: Work, ctx: Context, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+             details: dict[str, Any] | None = None) -> bool:
+    """R25: keep the organisation; loading the same document again changes nothing (False); one
+    that would strand introduced deeds is refused (``OrgRefused``), nothing written. ``actor`` and
+    ``details`` go on its R23 line."""
     found = _org_problems(uow, Organisation.loadable(doc))
     if found:
         raise OrgRefused(found)

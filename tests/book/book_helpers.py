@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.book import services
+from services.book import DECLARATION, services
 from services.book.app import build_runtime, context
 from services.book.domain.entries import Entry
 from shared import clock
@@ -33,7 +33,7 @@ _sources = itertools.count(1)
 def make_runtime(settings: Settings, org_document: dict) -> Runtime:
     runtime = build_runtime(settings)
     runtime.migrate()
-    assert services.load_org(runtime, org_document) is True
+    assert DECLARATION.load_org(runtime, org_document) is True
     return runtime
 
 

@@ -14,7 +14,7 @@ from book_helpers import UNIT, UNIT_SECRETARY, deed_copy, deliver, inscribe_comm
 from cache_helpers import FEED, entries_shown, eventually, headers_of, subscribed, usable_cache
 from flask.testing import FlaskClient
 
-from services.book import queries
+from services.book import DECLARATION, queries
 from services.book.app import build_runtime, create_app
 from services.book.publication import cache as artifact_cache
 from shared.auth import new_token, store_token
@@ -124,7 +124,6 @@ def test_a_revocation_by_another_process_leaves_the_next_feed(client, web, worke
 
 def test_loading_the_organisation_again_invalidates_though_it_emits_nothing(client, web, worker, org_document):
     """A renamed unit renames its pages: a commit with no message must invalidate as well."""
-    from services.book import services
 
     deliver(worker, inscribe_command(UNIT))
     republish(worker)
@@ -140,7 +139,7 @@ def test_loading_the_organisation_again_invalidates_though_it_emits_nothing(clie
         if unit["code"] == UNIT:
             unit["name"] = "Công an huyện Đắk Mil (mới)"
     doc["units"] = units
-    assert services.load_org(worker, doc) is True
+    assert DECLARATION.load_org(worker, doc) is True
     eventually(lambda: "Công an huyện Đắk Mil (mới)" in client.get(page).data.decode(), "the renamed unit's page")
 
 

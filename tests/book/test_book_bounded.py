@@ -31,7 +31,7 @@ from book_helpers import (
 )
 from whole_book import WholeBook
 
-from services.book import MIGRATIONS, services
+from services.book import DECLARATION, MIGRATIONS, services
 from services.book import repository as repo
 from services.book.app import build_runtime, context, create_app
 from services.book.domain import publication as pub
@@ -620,7 +620,7 @@ def migration_case(settings: Settings, org_document: dict) -> None:
         assert deeds[("units", twice["id"])] == (OTHER, 1, "2024-Q2", OTHER)
         assert ("units", first["deed"]["id"]) not in deeds
         assert counts == {("units", "2024-Q2", OTHER): 1, ("units", "2023-Q4", UNIT): 1, ("province", "2024-Q2", UNIT): 1}
-        services.load_org(runtime, org_document)
+        DECLARATION.load_org(runtime, org_document)
         with runtime.db.reading() as s:
             published = Publisher(s, runtime.orgs.get()).figures().body
         assert published == reference_render(runtime, paths.FIGURES_PATH)

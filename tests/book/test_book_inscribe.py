@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from book_helpers import PROVINCE, UNIT, deed_copy, deliver, inscribe_command, sent_messages
 
+from services.book import DECLARATION
 from services.book import repository as repo
-from services.book import services
 from services.book.domain.chain import GENESIS, entry_hash, verify
 from services.book.orm import books, entries
 from shared import clock
@@ -26,7 +26,7 @@ def test_load_org_opens_one_book_per_unit_and_the_provincial_book(runtime, org_d
 def test_loading_the_same_organisation_again_changes_nothing(runtime, org_document):
     with runtime.db.reading() as s:
         before = s.execute(sa.select(books).order_by(books.c.code)).all()
-    assert services.load_org(runtime, org_document) is False
+    assert DECLARATION.load_org(runtime, org_document) is False
     with runtime.db.reading() as s:
         assert s.execute(sa.select(books).order_by(books.c.code)).all() == before
 

@@ -209,15 +209,15 @@ def test_pages_are_published_once_for_every_entry_since_the_last_published(uow, 
 
 
 # -- the organisation (R25) ---------------------------------------------------------------------------
-def test_loading_an_organisation_opens_its_books_and_closes_those_of_units_gone(org_document, org):
+def test_loading_an_organisation_opens_its_books_and_closes_those_of_units_gone(org_document, org, ctx):
     """R25: a book per unit and the province; a unit gone, its book closed (kept, never written)."""
     uow = FakeWork()
-    assert services.load_org_in(uow, org_document) is True
+    assert services.load_org(uow, ctx, org_document) is True
     assert {b.code for b in uow.books.every()} == set(services.books_of(org))
-    assert services.load_org_in(uow, org_document) is False
+    assert services.load_org(uow, ctx, org_document) is False
     smaller = copy.deepcopy(org_document)
     gone = smaller["units"].pop()
-    assert services.load_org_in(uow, smaller) is True
+    assert services.load_org(uow, ctx, smaller) is True
     assert uow.books.get(gone["code"]).closed and uow.actions() == ["book.closed"]
     with pytest.raises(OrgRefused):
-        services.load_org_in(uow, org_document, audit.CLI)
+        services.load_org(uow, ctx, org_document, actor=audit.CLI)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.council import runs, services
+from services.council import DECLARATION, services
 from services.council.app import build_runtime, create_app
 from shared import clock
 from shared.auth import new_token, store_token
@@ -44,7 +44,7 @@ def this_month() -> str:
 def make_runtime(settings: Settings, org_document: dict) -> Runtime:
     runtime = build_runtime(settings)
     runtime.migrate()
-    runs.load_org(runtime, org_document)
+    DECLARATION.load_org(runtime, org_document)
     return runtime
 
 

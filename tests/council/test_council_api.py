@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from services.council import runs, services
+from services.council import DECLARATION, runs, services
 from services.council.domain.ballots import vote_receipt
 from services.council.orm import voters, votes
 from shared import clock
@@ -419,8 +419,8 @@ def test_open_ballots_name_the_voter_when_the_council_chose_them(client, runtime
     doc = {**org_document, "units": [dict(u) for u in org_document["units"]]}
     unit = next(u for u in doc["units"] if u["code"] == UNIT)
     unit["council"] = {**unit["council"], "open_ballots": True}
-    assert runs.load_org(runtime, doc) is True
-    assert runs.load_org(runtime, doc) is False
+    assert DECLARATION.load_org(runtime, doc) is True
+    assert DECLARATION.load_org(runtime, doc) is False
     rnd = open_monthly(client, secretary, runtime, [deed_copy()])
     receipt = vote(client, rnd, members[MEMBERS[0]], "approve").get_json()["receipt"]
     for m in MEMBERS[1:]:

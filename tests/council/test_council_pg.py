@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from services.council import runs
+from services.council import DECLARATION, runs
 from services.council.app import create_app
 from services.council.orm import candidate_results, decisions, tallies, voters, votes
 from shared.auth import Principal
@@ -61,7 +61,7 @@ def count(runtime: Runtime, table: sa.Table) -> int:
 
 
 def test_the_api_on_postgresql(pg_runtime: Runtime) -> None:
-    assert runs.load_org(pg_runtime, pg_runtime.orgs.require().document) is False
+    assert DECLARATION.load_org(pg_runtime, pg_runtime.orgs.require().document) is False
     client = create_app(runtime=pg_runtime).test_client()
     sec = issue(pg_runtime, "unit_secretary", SECRETARY)
     r = client.post("/api/v1/rounds", json={"council": COUNCIL, "kind": "monthly", "period": this_month()}, headers=sec)

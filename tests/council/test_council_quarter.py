@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from services.council import runs, services
+from services.council import DECLARATION, runs, services
 from shared import clock
 from shared.clock import Month, Quarter
 from shared.ids import new_id
@@ -143,7 +143,7 @@ def test_provincial_round_caps_ranks_and_runs_off_the_tied(client, runtime, auth
                                                              org_document) -> None:
     doc = copy.deepcopy(org_document)
     doc["province"]["council"]["cap_per_quarter"] = 2
-    assert runs.load_org(runtime, doc) is True
+    assert DECLARATION.load_org(runtime, doc) is True
     q = last_quarter()
     deeds = recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q)
     deeds += recognised_and_proposed(client, runtime, auth, "CAH-DM", 2, q)
@@ -188,7 +188,7 @@ def test_provincial_round_caps_ranks_and_runs_off_the_tied(client, runtime, auth
 def test_a_runoff_that_ties_again_runs_off_again(client, runtime, auth, province, province_voters, org_document) -> None:
     doc = copy.deepcopy(org_document)
     doc["province"]["council"]["cap_per_quarter"] = 1
-    runs.load_org(runtime, doc)
+    DECLARATION.load_org(runtime, doc)
     q = last_quarter()
     a, b = (x["id"] for x in recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q))
     prov = open_round(client, province, PROVINCIAL, "provincial", str(q)).get_json()
@@ -206,7 +206,7 @@ def test_a_runoff_that_ties_again_runs_off_again(client, runtime, auth, province
 def test_runoffs_close_by_schedule_too(client, runtime, auth, province, province_voters, org_document) -> None:
     doc = copy.deepcopy(org_document)
     doc["province"]["council"]["cap_per_quarter"] = 1
-    runs.load_org(runtime, doc)
+    DECLARATION.load_org(runtime, doc)
     q = last_quarter()
     a, b = (x["id"] for x in recognised_and_proposed(client, runtime, auth, "CATP-GN", 2, q))
     prov = open_round(client, province, PROVINCIAL, "provincial", str(q)).get_json()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.council import runs
+from services.council import DECLARATION
 from services.council.orm import council_members
 from shared.org import OrgRefused
 from shared.tables import org_documents
@@ -27,9 +27,9 @@ def _state(runtime: Any) -> tuple[int, list[tuple[str, str]]]:
 
 def _refused(runtime: Any, doc: dict[str, Any]) -> list[str]:
     before = _state(runtime)
-    problems = runs.check_org(runtime, doc)
+    problems = DECLARATION.check_org(runtime, doc)
     with pytest.raises(OrgRefused) as refused:
-        runs.load_org(runtime, doc)
+        DECLARATION.load_org(runtime, doc)
     assert refused.value.problems == problems
     assert _state(runtime) == before  # nothing written
     return problems
@@ -65,8 +65,8 @@ def test_members_who_left_no_longer_vote_and_the_roll_says_so(
     doc = copy.deepcopy(org_document)
     council = [u for u in doc["units"] if u["code"] == UNIT][0]["council"]
     council["members"] = MEMBERS[2:]  # MEMBERS[0] voted before leaving; MEMBERS[1] had not
-    assert runs.check_org(runtime, doc) == []
-    assert runs.load_org(runtime, doc) is True
+    assert DECLARATION.check_org(runtime, doc) == []
+    assert DECLARATION.load_org(runtime, doc) is True
     rnd = client.get(f"/api/v1/rounds/{rnd['id']}", headers=secretary).get_json()
     assert (rnd["entitled"], rnd["voted"]) == (len(MEMBERS) - 1, 1)
     assert vote(client, rnd, auth("council_member", MEMBERS[1]), "approve").status_code == 403
@@ -75,4 +75,4 @@ def test_members_who_left_no_longer_vote_and_the_roll_says_so(
     result = client.post(f"/api/v1/rounds/{rnd['id']}/close", headers=secretary, json={}).get_json()
     assert [(c["approve"], c["entitled"], c["passed"]) for c in result["candidates"]] == [
         (len(MEMBERS) - 1, len(MEMBERS) - 1, True)]
-    assert runs.load_org(runtime, doc) is False  # the same file again changes nothing
+    assert DECLARATION.load_org(runtime, doc) is False  # the same file again changes nothing

@@ -13,14 +13,13 @@ import sqlalchemy as sa
 from celery import Celery
 from flask.testing import FlaskClient
 
+from services import REGISTRY
 from services.book import app as book_app
-from services.book import services as book_services
 from services.book import worker as book_worker
 from services.council import app as council_app
 from services.council import runs as council_runs
 from services.council import worker as council_worker
 from services.intake import app as intake_app
-from services.intake import services as intake_services
 from services.intake import worker as intake_worker
 from shared import clock
 from shared.auth import Principal, new_token, store_token
@@ -30,9 +29,9 @@ from shared.signing import message_keys, sign
 from shared.tables import inbox, outbox, parked_messages
 
 SERVICES = {
-    "intake": (intake_app, intake_services, intake_worker),
-    "council": (council_app, council_runs, council_worker),
-    "book": (book_app, book_services, book_worker),
+    "intake": (intake_app, intake_worker),
+    "council": (council_app, council_worker),
+    "book": (book_app, book_worker),
 }
 
 
@@ -56,10 +55,10 @@ class Flow:
         self.runtimes: dict[str, Runtime] = {}
         self.clients: dict[str, FlaskClient] = {}
         self.workers: dict[str, Celery] = {}
-        for name, (app_module, services, worker_module) in SERVICES.items():
+        for name, (app_module, worker_module) in SERVICES.items():
             rt = app_module.build_runtime(settings)
             rt.migrate()
-            services.load_org(rt, org_document)
+            REGISTRY[name].load_org(rt, org_document)
             app = app_module.create_app(runtime=rt)
             app.config["TESTING"] = True
             self.clients[name] = app.test_client()

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.intake import services
+from services.intake import DECLARATION
 from services.intake.app import build_runtime, create_app
 from shared.auth import new_token, store_token
 from shared.clock import TZ
@@ -83,7 +83,7 @@ def people_of(doc: dict[str, Any], unit_code: str = UNIT, other_code: str = OTHE
 def runtime(sqlite_settings: Settings, org_document: dict) -> Runtime:
     rt = build_runtime(sqlite_settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     yield rt
     rt.db.dispose()
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from services.intake import services
+from services.intake import DECLARATION, services
 from services.intake.app import build_runtime, create_app
 from shared import clock
 from shared.db import utcnow
@@ -31,7 +31,7 @@ def runtime(request, org_document):
     settings = request.getfixturevalue("sqlite_settings" if request.param == "sqlite" else "pg_settings")
     rt = build_runtime(settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     yield rt
     rt.db.dispose()
 

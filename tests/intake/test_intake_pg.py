@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from services.intake import services
+from services.intake import DECLARATION, services
 from services.intake.app import build_runtime, create_app
 from services.intake.ratelimit import RedisRateLimiter
 from shared import clock
@@ -26,8 +26,8 @@ def test_thin_path_on_postgresql(pg_settings, org_document) -> None:
     rt = build_runtime(pg_settings)
     rt.migrate()
     rt.migrate()  # a second run is a no-op
-    assert services.load_org(rt, org_document) is True
-    assert services.load_org(rt, org_document) is False
+    assert DECLARATION.load_org(rt, org_document) is True
+    assert DECLARATION.load_org(rt, org_document) is False
     app = create_app(runtime=rt)
     client = app.test_client()
     p = people_of(org_document)
@@ -94,7 +94,7 @@ def test_no_introduction_is_lost_while_a_month_closes(pg_settings, org_document)
 
     rt = build_runtime(pg_settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     app = create_app(runtime=rt)
     rt.db.after_commit.clear()
     p = people_of(org_document)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from services.intake import MIGRATIONS, services
+from services.intake import DECLARATION, MIGRATIONS, services
 from services.intake.app import build_runtime, create_app
 from services.intake.orm import Deed, UnitMonth
 from shared import auth as auth_module
@@ -193,7 +193,7 @@ def test_a_load_in_this_process_is_seen_at_once(runtime, org_document) -> None:
     cache = OrgCache(runtime.db, check_seconds=3600.0)
     assert cache.get() is not None
     changed = _other_document(org_document)
-    assert services.load_org(runtime, changed) is True
+    assert DECLARATION.load_org(runtime, changed) is True
     assert cache.get().units[changed["units"][0]["code"]].name.endswith("(mới)")
     with runtime.db.unit_of_work() as uow:  # a load rolled back is not one
         from shared.orgcopy import store_org
@@ -207,7 +207,7 @@ def test_a_load_in_this_process_is_seen_at_once(runtime, org_document) -> None:
 def pg(pg_settings, org_document):
     rt = build_runtime(pg_settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     app = create_app(runtime=rt)
     rt.db.after_commit.clear()  # the relay's wake-up goes to Redis, not counted here
     yield rt, app, people_of(org_document)
@@ -332,7 +332,7 @@ def test_search_can_use_the_trigram_index_after_an_upgrade(pg_settings, org_docu
     them as an old database would hold them."""
     rt = build_runtime(pg_settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     p = people_of(org_document)
     app = create_app(runtime=rt)
     client = app.test_client()

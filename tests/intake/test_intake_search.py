@@ -10,7 +10,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from services.intake import services
+from services.intake import DECLARATION, services
 from services.intake.app import build_runtime, create_app
 from services.intake.domain.scope import Actor
 from services.intake.domain.text import search_text
@@ -52,7 +52,7 @@ def runtime(request, org_document):
     settings = request.getfixturevalue("sqlite_settings" if request.param == "sqlite" else "pg_settings")
     rt = build_runtime(settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     yield rt
     rt.db.dispose()
 
@@ -110,7 +110,7 @@ def test_postgresql_serves_the_search_from_the_trigram_index(pg_settings, org_do
     rt = build_runtime(pg_settings)
     try:
         rt.migrate()
-        services.load_org(rt, org_document)
+        DECLARATION.load_org(rt, org_document)
         _seed(rt, people, 20_000)
         with rt.db.unit_of_work() as uow:
             uow.session.execute(sa.text("ANALYZE deeds"))
@@ -190,7 +190,7 @@ def test_the_database_answers_what_the_rule_says(sqlite_settings, org_document, 
 
     rt = build_runtime(sqlite_settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     actor = Actor("province_secretary", people.province_secretary)
     text = st.text(st.sampled_from(ALPHABET), max_size=24)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from services import REGISTRY
 from services.book.app import create_app as create_book_app
-from services.intake import services as intake_services
 from services.intake.app import build_runtime as build_intake
 from services.intake.app import create_app as create_intake_app
 from shared.auth import new_token, store_token
@@ -60,7 +60,7 @@ def test_a_backup_restored_into_an_empty_database_verifies_the_same(pg_settings,
     # A populated system: deeds with evidence in intake, inscriptions in a unit's and the province's book.
     intake = build_intake(pg_settings)
     intake.migrate()
-    intake_services.load_org(intake, org_document)
+    REGISTRY["intake"].load_org(intake, org_document)
     intake.db.after_commit.clear()
     token = new_token()
     with intake.db.unit_of_work() as uow:

@@ -145,14 +145,13 @@ def test_a_request_id_travels_with_the_messages_its_request_caused(pg_settings, 
     emits, so the consumer's log lines carry it (shared.logs, shared.consumer.consumer)."""
     import sqlalchemy as sa
 
-    from services.intake import services as intake_services
     from services.intake.app import build_runtime, create_app
     from shared.auth import new_token, store_token
     from shared.tables import outbox
 
     runtime = build_runtime(pg_settings)
     runtime.migrate()
-    intake_services.load_org(runtime, org_document)
+    REGISTRY["intake"].load_org(runtime, org_document)
     token = new_token()
     with runtime.db.unit_of_work() as uow:
         store_token(uow, token, "officer", "CAH-DM-0023", 1)

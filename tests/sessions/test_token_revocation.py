@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.intake import services
+from services.intake import DECLARATION
 from services.intake.app import build_runtime, create_app
 from shared import auth
 from shared.auth import new_token, store_token
@@ -37,7 +37,7 @@ def _revoke_elsewhere(env: dict[str, str], token: str) -> None:
 def _check(settings: Settings, env: dict[str, str], org_document: dict) -> None:
     rt = build_runtime(settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     client = create_app(runtime=rt).test_client()
     officer = people_of(org_document).officer
     token = new_token()
@@ -82,7 +82,7 @@ def test_a_token_revoked_in_this_process_stops_working_at_once(sqlite_settings: 
     wait: its revocation forgets the rows kept."""
     rt = build_runtime(sqlite_settings)
     rt.migrate()
-    services.load_org(rt, org_document)
+    DECLARATION.load_org(rt, org_document)
     client = create_app(runtime=rt).test_client()
     token = new_token()
     with rt.db.unit_of_work() as uow:
