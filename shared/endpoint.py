@@ -77,11 +77,44 @@ def _replay(answer: Answer) -> Response:
     return Response(answer.body, status=answer.status, content_type=answer.content_type)
 
 
-def answer_once(work: UnitOfWork, answers: Answers, keyed: Keyed, run: Callable[[], Any]) -> Response:
+def _run_answer(work: UnitOfWork, run: Callable[[], Any]) -> tuple[Response, bool]:
+    """The use case's response, and whether it is a refusal (whatever it wrote is rolled back)."""
+    try:
+        return current_app.make_response(run()), False
+    except Refused as exc:
+        resp = Problem.of(exc).response()
+    except Problem as exc:
+        resp = exc.response()
+    except Exception:
+        work.rollback()
+        raise
+    work.rollback()
+    return resp, True
+
+
+def answer_once(work: UnitOfWork, answers: Answers, keyed: Keyed, run: Callable[[], Any],
+                claim_with_answer: bool = False) -> Response:
     """Run ``run`` once for ``keyed``, in ``work``'s transaction with the claim and the answer,
     committed once: among concurrent requests with one key one runs, the others wait on its
     claim (PostgreSQL: the row; SQLite: the write lock) and then replay its answer, or find the
-    key free if it failed. A refusal is answered and kept, and nothing of its use case stays."""
+    key free if it failed. A refusal is answered and kept, and nothing of its use case stays.
+
+    ``claim_with_answer``: the use case runs first and the key is claimed with its answer in one
+    statement (``Answers.keep_first``): one statement fewer for a new key. Where the key was taken
+    meanwhile or before (a replay, a concurrent duplicate whose claim this one waited for), what
+    the use case wrote is rolled back and the key is looked at as below; the stored answer is
+    replayed, another body refused. Only for use cases that insert rows of fresh ids alone, which
+    two concurrent runs cannot trip over before one of them reaches the key."""
+    if claim_with_answer:
+        # A refusal's answer is kept like any other (what its use case wrote is already gone).
+        resp, _refused = _run_answer(work, run)
+        if resp.status_code >= 500:
+            work.rollback()
+            return resp
+        if answers.keep_first(work.session, keyed, _answer(resp)):
+            work.commit()
+            return resp
+        work.rollback()
     ttl = work.db.settings.idempotency_ttl_hours
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
@@ -96,22 +129,12 @@ def answer_once(work: UnitOfWork, answers: Answers, keyed: Keyed, run: Callable[
         if time.monotonic() > deadline:
             raise in_use()
         time.sleep(0.05)
-    refused = False
-    try:
-        resp = current_app.make_response(run())
-    except Refused as exc:
-        resp, refused = Problem.of(exc).response(), True
-    except Problem as exc:
-        resp, refused = exc.response(), True
-    except Exception:
-        work.rollback()
-        raise
+    resp, refused = _run_answer(work, run)
     if resp.status_code >= 500:
         work.rollback()
         return resp
     if refused:
-        # Whatever the use case wrote goes, its claim with it; the answer alone is kept.
-        work.rollback()
+        # Whatever the use case wrote went, its claim with it; the answer alone is kept.
         answers.keep_alone(work.session, keyed, _answer(resp))
     else:
         answers.keep(work.session, keyed, _answer(resp))
@@ -120,11 +143,12 @@ def answer_once(work: UnitOfWork, answers: Answers, keyed: Keyed, run: Callable[
 
 
 def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, answers: Answers = PLAIN,
-             actor: Callable[[Principal], Any] = lambda who: who) -> Callable:
+             claim_with_answer: bool = False, actor: Callable[[Principal], Any] = lambda who: who) -> Callable:
     """Make ``view(uow, ctx, actor, **path)`` a Flask view (see the module's docstring).
 
     ``roles``: who may call it (403 otherwise; all roles when none given). ``idempotent``: an
-    Idempotency-Key is honoured. ``read_only``: nothing is committed. ``actor``: the use case's
+    Idempotency-Key is honoured. ``read_only``: nothing is committed. ``claim_with_answer``: the
+    key is claimed with the answer after the use case (``answer_once``). ``actor``: the use case's
     actor made of the principal."""
 
     def deco(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,7 +167,7 @@ def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, ans
             while True:
                 try:
                     if key:
-                        return answer_once(work, answers, keyed(who, key), run)
+                        return answer_once(work, answers, keyed(who, key), run, claim_with_answer)
                     try:
                         resp = run()
                     except Refused:

@@ -97,6 +97,11 @@ class Answers(Protocol):
     def keep_alone(self, session: Session, keyed: Keyed, answer: Answer) -> None:
         """The answer, claimed and kept at once (the claim went with a use case rolled back)."""
 
+    def keep_first(self, session: Session, keyed: Keyed, answer: Answer) -> bool:
+        """Claim the key with its answer in one statement, after the use case ran: True when this
+        transaction's answer is the key's; False when the key was taken (the caller rolls back and
+        looks with ``claim``). On PostgreSQL it waits for a concurrent transaction holding the key."""
+
     def release(self, session: Session, keyed: Keyed) -> None:
         """Forget a claim whose request failed, so that the key is free again."""
 
@@ -172,6 +177,13 @@ class Plain:
             "status": answer.status, "content_type": answer.content_type, "body": answer.body,
             "created_at": utcnow(),
         })
+
+    def keep_first(self, session: Session, keyed: Keyed, answer: Answer) -> bool:
+        return _execute(session, self._claim[_is_postgres(session)], {
+            "subject": keyed.subject, "key": keyed.key, "request_hash": self.digest(keyed),
+            "status": answer.status, "content_type": answer.content_type, "body": answer.body,
+            "created_at": utcnow(),
+        }).first() is not None
 
     def release(self, session: Session, keyed: Keyed) -> None:
         t = self.t
@@ -271,6 +283,12 @@ class Sealed:
     def keep_alone(self, session: Session, keyed: Keyed, answer: Answer) -> None:
         session.execute(self._insert_ignoring[_is_postgres(session)],
                         self._row(keyed, answer.status, self._sealed(keyed, answer)))
+
+    def keep_first(self, session: Session, keyed: Keyed, answer: Answer) -> bool:
+        return session.execute(
+            self._insert_ignoring[_is_postgres(session)].returning(self.t.c.lookup),
+            self._row(keyed, answer.status, self._sealed(keyed, answer)),
+        ).first() is not None
 
     def release(self, session: Session, keyed: Keyed) -> None:
         session.execute(self.t.delete().where(self.t.c.lookup == self.lookup(keyed), self.t.c.status == PENDING))

@@ -20,6 +20,7 @@ from services.intake import DECLARATION, MIGRATIONS, services
 from services.intake.app import build_runtime, create_app
 from services.intake.orm import Deed, UnitMonth
 from shared import auth as auth_module
+from shared.audit import audit_log
 from shared.auth import new_token, store_token
 from shared.db import utcnow
 from shared.org import Organisation
@@ -77,6 +78,12 @@ def issue(runtime, role: str, subject: str) -> str:
 def count(runtime, table: Any) -> int:
     with runtime.db.reading() as s:
         return s.scalar(sa.select(sa.func.count()).select_from(table))
+
+
+def recorded_lines(runtime) -> int:
+    """R23: the audit lines of deeds recorded."""
+    with runtime.db.reading() as s:
+        return s.scalar(sa.select(sa.func.count()).select_from(audit_log).where(audit_log.c.action == "deed.recorded"))
 
 
 def batch(people, n: int) -> dict[str, Any]:
@@ -230,13 +237,18 @@ def test_recording_a_deed_is_one_checkout_and_one_commit(pg, monkeypatch) -> Non
     post = lambda **h: client.post(DEEDS, json=body, headers=auth(tok, **h))  # noqa: E731
     r, with_key = trips.of(lambda: post(**{"Idempotency-Key": "one"}))
     assert r.status_code == 201
-    # claim, deed, message, audit line (R23: in the same transaction), stored answer: one
-    # checkout, one commit. The token's row was read by the request before, less than
-    # TOKEN_FRESH_SECONDS ago, and is not read again.
-    assert with_key == {"statements": 5, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    # deed, message, audit line (R23: in the same transaction), then the key claimed with its
+    # answer in one statement: one checkout, one commit. The token's row was read by the request
+    # before, less than TOKEN_FRESH_SECONDS ago, and is not read again.
+    assert with_key == {"statements": 4, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    assert "ON CONFLICT DO NOTHING" in trips.statements[-1] and "idempotency_records" in trips.statements[-1]
     replay, replayed = trips.of(lambda: post(**{"Idempotency-Key": "one"}))
     assert replay.get_data() == r.get_data()
-    assert replayed == {"statements": 2, "checkouts": 1, "commits": 0, "rollbacks": 1}, trips.statements
+    # A replay runs the use case, finds the key taken, rolls it back, then reads the stored answer
+    # (the claim that finds the record, the record) on the connection the rollback gave back and
+    # took again: nothing of it stays.
+    assert replayed == {"statements": 6, "checkouts": 2, "commits": 0, "rollbacks": 2}, trips.statements
+    assert (count(rt, Deed), count(rt, outbox)) == (2, 2)
     r, without_key = trips.of(post)
     assert r.status_code == 201
     assert without_key == {"statements": 3, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
@@ -244,7 +256,7 @@ def test_recording_a_deed_is_one_checkout_and_one_commit(pg, monkeypatch) -> Non
     auth_module._token_rows.forget()
     r, fresh = trips.of(lambda: post(**{"Idempotency-Key": "two"}))
     assert r.status_code == 201
-    assert fresh == {"statements": 6, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    assert fresh == {"statements": 5, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     got, read = trips.of(lambda: client.get(f"{DEEDS}/{r.get_json()['id']}", headers=auth(tok)))
     assert got.status_code == 200 and read["checkouts"] == 1 and read["commits"] == 0
 
@@ -261,17 +273,68 @@ def test_a_batch_is_one_transaction_whatever_its_size_on_postgresql(pg, monkeypa
     small, few = trips.of(lambda: client.post(BATCH, json=batch(p, 20), headers=auth(tok, **{"Idempotency-Key": "s"})))
     large, many = trips.of(lambda: client.post(BATCH, json=batch(p, 200), headers=auth(tok, **{"Idempotency-Key": "l"})))
     assert small.status_code == large.status_code == 201
-    # claim, the deeds' one INSERT, the messages, the audit lines' one INSERT, stored answer (the
-    # token's row read by the first request is still fresh).
-    assert many == few == {"statements": 5, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    # the deeds' one INSERT, the messages, the audit lines' one INSERT, the key claimed with its
+    # answer (the token's row read by the first request is still fresh).
+    assert many == few == {"statements": 4, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     with rt.db.reading() as s:
         envelopes = s.execute(sa.select(outbox.c.envelope).order_by(outbox.c.id)).scalars().all()
     assert [len(e["payload"]["deed_ids"]) for e in envelopes] == [1, 20, 200]
 
 
+def _race(app, tok: str, path: str, bodies: list[dict[str, Any]], key: str) -> list[tuple[int, bytes, int]]:
+    """Send ``bodies`` at once, one thread each, all under ``key``: (status, body, index) each."""
+    barrier = threading.Barrier(len(bodies))
+    results: list[tuple[int, bytes, int]] = []
+
+    def send(i: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        r = client.post(path, json=bodies[i], headers=auth(tok, **{"Idempotency-Key": key}))
+        results.append((r.status_code, r.get_data(), i))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == len(bodies)
+    return results
+
+
+@pytest.mark.distributed
+def test_parallel_requests_with_one_key_and_two_bodies_make_one_deed_on_postgresql(pg) -> None:
+    """The key is claimed with the answer after the use case: each request writes its deed, all
+    but one find the key taken (waiting for the winner's commit), roll their deed back, and replay
+    the winner's answer, or are refused (422) for a body of their own."""
+    rt, app, p = pg
+    tok = issue(rt, "subunit_lead", p.lead)
+    bodies = [deed_body({"officer": p.officer}, title=f"Cùng một khoá, nội dung {i % 2}") for i in range(12)]
+    results = _race(app, tok, DEEDS, bodies, "race-two-bodies")
+    won = {json.loads(data)["title"] for status, data, _ in results if status == 201}
+    assert len(won) == 1, results
+    (title,) = won
+    for status, data, i in results:
+        if bodies[i]["title"] == title:
+            assert status == 201, data
+        else:
+            assert status == 422 and "Idempotency-Key" in json.loads(data)["errors"], data
+    assert len({data for status, data, _ in results if status == 201}) == 1
+    assert (count(rt, Deed), count(rt, outbox), recorded_lines(rt), count(rt, idempotency_records)) == (1, 1, 1, 1)
+
+
+@pytest.mark.distributed
+def test_parallel_batches_with_one_key_make_one_batch_on_postgresql(pg) -> None:
+    rt, app, p = pg
+    tok = issue(rt, "subunit_lead", p.lead)
+    results = _race(app, tok, BATCH, [batch(p, 30)] * 8, "race-batch")
+    assert {status for status, _, _ in results} == {201} and len({data for _, data, _ in results}) == 1
+    assert (count(rt, Deed), recorded_lines(rt), count(rt, idempotency_records)) == (30, 30, 1)
+
+
 @pytest.mark.distributed
 def test_twenty_parallel_requests_with_one_key_make_one_deed_on_postgresql(pg) -> None:
-    """On PostgreSQL the other requests wait on the first one's uncommitted claim, then replay."""
+    """On PostgreSQL the other requests wait on the first one's uncommitted key, roll their own
+    writes back and replay its answer."""
     rt, app, p = pg
     tok = issue(rt, "subunit_lead", p.lead)
     body = deed_body({"officer": p.officer}, title="Hai mươi lần gửi, một việc tốt")
@@ -291,7 +354,7 @@ def test_twenty_parallel_requests_with_one_key_make_one_deed_on_postgresql(pg) -
         t.join(60)
     assert len(results) == 20 and {status for status, _ in results} == {201}
     assert len({data for _, data in results}) == 1
-    assert (count(rt, Deed), count(rt, outbox)) == (1, 1)
+    assert (count(rt, Deed), count(rt, outbox), recorded_lines(rt)) == (1, 1, 1)
 
 
 @pytest.mark.distributed

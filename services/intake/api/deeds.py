@@ -65,15 +65,16 @@ def _created(body: Any) -> tuple[Response, int]:
     return jsonify(body), 201
 
 
+# The two recording paths insert rows of fresh ids alone: the key is claimed with the answer.
 @bp.post("")
-@use_case(idempotent=True)
+@use_case(idempotent=True, claim_with_answer=True)
 def record(uow: Work, ctx: Context, actor: Actor) -> Any:
     data = load(_deed_in, json_body())
     return _created(schemas.recorded_out(services.record_deed(uow, ctx, actor, data)))
 
 
 @bp.post("/batch")
-@use_case(idempotent=True)
+@use_case(idempotent=True, claim_with_answer=True)
 def record_batch(uow: Work, ctx: Context, actor: Actor) -> Any:
     try:
         data = _batch_in.load(json_body())
