@@ -88,15 +88,21 @@ Line = tuple[Actor, str, str, "str | None", dict[str, Any]]
 _INSERT = audit_log.insert().inline()
 
 
-def record_many(uow: UnitOfWork, lines: Iterable[Line], at: dt.datetime | None = None) -> None:
-    """Several lines ``(actor, action, object, unit, details)`` in one INSERT: a batch of a
-    thousand deeds costs one statement, as its deeds do."""
+def line_rows(lines: Iterable[Line], at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The rows of ``lines`` (``at``, ``role``, ``subject``, ``action``, ``object``, ``unit``,
+    ``details``), for a caller that writes them in a statement of its own."""
     now = at or utcnow()
-    rows = [
+    return [
         {"at": now, "role": actor.role, "subject": actor.subject, "action": action, "object": obj,
          "unit": unit, "details": details}
         for actor, action, obj, unit, details in lines
     ]
+
+
+def record_many(uow: UnitOfWork, lines: Iterable[Line], at: dt.datetime | None = None) -> None:
+    """Several lines ``(actor, action, object, unit, details)`` in one INSERT: a batch of a
+    thousand deeds costs one statement, as its deeds do."""
+    rows = line_rows(lines, at)
     if rows:
         # On the session's connection (the ORM's layers add nothing to a Core INSERT); one row as
         # one parameter set, not a list of one (the executemany path).

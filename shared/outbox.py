@@ -69,10 +69,9 @@ def add_to_outbox(session: Session, msg: Message) -> str:
     return add_many_to_outbox(session, [msg])[0]
 
 
-def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
-    """Write several messages in the caller's transaction with one multi-row INSERT."""
-    if not msgs:
-        return []
+def outbox_rows(msgs: list[Message]) -> list[dict[str, Any]]:
+    """The outbox rows of ``msgs`` (``message_id``, ``type``, ``queue``, ``envelope``,
+    ``created_at``), for a caller that writes them in a statement of its own."""
     at = utcnow()
     occurred = clock.isoformat(at)
     rows = []
@@ -80,6 +79,14 @@ def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
         env = _traced(envelope(msg, occurred))
         rows.append({"message_id": env["id"], "type": msg.TYPE, "queue": msg.queue, "envelope": env,
                      "created_at": at})
+    return rows
+
+
+def add_many_to_outbox(session: Session, msgs: list[Message]) -> list[str]:
+    """Write several messages in the caller's transaction with one multi-row INSERT."""
+    if not msgs:
+        return []
+    rows = outbox_rows(msgs)
     # On the connection: a Core INSERT gains nothing from the ORM's execution layers; one row as
     # one parameter set (a list of one would take the executemany path).
     session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else rows)

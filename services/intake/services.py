@@ -137,9 +137,7 @@ def record_deed(uow: Work, ctx: Context, actor: Actor, data: dict[str, Any]) -> 
     """R2: record one deed (status ``recorded``); council hears of it for its counts (R10)."""
     org = ctx.organisation
     deed = _new_deed(_place(org, actor, data, ctx), f"{actor.role}:{actor.subject}", ctx.now)
-    uow.deeds.add([deed])
-    uow.emit_many(_recorded([deed]))
-    uow.audit(_recorded_lines(actor, [deed]), at=deed.created_at)
+    uow.record([deed], _recorded([deed]), _recorded_lines(actor, [deed]), at=deed.created_at)
     return _answer(org, actor, deed, [])
 
 
@@ -165,9 +163,7 @@ def record_batch(uow: Work, ctx: Context, actor: Actor, items: list[dict[str, An
     created_by = f"{actor.role}:{actor.subject}"
     new = [_new_deed(p, created_by, ctx.now) for p in placed]
     # One multi-row INSERT and one message per (unit, month), not per deed.
-    uow.deeds.add(new)
-    uow.emit_many(_recorded(new))
-    uow.audit(_recorded_lines(actor, new), at=ctx.now)
+    uow.record(new, _recorded(new), _recorded_lines(actor, new), at=ctx.now)
     return [_answer(org, actor, d, []) for d in new]
 
 

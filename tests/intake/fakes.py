@@ -123,6 +123,12 @@ class FakeWork:
     def audit(self, lines: list[tuple[Any, ...]], at: dt.datetime | None = None) -> None:
         self.lines.extend(lines)
 
+    def record(self, new: list[Any], messages: list[Any], lines: list[tuple[Any, ...]],
+               at: dt.datetime | None = None) -> None:
+        self.deeds.add(new)
+        self.emit_many(messages)
+        self.audit(lines, at)
+
     def commit(self) -> None:  # an entrypoint's; a use case calling it is a fault the tests see
         self.committed = True
 

@@ -237,28 +237,66 @@ def test_recording_a_deed_is_one_checkout_and_one_commit(pg, monkeypatch) -> Non
     post = lambda **h: client.post(DEEDS, json=body, headers=auth(tok, **h))  # noqa: E731
     r, with_key = trips.of(lambda: post(**{"Idempotency-Key": "one"}))
     assert r.status_code == 201
-    # deed, message, audit line (R23: in the same transaction), then the key claimed with its
-    # answer in one statement: one checkout, one commit. The token's row was read by the request
-    # before, less than TOKEN_FRESH_SECONDS ago, and is not read again.
-    assert with_key == {"statements": 4, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
-    assert "ON CONFLICT DO NOTHING" in trips.statements[-1] and "idempotency_records" in trips.statements[-1]
+    # The deed, its message and its audit line (R23: in the same transaction) in one statement,
+    # then the key claimed with its answer in one statement: one checkout, one commit. The
+    # token's row was read by the request before, less than TOKEN_FRESH_SECONDS ago, and is not
+    # read again.
+    assert with_key == {"statements": 2, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    first, last = trips.statements
+    assert all(f"INSERT INTO {t} " in first for t in ("deeds", "outbox", "audit_log")), first
+    assert "ON CONFLICT DO NOTHING" in last and "idempotency_records" in last
     replay, replayed = trips.of(lambda: post(**{"Idempotency-Key": "one"}))
     assert replay.get_data() == r.get_data()
     # A replay runs the use case, finds the key taken, rolls it back, then reads the stored answer
     # (the claim that finds the record, the record) on the connection the rollback gave back and
     # took again: nothing of it stays.
-    assert replayed == {"statements": 6, "checkouts": 2, "commits": 0, "rollbacks": 2}, trips.statements
+    assert replayed == {"statements": 4, "checkouts": 2, "commits": 0, "rollbacks": 2}, trips.statements
     assert (count(rt, Deed), count(rt, outbox)) == (2, 2)
     r, without_key = trips.of(post)
     assert r.status_code == 201
-    assert without_key == {"statements": 3, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    assert without_key == {"statements": 1, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     # Once the token's row is no longer fresh, it is read again, in the same transaction.
     auth_module._token_rows.forget()
     r, fresh = trips.of(lambda: post(**{"Idempotency-Key": "two"}))
     assert r.status_code == 201
-    assert fresh == {"statements": 5, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
+    assert fresh == {"statements": 3, "checkouts": 1, "commits": 1, "rollbacks": 0}, trips.statements
     got, read = trips.of(lambda: client.get(f"{DEEDS}/{r.get_json()['id']}", headers=auth(tok)))
     assert got.status_code == 200 and read["checkouts"] == 1 and read["commits"] == 0
+
+
+@pytest.mark.distributed
+def test_the_deed_its_message_and_its_audit_line_written_in_one_statement_on_postgresql(pg, monkeypatch) -> None:
+    """What the one statement writes is what the three wrote: the deed as answered, the message
+    council counts it from (R10), its audit line (R23); and a use case failing after it leaves
+    none of the three."""
+    rt, app, p = pg
+    client = app.test_client()
+    tok = issue(rt, "officer", p.officer)
+    r = client.post(DEEDS, json=deed_body({"officer": p.officer}, title="Một câu lệnh"), headers=auth(tok))
+    assert r.status_code == 201
+    deed = r.get_json()
+    assert client.get(f"{DEEDS}/{deed['id']}", headers=auth(tok)).get_json() == deed
+    with rt.db.reading() as s:
+        (message,) = s.execute(sa.select(outbox.c.type, outbox.c.queue, outbox.c.envelope,
+                                         outbox.c.sent_at)).all()
+        (line,) = s.execute(sa.select(audit_log).where(audit_log.c.action == "deed.recorded")).all()
+        row = s.execute(sa.select(Deed.search_text, Deed.carried_over).where(Deed.id == deed["id"])).one()
+    assert (message.type, message.queue, message.sent_at) == ("council.deeds_recorded", "council", None)
+    assert message.envelope["payload"]["deed_ids"] == [deed["id"]] and message.envelope["payload"]["unit"] == deed["unit"]
+    assert (line.role, line.subject, line.object, line.unit) == ("officer", p.officer, deed["id"], deed["unit"])
+    assert line.details == {"month": deed["occurred_on"][:7], "batch": False}
+    assert " mot cau lenh " in row.search_text and row.carried_over is False
+
+    real = services.record_deed
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(services, "record_deed", broken)
+    failed = client.post(DEEDS, json=deed_body({"officer": p.officer}), headers=auth(tok, **{"Idempotency-Key": "f"}))
+    assert failed.status_code == 500
+    assert (count(rt, Deed), count(rt, outbox), recorded_lines(rt), count(rt, idempotency_records)) == (1, 1, 1, 0)
 
 
 @pytest.mark.distributed
