@@ -162,15 +162,14 @@ def install_wakeup(db: Database, settings: Settings) -> None:
     # A short timeout: with the broker away the hint is dropped, the request is not held up.
     client = redis_client(settings, timeout=0.2, retries=0)
     key = wake_key(db.service)
+    # The push and the trim that keeps one wake-up however many commits made it, as one command
+    # (EVALSHA; redis-py loads the script again on NOSCRIPT, after a restart).
+    push = client.register_script("redis.call('RPUSH', KEYS[1], 1) redis.call('LTRIM', KEYS[1], -1, -1)")
 
     def nudge() -> None:
         # Sent by the committing thread, before it builds its response: from a thread of its own
         # the wake-up could wait for the interpreter's lock while a long response was being built
-        # (a round's close), and the message with it. No MULTI/EXEC: the trim only keeps the
-        # list short, whatever runs between the two.
-        pipe = client.pipeline(transaction=False)
-        pipe.rpush(key, 1)
-        pipe.ltrim(key, -1, -1)
-        pipe.execute()
+        # (a round's close), and the message with it.
+        push(keys=[key])
 
     db.after_commit.append(nudge)
