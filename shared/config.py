@@ -145,6 +145,10 @@ class Settings:
     log_json: bool = False
     # Port of a Celery worker's /metrics (0: none). Web processes serve it on their own port.
     metrics_port: int = 0
+    # gunicorn's access log on stdout, a line per request (`sovang web`). Off where the edge
+    # (nginx, deploy/nginx.conf) already logs each request: the line costs about 4 % of a web
+    # worker's CPU on POST /api/v1/deeds (bench/analysis.md).
+    web_access_log: bool = True
     # `sovang cluster`: nginx at the edge instead of the Python gateway (deploy/nginx.conf).
     edge: str = "python"
     # R15b: the book service's Ed25519 signing key (PEM, PKCS#8); default
@@ -220,6 +224,7 @@ class Settings:
             message_key=_secret(env, "SOVANG_MESSAGE_KEY"),
             log_json=_flag(env, "SOVANG_LOG_JSON", cls.log_json),
             metrics_port=_int(env, "SOVANG_METRICS_PORT", cls.metrics_port),
+            web_access_log=_flag(env, "SOVANG_WEB_ACCESS_LOG", cls.web_access_log),
             edge=(env.get("SOVANG_EDGE") or cls.edge).strip().lower(),
             book_signing_key=Path(env["SOVANG_BOOK_SIGNING_KEY"]).resolve() if env.get("SOVANG_BOOK_SIGNING_KEY") else None,
             book_keys_dir=Path(env["SOVANG_BOOK_KEYS_DIR"]).resolve() if env.get("SOVANG_BOOK_KEYS_DIR") else None,

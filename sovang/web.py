@@ -9,7 +9,7 @@ from typing import Any
 from shared.config import Settings
 
 
-def gunicorn_settings(bind: str, workers: int, threads: int) -> dict[str, Any]:
+def gunicorn_settings(bind: str, workers: int, threads: int, access_log: bool = True) -> dict[str, Any]:
     """What every web process runs with (the benchmark's baselines use the same).
 
     A request spends most of its time waiting on PostgreSQL and Redis, so each worker serves
@@ -25,17 +25,17 @@ def gunicorn_settings(bind: str, workers: int, threads: int) -> dict[str, Any]:
         "worker_class": "gthread" if threads > 1 else "sync",
         "threads": threads,
         "reuse_port": True,
-        "accesslog": "-",
+        "accesslog": "-" if access_log else None,
     }
 
 
-def serve_app(load: Callable[[], Any], bind: str, workers: int, threads: int) -> None:
+def serve_app(load: Callable[[], Any], bind: str, workers: int, threads: int, access_log: bool = True) -> None:
     """Serve the WSGI app ``load()`` makes under gunicorn with the settings above."""
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):
         def load_config(self) -> None:
-            for key, value in gunicorn_settings(bind, workers, threads).items():
+            for key, value in gunicorn_settings(bind, workers, threads, access_log).items():
                 self.cfg.set(key, value)
             # gunicorn's control socket has one path per user: several masters would take it
             # from each other.
@@ -55,4 +55,4 @@ def serve_gunicorn(service: str, settings: Settings, bind: str, workers: int, th
     from sovang.edge import with_docs
 
     serve_app(lambda: with_docs(REGISTRY[service].create_app(settings)),
-              bind, workers, threads)
+              bind, workers, threads, settings.web_access_log)
