@@ -41,6 +41,11 @@ def _book_level(r: dict, entries: int) -> dict | None:
     return next((row for row in r.get("book_growth", []) if row["entries"] == entries), None)
 
 
+# Issue 16: POST /api/v1/deeds with Idempotency-Key against the bare insert of the same run.
+INTAKE_TARGET = 0.4
+INTAKE_AIM = 0.5
+
+
 def summary_rows(r: dict) -> list[list[str]]:
     rows = []
     pd = r.get("post_deeds")
@@ -48,7 +53,8 @@ def summary_rows(r: dict) -> list[list[str]]:
         ratio = pd["rps"] / pd["base_rps"]
         p99 = pd["p99_ms"] / pd["base_p99_ms"]
         rows.append(["`POST /api/v1/deeds`", "requests/s", _f(pd["rps"]), f"bare insert {_f(pd['base_rps'])}",
-                     f"{ratio:.2f}×", "≥ 0.7 × bare", _met(ratio >= 0.7)])
+                     f"{ratio:.2f}×", f"≥ {INTAKE_TARGET} × bare (aim {INTAKE_AIM})",
+                     _met(ratio >= INTAKE_TARGET)])
         rows.append(["", "p50 / p99 ms", f"{_f(pd['p50_ms'])} / {_f(pd['p99_ms'])}",
                      f"{_f(pd['base_p50_ms'])} / {_f(pd['base_p99_ms'])}", f"p99 {p99:.1f}×", "p99 ≤ 2 × bare",
                      _met(p99 <= 2)])
