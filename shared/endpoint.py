@@ -12,6 +12,11 @@ context (``shared.context``) and the actor it is given; a refusal it raises
 an Idempotency-Key, kept and replayed like any answer. ``answers=Sealed(table)`` keeps the answers
 of ballots where no one can file them under a member (R19).
 
+Reads go through the same edge: ``read_only=True`` commits nothing, and ``public=True`` asks no one
+to sign in — the view is given, as its actor, a function that authenticates the request when its
+rule needs to know who asks (a round's result before it closes). A page, which says who asks in
+its own way (``shared.web.acting``), runs its queries with ``read``, in the same unit of work.
+
 The request's unit of work (``request_work``) lives as long as the request: authentication reads
 the token on it, so a request takes one connection and, with an Idempotency-Key, makes one
 transaction of the claim, the use case and the answer.
@@ -27,12 +32,15 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from shared.auth import Principal, principal
+from shared.context import Context
 from shared.db import Database, UnitOfWork
 from shared.idempotency import PLAIN, WAIT_SECONDS, Answer, Answers, Keyed, Wait, check_key, in_use
 from shared.problems import Problem
 from shared.refusals import Refused
 
 _WORK = "sovang_work"
+# What makes a use case's context of the process's runtime and the request's unit of work.
+ContextOf = Callable[[Any, UnitOfWork], Context]
 # How long the edge pauses before it runs a view that asked for ``Again``.
 AGAIN_PAUSE_SECONDS = 0.05
 
@@ -142,24 +150,37 @@ def answer_once(work: UnitOfWork, answers: Answers, keyed: Keyed, run: Callable[
     return resp
 
 
-def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, answers: Answers = PLAIN,
-             claim_with_answer: bool = False, actor: Callable[[Principal], Any] = lambda who: who) -> Callable:
+def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, public: bool = False,
+             answers: Answers = PLAIN, claim_with_answer: bool = False,
+             actor: Callable[[Principal], Any] = lambda who: who, context: ContextOf | None = None) -> Callable:
     """Make ``view(uow, ctx, actor, **path)`` a Flask view (see the module's docstring).
 
     ``roles``: who may call it (403 otherwise; all roles when none given). ``idempotent``: an
-    Idempotency-Key is honoured. ``read_only``: nothing is committed. ``claim_with_answer``: the
-    key is claimed with the answer after the use case (``answer_once``). ``actor``: the use case's
-    actor made of the principal."""
+    Idempotency-Key is honoured. ``read_only``: nothing is committed. ``public``: nobody need sign
+    in; the view's actor is then a function giving the actor once the request is authenticated
+    (``roles`` required). ``claim_with_answer``: the key is claimed with the answer after the use
+    case (``answer_once``). ``actor``: the use case's actor made of the principal. ``context``: the
+    use case's context made of the runtime and the unit of work (``Runtime.context`` by default)."""
 
     def deco(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = current_app.extensions["sovang"]
             work = request_work(runtime.db)
-            who = principal(runtime.db, *roles, reader=work.reader)
+            if public:
+                who = None
+
+                def asker() -> Any:
+                    return actor(principal(runtime.db, *roles, reader=work.reader))
+
+                acting: Any = asker
+            else:
+                who = principal(runtime.db, *roles, reader=work.reader)
+                acting = actor(who)
 
             def run() -> Any:
-                return view(work, runtime.context(work), actor(who), *args, **kwargs)
+                ctx = runtime.context(work) if context is None else context(runtime, work)
+                return view(work, ctx, acting, *args, **kwargs)
 
             key = request.headers.get("Idempotency-Key") if idempotent else None
             if key:
@@ -183,3 +204,21 @@ def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, ans
         return wrapper
 
     return deco
+
+
+def read(query: Callable[..., Any], *args: Any, context: ContextOf | None = None, **kwargs: Any) -> Any:
+    """``query(uow, ctx, *args, **kwargs)`` in the request's unit of work, nothing committed: the
+    read edge of a page, which says who asks in its own way (``shared.web.acting``) and hands the
+    actor among ``args``. ``context`` as ``endpoint``'s."""
+    runtime = current_app.extensions["sovang"]
+    work = request_work(runtime.db)
+    ctx = runtime.context(work) if context is None else context(runtime, work)
+    return query(work, ctx, *args, **kwargs)
+
+
+def read_afresh() -> None:
+    """End the request's reads so far: what is read next sees what committed since (a page that
+    wrote in a transaction of its own, or refused to, and shows the state after it)."""
+    work = g.get(_WORK)
+    if work is not None:
+        work.rollback()

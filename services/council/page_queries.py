@@ -1,5 +1,6 @@
 """What the council's pages for people show (the ballot page, the province's dashboard), read
-from the council's own tables in a caller's session; nothing here writes."""
+from the council's own tables: queries ``fn(uow, ctx, who, …)`` over the request's unit of work
+(``shared.endpoint.read``); nothing here writes."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from services.council.domain.rounds import (
     REFERRAL,
     RUNOFF,
     SUPPLEMENTARY,
-    Round,
 )
 from services.council.orm import candidate_results, candidates, dossiers, rounds
 from shared import clock
+from shared.auth import Principal
 from shared.clock import Month, Quarter
+from shared.context import Context
+from shared.db import UnitOfWork
 from shared.org import Organisation
 
 KIND_LABELS = {
@@ -156,6 +159,7 @@ class BallotRound:
     has_voted: bool
     candidates: list[CandidateView]
     result: dict[str, Any] | None = None
+    member: bool = True  # whether the member sits on the round's council
 
     @property
     def label(self) -> str:
@@ -171,8 +175,9 @@ def council_name(org: Organisation, council: str, unit: str) -> str:
     return f"Hội đồng xét việc tốt vì Nhân dân {org.unit_name(unit)}"
 
 
-def member_rounds(session: Session, member: str) -> list[RoundSummary]:
-    """The rounds of every council ``member`` sits on: open ones first, then the newest."""
+def member_rounds(uow: UnitOfWork, ctx: Context, who: Principal) -> list[RoundSummary]:
+    """The rounds of every council ``who`` sits on: open ones first, then the newest."""
+    session, member = uow.reader, who.subject
     codes = repo.councils_of_member(session, member)
     if not codes:
         return []
@@ -189,8 +194,9 @@ def member_rounds(session: Session, member: str) -> list[RoundSummary]:
     return sorted(out, key=lambda s: order.get(s.status, 3))
 
 
-def ballot_round(session: Session, org: Organisation, round_id: str, member: str) -> BallotRound | None:
-    """A round with its candidates' frozen deeds and what ``member`` may do on it."""
+def ballot_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> BallotRound | None:
+    """A round with its candidates' frozen deeds and what ``who`` may do on it."""
+    session, org, member = uow.reader, ctx.organisation, who.subject
     row = repo.round_(session, round_id)
     if row is None:
         return None
@@ -228,11 +234,8 @@ def ballot_round(session: Session, org: Organisation, round_id: str, member: str
         entitled=row.entitled, voted_count=repo.voted_count(session, row),
         has_voted=repo.has_voted(session, row.id, member), candidates=cands,
         result=queries.result_view(session, row) if row.status == CLOSED else None,
+        member=any(c.entitled for c in cands) or repo.is_member(session, row.council, member),
     )
-
-
-def is_council_member(session: Session, member: str) -> bool:
-    return bool(repo.councils_of_member(session, member))
 
 
 # -- the province's dashboard (R10) ----------------------------------------------------------------
@@ -310,9 +313,10 @@ def _provincial_selections(session: Session, quarter: str) -> list[dict[str, Any
     return list(rows)
 
 
-def dashboard(session: Session, org: Organisation, quarter: Quarter, units: list[str]) -> Dashboard:
+def dashboard(uow: UnitOfWork, ctx: Context, quarter: Quarter, units: list[str]) -> Dashboard:
     """R10: every unit month by month in one quarter, with the quarter's proposals and inscriptions
     counted in the month of their deed."""
+    session, org = uow.reader, ctx.organisation
     months = [str(m) for m in quarter.months]
     summaries: dict[tuple[str, str], dict[str, Any]] = {}
     for month in months:
@@ -341,15 +345,3 @@ def dashboard(session: Session, org: Organisation, quarter: Quarter, units: list
             ))
         out.append(UnitRow(unit=unit, name=org.unit_name(unit), months=cells))
     return Dashboard(quarter=str(quarter), months=months, rows=out)
-
-
-def latest_quarter_with_rounds(session: Session) -> Quarter | None:
-    """The newest quarter in which some unit's monthly round was opened."""
-    period = session.execute(
-        sa.select(sa.func.max(rounds.c.period)).where(rounds.c.kind == MONTHLY)
-    ).scalar()
-    return Month.parse(period).quarter if period else None
-
-
-def round_of(session: Session, round_id: str) -> Round | None:
-    return repo.round_(session, round_id)

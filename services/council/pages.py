@@ -14,7 +14,6 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from services.council import page_queries as pq
-from services.council import repository as repo
 from services.council import runs
 from services.council.chart import Cell, bars_svg
 from services.council.chart import Row as ChartRow
@@ -24,6 +23,7 @@ from shared import clock
 from shared.auth import Principal
 from shared.clock import Quarter
 from shared.db import utcnow
+from shared.endpoint import read, read_afresh
 from shared.org import Organisation
 from shared.problems import Problem, as_problem
 from shared.refusals import Refused
@@ -68,20 +68,17 @@ def ballot_home() -> Response:
     if isinstance(who, Response):
         return who
     org = _org()
-    with _runtime().db.reading() as s:
-        rounds = pq.member_rounds(s, who.subject)
+    rounds = read(pq.member_rounds, who)
     waiting = sum(1 for r in rounds if r.status == OPEN and not r.voted and r.entitled_to)
     return _page("pages/ballot_home.html", who=who, name=_member_name(org, who.subject), rounds=rounds,
                  waiting=waiting, instant=pq.instant_label, period_label=pq.period_label)
 
 
 def _round_view(who: Principal, round_id: str) -> pq.BallotRound:
-    with _runtime().db.reading() as s:
-        view = pq.ballot_round(s, _org(), round_id, who.subject)
-        if view is None:
-            raise Problem(404, "Không có phiên bỏ phiếu này.")
-        member = bool(view.mine) or repo.is_member(s, view.council, who.subject)
-    if not member:
+    view = read(pq.ballot_round, who, round_id)
+    if view is None:
+        raise Problem(404, "Không có phiên bỏ phiếu này.")
+    if not view.member:
         raise Problem(403, NOT_MEMBER)
     return view
 
@@ -160,6 +157,7 @@ def ballot_submit(round_id: str) -> Response:
         exc = as_problem(refused)
         if exc.status not in (409, 422):
             raise
+        read_afresh()  # the round as it stands now: what made the ballot refused
         fresh = _round_view(who, round_id)
         return _render_round(who, fresh, alert=_state_notice(fresh) or exc.detail, status=exc.status)
     # R19: the receipt page says nothing of the choices (its length is the same whatever they
@@ -216,8 +214,7 @@ def dashboard() -> Response:
             raise Problem(403, "Không phải thư ký của đơn vị nào.")
         units = [unit]
     quarter = _quarter_arg(latest_ended_quarter(clock.now()))
-    with _runtime().db.reading() as s:
-        board = pq.dashboard(s, org, quarter, units)
+    board = read(pq.dashboard, quarter, units)
     months = [pq.period_label(m) for m in board.months]
     chart = bars_svg(
         f"Việc tốt từng tháng của từng đơn vị, {pq.period_label(board.quarter)}",

@@ -1,5 +1,6 @@
 """The council's documents, read side: a round's recognition decision (R8, R14) and the proposal
-dossiers units send the provincial council (R11). Nothing here writes."""
+dossiers units send the provincial council (R11). Queries ``fn(uow, ctx, who, …)`` over the unit
+of work their entrypoint opened; nothing here writes."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from services.council.orm import candidate_results, candidates, decisions, dossi
 from shared import clock
 from shared.auth import Principal
 from shared.clock import QUARTER_PATTERN
+from shared.context import Context
+from shared.db import UnitOfWork
 from shared.org import Organisation
 from shared.refusals import Forbidden, Invalid, NotFound
-from shared.runtime import Runtime
 
 # The public fields of a deed's frozen copy a dossier shows (R2a: beneficiaries never reach the
 # council; listed all the same, so that nothing added to the copy one day is shown unawares).
@@ -39,26 +41,27 @@ def _book_name(org: Organisation, code: str) -> str:
 
 
 # -- R8: the decision ----------------------------------------------------------------------------
-def decision_data(runtime: Runtime, round_id: str) -> dict[str, Any]:
+def decision_data(uow: UnitOfWork, ctx: Context, round_id: str) -> dict[str, Any]:
     """What the recognition decision of a closed round says: public (R16: it names only the deeds
-    it recognises); 404 for a round that recognised nothing or is not closed yet."""
-    org = runtime.orgs.require()
-    with runtime.db.reading() as s:
-        row = repo.round_(s, round_id)
-        if row is None:
-            raise NotFound("Không có phiên bỏ phiếu này.")
-        tally = repo.tally(s, round_id) if row.status == CLOSED else None
-        if tally is None or not tally.decision_number:
-            raise NotFound("Phiên này không có quyết định công nhận (R8): chưa đóng, hoặc không công nhận việc tốt nào.")
-        issued = s.execute(sa.select(decisions).where(decisions.c.number == tally.decision_number)).first()
-        chosen = s.execute(
-            sa.select(candidates, candidate_results.c.approve, candidate_results.c.entitled,
-                      candidate_results.c.base)
-            .join(candidate_results, sa.and_(candidate_results.c.round_id == candidates.c.round_id,
-                                             candidate_results.c.candidate_id == candidates.c.id))
-            .where(candidates.c.round_id == round_id, candidate_results.c.selected.is_(True))
-            .order_by(candidates.c.position)
-        ).all()
+    it recognises, so no one need say who asks); 404 for a round that recognised nothing or is
+    not closed yet."""
+    org = ctx.organisation
+    s = uow.reader
+    row = repo.round_(s, round_id)
+    if row is None:
+        raise NotFound("Không có phiên bỏ phiếu này.")
+    tally = repo.tally(s, round_id) if row.status == CLOSED else None
+    if tally is None or not tally.decision_number:
+        raise NotFound("Phiên này không có quyết định công nhận (R8): chưa đóng, hoặc không công nhận việc tốt nào.")
+    issued = s.execute(sa.select(decisions).where(decisions.c.number == tally.decision_number)).first()
+    chosen = s.execute(
+        sa.select(candidates, candidate_results.c.approve, candidate_results.c.entitled,
+                  candidate_results.c.base)
+        .join(candidate_results, sa.and_(candidate_results.c.round_id == candidates.c.round_id,
+                                         candidate_results.c.candidate_id == candidates.c.id))
+        .where(candidates.c.round_id == round_id, candidate_results.c.selected.is_(True))
+        .order_by(candidates.c.position)
+    ).all()
     issuer = issued.issuer if issued is not None else row.unit
     deeds = [
         {"deed_id": c.deed_id, "title": c.title, "author_name": (c.author or {}).get("name") or org.author_name(c.author),
@@ -139,29 +142,33 @@ def _tally(t: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: t[k] for k in ("approve", "reject", "abstain", "entitled", "ratio", "round", "period") if k in t}
 
 
-def list_dossiers(runtime: Runtime, who: Principal, quarter: str | None, unit: str | None, limit: int,
-                  after: Any) -> list[dict[str, Any]]:
-    """Up to ``limit + 1`` dossiers ``who`` may read, by quarter, unit and id, after the cursor."""
-    org = runtime.orgs.require()
+def dossier_key(dossier: dict[str, Any]) -> list[str]:
+    """Where a dossier stands in the list, the key its page's cursor names (``shared.cursors``)."""
+    return [dossier["quarter"], dossier["unit"], dossier["id"]]
+
+
+def list_dossiers(uow: UnitOfWork, ctx: Context, who: Principal, quarter: str | None, unit: str | None,
+                  limit: int, after: list[str] | None) -> list[dict[str, Any]]:
+    """Up to ``limit + 1`` dossiers ``who`` may read, by quarter, unit and id, after ``after``
+    (the ``dossier_key`` of the last one read)."""
+    org = ctx.organisation
     if quarter is not None and not re.fullmatch(QUARTER_PATTERN, quarter):
         # The pattern the document states: a quarter of the programme (from 2021-Q3).
         raise Invalid("quarter phải có dạng YYYY-Qn, từ 2021-Q3.", errors={"quarter": ["Phải có dạng YYYY-Qn, từ 2021-Q3."]})
-    with runtime.db.reading() as s:
-        scope = _dossier_scope(s, org, who)
-        if scope is not None and unit is not None and unit != scope:
-            raise Forbidden(f"Thư ký đơn vị chỉ xem hồ sơ đề nghị của đơn vị mình ({scope}).")
-        query = sa.select(dossiers)
-        if quarter is not None:
-            query = query.where(dossiers.c.quarter == quarter)
-        if scope is not None or unit is not None:
-            query = query.where(dossiers.c.unit == (scope or unit))
-        if after is not None:
-            if not (isinstance(after, list) and len(after) == 3 and all(isinstance(x, str) for x in after)):
-                raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
-            query = query.where(sa.tuple_(dossiers.c.quarter, dossiers.c.unit, dossiers.c.id) > tuple(after))
-        rows = s.execute(query.order_by(dossiers.c.quarter, dossiers.c.unit, dossiers.c.id).limit(limit + 1)).all()
-        sent = {r.quarterly_round_id: _sent_on(s, r.quarterly_round_id) for r in rows}
-        return [dossier_view(r, sent[r.quarterly_round_id]) for r in rows]
+    s = uow.reader
+    scope = _dossier_scope(s, org, who)
+    if scope is not None and unit is not None and unit != scope:
+        raise Forbidden(f"Thư ký đơn vị chỉ xem hồ sơ đề nghị của đơn vị mình ({scope}).")
+    query = sa.select(dossiers)
+    if quarter is not None:
+        query = query.where(dossiers.c.quarter == quarter)
+    if scope is not None or unit is not None:
+        query = query.where(dossiers.c.unit == (scope or unit))
+    if after is not None:
+        query = query.where(sa.tuple_(dossiers.c.quarter, dossiers.c.unit, dossiers.c.id) > tuple(after))
+    rows = s.execute(query.order_by(dossiers.c.quarter, dossiers.c.unit, dossiers.c.id).limit(limit + 1)).all()
+    sent = {r.quarterly_round_id: _sent_on(s, r.quarterly_round_id) for r in rows}
+    return [dossier_view(r, sent[r.quarterly_round_id]) for r in rows]
 
 
 def _dossier(session: Session, org: Organisation, who: Principal, dossier_id: str) -> Row:
@@ -174,19 +181,18 @@ def _dossier(session: Session, org: Organisation, who: Principal, dossier_id: st
     return row
 
 
-def read_dossier(runtime: Runtime, who: Principal, dossier_id: str) -> dict[str, Any]:
-    org = runtime.orgs.require()
-    with runtime.db.reading() as s:
-        row = _dossier(s, org, who, dossier_id)
-        return dossier_view(row, _sent_on(s, row.quarterly_round_id))
+def read_dossier(uow: UnitOfWork, ctx: Context, who: Principal, dossier_id: str) -> dict[str, Any]:
+    s = uow.reader
+    row = _dossier(s, ctx.organisation, who, dossier_id)
+    return dossier_view(row, _sent_on(s, row.quarterly_round_id))
 
 
-def dossier_document(runtime: Runtime, who: Principal, dossier_id: str) -> dict[str, Any]:
+def dossier_document(uow: UnitOfWork, ctx: Context, who: Principal, dossier_id: str) -> dict[str, Any]:
     """What the dossier's PDF prints: the view, with the names the document spells out."""
-    org = runtime.orgs.require()
-    with runtime.db.reading() as s:
-        row = _dossier(s, org, who, dossier_id)
-        view = dossier_view(row, _sent_on(s, row.quarterly_round_id))
+    org = ctx.organisation
+    s = uow.reader
+    row = _dossier(s, org, who, dossier_id)
+    view = dossier_view(row, _sent_on(s, row.quarterly_round_id))
     author = view["deed"].get("author") or {}
     return {
         **view,

@@ -21,7 +21,7 @@ from services.council.domain.rounds import CANCELLED, MONTHLY, OPENING
 from shared import clock
 from shared.auth import Principal
 from shared.context import Context
-from shared.db import Database, UnitOfWork
+from shared.db import UnitOfWork
 from shared.refusals import Conflict, Refused
 from shared.runtime import Runtime
 
@@ -59,12 +59,15 @@ def retrying(attempt: Callable[[], T], tries: int = TRIES) -> T:
     raise AssertionError("unreachable")
 
 
-def answered(db: Database, round_id: str) -> str:
-    """The monthly round's status once intake answered, or ``opening`` when it did not in time."""
+def answered(uow: UnitOfWork, round_id: str) -> str:
+    """The monthly round's status once intake answered, or ``opening`` when it did not in time.
+    Asked once the round is committed. Each look is a read of its own: a snapshot would never
+    change, and the writer's session (SQLite) would hold the lock the council's worker needs to
+    write intake's answer."""
     started = time.monotonic()
     while True:
-        with db.unit_of_work() as uow:  # a new read each time: a snapshot would never change
-            status, unsent = services.opening_status(uow.reader, round_id)
+        with uow.db.reading() as s:
+            status, unsent = services.opening_status(s, round_id)
         if status != OPENING:
             return status
         waited = time.monotonic() - started
@@ -89,8 +92,10 @@ def open_round(runtime: Runtime, who: Principal, data: dict[str, Any], now: dt.d
             if time.monotonic() > deadline:
                 raise exc.refusal(data) from None
             time.sleep(0.05)  # the council's worker receives them in the meantime
-    if data["kind"] == MONTHLY and opened_by is None and answered(runtime.db, round_id) == CANCELLED:
-        raise services.empty_month(data)
+    if data["kind"] == MONTHLY and opened_by is None:
+        with runtime.db.unit_of_work() as uow:
+            if answered(uow, round_id) == CANCELLED:
+                raise services.empty_month(data)
     return get_round_view(runtime, round_id)
 
 

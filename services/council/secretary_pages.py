@@ -12,14 +12,15 @@ After a change the page redirects (303) to the round, so that a reload sends not
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, redirect, request
 from marshmallow import ValidationError
 
 from services.council import page_queries as pq
-from services.council import records, runs
+from services.council import records, runs, services
 from services.council import repository as repo
 from services.council.api.reports import CSV, XLSX, csv_report, xlsx_report
 from services.council.domain.rounds import CLOSED, MONTHLY, OPEN, OPENABLE, PROVINCIAL, latest_ended_quarter
@@ -27,12 +28,17 @@ from services.council.schemas import OpenRoundIn
 from shared import clock
 from shared.auth import Principal
 from shared.clock import Month, Quarter, in_programme
+from shared.context import Context
+from shared.cursors import MAX_LIMIT
+from shared.db import UnitOfWork
+from shared.endpoint import read, read_afresh
 from shared.org import Organisation
 from shared.problems import Problem, as_problem
 from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
 
+T = TypeVar("T")
 bp = Blueprint("council_secretary_pages", __name__, template_folder="templates")
 
 SECRETARIES = ("unit_secretary", "province_secretary")
@@ -65,6 +71,15 @@ def _org() -> Organisation:
     return _runtime().orgs.require()
 
 
+def _write(action: Callable[..., T], *args: Any) -> T:
+    """A secretary's action in transactions of its own (``runs``: with the waits and retries its
+    rules need); what the page reads next, whether it was done or refused, sees it."""
+    try:
+        return action(_runtime(), *args)
+    finally:
+        read_afresh()
+
+
 @bp.errorhandler(Refused)
 def _refusal_page(exc: Refused) -> Response:
     return _problem(Problem.of(exc))
@@ -88,18 +103,21 @@ class Council:
         return who.acting_as("province_secretary" if self.provincial else "unit_secretary")
 
 
-def _councils(who: Principal) -> list[Council]:
+def councils_of(uow: UnitOfWork, ctx: Context, who: Principal) -> list[Council]:
     """The councils whose secretary ``who`` is, for each secretary role they hold."""
-    org = _org()
-    with _runtime().db.reading() as s:
-        out = []
-        for code in repo.councils_of_secretary(s, who.subject):
-            row = repo.council(s, code)
-            provincial = row.cap is not None
-            role = "province_secretary" if provincial else "unit_secretary"
-            if role in who.roles:
-                out.append(Council(code, pq.council_name(org, code, row.unit), provincial))
+    s = uow.reader
+    out = []
+    for code in repo.councils_of_secretary(s, who.subject):
+        row = repo.council(s, code)
+        provincial = row.cap is not None
+        role = "province_secretary" if provincial else "unit_secretary"
+        if role in who.roles:
+            out.append(Council(code, pq.council_name(ctx.organisation, code, row.unit), provincial))
     return out
+
+
+def _councils(who: Principal) -> list[Council]:
+    return read(councils_of, who)
 
 
 def _secretary() -> Principal | Response:
@@ -112,7 +130,7 @@ def _secretary() -> Principal | Response:
 
 
 def _round_for(who: Principal, round_id: str) -> tuple[dict[str, Any], Council]:
-    view = runs.get_round_view(_runtime(), round_id)
+    view = read(lambda uow, _ctx: services.round_view(uow, round_id))
     council = next((c for c in _councils(who) if c.code == view["council"]), None)
     if council is None:
         raise Problem(403, f"Chỉ thư ký của {view['council']} được điều hành phiên này.")
@@ -133,7 +151,7 @@ def _instant(value: str | dt.datetime | None) -> str:
 def _rounds_of(who: Principal, councils: list[Council]) -> list[tuple[Council, list[dict[str, Any]]]]:
     out = []
     for c in councils:
-        items = runs.list_rounds(_runtime(), c.as_secretary(who), {"council": c.code}, 500, None)
+        items = read(services.list_rounds, c.as_secretary(who), {"council": c.code}, 500, None)
         out.append((c, sorted(items[:500], key=lambda r: r["opens_at"], reverse=True)))
     return out
 
@@ -185,7 +203,7 @@ def rounds_open() -> Response:
     except ValidationError as exc:
         return _rounds_page(who, values, _field_errors(exc.messages), 422)
     try:
-        view = runs.open_round(_runtime(), council.as_secretary(who), data)
+        view = _write(runs.open_round, council.as_secretary(who), data)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         if exc.status not in (409, 422):
@@ -200,7 +218,7 @@ def _round_page(who: Principal, round_id: str, errors: dict[str, str] | None = N
     view, council = _round_for(who, round_id)
     result = None
     if view["status"] == CLOSED:
-        result = runs.read_result(_runtime(), lambda: council.as_secretary(who), round_id)
+        result = read(services.read_result, lambda: council.as_secretary(who), round_id)
     titles = {c["id"]: c["title"] for c in view["candidates"]}
     local_deadline = clock.local(dt.datetime.fromisoformat(view["closes_at"]))
     return page("pages/round_secretary.html", status, view=view, council=council, result=result, titles=titles,
@@ -252,7 +270,7 @@ def round_deadline(round_id: str) -> Response:
         return _round_page(who, round_id, {"closes_at": "Hãy nhập ngày và giờ của hạn mới (ví dụ 07/08/2026 17:00)."},
                            {"closes_at": text}, 422)
     try:
-        runs.move_deadline(_runtime(), council.as_secretary(who), round_id, closes_at)
+        _write(runs.move_deadline, council.as_secretary(who), round_id, closes_at)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         return _refused(who, round_id, exc, "closes_at", {"closes_at": text})
@@ -267,7 +285,7 @@ def round_cancel(round_id: str) -> Response:
         return who
     _, council = _round_for(who, round_id)
     try:
-        runs.cancel_round(_runtime(), council.as_secretary(who), round_id)
+        _write(runs.cancel_round, council.as_secretary(who), round_id)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         return _refused(who, round_id, exc, "cancel")
@@ -282,7 +300,7 @@ def round_close(round_id: str) -> Response:
         return who
     _, council = _round_for(who, round_id)
     try:
-        runs.close_round(_runtime(), council.as_secretary(who), round_id)
+        _write(runs.close_round, council.as_secretary(who), round_id)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         return _refused(who, round_id, exc, "close")
@@ -342,7 +360,7 @@ def round_paper_submit(round_id: str) -> Response:
                 choices[c["id"]] = value
         papers.append(choices)
     try:
-        runs.enter_paper_ballots(_runtime(), council.as_secretary(who), round_id, count, papers)
+        _write(runs.enter_paper_ballots, council.as_secretary(who), round_id, count, papers)
     except (Problem, Refused) as refused:
         exc = as_problem(refused)
         if exc.status not in (409, 422):
@@ -374,15 +392,15 @@ def _month_arg() -> Month:
 
 
 def _all_dossiers(who: Principal, quarter: str | None, unit: str | None) -> list[dict[str, Any]]:
+    """Every dossier ``who`` may read, a page (``MAX_LIMIT``) at a time, as the API lists them."""
     out: list[dict[str, Any]] = []
     after = None
     while True:
-        batch = records.list_dossiers(_runtime(), who, quarter, unit, 500, after)
-        out.extend(batch[:500])
-        if len(batch) <= 500:
+        batch = read(records.list_dossiers, who, quarter, unit, MAX_LIMIT, after)
+        out.extend(batch[:MAX_LIMIT])
+        if len(batch) <= MAX_LIMIT:
             return out
-        last = batch[499]
-        after = [last["quarter"], last["unit"], last["id"]]
+        after = records.dossier_key(batch[MAX_LIMIT - 1])
 
 
 def _unit_secretary() -> tuple[Principal, str] | Response:
@@ -402,7 +420,7 @@ def unit_page() -> Response:
         return found
     who, unit = found
     month = _month_arg()
-    row = runs.monthly_report(_runtime(), who, str(month))[0]
+    row = read(services.monthly_report, who, str(month))[0]
     dossiers = sorted(_all_dossiers(who, None, None), key=lambda d: (d["quarter"], d["id"]), reverse=True)
     org = _org()
     return page("pages/unit.html", who=who, unit=unit, unit_name=org.unit_name(unit), month=str(month),
@@ -429,7 +447,7 @@ def unit_report(month: str, fmt: str) -> Response:
             raise ValueError(month)
     except ValueError:
         raise Problem(404, f"Không có báo cáo tháng {month}.") from None
-    rows = runs.monthly_report(_runtime(), who, month)
+    rows = read(services.monthly_report, who, month)
     name = f"bao-cao-thang-{month}.{fmt}"
     body, mimetype = (csv_report(rows), CSV) if fmt == "csv" else (xlsx_report(rows, month, _org().unit_name), XLSX)
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"',

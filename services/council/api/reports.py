@@ -6,18 +6,20 @@ import csv
 import io
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from services.council import runs
+from services.council import services
 from services.council.schemas import ReportQuery
-from shared.auth import principal
+from shared.auth import Principal
 from shared.bodies import load
 from shared.clock import Month, in_programme
+from shared.context import Context
+from shared.db import UnitOfWork
+from shared.endpoint import endpoint
 from shared.problems import Problem
-from shared.runtime import Runtime
 
 bp = Blueprint("council_reports", __name__, url_prefix="/api/v1/reports")
 
@@ -33,26 +35,21 @@ HEADINGS = {
 QUOTA = {True: "Đạt", False: "Không đạt", None: "Chưa xét"}
 
 
-def _runtime() -> Runtime:
-    return current_app.extensions["sovang"]
-
-
 @bp.get("/monthly")
-def monthly() -> Response:
-    who = principal(_runtime().db, "province_secretary", "unit_secretary")
+@endpoint("province_secretary", "unit_secretary", read_only=True)
+def monthly(uow: UnitOfWork, ctx: Context, who: Principal) -> Response:
     given = request.args.get("month")
     month = load(ReportQuery(), {} if given is None else {"month": given})["month"]
     if not in_programme(Month.parse(month)):
         raise Problem(404, f"Tháng {month} chưa bắt đầu: chưa có báo cáo.")
-    rows = runs.monthly_report(_runtime(), who, month)
+    rows = services.monthly_report(uow, ctx, who, month)
     wanted = request.accept_mimetypes.best_match(["application/json", CSV, XLSX])
     if wanted == CSV:
         return Response(csv_report(rows), mimetype=CSV, headers={
             "Content-Disposition": f'attachment; filename="bao-cao-thang-{month}.csv"',
         })
     if wanted == XLSX:
-        org = _runtime().orgs.require()
-        return Response(xlsx_report(rows, month, org.unit_name), mimetype=XLSX, headers={
+        return Response(xlsx_report(rows, month, ctx.organisation.unit_name), mimetype=XLSX, headers={
             "Content-Disposition": f'attachment; filename="bao-cao-thang-{month}.xlsx"',
         })
     return jsonify({"items": rows, "next": None})

@@ -7,30 +7,26 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from services.council import documents, minutes, records, runs, services
 from services.council.api.sealed import BALLOTS
 from services.council.domain.rounds import CANCELLED, MONTHLY
 from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
-from shared.auth import Principal, principal
+from shared.auth import Principal
 from shared.bodies import json_body, load
 from shared.context import Context
 from shared.cursors import ID, page, page_params
 from shared.db import UnitOfWork
-from shared.endpoint import Again, endpoint, request_work
+from shared.endpoint import Again, endpoint
 from shared.problems import Problem
 from shared.ratelimit import limit_render
-from shared.runtime import Runtime
 
 bp = Blueprint("council_rounds", __name__, url_prefix="/api/v1/rounds")
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["sovang"]
 
 
 @bp.get("")
@@ -61,7 +57,7 @@ def open_round(uow: UnitOfWork, ctx: Context, who: Principal) -> Any:
         # round, and the key's claim with it, are committed, and the answer waits for intake's.
         # A month with nothing introduced is then answered 409, kept under the key as any answer.
         uow.commit()
-        if runs.answered(uow.db, round_id) == CANCELLED:
+        if runs.answered(uow, round_id) == CANCELLED:
             return Problem.of(services.empty_month(data)).response()
     return jsonify(services.round_view(uow, round_id)), 201
 
@@ -116,21 +112,17 @@ def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) ->
         raise Again from None
 
 
-def _reader(uow: UnitOfWork) -> Principal:
-    return principal(_runtime().db, *services.READER_ROLES, reader=uow.reader)
-
-
 @bp.get("/<round_id>/result")
-def read_result(round_id: str) -> Response:
-    uow = request_work(_runtime().db)
-    ctx = _runtime().context(uow)
-    return jsonify(services.read_result(uow, ctx, lambda: _reader(uow), round_id))
+@endpoint(*services.READER_ROLES, public=True, read_only=True)
+def read_result(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> Response:
+    """Public once the round is closed: who asks is asked for only before (``services.read_result``)."""
+    return jsonify(services.read_result(uow, ctx, who_of, round_id))
 
 
 @bp.get("/<round_id>/minutes.pdf")
-def read_minutes(round_id: str) -> Response:
-    uow = request_work(_runtime().db)
-    data = services.minutes_data(uow, _runtime().context(uow), lambda: _reader(uow), round_id)
+@endpoint(*services.READER_ROLES, public=True, read_only=True)
+def read_minutes(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> Response:
+    data = services.minutes_data(uow, ctx, who_of, round_id)
     pdf = _minutes_pdf(data)
     return Response(
         pdf, mimetype="application/pdf",
@@ -139,9 +131,10 @@ def read_minutes(round_id: str) -> Response:
 
 
 @bp.get("/<round_id>/decision.pdf")
-def read_decision(round_id: str) -> Response:
+@endpoint(public=True, read_only=True)
+def read_decision(uow: UnitOfWork, ctx: Context, _who_of: Callable[[], Principal], round_id: str) -> Response:
     """R8, R14: the recognition decision, public once the round closed having recognised a deed."""
-    data = records.decision_data(_runtime(), round_id)
+    data = records.decision_data(uow, ctx, round_id)
     return Response(
         documents.render_decision(data), mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="quyet-dinh-{round_id}.pdf"'},
