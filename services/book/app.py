@@ -10,16 +10,15 @@ from flask import Flask
 from services.book import MIGRATIONS, SERVICE, pages
 from services.book.api import books, publications
 from services.book.publication import cache, responses
-from services.book.publication.serving import CACHE
+from services.book.publication.serving import CACHE, context
 from services.book.work import Work
-from shared import clock, web
+from shared import web
 from shared.config import Settings
-from shared.context import Context
-from shared.db import UnitOfWork, utcnow
 from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
 
 T = TypeVar("T")
+__all__ = ["build_runtime", "context", "create_app", "run"]
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -29,13 +28,6 @@ def build_runtime(settings: Settings | None = None) -> Runtime:
     runtime.db.work_type = Work  # every unit of work of the book's carries its books
     cache.install(runtime.db)
     return runtime
-
-
-def context(runtime: Runtime, work: UnitOfWork) -> Context:
-    """What the book's consumers and commands give a use case: as ``Runtime.context``, but an
-    organisation not loaded yet is None, not a refusal (a message may come first)."""
-    return Context(settings=runtime.settings, now=utcnow(), today=clock.today(),
-                   organisations=lambda: runtime.orgs.get(work.reader))
 
 
 def run(runtime: Runtime, use_case: Callable[..., T], *args: Any) -> T:

@@ -6,7 +6,8 @@ secretary's press release before publication ``/province/press/`` (R16)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, redirect, request
 from marshmallow import ValidationError
@@ -15,18 +16,27 @@ from services.book import queries, services
 from services.book.api.common import runtime
 from services.book.domain.entries import INSCRIPTION, Entry
 from services.book.publication import pages as publication_pages
+from services.book.publication.serving import context
 from services.book.schemas import RevocationSchema
 from shared import clock
 from shared.clock import Quarter
+from shared.cursors import MAX_LIMIT
+from shared.endpoint import read
 from shared.problems import Problem
 from shared.refusals import Conflict, Forbidden, NotFound
 from shared.sessions import person
 from shared.web import SECURITY_HEADERS, acting, page, problem_page, signed_in_values
 
+T = TypeVar("T")
 bp = Blueprint("book_pages", __name__, template_folder="templates")
 
 REVOKERS = ("unit_secretary", "province_secretary")
 NOT_YOURS = "Chỉ thư ký của đơn vị sở hữu sổ vàng mới được thu hồi mục của sổ này (R15a)."
+
+
+def _read(query: Callable[..., T], *args: Any) -> T:
+    """A query of the book's, in the request's unit of work (``shared.endpoint.read``)."""
+    return read(query, *args, context=context)
 
 
 @bp.errorhandler(Problem)
@@ -50,8 +60,8 @@ def _quarters() -> list[str]:
 @bp.get("/press/")
 def press_home() -> Response:
     """The press office's page: what to subscribe to and what was released (all public, R16)."""
-    books = queries.list_books(runtime(), None, 500)
-    org = runtime().orgs.get()
+    books = _read(queries.list_books, None, MAX_LIMIT)
+    org = _read(lambda _uow, ctx: ctx.organisations())
     province = org.province_code if org else ""
     books = sorted(books, key=lambda b: (b.code != province, b.code))
     return page("book_pages/press_home.html", books=books, province=province, quarters=_quarters(),
@@ -80,9 +90,9 @@ def _entries(code: str) -> list[tuple[Entry, int | None]]:
     out: list[tuple[Entry, int | None]] = []
     after = 0
     while True:
-        batch = queries.entries_page(runtime(), code, after, 500) or []
+        batch = _read(queries.entries_page, code, after, MAX_LIMIT) or []
         out.extend(batch)
-        if len(batch) < 500:
+        if len(batch) < MAX_LIMIT:
             return out
         after = batch[-1][0].seq
 
@@ -90,7 +100,7 @@ def _entries(code: str) -> list[tuple[Entry, int | None]]:
 def _revoke_page(who: Any, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                  done: str | None = None, status: int = 200) -> Response:
     code = _book_of(who)
-    book = queries.get_book(runtime(), code)
+    book = _read(queries.get_book, code)
     entries = _entries(code) if book is not None else []
     revocable = [e for e, revoked in entries if e.kind == INSCRIPTION and revoked is None]
     revoked = [(e, r) for e, r in entries if r is not None]
@@ -189,7 +199,7 @@ def press_draft(quarter: str | None = None) -> Response:
     if not clock.in_programme(chosen):
         raise Problem(404, f"Quý {chosen} chưa bắt đầu hoặc trước khi phong trào bắt đầu (09/2021).")
     at = clock.isoformat(clock.now())
-    made = queries.rendered(runtime(), lambda p: p.press(str(chosen), "html", draft=at))
+    made = _read(queries.rendered, lambda p: p.press(str(chosen), "html", draft=at))
     if made is None:
         raise Problem(404, "Chưa có Sổ vàng cấp tỉnh.")
     values = signed_in_values(person())

@@ -1,4 +1,7 @@
-"""What the book service answers (read-only sessions; nothing here writes)."""
+"""What the book service answers: queries ``fn(uow, ctx, …)`` over the unit of work their
+entrypoint opened, read on its reader; nothing here writes. What they read is public (R16), so
+none is told who asks. ``ctx.organisations()`` may be None (none loaded yet): the publications
+then name the force in general terms."""
 
 from __future__ import annotations
 
@@ -16,40 +19,40 @@ from services.book.domain.witness import SignedHead, Witnessed, check
 from services.book.orm import books
 from services.book.publication.publisher import Publisher, Rendered
 from services.book.signing import keyring
-from shared.runtime import Runtime
+from shared.context import Context
+from shared.db import UnitOfWork
 
 T = TypeVar("T")
 
 
-def list_books(runtime: Runtime, after: str | None, limit: int) -> list[Any]:
+def list_books(uow: UnitOfWork, ctx: Context, after: str | None, limit: int) -> list[Any]:
     query = sa.select(books).order_by(books.c.code).limit(limit)
     if after is not None:
         query = query.where(books.c.code > after)
-    with runtime.db.reading() as s:
-        return list(s.execute(query))
+    return list(uow.reader.execute(query))
 
 
-def get_book(runtime: Runtime, code: str) -> Any | None:
-    with runtime.db.reading() as s:
-        return repo.get_book(s, code)
+def get_book(uow: UnitOfWork, ctx: Context, code: str) -> Any | None:
+    return repo.get_book(uow.reader, code)
 
 
-def entries_page(runtime: Runtime, code: str, after: int, limit: int) -> list[tuple[Entry, int | None]] | None:
+def entries_page(uow: UnitOfWork, ctx: Context, code: str, after: int,
+                 limit: int) -> list[tuple[Entry, int | None]] | None:
     """(entry, seq of its revocation or None) after ``after``, by seq; None for an unknown book."""
-    with runtime.db.reading() as s:
-        if repo.get_book(s, code) is None:
-            return None
-        rows = repo.entries_page(s, code, after, limit)
-        revoked = repo.revocations_of(s, code, [r.seq for r in rows])
+    s = uow.reader
+    if repo.get_book(s, code) is None:
+        return None
+    rows = repo.entries_page(s, code, after, limit)
+    revoked = repo.revocations_of(s, code, [r.seq for r in rows])
     return [(r, revoked.get(r.seq)) for r in rows]
 
 
-def get_entry(runtime: Runtime, code: str, seq: int) -> tuple[Entry, int | None] | None:
-    with runtime.db.reading() as s:
-        row = repo.entry(s, code, seq)
-        if row is None:
-            return None
-        return row, repo.revocations_of(s, code, [seq]).get(seq)
+def get_entry(uow: UnitOfWork, ctx: Context, code: str, seq: int) -> tuple[Entry, int | None] | None:
+    s = uow.reader
+    row = repo.entry(s, code, seq)
+    if row is None:
+        return None
+    return row, repo.revocations_of(s, code, [seq]).get(seq)
 
 
 @dataclass(frozen=True)
@@ -71,34 +74,34 @@ def combined(chain: Verdict, witnessed: Witnessed) -> Verdict:
     return Verdict(False, chain.entries, chain.head, witnessed.first_bad_seq, witnessed.problem)
 
 
-def check_book(runtime: Runtime, code: str) -> Checked | None:
+def check_book(uow: UnitOfWork, ctx: Context, code: str) -> Checked | None:
     """R15, R15b: the book's stored entries checked against its chain, its recorded head and every
     head ever signed for it (the signatures by the keys in the keys folder, never the database)."""
-    with runtime.db.reading() as s:
-        book = repo.get_book(s, code)
-        if book is None:
-            return None
-        rows = repo.stored_entries(s, code)
-        heads = repo.all_heads(s, code)
+    s = uow.reader
+    book = repo.get_book(s, code)
+    if book is None:
+        return None
+    rows = repo.stored_entries(s, code)
+    heads = repo.all_heads(s, code)
     chain = verify(code, rows, recorded_entries=book.entries, recorded_head=book.head)
     hashes = {r["seq"]: r["hash"] for r in rows}
     count = max(hashes, default=0)
-    witnessed = check(hashes, count, heads, keyring(runtime.settings).holds)
+    witnessed = check(hashes, count, heads, keyring(ctx.settings).holds)
     return Checked(combined(chain, witnessed), witnessed)
 
 
-def verify_book(runtime: Runtime, code: str) -> Verdict | None:
+def verify_book(uow: UnitOfWork, ctx: Context, code: str) -> Verdict | None:
     """R15, R15b: the verdict of ``check_book``."""
-    checked = check_book(runtime, code)
+    checked = check_book(uow, ctx, code)
     return checked.verdict if checked else None
 
 
-def heads_page(runtime: Runtime, code: str, before: int | None, limit: int) -> list[SignedHead] | None:
+def heads_page(uow: UnitOfWork, ctx: Context, code: str, before: int | None, limit: int) -> list[SignedHead] | None:
     """R15b: a book's signed heads, newest first; None for an unknown book."""
-    with runtime.db.reading() as s:
-        if repo.get_book(s, code) is None:
-            return None
-        return repo.heads_page(s, code, before, limit)
+    s = uow.reader
+    if repo.get_book(s, code) is None:
+        return None
+    return repo.heads_page(s, code, before, limit)
 
 
 @dataclass(frozen=True)
@@ -118,33 +121,31 @@ class EntryCheck:
         return self.checked.verdict.valid or (bad is not None and bad > self.item.seq)
 
 
-def entry_check(runtime: Runtime, code: str, seq: int) -> EntryCheck | None:
+def entry_check(uow: UnitOfWork, ctx: Context, code: str, seq: int) -> EntryCheck | None:
     """R15b: one entry, as the public sees it, and the book checked up to it; None when there is
     no such entry."""
-    checked = check_book(runtime, code)
+    checked = check_book(uow, ctx, code)
     if checked is None:
         return None
-    with runtime.db.reading() as s:
-        book = repo.get_book(s, code)
-        publisher = Publisher(s, runtime.orgs.get())
-        rows = repo.entries_at(s, code, [seq])
-        if not rows:
-            return None
-        item = publisher.items_of(code, rows)[0]
-        signed = repo.head_at(s, code, seq)
-        latest = repo.heads_page(s, code, None, 1)
+    s = uow.reader
+    book = repo.get_book(s, code)
+    publisher = Publisher(s, ctx.organisations())
+    rows = repo.entries_at(s, code, [seq])
+    if not rows:
+        return None
+    item = publisher.items_of(code, rows)[0]
+    signed = repo.head_at(s, code, seq)
+    latest = repo.heads_page(s, code, None, 1)
     return EntryCheck(book, item, checked, signed, latest[0] if latest else None)
 
 
-def artifact(runtime: Runtime, path: str) -> Any | None:
-    with runtime.db.reading() as s:
-        return repo.get_artifact(s, path)
+def artifact(uow: UnitOfWork, ctx: Context, path: str) -> Any | None:
+    return repo.get_artifact(uow.reader, path)
 
 
-def rendered(runtime: Runtime, render: Callable[[Publisher], T]) -> T:
+def rendered(uow: UnitOfWork, ctx: Context, render: Callable[[Publisher], T]) -> T:
     """Render a publication on the spot (one that no entry has generated yet)."""
-    with runtime.db.reading() as s:
-        return render(Publisher(s, runtime.orgs.get()))
+    return render(Publisher(uow.reader, ctx.organisations()))
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ class BookHead:
 
 
 def book_publication(
-    runtime: Runtime,
+    uow: UnitOfWork,
+    ctx: Context,
     code: str,
     path: str,
     render: Callable[[Publisher], Rendered | None],
@@ -188,19 +190,19 @@ def book_publication(
     """A book's publication at ``path`` in one read session: the book's row and the stored
     artifact in one query, the body skipped when ``fresh(etag, modified)`` says the asker has it
     (then read apart only if not); rendered by ``render`` when none is stored. None: no such book."""
-    with runtime.db.reading() as s:
-        row = repo.book_with_artifact(s, code, path, body=fresh is None)
-        if row is None:
-            return None
-        if row.etag is not None:
-            if fresh is not None and fresh(row.etag, row.artifact_updated_at):
-                return Found(row, row.content_type, row.etag, row.artifact_updated_at, stored=True)
-            if fresh is None:
-                return Found(row, row.content_type, row.etag, row.artifact_updated_at, row.body, stored=True)
-            stored = repo.get_artifact(s, path)
-            if stored is not None:
-                return Found(row, stored.content_type, stored.etag, stored.updated_at, stored.body, stored=True)
-        made = render(Publisher(s, runtime.orgs.get()))
+    s = uow.reader
+    row = repo.book_with_artifact(s, code, path, body=fresh is None)
+    if row is None:
+        return None
+    if row.etag is not None:
+        if fresh is not None and fresh(row.etag, row.artifact_updated_at):
+            return Found(row, row.content_type, row.etag, row.artifact_updated_at, stored=True)
+        if fresh is None:
+            return Found(row, row.content_type, row.etag, row.artifact_updated_at, row.body, stored=True)
+        stored = repo.get_artifact(s, path)
+        if stored is not None:
+            return Found(row, stored.content_type, stored.etag, stored.updated_at, stored.body, stored=True)
+    made = render(Publisher(s, ctx.organisations()))
     if made is None:
         return Found(row)
     return Found(row, made.content_type, repo.etag_of(made.body), None, made.body)

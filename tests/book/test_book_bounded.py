@@ -293,7 +293,9 @@ def test_a_certificate_rendered_before_its_revocation_is_not_kept(runtime, inscr
     assert made is not None and made.revoked is False
     principal = Principal(subject=UNIT_SECRETARY, role="unit_secretary")
     revoke(runtime, principal, UNIT, 1, "Sai")
-    store_certificate(runtime.db, UNIT, 1, made.rendered, made.at, made.revoked)
+    with runtime.db.unit_of_work() as uow:
+        store_certificate(uow, UNIT, 1, made.rendered, made.at, made.revoked)
+        uow.commit()
     assert paths.certificate_path(UNIT, 1) not in stored_artifacts(runtime)
 
 

@@ -140,9 +140,10 @@ def test_the_feed_is_generated_when_the_entry_arrives_not_per_request(client, ru
     second = client.get(f"/feeds/{UNIT}.atom")
     assert first.data == second.data and first.headers["ETag"] == second.headers["ETag"]
     from services.book import queries
+    from services.book.app import run
     from services.book.publication.feeds import absolute
 
-    stored = queries.artifact(runtime, f"/feeds/{UNIT}.atom")
+    stored = run(runtime, queries.artifact, f"/feeds/{UNIT}.atom")
     assert stored is not None and absolute(stored.body, "http://localhost") == first.data
 
 

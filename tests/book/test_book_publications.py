@@ -241,10 +241,11 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(
     """R16: a renderer that fails, with the entry or one hop later, neither loses the entry nor
     leaves a stale publication: it is rendered afresh on request, with every entry."""
     from services.book import queries
+    from services.book.app import run
     from services.book.publication.publisher import Publisher
 
     inscribe(UNIT, deed=deed_copy("Trước"))
-    assert queries.artifact(runtime, path) is not None
+    assert run(runtime, queries.artifact, path) is not None
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("renderer broke")
@@ -254,7 +255,7 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(
     monkeypatch.undo()
     assert "renderer broke" in caplog.text
     assert client.get(f"/api/v1/books/{UNIT}/verify").get_json()["entries"] == 2
-    assert queries.artifact(runtime, path) is None
+    assert run(runtime, queries.artifact, path) is None
     served = client.get(path).data.decode()
     assert "Trước" in served and "Sau" in served
 

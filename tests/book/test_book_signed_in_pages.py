@@ -104,13 +104,14 @@ def test_pages_stored_before_the_one_layout_are_made_again_on_it(client, runtime
     from alembic.config import Config
 
     from services.book import MIGRATIONS, queries
+    from services.book.app import run
 
     path = f"/honour-roll/{UNIT}/"
     old_look = b"<!doctype html><html lang=\"vi\"><head><style>body{}</style></head><body>old</body></html>"
     with runtime.db.unit_of_work() as uow:
         uow.session.execute(sa.text("UPDATE artifacts SET body = :b WHERE path = :p"), {"b": old_look, "p": path})
         uow.commit()
-    feed = queries.artifact(runtime, f"/feeds/{UNIT}.atom")
+    feed = run(runtime, queries.artifact, f"/feeds/{UNIT}.atom")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with runtime.db.engine.connect() as conn:
@@ -119,8 +120,8 @@ def test_pages_stored_before_the_one_layout_are_made_again_on_it(client, runtime
         command.downgrade(cfg, "0009_books_closed_at")
         command.upgrade(cfg, "head")
         conn.commit()
-    assert queries.artifact(runtime, path) is None and queries.artifact(runtime, "/honour-roll/") is None
-    assert queries.artifact(runtime, f"/feeds/{UNIT}.atom").body == feed.body
+    assert run(runtime, queries.artifact, path) is None and run(runtime, queries.artifact, "/honour-roll/") is None
+    assert run(runtime, queries.artifact, f"/feeds/{UNIT}.atom").body == feed.body
     page = client.get(path)
     assert page.status_code == 200 and b'href="/static/sovang.css"' in page.data and b"<style" not in page.data
-    assert queries.artifact(runtime, path).body == page.data  # kept again
+    assert run(runtime, queries.artifact, path).body == page.data  # kept again

@@ -13,6 +13,7 @@ from ui_helpers import MEMBERS, PROVINCE_SECRETARY, SECRETARY, UNIT, deed_copy, 
 from werkzeug.test import Client as FlaskClient
 
 from services.book import queries as book_queries
+from services.book.app import run as book_run
 from services.council import runs
 from shared.auth import Principal
 from tests.book.book_helpers import deed_copy as book_deed
@@ -85,12 +86,12 @@ def test_the_secretary_revokes_an_entry_with_its_reason(site: Site) -> None:
 
     empty = c.post("/unit/revoke/", data={"csrf_token": token, "seq": "1", "reason": "  "})
     assert empty.status_code == 422 and "lý do" in field_error(empty.get_data(as_text=True), "reason")
-    assert book_queries.get_book(book, UNIT).entries == 2
+    assert book_run(book, book_queries.get_book, UNIT).entries == 2
 
     reason = "Khai không đúng sự thật: người được giúp xác nhận không có việc này."
     done = c.post("/unit/revoke/", data={"csrf_token": token, "seq": "1", "reason": reason})
     assert done.status_code == 303
-    entry, _ = book_queries.get_entry(book, UNIT, 3)
+    entry, _ = book_run(book, book_queries.get_entry, UNIT, 3)
     assert (entry.kind, entry.revokes, entry.reason) == ("revocation", 1, reason)
     after = c.get(done.headers["Location"]).get_data(as_text=True)
     assert "Đã ghi mục thu hồi số 3." in after and "thu hồi ở mục số 3" in after

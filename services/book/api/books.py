@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, url_for
 
 from services.book import queries, services
-from services.book.api.common import MAX_SEQ, runtime, unknown_book
+from services.book.api.common import MAX_SEQ, unknown_book
+from services.book.publication.serving import Asker, reads
 from services.book.schemas import RevocationSchema, book_out, entry_out, verdict_out
 from services.book.signing import keyring
 from services.book.work import Work
@@ -32,19 +33,21 @@ def _cursor(raw: object, kind: type) -> object:
 
 
 @bp.get("/api/v1/books")
-def list_books() -> Response:
+@reads()
+def list_books(uow: Work, ctx: Context, _who: Asker) -> Response:
     limit, cursor = page_params(kind=str)
-    rows = queries.list_books(runtime(), _cursor(cursor, str), limit + 1)
+    rows = queries.list_books(uow, ctx, _cursor(cursor, str), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify({"items": [book_out(r) for r in rows], "next": encode_cursor(rows[-1].code) if more else None})
 
 
 @bp.get("/api/v1/books/<code>/entries")
-def list_entries(code: str) -> Response:
+@reads()
+def list_entries(uow: Work, ctx: Context, _who: Asker, code: str) -> Response:
     limit, cursor = page_params(kind=int)
     after = _cursor(cursor, int) or 0
-    found = queries.entries_page(runtime(), code, after, limit + 1)
+    found = queries.entries_page(uow, ctx, code, after, limit + 1)
     if found is None:
         raise unknown_book(code)
     more = len(found) > limit
@@ -54,32 +57,35 @@ def list_entries(code: str) -> Response:
 
 
 @bp.get("/api/v1/books/<code>/entries/<int:seq>")
-def get_entry(code: str, seq: int) -> Response:
-    found = queries.get_entry(runtime(), code, seq) if seq <= MAX_SEQ else None
+@reads()
+def get_entry(uow: Work, ctx: Context, _who: Asker, code: str, seq: int) -> Response:
+    found = queries.get_entry(uow, ctx, code, seq) if seq <= MAX_SEQ else None
     if found is None:
-        if queries.get_book(runtime(), code) is None:
+        if queries.get_book(uow, ctx, code) is None:
             raise unknown_book(code)
         raise Problem(404, f"Sổ vàng {code} không có mục số {seq}.")
     return jsonify(entry_out(*found))
 
 
 @bp.get("/api/v1/books/<code>/verify")
-def verify(code: str) -> Response:
+@reads()
+def verify(uow: Work, ctx: Context, _who: Asker, code: str) -> Response:
     """R15, R15b: the chain checked, and against every head ever signed for the book (every entry
     hashed): counted against the address's render limit."""
     limit_render()
-    checked = queries.check_book(runtime(), code)
+    checked = queries.check_book(uow, ctx, code)
     if checked is None:
         raise unknown_book(code)
     return jsonify(verdict_out(code, checked.verdict, checked.witnessed))
 
 
 @bp.get("/api/v1/books/<code>/heads")
-def heads(code: str) -> Response:
+@reads()
+def heads(uow: Work, ctx: Context, _who: Asker, code: str) -> Response:
     """R15b: the book's signed heads, newest first (one per entry appended)."""
     limit, cursor = page_params(kind=int)
     before = _cursor(cursor, int)
-    found = queries.heads_page(runtime(), code, before, limit + 1)
+    found = queries.heads_page(uow, ctx, code, before, limit + 1)
     if found is None:
         raise unknown_book(code)
     more = len(found) > limit
@@ -88,12 +94,13 @@ def heads(code: str) -> Response:
 
 
 @bp.get("/api/v1/books/keys")
-def keys() -> Response:
+@reads()
+def keys(_uow: Work, ctx: Context, _who: Asker) -> Response:
     """R15b: the public keys that ever signed a head (the current one first). A list like any other
     (API.md, Common): ``limit`` (≤ 500) and ``cursor``; the cursor is the position of the next key."""
     limit, cursor = page_params(kind=int)
     start = _cursor(cursor, int) or 0
-    found = [k.public() for k in keyring(runtime().settings).keys()]
+    found = [k.public() for k in keyring(ctx.settings).keys()]
     page = found[start:start + limit]
     more = start + limit < len(found)
     return jsonify({"items": page, "next": encode_cursor(start + limit) if more else None})

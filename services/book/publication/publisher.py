@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from services.book import repository as repo
@@ -38,7 +37,7 @@ from services.book.domain.witness import SignedHead
 from services.book.publication import book_pdf, feeds, pages, pdf
 from services.book.repository import FIGURES_PATH, lock_globals
 from shared import clock
-from shared.db import Database
+from shared.db import UnitOfWork
 from shared.org import Organisation
 
 BOOKS_PAGE_PATH = "/honour-roll/"
@@ -460,35 +459,26 @@ class Publications:
 
 # -- keeping what a request rendered ---------------------------------------------------------------
 def store_certificate(
-    db: Database, code: str, seq: int, made: Rendered, at: dt.datetime, revoked: bool, path: str | None = None
+    uow: UnitOfWork, code: str, seq: int, made: Rendered, at: dt.datetime, revoked: bool, path: str | None = None
 ) -> None:
     """Keep a certificate rendered on request, unless the entry's revocation state changed since
     it was rendered (R15a: a certificate is never stored valid once revoked). Under the book's
-    lock, as a revocation drops it under the same lock; in a transaction of its own, after the
-    request's read."""
-    try:
-        with db.unit_of_work() as uow:
-            if repo.lock_book(uow.session, code) is None:
-                return
-            if (repo.revocations_of(uow.session, code, [seq]).get(seq) is not None) != revoked:
-                return
-            repo.put_artifact(uow.session, path or certificate_path(code, seq), code, made.content_type, made.body, at)
-            uow.commit()
-    except sa_exc.IntegrityError:
-        log.info("certificate %s/%s stored by another request meanwhile", code, seq)
+    lock, as a revocation drops it under the same lock; in the request's unit of work, which its
+    entrypoint commits (one stored meanwhile by another request is replaced by the same)."""
+    if repo.lock_book(uow.session, code) is None:
+        return
+    if (repo.revocations_of(uow.session, code, [seq]).get(seq) is not None) != revoked:
+        return
+    repo.put_artifact(uow.session, path or certificate_path(code, seq), code, made.content_type, made.body, at)
 
 
-def keep_rendered(db: Database, code: str, path: str, made: Rendered, entries: int, at: dt.datetime) -> None:
+def keep_rendered(uow: UnitOfWork, code: str, path: str, made: Rendered, entries: int, at: dt.datetime) -> None:
     """Keep a page rendered on request (a period's honour roll, a press release) so that it is
     rendered once, not per request; only if the book has had no entry since it was rendered
     (``entries``): under the book's lock, as an inscription drops the pages it changes
-    (``Publisher.pages_stale``) under the same lock."""
-    try:
-        with db.unit_of_work() as uow:
-            row = repo.lock_book(uow.session, code)
-            if row is None or row.entries != entries:
-                return
-            repo.add_artifact(uow.session, path, code, made.content_type, made.body, at)
-            uow.commit()
-    except sa_exc.IntegrityError:
-        log.info("%s stored by another request meanwhile", path)
+    (``Publisher.pages_stale``) under the same lock. In the request's unit of work, which its
+    entrypoint commits; one kept meanwhile by another request stays."""
+    row = repo.lock_book(uow.session, code)
+    if row is None or row.entries != entries:
+        return
+    repo.add_artifact(uow.session, path, code, made.content_type, made.body, at)

@@ -1,10 +1,14 @@
 """Serving what is published: a stored publication from the process's cache (``cache``) or the
 database, else rendered now; with ``ETag`` and ``Last-Modified``, and 304 to who holds it. The
-read side of the one cache layer: what it keeps here, ``responses`` may keep whole."""
+read side of the one cache layer: what it keeps here, ``responses`` may keep whole.
+
+The views are the edge (``shared.endpoint``, ``public``: nobody need sign in to read the book,
+R16); they hand the request's unit of work and its context (``context``) to what serves them."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -17,6 +21,10 @@ from services.book.publication import responses
 from services.book.publication.cache import ArtifactCache
 from services.book.publication.publisher import Publisher, Rendered
 from services.book.repository import etag_of
+from shared import clock
+from shared.context import Context
+from shared.db import UnitOfWork, utcnow
+from shared.endpoint import endpoint
 from shared.problems import Problem
 from shared.ratelimit import limit_render
 from shared.runtime import Runtime
@@ -24,6 +32,21 @@ from shared.runtime import Runtime
 
 def runtime() -> Runtime:
     return current_app.extensions["sovang"]
+
+
+def context(runtime: Runtime, work: UnitOfWork) -> Context:
+    """What the book's entrypoints give a use case or a query: as ``Runtime.context``, but an
+    organisation not loaded yet is None, not a refusal (a message may come first, and the public
+    reads the book all the same)."""
+    return Context(settings=runtime.settings, now=utcnow(), today=clock.today(),
+                   organisations=lambda: runtime.orgs.get(work.reader))
+
+
+# The edge of what the public reads (R16): nobody need sign in. ``reads`` commits nothing; a view
+# that keeps what it rendered (``publisher.keep_rendered``) is a ``public`` one, committed.
+public = functools.partial(endpoint, public=True, context=context)
+Asker = Callable[[], Any]  # what a public view is given for its actor: nobody is asked
+reads = functools.partial(public, read_only=True)
 
 
 def unknown_book(code: str) -> Problem:
@@ -64,7 +87,14 @@ def conditional(
     return resp
 
 
-def publication(path: str, fallback, modified: dt.datetime | None = None) -> Response:  # noqa: ANN001
+def _read_after(uow: UnitOfWork, token: int | None) -> None:
+    """What is read next is at least as recent as ``token``: a snapshot the request took before
+    it (SQLite's, say, when the organisation was looked for) is let go."""
+    if token is not None:
+        uow.rollback()
+
+
+def publication(uow: UnitOfWork, ctx: Context, path: str, fallback, modified: dt.datetime | None = None) -> Response:  # noqa: ANN001
     """Serve the artifact generated at ``path``; else render it now with ``fallback(publisher)``
     (None: nothing is published there → 404). A stored one is kept in the process's cache."""
     cache = artifact_cache()
@@ -73,14 +103,15 @@ def publication(path: str, fallback, modified: dt.datetime | None = None) -> Res
         hit = cache.get(path)
         if hit is not None:
             return conditional(hit.body, hit.content_type, hit.etag, hit.modified)
-    stored = queries.artifact(runtime(), path)
+    _read_after(uow, token)
+    stored = queries.artifact(uow, ctx, path)
     if stored is not None:
         if token is not None:
             kept = queries.Found(None, stored.content_type, stored.etag, stored.updated_at, stored.body, stored=True)
             cache.put(token, path, kept, len(stored.body))
         return conditional(stored.body, stored.content_type, stored.etag, stored.updated_at)
     limit_render()
-    made = queries.rendered(runtime(), fallback)
+    made = queries.rendered(uow, ctx, fallback)
     if made is None:
         raise Problem(404, "Không có ấn phẩm này.")
     return conditional(made.body, made.content_type, etag_of(made.body), modified)
@@ -94,7 +125,8 @@ def _fresh(etag: str, modified: dt.datetime | None) -> bool:
 
 
 def find_publication(
-    code: str, path: str, fallback: Callable[[Publisher], Rendered | None], cached: bool = False
+    uow: UnitOfWork, ctx: Context, code: str, path: str, fallback: Callable[[Publisher], Rendered | None],
+    cached: bool = False,
 ) -> queries.Found:
     """A book's publication at ``path`` with the book's row, read in one session (404 for an
     unknown book); a request whose validators match the stored version gets it without its body.
@@ -112,7 +144,8 @@ def find_publication(
         "If-Match" not in request.headers
     )
     fresh = _fresh if validating and token is None else None
-    found = queries.book_publication(runtime(), code, path, fallback, fresh)
+    _read_after(uow, token)
+    found = queries.book_publication(uow, ctx, code, path, fallback, fresh)
     if found is None:
         raise unknown_book(code)
     if token is not None and found.stored and found.body is not None:
