@@ -167,20 +167,14 @@ def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, pub
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             runtime = current_app.extensions["sovang"]
             work = request_work(runtime.db)
-            if public:
-                who = None
+            who = None if public else principal(runtime.db, *roles, reader=work.reader)
 
-                def asker() -> Any:
-                    return actor(principal(runtime.db, *roles, reader=work.reader))
-
-                acting: Any = asker
-            else:
-                who = principal(runtime.db, *roles, reader=work.reader)
-                acting = actor(who)
+            def asker() -> Any:
+                return actor(principal(runtime.db, *roles, reader=work.reader))
 
             def run() -> Any:
                 ctx = runtime.context(work) if context is None else context(runtime, work)
-                return view(work, ctx, acting, *args, **kwargs)
+                return view(work, ctx, asker if public else actor(who), *args, **kwargs)
 
             key = request.headers.get("Idempotency-Key") if idempotent else None
             if key:
