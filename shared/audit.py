@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, jsonify, request
 
 from shared import clock
-from shared.cursors import page, page_params
 from shared.db import Instant, UnitOfWork, utcnow
-from shared.problems import Problem
+from shared.refusals import Forbidden, Invalid
 
 SYSTEM = "system"
 metadata = sa.MetaData()
@@ -148,7 +146,7 @@ def bound(name: str, text: str | None, end: bool) -> dt.datetime | None:
     except (ValueError, OverflowError):
         instant = None
     if instant is None or instant.tzinfo is None:
-        raise Problem(422, f"{name} phải là ngày YYYY-MM-DD hoặc thời điểm ISO 8601 có múi giờ.",
+        raise Invalid(f"{name} phải là ngày YYYY-MM-DD hoặc thời điểm ISO 8601 có múi giờ.",
                       errors={name: ["Phải là YYYY-MM-DD hoặc thời điểm ISO 8601 có múi giờ."]})
     return instant
 
@@ -183,68 +181,10 @@ def scope(org: Any, who: Actor, unit: str | None) -> str | None:
     if who.role == "unit_secretary":
         own = org.unit_led_by(who.subject)
         if own is None:
-            raise Problem(403, "Không phải thư ký của đơn vị nào.")
+            raise Forbidden("Không phải thư ký của đơn vị nào.")
         if unit is not None and unit != own:
-            raise Problem(403, f"Thư ký đơn vị chỉ xem nhật ký của đơn vị mình ({own}).")
+            raise Forbidden(f"Thư ký đơn vị chỉ xem nhật ký của đơn vị mình ({own}).")
         return own
     if who.role != "province_secretary" or who.subject != org.province_secretary:
-        raise Problem(403, "Chỉ thư ký Công an tỉnh được xem nhật ký của mọi đơn vị.")
+        raise Forbidden("Chỉ thư ký Công an tỉnh được xem nhật ký của mọi đơn vị.")
     return unit
-
-
-def blueprint(service: str) -> Blueprint:
-    """``GET /api/v1/audit/{service}?unit=&from=&to=`` for one service (API.md, Common)."""
-    from shared.auth import principal
-
-    bp = Blueprint(f"{service}_audit", __name__)
-
-    @bp.get(f"/api/v1/audit/{service}")
-    def audit() -> Response:
-        runtime = current_app.extensions["sovang"]
-        who = principal(runtime.db, *READERS)
-        unit = scope(runtime.orgs.require(), who, request.args.get("unit"))
-        limit, after = page_params(kind=int)
-        start = bound("from", request.args.get("from"), end=False)
-        end = bound("to", request.args.get("to"), end=True)
-        items = read(runtime.db, unit, start, end, limit, after)
-        body = page(items, limit, key=lambda line: line["_id"])
-        for line in body["items"]:
-            del line["_id"]
-        return jsonify(body)
-
-    return bp
-
-
-def spec_paths(service: str) -> dict[str, Any]:
-    """The path's OpenAPI operation, for each service's document."""
-    from shared.openapi import paging, problems
-
-    # Empty: no bound, as when absent.
-    bound = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}, {"enum": [""]}]}
-    line = {
-        "type": "object",
-        "properties": {
-            "at": {"type": "string", "format": "date-time"},
-            "actor": {"type": "object", "properties": {"role": {"type": "string"}, "subject": {"type": "string"}}},
-            "action": {"type": "string"},
-            "object": {"type": "string"},
-            "details": {"type": "object"},
-        },
-    }
-    return {f"/api/v1/audit/{service}": {"get": {
-        "summary": f"Nhật ký thay đổi (R23) của dịch vụ {service}: thư ký đơn vị (đơn vị mình), thư ký Công an tỉnh",
-        "operationId": f"audit{service.capitalize()}", "tags": [service], "security": [{"bearer": []}],
-        "parameters": [
-            {"in": "query", "name": "unit", "schema": {"type": "string"}},
-            {"in": "query", "name": "from", "schema": bound,
-             "description": "YYYY-MM-DD (giờ Việt Nam) hoặc thời điểm ISO 8601 có múi giờ"},
-            {"in": "query", "name": "to", "schema": bound, "description": "như from; ngày: cả ngày đó"},
-            *paging(int),
-        ],
-        "responses": {
-            "200": {"description": "Một trang, cũ trước", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"items": {"type": "array", "items": line},
-                                                 "next": {"type": "string", "nullable": True}}}}}},
-            **problems(401, 403, 422),
-        },
-    }}}

@@ -1,4 +1,5 @@
-"""Bearer tokens with the roles of API.md, and the principal of a request.
+"""Bearer tokens with the roles of API.md, and who holds one (``Principal``). Who is asking on
+an HTTP request is ``shared.request_auth``'s.
 
 A token names one role and one subject; only its SHA-256 is stored, in every service's own
 database (``sovang token issue`` writes it to each), so each service authenticates alone.
@@ -19,14 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
 from shared.org import ROLES, Organisation
-from shared.problems import Problem
 from shared.tables import tokens
 
 
@@ -217,58 +216,13 @@ def forget_tokens_on_commit(uow: UnitOfWork) -> None:
     event.listen(uow.session, "after_commit", _token_rows.forget, once=True)
 
 
-def authenticate(db: Database, header: str | None, reader: Session | None = None) -> Principal:
-    """The principal of an ``Authorization: Bearer`` header, or a 401 problem; the token's row,
-    when read, is read on ``reader`` if given (the request's unit of work), else on a session of
-    its own."""
-    if not header or not header.startswith("Bearer "):
-        raise Problem(401, "Thiếu mã xác thực (Authorization: Bearer …).", headers={"WWW-Authenticate": "Bearer"})
-    token = header[len("Bearer "):].strip()
+def token_in_force(db: Database, token: str, reader: Session | None = None) -> Principal | None:
+    """The principal of a bearer token still in force, or None (unknown, expired, revoked); its
+    row, when read, is read on ``reader`` if given (the request's unit of work), else on a session
+    of its own."""
     digest = token_hash(token)
     row = _token_rows.get(db, digest, reader)
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or row.role not in ROLES:
-        raise Problem(401, "Mã xác thực không hợp lệ, đã hết hạn hoặc đã bị thu hồi.",
-                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return None
     _use_notes.note(db, digest)
     return Principal(row.role, row.subject)
-
-
-NOT_SIGNED_IN = "Chưa đăng nhập hoặc phiên đã hết hạn; hãy đăng nhập lại."
-BAD_CSRF = "Thiếu hoặc sai mã chống giả mạo (CSRF) của phiên; hãy tải lại trang rồi gửi lại."
-
-
-def session_principal() -> Principal | None:
-    """The principal of the person signed in on this request (R24), acting with their current
-    role; None without a session. A state-changing request must carry the session's CSRF token."""
-    from shared.sessions import csrf_ok, person
-
-    who = person()
-    if who is None:
-        return None
-    if not csrf_ok(who):
-        raise Problem(403, BAD_CSRF)
-    return Principal(who.role, who.subject, who.roles, who.session)
-
-
-def principal(db: Database, *roles: str, reader: Session | None = None) -> Principal:
-    """Authenticate the current request and require one of ``roles`` (all roles when none given).
-
-    A bearer token names its role; a person signed in acts with the first of ``roles`` they hold
-    (their current role when it is one of them), so a lead who sits on the council votes and
-    introduces without switching."""
-    p = getattr(g, "principal", None)
-    if p is None:
-        header = request.headers.get("Authorization")
-        p = session_principal() if not header else None
-        if p is None:
-            if not header and request.cookies.get("sovang_session"):
-                raise Problem(401, NOT_SIGNED_IN)
-            p = authenticate(db, header, reader)
-        g.principal = p
-    if roles and p.role not in roles:
-        held = next((r for r in roles if r in p.roles), None)
-        if held is None:
-            raise Problem(403, f"Vai trò {p.role} không được phép thực hiện thao tác này.")
-        p = p.acting_as(held)
-        g.principal = p
-    return p

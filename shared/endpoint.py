@@ -31,12 +31,13 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from shared.auth import Principal, principal
+from shared.auth import Principal
 from shared.context import Context
 from shared.db import Database, UnitOfWork
 from shared.idempotency import PLAIN, WAIT_SECONDS, Answer, Answers, Keyed, Wait, check_key, in_use
 from shared.problems import Problem
 from shared.refusals import Refused
+from shared.request_auth import principal
 
 _WORK = "sovang_work"
 # What makes a use case's context of the process's runtime and the request's unit of work.

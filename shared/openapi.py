@@ -137,9 +137,7 @@ class Document:
         return problems(*statuses, words=self.words, **described)
 
     def finish(self, *, rate_limited: bool | set[str] = False) -> dict[str, Any]:
-        from shared import audit
-
-        for path, operations in audit.spec_paths(self.service).items():
+        for path, operations in audit_paths(self.service).items():
             self.path(path, operations)
         for path, operations in health_paths().items():
             self.path(path, operations)
@@ -249,3 +247,36 @@ def _text_parameter(param: dict[str, Any]) -> None:
         return
     if not any(k in schema for k in ("pattern", "enum", "format")):
         schema["pattern"] = SINGLE_LINE_PATTERN
+
+
+def audit_paths(service: str) -> dict[str, Any]:
+    """The path's OpenAPI operation, for each service's document."""
+    # Empty: no bound, as when absent.
+    bound = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}, {"enum": [""]}]}
+    line = {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "object", "properties": {"role": {"type": "string"}, "subject": {"type": "string"}}},
+            "action": {"type": "string"},
+            "object": {"type": "string"},
+            "details": {"type": "object"},
+        },
+    }
+    return {f"/api/v1/audit/{service}": {"get": {
+        "summary": f"Nhật ký thay đổi (R23) của dịch vụ {service}: thư ký đơn vị (đơn vị mình), thư ký Công an tỉnh",
+        "operationId": f"audit{service.capitalize()}", "tags": [service], "security": [{"bearer": []}],
+        "parameters": [
+            {"in": "query", "name": "unit", "schema": {"type": "string"}},
+            {"in": "query", "name": "from", "schema": bound,
+             "description": "YYYY-MM-DD (giờ Việt Nam) hoặc thời điểm ISO 8601 có múi giờ"},
+            {"in": "query", "name": "to", "schema": bound, "description": "như from; ngày: cả ngày đó"},
+            *paging(int),
+        ],
+        "responses": {
+            "200": {"description": "Một trang, cũ trước", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"items": {"type": "array", "items": line},
+                                                 "next": {"type": "string", "nullable": True}}}}}},
+            **problems(401, 403, 422),
+        },
+    }}}

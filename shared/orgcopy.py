@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from shared import audit
 from shared.db import Database, UnitOfWork, utcnow
 from shared.org import Organisation
-from shared.problems import Problem
+from shared.refusals import Unavailable
 from shared.tables import org_documents
 
 # Bumped whenever this process commits a new organisation document, so that every OrgCache of
@@ -101,5 +101,5 @@ class OrgCache:
     def require(self, reader: Session | None = None) -> Organisation:
         org = self.get(reader)
         if org is None:
-            raise Problem(503, "Chưa nạp tổ chức (sovang org load).")
+            raise Unavailable("Chưa nạp tổ chức (sovang org load).")
         return org

@@ -11,7 +11,16 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from shared.refusals import Conflict, Forbidden, Invalid, NotFound, Refused, TooLarge, UnsupportedType
+from shared.refusals import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Refused,
+    TooLarge,
+    Unavailable,
+    UnsupportedType,
+)
 from shared.validation import flat_errors
 
 # Logged under the name these handlers always had, so that log filters and alerts keep working.
@@ -102,7 +111,7 @@ def as_problem(exc: Problem | Refused) -> Problem:
 # The one place a refusal (``shared.refusals``) becomes an HTTP status: the most specific first.
 STATUS_OF: tuple[tuple[type[Refused], int], ...] = (
     (TooLarge, 413), (UnsupportedType, 415), (Invalid, 422), (Forbidden, 403), (NotFound, 404),
-    (Conflict, 409), (Refused, 400),
+    (Conflict, 409), (Unavailable, 503), (Refused, 400),
 )
 
 

@@ -37,6 +37,11 @@ class Conflict(Refused):
     """The thing is not in a state that allows this (now)."""
 
 
+class Unavailable(Refused):
+    """Something the use case needs is not there yet (the organisation not loaded); asking again
+    later may succeed."""
+
+
 class TooLarge(Invalid):
     """The input is over a size limit."""
 

@@ -15,7 +15,7 @@ from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from shared import clock, ids, logs, metrics
-from shared.audit import blueprint as audit_blueprint
+from shared.audit_api import blueprint as audit_blueprint
 from shared.bodies import install_request_checks
 from shared.celery_app import install_wakeup, make_celery, make_relay, redis_client
 from shared.config import Settings

@@ -12,10 +12,10 @@ from services.book.api import books, publications
 from services.book.publication import cache, responses
 from services.book.publication.serving import CACHE, context
 from services.book.work import Work
-from shared import web
 from shared.config import Settings
 from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
+from shared.web.wiring import install_pages
 
 T = TypeVar("T")
 __all__ = ["build_runtime", "context", "create_app", "run"]
@@ -49,6 +49,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(books.bp)
     app.register_blueprint(publications.bp)
     app.register_blueprint(pages.bp)
-    web.install(app)
+    install_pages(app)
     install_request_work(app)
     return app

@@ -23,7 +23,7 @@ from shared.clock import Quarter
 from shared.cursors import MAX_LIMIT
 from shared.endpoint import read
 from shared.problems import Problem
-from shared.refusals import Conflict, Forbidden, NotFound
+from shared.refusals import Conflict, Forbidden, NotFound, Refused
 from shared.sessions import person
 from shared.web import SECURITY_HEADERS, acting, page, problem_page, signed_in_values
 
@@ -40,7 +40,8 @@ def _read(query: Callable[..., T], *args: Any) -> T:
 
 
 @bp.errorhandler(Problem)
-def _problem(exc: Problem) -> Response:
+@bp.errorhandler(Refused)
+def _problem(exc: Problem | Refused) -> Response:
     return problem_page(exc, back="/press/" if request.path.startswith("/press") else "/")
 
 

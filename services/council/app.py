@@ -8,10 +8,10 @@ from services.council import MIGRATIONS, SERVICE, pages, secretary_pages
 from services.council.api.dossiers import bp as dossiers_bp
 from services.council.api.reports import bp as reports_bp
 from services.council.api.rounds import bp as rounds_bp
-from shared import web
 from shared.config import Settings
 from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
+from shared.web.wiring import install_pages
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
@@ -27,6 +27,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(dossiers_bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(secretary_pages.bp)
-    web.install(app)
+    install_pages(app)
     install_request_work(app)
     return app

@@ -15,11 +15,11 @@ from services.intake.organisation_pages import bp as organisation_pages_bp
 from services.intake.pages import bp as pages_bp
 from services.intake.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from services.intake.repository import Work
-from shared import web
 from shared.celery_app import redis_client
 from shared.config import Settings
 from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
+from shared.web.wiring import install_pages
 
 # Forgotten Idempotency-Keys are swept at most this often by each web process (seconds).
 PURGE_EVERY = 600.0
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(organisation_pages_bp)
-    web.install(app)
+    install_pages(app)
     # intake owns the sessions: it reads its own table where the others trust the edge's word.
     app.extensions["sovang.session_lookup"] = lambda session_id: people.lookup(runtime, session_id)
     _install_purge(app, runtime)

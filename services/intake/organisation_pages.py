@@ -13,6 +13,7 @@ from services.intake import organisation
 from shared import clock
 from shared.db import utcnow
 from shared.problems import Problem
+from shared.refusals import Refused
 from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
 
@@ -42,7 +43,8 @@ def _file_limit() -> None:
 
 
 @bp.errorhandler(Problem)
-def _problem(exc: Problem) -> Response:
+@bp.errorhandler(Refused)
+def _problem(exc: Problem | Refused) -> Response:
     return problem_page(exc, back="/admin/organisation/")
 
 

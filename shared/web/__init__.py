@@ -13,11 +13,13 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, make_response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 
-from shared.auth import BAD_CSRF, Principal
+from shared.auth import Principal
 from shared.config import Settings
-from shared.problems import Problem
+from shared.problems import Problem, as_problem
+from shared.refusals import Refused
+from shared.request_auth import BAD_CSRF
 from shared.sessions import CSRF_FIELD, SAFE_METHODS, Person, csrf_ok, person
 
 bp = Blueprint("sovang_web", __name__, template_folder="templates", static_folder="static",
@@ -77,30 +79,10 @@ def _name(subject: str) -> str:
     return f"{officer.rank} {officer.name}".strip() if officer else subject
 
 
-def _force() -> str:
+def force_name() -> str:
     """The force the pages belong to, as the organisation loaded names it (R25 may rename it)."""
     org = current_app.extensions["sovang"].orgs.get()
     return org.province_name if org and org.province_name else ""
-
-
-def install(app: Flask) -> None:
-    """Templates, static files and the signed-in person for a service's pages, the page of the
-    service's audit record (R23, ``/audit/{service}/``) and the admin's page of its parked
-    messages (``/admin/parked/{service}/``)."""
-    from shared.web.audit_page import blueprint as audit_page
-    from shared.web.parked_page import blueprint as parked_page
-
-    app.register_blueprint(bp)
-    app.register_blueprint(audit_page(app.extensions["sovang"].service))
-    app.register_blueprint(parked_page(app.extensions["sovang"].service))
-
-    @app.context_processor
-    def _person() -> dict[str, Any]:
-        who = person() if request else None
-        force = _force()
-        if who is None:
-            return {"person": None, "role_pages": [], "force": force}
-        return {**signed_in_values(who), "force": force}
 
 
 def signed_in_values(who: Person) -> dict[str, Any]:
@@ -118,7 +100,9 @@ def page(template: str, status: int = 200, **values: Any) -> Response:
     return resp
 
 
-def problem_page(exc: Problem, back: str = "/") -> Response:
+def problem_page(exc: Problem | Refused, back: str = "/") -> Response:
+    """A problem, or a use case's refusal (its status, ``shared.problems.STATUS_OF``), as a page."""
+    exc = as_problem(exc)
     return page("problem.html", exc.status, title=exc.title, detail=exc.detail, back=back)
 
 

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, request
 
 from shared import audit, clock
 from shared.problems import Problem
+from shared.refusals import Invalid, Refused
 from shared.web import acting, page, problem_page
 
 NAMES = {"intake": "Tiếp nhận việc tốt", "council": "Hội đồng", "book": "Sổ vàng"}
@@ -22,7 +23,8 @@ def blueprint(service: str) -> Blueprint:
     bp = Blueprint(f"{service}_audit_page", __name__)
 
     @bp.errorhandler(Problem)
-    def _problem(exc: Problem) -> Response:
+    @bp.errorhandler(Refused)
+    def _problem(exc: Problem | Refused) -> Response:
         return problem_page(exc)
 
     @bp.get(f"/audit/{service}/")
@@ -39,7 +41,7 @@ def blueprint(service: str) -> Blueprint:
         for name in ("from", "to"):
             try:
                 bounds[name] = audit.bound(name, values[name] or None, end=name == "to")
-            except Problem:
+            except Invalid:
                 errors[name] = "Hãy nhập một ngày (ví dụ 07/08/2026)."
         after = request.args.get("sau", "")
         lines = [] if errors else audit.read(runtime.db, unit, bounds.get("from"), bounds.get("to"), PAGE_SIZE,

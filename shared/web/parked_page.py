@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 
 from shared import clock, parked
 from shared.problems import Problem
+from shared.refusals import Refused
 from shared.web import acting, page, problem_page
 from shared.web.audit_page import NAMES
 
@@ -24,7 +25,8 @@ def blueprint(service: str) -> Blueprint:
     path = f"/admin/parked/{service}/"
 
     @bp.errorhandler(Problem)
-    def _problem(exc: Problem) -> Response:
+    @bp.errorhandler(Refused)
+    def _problem(exc: Problem | Refused) -> Response:
         return problem_page(exc, back="/admin/")
 
     def view(done: str | None = None, error: str | None = None, status: int = 200) -> Response:

@@ -15,13 +15,14 @@ from services.intake.domain.evidence import EXTENSIONS
 from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
 from services.intake.repository import Work
-from shared.auth import Principal, principal
+from shared.auth import Principal
 from shared.bodies import bound_chunked_body, json_body, load
 from shared.context import Context
 from shared.cursors import ID, page, page_params
 from shared.endpoint import endpoint, request_work
 from shared.problems import Problem
 from shared.refusals import Refused
+from shared.request_auth import principal
 from shared.runtime import Runtime
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1/deeds")
