@@ -40,6 +40,10 @@ EDGES = {"flask", "werkzeug", "celery", "kombu", "shared.problems", "shared.bodi
 USE_CASES = {"intake": ("services.py", "repository.py"), "council": ("services.py", "repository.py"),
              "book": ("services.py", "repository.py", "work.py")}
 NOT_YET_CONVERTED: tuple[str, ...] = ()
+# The read side of each service: queries ``fn(uow, ctx, …)`` over the unit of work their entrypoint
+# opened, held to the same rule, and never given the composition root (``Runtime``) instead.
+QUERIES = {"intake": ("repository.py",), "council": ("queries.py", "records.py", "page_queries.py"),
+           "book": ("queries.py",)}
 
 
 def edge_imports(root: Path, service: str, modules: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -49,6 +53,24 @@ def edge_imports(root: Path, service: str, modules: tuple[str, ...]) -> list[tup
         for name in imports_of(path):
             if any(name == edge or name.startswith(edge + ".") for edge in EDGES):
                 bad.append((str(path.relative_to(root)), name))
+    return bad
+
+
+def runtime_parameters(root: Path, service: str, modules: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The functions of ``modules`` given the runtime: a parameter named ``runtime`` or annotated
+    with ``Runtime`` (a use case or a query is given a unit of work and a context)."""
+    bad = []
+    for module in modules:
+        path = root / "services" / service / module
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            arguments = node.args
+            for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]:
+                annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+                if arg.arg == "runtime" or "Runtime" in annotation:
+                    bad.append((str(path.relative_to(root)), f"{node.name}({arg.arg})"))
     return bad
 
 
@@ -182,6 +204,8 @@ WEB_AND_QUEUE = {"flask", "werkzeug", "celery", "kombu"}
 STILL_REACHING: dict[tuple[str, str], str] = {
     # council's views of a round are dumped with its HTTP schemas (``queries`` → ``schemas``).
     ("council", "services.py"): "services.council.schemas",
+    ("council", "queries.py"): "services.council.schemas",
+    ("council", "page_queries.py"): "services.council.schemas",
 }
 
 
@@ -242,7 +266,16 @@ def reached_edges(root: Path, service: str, module: str) -> dict[str, list[str]]
 
 @pytest.mark.parametrize("service", sorted(USE_CASES))
 def test_use_cases_reach_no_web_and_no_queue_through_other_modules(service: str) -> None:
-    for module in USE_CASES[service]:
+    reach_no_web_and_no_queue(service, USE_CASES[service])
+
+
+@pytest.mark.parametrize("service", sorted(QUERIES))
+def test_queries_reach_no_web_and_no_queue_through_other_modules(service: str) -> None:
+    reach_no_web_and_no_queue(service, QUERIES[service])
+
+
+def reach_no_web_and_no_queue(service: str, modules: tuple[str, ...]) -> None:
+    for module in modules:
         reached = reached_edges(ROOT, service, module)
         if (service, module) in STILL_REACHING:
             assert any(STILL_REACHING[service, module] in via for via in reached.values()), (
@@ -266,6 +299,12 @@ def test_the_reach_checker_follows_imports_through_the_project(tmp_path: Path) -
         "flask": ["shared.pages", "shared.rules", "services.intake.services"]}
 
 
+@pytest.mark.parametrize("service", sorted(QUERIES))
+def test_queries_import_no_web_and_no_queue_and_are_never_given_the_runtime(service: str) -> None:
+    assert not edge_imports(ROOT, service, QUERIES[service])
+    assert not runtime_parameters(ROOT, service, QUERIES[service])
+
+
 def test_every_service_is_converted_or_named_as_not_yet() -> None:
     assert sorted([*USE_CASES, *NOT_YET_CONVERTED]) == sorted(SERVICES)
     assert not set(USE_CASES) & set(NOT_YET_CONVERTED)
@@ -282,3 +321,16 @@ def test_the_use_case_checker_catches_an_edge_import(tmp_path: Path) -> None:
         "utf-8")
     assert sorted(n for _, n in edge_imports(tmp_path, "intake", ("services.py",))) == [
         "flask", "shared.problems", "shared.runtime"]
+
+
+def test_the_query_checker_catches_a_query_given_the_runtime(tmp_path: Path) -> None:
+    folder = tmp_path / "services" / "book"
+    folder.mkdir(parents=True)
+    (folder / "queries.py").write_text(
+        "from shared.runtime import Runtime\n"
+        "def get_book(runtime, code): ...\n"
+        "def artifact(process: Runtime, path): ...\n"
+        "def list_books(uow, ctx, after, limit): ...\n", "utf-8")
+    assert edge_imports(tmp_path, "book", ("queries.py",)) == [("services/book/queries.py", "shared.runtime")]
+    assert runtime_parameters(tmp_path, "book", ("queries.py",)) == [
+        ("services/book/queries.py", "get_book(runtime)"), ("services/book/queries.py", "artifact(process)")]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +22,7 @@ from services.intake.api.session import address, clear_cookie, set_cookie
 from services.intake.domain.scope import Actor
 from shared import clock
 from shared.auth import Principal
-from shared.endpoint import answer_once, request_work
+from shared.endpoint import answer_once, read, request_work
 from shared.idempotency import PLAIN, Keyed
 from shared.problems import Problem
 from shared.refusals import Refused
@@ -70,12 +69,6 @@ def _refused(exc: Refused) -> Response:
 
 def _actor(p: Principal) -> Actor:
     return Actor(p.role, p.subject)
-
-
-def _read(use_case: Callable[..., Any], *args: Any) -> Any:
-    """A use case that only reads, on the request's unit of work (never committed)."""
-    work = request_work(runtime().db)
-    return use_case(work, runtime().context(work), *args)
 
 
 # -- signing in ------------------------------------------------------------------------------------
@@ -274,7 +267,7 @@ def _all_deeds(actor: Actor, filters: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     after: str | None = None
     while True:
-        batch = _read(services.list_deeds, actor, filters, 500, after)
+        batch = read(services.list_deeds, actor, filters, 500, after)
         out.extend(batch[:500])
         if len(batch) <= 500:
             return out
@@ -295,7 +288,7 @@ def deed_page(deed_id: str) -> Response:
     who = acting("officer", "subunit_lead", "unit_secretary", "council_member", "province_secretary")
     if isinstance(who, Response):
         return who
-    deed = _read(services.get_deed, _actor(who), deed_id)
+    deed = read(services.get_deed, _actor(who), deed_id)
     return page("intake/deed.html", deed=deed, statuses=STATUS_LABELS, kinds=KIND_LABELS,
                 relations=RELATION_LABELS, just_recorded=request.args.get("ghi") == "1")
 
