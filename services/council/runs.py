@@ -167,20 +167,7 @@ def open_due_rounds(runtime: Runtime, now: dt.datetime | None = None) -> list[st
 
 # -- reading -------------------------------------------------------------------------------------
 def get_round_view(runtime: Runtime, round_id: str) -> dict:
+    """The round as a new transaction sees it: what an entrypoint answers once it committed (a
+    query of the request's own is ``shared.endpoint.read``'s; of a test or a command, ``run``)."""
     with runtime.db.unit_of_work() as uow:
         return services.round_view(uow, round_id)
-
-
-def read_result(runtime: Runtime, who_of: Callable[[], Principal], round_id: str) -> dict:
-    with runtime.db.unit_of_work() as uow:
-        return services.read_result(uow, runtime.context(uow), who_of, round_id)
-
-
-def list_rounds(runtime: Runtime, who: Principal, filters: dict[str, str], limit: int, after: Any) -> list[dict]:
-    with runtime.db.unit_of_work() as uow:
-        return services.list_rounds(uow, runtime.context(uow), who, filters, limit, after)
-
-
-def monthly_report(runtime: Runtime, who: Principal, month: str) -> list[dict[str, Any]]:
-    with runtime.db.unit_of_work() as uow:
-        return services.monthly_report(uow, runtime.context(uow), who, month)
