@@ -29,6 +29,7 @@ from shared.web import SECURITY_HEADERS, acting, page, problem_page, signed_in_v
 
 T = TypeVar("T")
 bp = Blueprint("book_pages", __name__, template_folder="templates")
+_revocation_in = RevocationSchema()
 
 REVOKERS = ("unit_secretary", "province_secretary")
 NOT_YOURS = "Chỉ thư ký của đơn vị sở hữu sổ vàng mới được thu hồi mục của sổ này (R15a)."
@@ -133,7 +134,7 @@ def revoke_submit() -> Response:
     try:
         code = _book_of(who)
         try:
-            data = RevocationSchema().load({"seq": int(values["seq"]) if values["seq"].isdigit() else values["seq"],
+            data = _revocation_in.load({"seq": int(values["seq"]) if values["seq"].isdigit() else values["seq"],
                                             "reason": values["reason"].strip()})
         except ValidationError as exc:
             errors = {k: " ".join(v) if isinstance(v, list) else str(v) for k, v in exc.messages.items()}

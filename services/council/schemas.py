@@ -3,6 +3,7 @@ of API.md's Round, Result and monthly report row."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -281,7 +282,14 @@ class DossierPage(Schema):
 
 
 def dump(schema: type[Schema], data: Any, many: bool = False) -> Any:
-    return schema(many=many).dump(data)
+    return _instance(schema, many).dump(data)
+
+
+@functools.cache
+def _instance(schema: type[Schema], many: bool) -> Schema:
+    """One instance of each output schema, built once: a schema's construction costs more than
+    most of its dumps."""
+    return schema(many=many)
 
 
 class RoundPage(Schema):

@@ -40,6 +40,7 @@ from shared.web import acting, page, problem_page
 
 T = TypeVar("T")
 bp = Blueprint("council_secretary_pages", __name__, template_folder="templates")
+_open_round_in = OpenRoundIn()
 
 SECRETARIES = ("unit_secretary", "province_secretary")
 # A round's name, before its period ("Phiên xét" + "tháng 8/2026"); the opening form's choices.
@@ -199,7 +200,7 @@ def rounds_open() -> Response:
     if council is None:
         return _rounds_page(who, values, {"council": "Hãy chọn hội đồng mà bạn là thư ký."}, 422)
     try:
-        data = OpenRoundIn().load(values)
+        data = _open_round_in.load(values)
     except ValidationError as exc:
         return _rounds_page(who, values, _field_errors(exc.messages), 422)
     try:

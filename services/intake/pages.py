@@ -32,6 +32,8 @@ from shared.text import text_problem
 from shared.web import acting, page, problem_page, safe_next, signin_page, start_page
 
 bp = Blueprint("intake_pages", __name__, template_folder="templates")
+_deed_in = schemas.DeedIn()
+_batch_in = schemas.BatchIn()
 
 KIND_LABELS = {"good_deed": "Việc tốt", "achievement": "Thành tích", "feat": "Chiến công", "exemplar": "Gương điển hình"}
 RELATION_LABELS = {"direct": "Trực tiếp", "indirect": "Gián tiếp"}
@@ -221,7 +223,7 @@ def deed_record() -> Response:
         return who
     values = _form_values()
     try:
-        data = schemas.DeedIn().load(_deed_input(values, who.subject))
+        data = _deed_in.load(_deed_input(values, who.subject))
     except ValidationError as exc:
         return _record_form(values, _messages(exc.messages), status=422)
     upload = request.files.get("file")
@@ -348,7 +350,7 @@ def introduce_batch() -> Response:
     items = [{"author": {"officer": rows[i]["officer"]}, **{f: rows[i][f] for f in BATCH_FIELDS if f != "officer"}}
              for i in used]
     try:
-        data = schemas.BatchIn().load({"deeds": items})["deeds"]
+        data = _batch_in.load({"deeds": items})["deeds"]
     except ValidationError as exc:
         return _batch_refused(who, rows, used, schemas.batch_errors(exc.messages))
     key = request.form.get("form_key", "")[:100] or secrets.token_urlsafe(16)

@@ -22,6 +22,7 @@ from shared.endpoint import endpoint
 from shared.problems import Problem
 
 bp = Blueprint("council_reports", __name__, url_prefix="/api/v1/reports")
+_report_query = ReportQuery()
 
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -39,7 +40,7 @@ QUOTA = {True: "Đạt", False: "Không đạt", None: "Chưa xét"}
 @endpoint("province_secretary", "unit_secretary", read_only=True)
 def monthly(uow: UnitOfWork, ctx: Context, who: Principal) -> Response:
     given = request.args.get("month")
-    month = load(ReportQuery(), {} if given is None else {"month": given})["month"]
+    month = load(_report_query, {} if given is None else {"month": given})["month"]
     if not in_programme(Month.parse(month)):
         raise Problem(404, f"Tháng {month} chưa bắt đầu: chưa có báo cáo.")
     rows = services.monthly_report(uow, ctx, who, month)

@@ -27,13 +27,18 @@ from shared.problems import Problem
 from shared.ratelimit import limit_render
 
 bp = Blueprint("council_rounds", __name__, url_prefix="/api/v1/rounds")
+_round_query = RoundQuery()
+_open_round_in = OpenRoundIn()
+_move_deadline_in = MoveDeadlineIn()
+_ballot_in = BallotIn()
+_paper_ballots_in = PaperBallotsIn()
 
 
 @bp.get("")
 @endpoint(*services.READER_ROLES, read_only=True)
 def list_rounds(uow: UnitOfWork, ctx: Context, who: Principal) -> Response:
     limit, after = page_params(kind=ID)
-    filters = load(RoundQuery(), request.args.to_dict())
+    filters = load(_round_query, request.args.to_dict())
     filters.pop("limit", None)
     filters.pop("cursor", None)
     items = services.list_rounds(uow, ctx, who, filters, limit, after)
@@ -43,7 +48,7 @@ def list_rounds(uow: UnitOfWork, ctx: Context, who: Principal) -> Response:
 @bp.post("")
 @endpoint(*services.SECRETARY_ROLES, idempotent=True)
 def open_round(uow: UnitOfWork, ctx: Context, who: Principal) -> Any:
-    data = load(OpenRoundIn(), json_body())
+    data = load(_open_round_in, json_body())
     # R12: tried again, each time in a new transaction, while dossiers are on their way.
     started = g.setdefault("council_opening_since", time.monotonic())
     try:
@@ -72,7 +77,7 @@ def read_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> 
 @endpoint(*services.SECRETARY_ROLES)
 def move_deadline(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> Response:
     """R20a: the secretary moves the deadline of a round still open."""
-    data = load(MoveDeadlineIn(), json_body())
+    data = load(_move_deadline_in, json_body())
     return jsonify(services.move_deadline(uow, ctx, who, round_id, data["closes_at"]))
 
 
@@ -87,14 +92,14 @@ def cancel_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -
 @endpoint(idempotent=True, answers=BALLOTS)
 def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> tuple[Response, int]:
     body = json_body()
-    receipt = services.cast_ballot(uow, ctx, who, round_id, lambda: load(BallotIn(), body)["choices"])
+    receipt = services.cast_ballot(uow, ctx, who, round_id, lambda: load(_ballot_in, body)["choices"])
     return jsonify(receipt), 201
 
 
 @bp.post("/<round_id>/paper-ballots")
 @endpoint(*services.SECRETARY_ROLES, idempotent=True)
 def enter_paper_ballots(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> tuple[Response, int]:
-    data = load(PaperBallotsIn(), json_body())
+    data = load(_paper_ballots_in, json_body())
     papers = [b["choices"] for b in data["ballots"]]
     return jsonify(services.enter_paper_ballots(uow, ctx, who, round_id, data["voters"], papers)), 201
 
