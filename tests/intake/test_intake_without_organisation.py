@@ -4,13 +4,12 @@ the pages, never a 500 — and nothing is written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask.testing import FlaskClient
 
-from services.intake.app import build_runtime, create_app
-from shared.auth import new_token, store_token
+from services.intake.app import build_runtime
 from shared.config import Settings
 from shared.problems import Problem
 from shared.refusals import Unavailable
@@ -19,27 +18,12 @@ from tests.intake.conftest import auth, deed_body
 
 
 @pytest.fixture
-def bare(sqlite_settings: Settings) -> Iterator[Runtime]:
+def runtime(sqlite_settings: Settings) -> Iterator[Runtime]:
+    """Intake's runtime of ``conftest``, migrated, with no organisation loaded."""
     rt = build_runtime(sqlite_settings)
     rt.migrate()
-    rt.db.after_commit.clear()
     yield rt
     rt.db.dispose()
-
-
-@pytest.fixture
-def client(bare: Runtime) -> FlaskClient:
-    app = create_app(runtime=bare)
-    app.config["TESTING"] = True
-    return app.test_client()
-
-
-def token(rt: Runtime, role: str, subject: str) -> str:
-    tok = new_token()
-    with rt.db.unit_of_work() as uow:
-        store_token(uow, tok, role, subject, 30)
-        uow.commit()
-    return tok
 
 
 def test_the_refusal_is_a_503_with_a_wait() -> None:
@@ -48,8 +32,8 @@ def test_the_refusal_is_a_503_with_a_wait() -> None:
     assert int(problem.headers["Retry-After"]) > 0
 
 
-def test_a_deed_before_the_organisation_is_refused_with_503(bare: Runtime, client: FlaskClient) -> None:
-    tok = token(bare, "officer", "CA-X-0001")
+def test_a_deed_before_the_organisation_is_refused_with_503(client: FlaskClient, token: Callable[[str, str], str]) -> None:
+    tok = token("officer", "CA-X-0001")
     resp = client.post("/api/v1/deeds", json=deed_body({"officer": "CA-X-0001"}),
                        headers=auth(tok, **{"Idempotency-Key": "k-no-org-1"}))
     assert resp.status_code == 503, resp.get_data(as_text=True)
@@ -60,8 +44,8 @@ def test_a_deed_before_the_organisation_is_refused_with_503(bare: Runtime, clien
     assert listed.status_code == 503
 
 
-def test_the_audit_record_before_the_organisation_is_refused_with_503(bare: Runtime, client: FlaskClient) -> None:
-    tok = token(bare, "province_secretary", "CA-X-0002")
+def test_the_audit_record_before_the_organisation_is_refused_with_503(client: FlaskClient, token: Callable[[str, str], str]) -> None:
+    tok = token("province_secretary", "CA-X-0002")
     resp = client.get("/api/v1/audit/intake", headers=auth(tok))
     assert resp.status_code == 503
     assert resp.get_json()["detail"] == "Chưa nạp tổ chức (sovang org load)."
