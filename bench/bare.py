@@ -8,8 +8,9 @@ same bind, same workers and threads, access log on stdout):
 - ``POST /bare/deeds-round-trips``: the bare insert making every round trip ``POST /api/v1/deeds``
   makes, in the same order, with psycopg and redis-py and nothing else (no validation, no
   SQLAlchemy, no marshmallow): the token's row (read at most once every half second, as the
-  services keep it), the rate limit's count, the Idempotency-Key's claim, the deed, its outbox
-  message, its audit line (R23), the stored answer, the commit, the relay's wake-up;
+  services keep it), the rate limit's count (one script), the deed with its outbox message and
+  its audit line (R23) in one statement, the Idempotency-Key claimed with the stored answer, the
+  commit, the relay's wake-up (one script);
 - ``POST /bare/deeds-fewest``: the same guarantees in the fewest round trips we know of: the
   token's row (kept as above), the count, then one statement that claims the key with its answer,
   inserts the deed, its message and its audit line (a PostgreSQL CTE, committed alone), and the
@@ -47,18 +48,18 @@ INSERT = f"INSERT INTO bench.bare_deeds ({DEED_COLUMNS}) VALUES ({_DEED_VALUES})
 
 
 TOKEN = "SELECT role, subject, expires_at, revoked_at FROM intake.tokens WHERE token_hash = %s"
-CLAIM = """
+CLAIM_WITH_ANSWER = """
 INSERT INTO bench.floor_keys (subject, key, request_hash, status, content_type, body, created_at)
-VALUES (%s, %s, %s, 0, '', '', %s) ON CONFLICT DO NOTHING RETURNING key
+VALUES (%s, %s, %s, 201, 'application/json', %s, %s) ON CONFLICT DO NOTHING RETURNING key
 """
-FLOOR_DEED = f"INSERT INTO bench.floor_deeds ({DEED_COLUMNS}) VALUES ({_DEED_VALUES})"
-MESSAGE = """
-INSERT INTO bench.floor_outbox (message_id, type, queue, envelope, created_at) VALUES (%s, %s, %s, %s, %s)
-"""
-AUDIT = """
+RECORD = f"""
+WITH deed AS (INSERT INTO bench.floor_deeds ({DEED_COLUMNS}) VALUES ({_DEED_VALUES})),
+message AS (INSERT INTO bench.floor_outbox (message_id, type, queue, envelope, created_at) VALUES (%s, %s, %s, %s, %s))
 INSERT INTO bench.floor_audit (at, role, subject, action, object, unit, details) VALUES (%s, %s, %s, %s, %s, %s, %s)
 """
-ANSWER = "UPDATE bench.floor_keys SET status = %s, content_type = %s, body = %s WHERE subject = %s AND key = %s"
+# As the services' (shared.ratelimit, shared.celery_app): one command each.
+COUNT = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n"
+WAKE = "redis.call('RPUSH', KEYS[1], 1) redis.call('LTRIM', KEYS[1], -1, -1)"
 FEWEST = f"""
 WITH claim AS (
     INSERT INTO bench.floor_keys (subject, key, request_hash, status, content_type, body, created_at)
@@ -85,6 +86,7 @@ def create_floor_tables(conn: psycopg.Connection) -> None:
 def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> Flask:
     app = Flask(__name__)
     broker = redis.Redis.from_url(redis_url)
+    count, push = broker.register_script(COUNT), broker.register_script(WAKE)
     state = threading.local()  # a connection per thread, so that threads never wait on each other
 
     def conn() -> psycopg.Connection:
@@ -130,10 +132,7 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
             tokens[digest] = (now, row)
         subject = f"{row[0]}:{row[1]}" if row else "anonymous"
         name = f"sovang:rl:bare:{int(time.time() // 60)}"
-        pipe = broker.pipeline(transaction=False)
-        pipe.incr(name)
-        pipe.expire(name, 120)
-        pipe.execute()
+        count(keys=[name], args=[120])
         key = request.headers.get("Idempotency-Key") or uuid.uuid4().hex
         return subject, key, hashlib.sha256(b"POST /bare\n" + request.get_data()).hexdigest()
 
@@ -147,10 +146,7 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
         return now, role, who, "deed.recorded", deed[0], deed[4], Json({"month": deed[7], "batch": False})
 
     def wake() -> None:
-        pipe = broker.pipeline(transaction=False)  # as the services' wake-up
-        pipe.rpush("sovang:outbox-wake:bare", 1)
-        pipe.ltrim("sovang:outbox-wake:bare", -1, -1)
-        pipe.execute()
+        push(keys=["sovang:outbox-wake:bare"])
 
     @app.post("/bare/deeds-round-trips")
     def deeds_round_trips() -> tuple[Response, int]:
@@ -158,11 +154,8 @@ def create_bare_app(dsn: str, redis_url: str = "redis://127.0.0.1:6379/13") -> F
         row, answer = parsed()
         c = conn()
         with c.transaction():
-            c.execute(CLAIM, (subject, key, digest, row[17])).fetchone()
-            c.execute(FLOOR_DEED, row)
-            c.execute(MESSAGE, message(row, row[17]))
-            c.execute(AUDIT, line(row, subject, row[17]))
-            c.execute(ANSWER, (201, "application/json", answer.encode(), subject, key))
+            c.execute(RECORD, (*row, *message(row, row[17]), *line(row, subject, row[17])))
+            c.execute(CLAIM_WITH_ANSWER, (subject, key, digest, answer.encode(), row[17])).fetchone()
         wake()
         return Response(answer, content_type="application/json"), 201
 
