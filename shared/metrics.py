@@ -68,9 +68,9 @@ class StateCollector(Collector):
             queues = GaugeMetricFamily("sovang_queue_length", "Messages waiting in a service's queue.",
                                        labels=["queue"])
             try:
-                client = self.redis_factory()
-                for queue in SERVICES:
-                    queues.add_metric([queue], float(client.llen(queue)))
+                with self.redis_factory() as client:  # closed after each scrape, not left to the collector
+                    for queue in SERVICES:
+                        queues.add_metric([queue], float(client.llen(queue)))
                 yield queues
             except Exception as exc:
                 log.warning("metrics of %s: broker unreadable: %s", service, exc)

@@ -77,7 +77,8 @@ def replay(settings: Settings, service: str, db: Database, message_id: str, acto
         raise Unsigned(message_id, why)
     try:
         # Its delivery count starts again, or the first delivery would park it at once.
-        redis_client(settings).delete(f"sovang:deliveries:{service}:{env['id']}")
+        with redis_client(settings) as client:
+            client.delete(f"sovang:deliveries:{service}:{env['id']}")
         app = make_celery(service, settings)
         try:
             app.send_task(env["type"], args=[env], queue=service, task_id=env["id"], retry=False)

@@ -56,7 +56,10 @@ class Runtime:
         return self._celery
 
     def broker_ping(self) -> Any:
-        return redis_client(self.settings, timeout=1.0, retries=0).ping()
+        # A client of its own, closed at once: /readyz is asked seldom, and a client kept by
+        # the runtime would outlive it, its socket closed by no one.
+        with redis_client(self.settings, timeout=1.0, retries=0) as client:
+            return client.ping()
 
     def context(self, work: UnitOfWork | None = None) -> Context:
         """What a use case run now by this process is given (``shared.context``); the organisation

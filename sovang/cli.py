@@ -411,28 +411,30 @@ def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
     return run_cluster(cluster)
 
 
-def _parked_rows(settings: Settings, service: str | None) -> list[tuple[str, Any, Any]]:
+def _parked_rows(settings: Settings, service: str | None) -> list[tuple[str, Any]]:
     from shared import parked
 
     rows = []
     for name, db in _databases(settings).items():
-        if service and name != service:
-            continue
-        rows.extend((name, db, row) for row in parked.listed(db))
+        # Every database opened is closed, the ones with nothing parked and the ones not asked too.
+        try:
+            if not service or name == service:
+                rows.extend((name, row) for row in parked.listed(db))
+        finally:
+            db.dispose()
     return rows
 
 
 def cmd_parked_list(settings: Settings, args: argparse.Namespace) -> int:
     """The messages parked for an operator, in every service (or one)."""
     rows = _parked_rows(settings, args.service)
-    for name, db, row in rows:
+    for name, row in rows:
         if args.json:
             print(json.dumps({"service": name, **{k: (v.isoformat() if hasattr(v, "isoformat") else v)
                                                   for k, v in row.items()}}, ensure_ascii=False))
         else:
             print(f"{name}\t{row['message_id']}\t{row['type']}\t{row['parked_at']:%Y-%m-%d %H:%M:%S}\t"
                   f"{row['deliveries']} lần\t{row['error'][:200]}")
-        db.dispose()
     if not args.json:
         print(f"{len(rows)} thư đang bị giữ lại.")
     return 0

@@ -119,8 +119,9 @@ def start_embedded_broker(settings: Settings) -> subprocess.Popen:
         if proc.poll() is not None:
             raise RuntimeError(f"broker exited with {proc.returncode}; see {home / 'broker.log'}")
         try:
-            if redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping():
-                return proc
+            with redis.Redis(unix_socket_path=str(sock), socket_timeout=1) as client:
+                if client.ping():
+                    return proc
         except (redis.ConnectionError, FileNotFoundError):
             time.sleep(0.05)
     stop([proc])
