@@ -54,13 +54,14 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-        engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure means "not there"
         _unavailable("PostgreSQL", f"{PG_ADMIN_URL}: {type(exc).__name__}")
+    finally:
+        engine.dispose()
     return PG_ADMIN_URL
 
 
@@ -109,14 +110,14 @@ def redis_url(_redis_database: str) -> str:
     """A Redis database emptied for the test (one of its own for this test run)."""
     import redis
 
-    try:
-        client = redis.Redis.from_url(_redis_database, socket_connect_timeout=2)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        _unavailable("Redis", f"{_redis_database}: {type(exc).__name__}")
-    client.flushdb()
-    yield _redis_database
-    client.flushdb()
+    with redis.Redis.from_url(_redis_database, socket_connect_timeout=2) as client:
+        try:
+            client.ping()
+        except Exception as exc:  # noqa: BLE001
+            _unavailable("Redis", f"{_redis_database}: {type(exc).__name__}")
+        client.flushdb()
+        yield _redis_database
+        client.flushdb()
 
 
 @pytest.fixture

@@ -34,6 +34,14 @@ class System:
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
+    def close(self) -> None:
+        """Give back every connection: the runtimes that loaded the organisation and the
+        gateway's own."""
+        for rt in self.runtimes.values():
+            rt.db.dispose()
+        for app in self.gateway.apps.values():
+            app.extensions["sovang"].db.dispose()
+
 
 def build_system(settings: Settings, org_document: dict) -> System:
     runtimes = _runtimes(settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -17,10 +18,12 @@ from tests.api.system import System, build_system
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory, org_document) -> System:
+def system(tmp_path_factory, org_document) -> Iterator[System]:
     from shared.config import Settings
 
-    return build_system(Settings(home=tmp_path_factory.mktemp("no5xx")), org_document)
+    system = build_system(Settings(home=tmp_path_factory.mktemp("no5xx")), org_document)
+    yield system
+    system.close()
 
 
 def _routes(system: System) -> list[tuple[str, str, list[str]]]:
@@ -143,10 +146,11 @@ def test_an_idempotency_key_is_bounded_and_refused_as_a_field(system: System) ->
         assert list(_problem(r, 422)["errors"]) == ["Idempotency-Key"]
 
 
-def test_arbitrary_strings_get_no_5xx_on_postgresql(pg_settings, org_document) -> None:
+def test_arbitrary_strings_get_no_5xx_on_postgresql(pg_settings, org_document, request) -> None:
     """The same on the distributed path: PostgreSQL refuses a NUL in text with an error of its
     own, which must never be where a request's text ends up."""
     system = build_system(pg_settings, org_document)
+    request.addfinalizer(system.close)
     routes = _routes(system)
 
     @given(req=requests(routes))

@@ -77,6 +77,7 @@ def test_schemathesis_finds_nothing_over_http(backend, request, tmp_path, org_do
     """On the embedded default (SQLite) and on PostgreSQL + Redis alike."""
     settings = Settings(home=tmp_path / "home") if backend == "embedded" else request.getfixturevalue("pg_settings")
     system = build_system(settings, org_document)
+    request.addfinalizer(system.close)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request is noise here
     server = make_server("127.0.0.1", 0, system.gateway, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -95,6 +96,7 @@ def test_schemathesis_finds_nothing_over_http(backend, request, tmp_path, org_do
     finally:
         server.shutdown()
         thread.join(5)
+        server.server_close()
     report = run.stdout[-20000:] + run.stderr[-5000:]
     print(run.stdout[run.stdout.rfind("SUMMARY"):])
     assert run.returncode == 0, report

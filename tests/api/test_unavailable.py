@@ -86,3 +86,4 @@ def test_a_write_cut_off_mid_request_is_a_503_that_stores_nothing_then_recovers(
     finally:
         sa.event.remove(intake.engine, "before_cursor_execute", cut_off)
         admin.dispose()
+        system.close()

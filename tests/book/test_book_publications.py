@@ -263,9 +263,10 @@ def test_a_publication_that_fails_to_render_never_loses_the_entry(
 def test_pages_use_the_fonts_the_project_ships(client):
     html = client.get(f"/honour-roll/{UNIT}/").data.decode()
     assert 'href="/static/sovang.css"' in html
-    css = client.get("/static/sovang.css")
-    assert css.status_code == 200 and "/honour-roll/assets/DejaVuSerif.ttf" in css.data.decode()
-    font = client.get("/honour-roll/assets/DejaVuSerif.ttf")
-    assert font.status_code == 200 and font.mimetype == "font/ttf" and font.data[:4] == b"\x00\x01\x00\x00"
+    # Files are sent from disk: each answer closed, and its file with it.
+    with client.get("/static/sovang.css") as css:
+        assert css.status_code == 200 and "/honour-roll/assets/DejaVuSerif.ttf" in css.data.decode()
+    with client.get("/honour-roll/assets/DejaVuSerif.ttf") as font:
+        assert font.status_code == 200 and font.mimetype == "font/ttf" and font.data[:4] == b"\x00\x01\x00\x00"
     assert client.get("/honour-roll/assets/..%2Fservices.py").status_code == 404
     assert client.get("/honour-roll/assets/README.txt").status_code == 404

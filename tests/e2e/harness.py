@@ -119,7 +119,8 @@ class System:
             with _OPENER.open(req, timeout=timeout) as f:
                 return Reply(f.status, f.headers, f.read())
         except urllib.error.HTTPError as e:
-            return Reply(e.code, e.headers, e.read())
+            with e:  # the error is the response: its connection closed here, not by the collector
+                return Reply(e.code, e.headers, e.read())
 
 
 def poll(fn, ok, timeout: float = 30.0, every: float = 0.25):  # noqa: ANN001

@@ -56,6 +56,7 @@ class RedisServer:
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self._clients: dict[int, redis.Redis] = {}
 
     def start(self) -> RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +82,9 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def restart_empty(self) -> None:
         self.kill()
@@ -90,7 +94,10 @@ class RedisServer:
         self.kill()
 
     def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=5)
+        """One client per database while this server runs, closed when it is killed."""
+        if db not in self._clients:
+            self._clients[db] = redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=5)
+        return self._clients[db]
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -125,7 +132,8 @@ def http(base: str, method: str, path: str, token: str | None = None, body: Any 
         with _OPENER.open(req, timeout=timeout) as f:
             return Reply(f.status, f.headers, f.read())
     except urllib.error.HTTPError as e:
-        return Reply(e.code, e.headers, e.read())
+        with e:  # the error is the response: its connection closed here, not by the collector
+            return Reply(e.code, e.headers, e.read())
 
 
 @dataclass
@@ -239,13 +247,13 @@ class Cluster:
 
     def start(self, timeout: float = 180) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        out = open(self.log, "wb")  # noqa: SIM115
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sovang.cli", "cluster", "--port", str(self.port), *self.args],
-            env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(self.log, "wb") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sovang.cli", "cluster", "--port", str(self.port), *self.args],
+                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, f"sovang cluster exited early:\n{self.tail()}"

@@ -42,8 +42,9 @@ def test_the_alert_rules_are_valid():
 
 @pytest.mark.distributed
 @pytest.mark.parametrize("service", ["intake", "council", "book"])
-def test_each_service_serves_metrics_that_promtool_accepts(service, pg_settings, org_document):
+def test_each_service_serves_metrics_that_promtool_accepts(service, pg_settings, org_document, request):
     runtime = REGISTRY[service].build_runtime(pg_settings)
+    request.addfinalizer(runtime.db.dispose)  # also when promtool is missing and the test skips
     runtime.migrate()
     client = REGISTRY[service].create_app(runtime=runtime).test_client()
     r = client.get("/healthz", headers={"X-Request-Id": "req-from-the-edge"})
@@ -62,7 +63,6 @@ def test_each_service_serves_metrics_that_promtool_accepts(service, pg_settings,
         assert "# TYPE sovang_book_entries gauge" in text
     result = promtool("check", "metrics", stdin=body.data)
     assert result.returncode == 0, result.stdout + result.stderr
-    runtime.db.dispose()
 
 
 def test_a_log_line_is_one_json_object_with_the_ids(capsys):
@@ -79,10 +79,11 @@ def test_a_log_line_is_one_json_object_with_the_ids(capsys):
 
 
 @pytest.mark.distributed
-def test_parked_messages_are_listed_replayed_and_dropped(pg_settings, org_document, capsys, monkeypatch):
+def test_parked_messages_are_listed_replayed_and_dropped(pg_settings, org_document, capsys, monkeypatch, request):
     from tests.book.book_helpers import make_runtime
 
     runtime = make_runtime(pg_settings, org_document)
+    request.addfinalizer(runtime.db.dispose)
     keys = message_keys(pg_settings)
     kept = sign(envelope(inscribe_command(UNIT), clock.isoformat(utcnow())), keys)
     gone = sign(envelope(inscribe_command(UNIT), clock.isoformat(utcnow())), keys)
@@ -94,6 +95,7 @@ def test_parked_messages_are_listed_replayed_and_dropped(pg_settings, org_docume
     monkeypatch.setenv("SOVANG_DATABASE_URL", pg_settings.database_url)
     monkeypatch.setenv("SOVANG_BROKER_URL", pg_settings.broker_url)
     client = redis_client(pg_settings)
+    request.addfinalizer(client.close)
     client.set(f"sovang:deliveries:book:{kept['id']}", 10)
 
     assert cli.main(["parked", "list"]) == 0
@@ -116,7 +118,6 @@ def test_parked_messages_are_listed_replayed_and_dropped(pg_settings, org_docume
     capsys.readouterr()
     left = [json.loads(line)["envelope"]["id"] for line in _listed_json(capsys)]
     assert left == [forged["id"]]
-    runtime.db.dispose()
 
 
 def _listed_json(capsys) -> list[str]:  # noqa: ANN001

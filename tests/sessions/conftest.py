@@ -15,5 +15,4 @@ def site(request: pytest.FixtureRequest, sqlite_settings: Settings, org_document
     """The site on SQLite, or on PostgreSQL for a test parametrized with ``site.BACKENDS``."""
     s = make_site(site_settings(request, sqlite_settings), org_document)
     yield s
-    for rt in s.runtimes.values():
-        rt.db.dispose()
+    s.close()

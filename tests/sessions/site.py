@@ -47,6 +47,14 @@ class Site:
     def client(self, address: str = "10.0.0.1") -> Client:
         return AddressedClient(self.gateway, address)
 
+    def close(self) -> None:
+        """Give back every connection: the runtimes that loaded the organisation and the
+        gateway's own."""
+        for rt in self.runtimes.values():
+            rt.db.dispose()
+        for app in self.gateway.apps.values():
+            app.extensions["sovang"].db.dispose()
+
     def sign_in(self, subject: str, password: str = PASSWORD, address: str = "10.0.0.1") -> Client:
         c = self.client(address)
         resp = c.post("/api/v1/session", json={"subject": subject, "password": password})

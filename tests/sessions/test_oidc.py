@@ -43,8 +43,7 @@ def _oidc_settings(settings: Settings, provider: Provider) -> Settings:
 def oidc_site(sqlite_settings: Settings, org_document: dict, provider: Provider) -> Iterator[Site]:
     s = make_site(_oidc_settings(sqlite_settings, provider), org_document)
     yield s
-    for rt in s.runtimes.values():
-        rt.db.dispose()
+    s.close()
 
 
 def _through_provider(c: Any, data: dict[str, str] | None = None, state: str | None = None) -> Any:
@@ -197,21 +196,23 @@ def test_r24_an_error_from_the_provider_ends_on_the_sign_in_page_saying_why(
 
 
 def test_r24_a_provider_out_of_reach_is_said_on_the_sign_in_page_never_a_500(
-        sqlite_settings: Settings, org_document: dict) -> None:
+        sqlite_settings: Settings, org_document: dict, request: pytest.FixtureRequest) -> None:
     with Provider() as gone:
         issuer = gone.issuer
     # Nothing listens there any more.
     site = make_site(sqlite_settings.with_(oidc_issuer=issuer, oidc_client_id=CLIENT_ID,
                                            oidc_client_secret=CLIENT_SECRET), org_document)
+    request.addfinalizer(site.close)
     resp = site.client().post("/session/oidc", data={"next": ""})
     assert resp.status_code == 502
     assert "Không liên lạc được với hệ thống tài khoản ngành" in resp.get_data(as_text=True)
 
 
 def test_r24_the_sign_in_limits_hold_through_the_provider(sqlite_settings: Settings, org_document: dict,
-                                                          provider: Provider) -> None:
+                                                          provider: Provider, request: pytest.FixtureRequest) -> None:
     settings = _oidc_settings(sqlite_settings, provider).with_(signin_failures_per_address=2)
     site = make_site(settings, org_document)
+    request.addfinalizer(site.close)
     c = site.client("10.0.0.9")
     provider.person = {"sub": "x", "preferred_username": UNKNOWN_CODE}
     assert _through_provider(c).status_code == 401

@@ -37,8 +37,9 @@ def test_sign_in_sets_an_httponly_strict_cookie_holding_only_a_random_id(site: S
     assert len(me["csrf_token"]) >= 40
 
 
-def test_the_cookie_is_secure_behind_tls_when_the_proxy_is_trusted(sqlite_settings, org_document) -> None:  # noqa: ANN001
+def test_the_cookie_is_secure_behind_tls_when_the_proxy_is_trusted(sqlite_settings, org_document, request) -> None:  # noqa: ANN001
     site = make_site(sqlite_settings.with_(trusted_proxies=1), org_document)
+    request.addfinalizer(site.close)
     resp = site.client().post("/api/v1/session", json={"subject": OFFICER, "password": PASSWORD},
                               headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
     assert resp.status_code == 204
@@ -77,8 +78,9 @@ def test_repeated_failures_are_429_per_subject_even_with_the_right_password(site
         "/api/v1/session", json={"subject": LEAD, "password": PASSWORD}).status_code == 204
 
 
-def test_repeated_failures_are_429_per_address(sqlite_settings, org_document) -> None:  # noqa: ANN001
+def test_repeated_failures_are_429_per_address(sqlite_settings, org_document, request) -> None:  # noqa: ANN001
     site = make_site(sqlite_settings.with_(signin_failures_per_address=3), org_document)
+    request.addfinalizer(site.close)
     c = site.client("198.51.100.7")
     for subject in ("CAH-DM-0011", "CAH-DM-0012", "CAH-DM-0013"):
         assert c.post("/api/v1/session", json={"subject": subject, "password": "sai"}).status_code == 401

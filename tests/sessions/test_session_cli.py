@@ -109,5 +109,4 @@ def test_the_session_store_on_postgresql(pg_settings, org_document) -> None:  # 
     assert site.client().post("/api/v1/session", json={"subject": SECRETARY, "password": "sai"}).status_code == 401
     assert people.sign_out_everywhere(site.runtimes["intake"], SECRETARY) == 1
     assert c.get("/api/v1/rounds/x").status_code == 401
-    for rt in site.runtimes.values():
-        rt.db.dispose()
+    site.close()

@@ -29,8 +29,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path, org_doc: dict[str, Any]
     people = (*MEMBERS, SECRETARY, PROVINCE_SECRETARY, "CAH-CJ-0001", "CAH-DM-0010", "CAH-DM-0009")
     s = make_site(site_settings(request, Settings(home=tmp_path / "home")), org_doc, people)
     yield s
-    for rt in s.runtimes.values():
-        rt.db.dispose()
+    s.close()
 
 
 @pytest.fixture

@@ -47,8 +47,7 @@ def origin(tmp_path: Any, org_document: dict, provider: Provider) -> Iterator[st
     finally:
         server.shutdown()
         thread.join(5)
-        for rt in site.runtimes.values():
-            rt.db.dispose()
+        site.close()
 
 
 def _axe(page: Any, step: str) -> None:

@@ -139,8 +139,7 @@ def test_a_person_not_admin_and_a_form_without_csrf_are_refused(site: Site) -> N
 def pg_site(pg_settings: Settings, org_doc: dict[str, Any], tmp_path: Path) -> Iterator[Site]:
     s = make_site(pg_settings, org_doc, (SECRETARY, ADMIN))
     yield s
-    for rt in s.runtimes.values():
-        rt.db.dispose()
+    s.close()
 
 
 @pytest.mark.distributed

@@ -23,8 +23,7 @@ pytestmark = pytest.mark.distributed
 def pg_site(pg_settings: Settings, org_doc: dict) -> Iterator[Site]:
     site = make_site(pg_settings, org_doc, (MEMBERS[0], PROVINCE_SECRETARY))
     yield site
-    for rt in site.runtimes.values():
-        rt.db.dispose()
+    site.close()
 
 
 def test_a_ballot_through_the_page_and_the_dashboard_on_postgresql(pg_site: Site) -> None:
