@@ -13,7 +13,7 @@ from services.book.work import Work
 from shared.auth import Principal
 from shared.bodies import json_body, load
 from shared.context import Context
-from shared.cursors import encode_cursor, page_params
+from shared.cursors import encode_cursor, page, page_params
 from shared.endpoint import endpoint
 from shared.problems import Problem
 from shared.ratelimit import limit_render
@@ -36,10 +36,8 @@ def _cursor(raw: object, kind: type) -> object:
 @reads()
 def list_books(uow: Work, ctx: Context, _who: Asker) -> Response:
     limit, cursor = page_params(kind=str)
-    rows = queries.list_books(uow, ctx, _cursor(cursor, str), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return jsonify({"items": [book_out(r) for r in rows], "next": encode_cursor(rows[-1].code) if more else None})
+    body = page(queries.list_books(uow, ctx, _cursor(cursor, str), limit + 1), limit, key=lambda r: r.code)
+    return jsonify({**body, "items": [book_out(r) for r in body["items"]]})
 
 
 @bp.get("/api/v1/books/<code>/entries")
@@ -50,10 +48,8 @@ def list_entries(uow: Work, ctx: Context, _who: Asker, code: str) -> Response:
     found = queries.entries_page(uow, ctx, code, after, limit + 1)
     if found is None:
         raise unknown_book(code)
-    more = len(found) > limit
-    found = found[:limit]
-    items = [entry_out(e, revoked_by) for e, revoked_by in found]
-    return jsonify({"items": items, "next": encode_cursor(items[-1]["seq"]) if more else None})
+    body = page(found, limit, key=lambda f: f[0].seq)
+    return jsonify({**body, "items": [entry_out(e, revoked_by) for e, revoked_by in body["items"]]})
 
 
 @bp.get("/api/v1/books/<code>/entries/<int:seq>")
@@ -88,9 +84,8 @@ def heads(uow: Work, ctx: Context, _who: Asker, code: str) -> Response:
     found = queries.heads_page(uow, ctx, code, before, limit + 1)
     if found is None:
         raise unknown_book(code)
-    more = len(found) > limit
-    found = found[:limit]
-    return jsonify({"items": [h.public() for h in found], "next": encode_cursor(found[-1].entries) if more else None})
+    body = page(found, limit, key=lambda h: h.entries)
+    return jsonify({**body, "items": [h.public() for h in body["items"]]})
 
 
 @bp.get("/api/v1/books/keys")
@@ -101,9 +96,9 @@ def keys(_uow: Work, ctx: Context, _who: Asker) -> Response:
     limit, cursor = page_params(kind=int)
     start = _cursor(cursor, int) or 0
     found = [k.public() for k in keyring(ctx.settings).keys()]
-    page = found[start:start + limit]
+    shown = found[start:start + limit]
     more = start + limit < len(found)
-    return jsonify({"items": page, "next": encode_cursor(start + limit) if more else None})
+    return jsonify({"items": shown, "next": encode_cursor(start + limit) if more else None})
 
 
 @bp.post("/api/v1/books/<code>/revocations")
