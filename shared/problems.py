@@ -18,6 +18,8 @@ from shared.refusals import (
     NotFound,
     Refused,
     TooLarge,
+    TooMany,
+    Unauthenticated,
     Unavailable,
     UnsupportedType,
 )
@@ -85,7 +87,8 @@ class Problem(Exception):
     def of(cls, refused: Refused) -> Problem:
         """The problem a use case's refusal is answered with (``STATUS_OF``)."""
         status = next(code for kind, code in STATUS_OF if isinstance(refused, kind))
-        return cls(status, refused.detail, errors=refused.errors)
+        headers = {"Retry-After": str(refused.retry_after)} if isinstance(refused, TooMany) else None
+        return cls(status, refused.detail, errors=refused.errors, headers=headers)
 
     def response(self) -> Response:
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
@@ -110,8 +113,8 @@ def as_problem(exc: Problem | Refused) -> Problem:
 
 # The one place a refusal (``shared.refusals``) becomes an HTTP status: the most specific first.
 STATUS_OF: tuple[tuple[type[Refused], int], ...] = (
-    (TooLarge, 413), (UnsupportedType, 415), (Invalid, 422), (Forbidden, 403), (NotFound, 404),
-    (Conflict, 409), (Unavailable, 503), (Refused, 400),
+    (TooLarge, 413), (UnsupportedType, 415), (Invalid, 422), (Unauthenticated, 401), (Forbidden, 403),
+    (NotFound, 404), (Conflict, 409), (TooMany, 429), (Unavailable, 503), (Refused, 400),
 )
 
 

@@ -21,6 +21,18 @@ class Refused(Exception):
         self.errors = dict(errors) if errors else None
 
 
+class Unauthenticated(Refused):
+    """Who asks is not known: a wrong pair of code and password, a person not in the organisation."""
+
+
+class TooMany(Refused):
+    """Asked too often; it may be asked again after ``retry_after`` seconds."""
+
+    def __init__(self, detail: str, retry_after: int, errors: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail, errors)
+        self.retry_after = retry_after
+
+
 class Invalid(Refused):
     """The input breaks a rule; ``errors`` names the fields."""
 

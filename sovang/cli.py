@@ -228,7 +228,7 @@ def cmd_user_password(settings: Settings, args: argparse.Namespace) -> int:
     if rt.orgs.get() is None:
         raise CliError("chưa nạp tổ chức: chạy `sovang org load FILE.json` trước")
     try:
-        people.set_password(rt, args.subject, _new_password(), "cli")
+        rt.run(people.set_password, "cli", args.subject, _new_password())
     except people.PasswordRefused as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -243,7 +243,7 @@ def cmd_user_signout(settings: Settings, args: argparse.Namespace) -> int:
 
     rt = _intake(settings)
     try:
-        n = people.sign_out_everywhere(rt, args.subject)
+        n = rt.run(people.sign_out_everywhere, "cli", args.subject)
     finally:
         rt.db.dispose()
     print(f"Đã kết thúc {n} phiên của {args.subject}.")

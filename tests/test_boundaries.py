@@ -34,10 +34,11 @@ def imports_of(path: Path) -> set[str]:
 # the project's modules that carry them (the composition root, the HTTP edge, the consumer).
 EDGES = {"flask", "werkzeug", "celery", "kombu", "shared.problems", "shared.bodies", "shared.cursors",
          "shared.paths", "shared.runtime", "shared.endpoint", "shared.consumer", "shared.celery_app",
-         "shared.web"}
+         "shared.web", "shared.http"}
 # The use-case modules of each service written as ``fn(uow, ctx, actor, …)``; a service still
 # written otherwise is named in NOT_YET_CONVERTED until it converts.
-USE_CASES = {"intake": ("services.py", "repository.py"), "council": ("services.py", "repository.py"),
+USE_CASES = {"intake": ("services.py", "repository.py", "people.py", "organisation.py", "access.py"),
+             "council": ("services.py", "repository.py"),
              "book": ("services.py", "repository.py", "work.py")}
 NOT_YET_CONVERTED: tuple[str, ...] = ()
 # The read side of each service: queries ``fn(uow, ctx, …)`` over the unit of work their entrypoint
@@ -334,3 +335,24 @@ def test_the_query_checker_catches_a_query_given_the_runtime(tmp_path: Path) -> 
     assert edge_imports(tmp_path, "book", ("queries.py",)) == [("services/book/queries.py", "shared.runtime")]
     assert runtime_parameters(tmp_path, "book", ("queries.py",)) == [
         ("services/book/queries.py", "get_book(runtime)"), ("services/book/queries.py", "artifact(process)")]
+
+
+@pytest.mark.parametrize("module", USE_CASES["intake"])
+def test_each_use_case_module_of_intake_is_held_to_no_web_and_no_queue(tmp_path: Path, module: str) -> None:
+    """people.py, organisation.py and access.py as much as services.py: a web, queue or runtime
+    import in any of them fails."""
+    folder = tmp_path / "services" / "intake"
+    folder.mkdir(parents=True)
+    for other in USE_CASES["intake"]:
+        (folder / other).write_text("from shared import audit\n", "utf-8")
+    (folder / module).write_text(
+        "import flask\nfrom celery import shared_task\nfrom shared.runtime import Runtime\nfrom shared.http import x\n",
+        "utf-8")
+    found = edge_imports(tmp_path, "intake", USE_CASES["intake"])
+    assert sorted(found) == [(f"services/intake/{module}", n) for n in ("celery", "flask", "shared.http", "shared.runtime")]
+
+
+def test_intakes_use_cases_are_never_given_the_runtime() -> None:
+    """Its people, tokens and organisation loads included: a use case gets a unit of work and a
+    context, never the composition root."""
+    assert not runtime_parameters(ROOT, "intake", USE_CASES["intake"])

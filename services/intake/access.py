@@ -9,25 +9,27 @@ within ``shared.auth.TOKEN_FRESH_SECONDS``), at council and book when the messag
 (seconds). ``sovang token revoke`` still stops it everywhere within that half second.
 
 A token is named on the page by a handle, the first characters of its SHA-256: never the token.
+
+Use cases ``fn(uow, ctx, …)`` over intake's unit of work (``uow.tokens``); the admin's page
+commits.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
+from services.intake.repository import Work
 from shared import audit
-from shared.auth import forget_tokens_on_commit, token_unit
-from shared.db import utcnow
+from shared.auth import token_unit
+from shared.context import Context
 from shared.messages import BookTokensRevoked, TokensRevoked
-from shared.runtime import Runtime
-from shared.tables import tokens
+from shared.refusals import Conflict
 
 HANDLE = 12  # hex digits of the SHA-256 shown on the page
+GONE = "Mã này không còn hiệu lực (đã thu hồi hoặc hết hạn)."
 
 
-class NotInForce(LookupError):
+class NotInForce(Conflict):
     """No token in force answers to what the admin chose."""
 
 
@@ -35,51 +37,36 @@ def handle_of(token_hash: str) -> str:
     return token_hash[:HANDLE]
 
 
-def in_force(runtime: Runtime) -> list[dict[str, Any]]:
+def in_force(uow: Work, ctx: Context) -> list[dict[str, Any]]:
     """The tokens in force in intake's copy, by subject then issue; never a token, only a handle."""
-    query = (sa.select(tokens.c.token_hash, tokens.c.role, tokens.c.subject, tokens.c.issued_at,
-                       tokens.c.expires_at, tokens.c.last_used_at)
-             .where(tokens.c.revoked_at.is_(None), tokens.c.expires_at > utcnow())
-             .order_by(tokens.c.subject, tokens.c.issued_at))
-    with runtime.db.reading() as s:
-        rows = [dict(r) for r in s.execute(query).mappings()]
+    rows = uow.tokens.in_force(ctx.now)
     for row in rows:
         row["handle"] = handle_of(row.pop("token_hash"))
     return rows
 
 
-def revoke(runtime: Runtime, actor: audit.Actor, *, handle: str | None = None,
+def revoke(uow: Work, ctx: Context, actor: audit.Actor, *, handle: str | None = None,
            subject: str | None = None) -> tuple[str, int]:
-    """Revoke one token (by its handle) or every token in force of ``subject``; returns the
-    subject and how many were revoked. Raises ``NotInForce`` when nothing matches."""
+    """R24: revoke one token (by its handle) or every token in force of ``subject``, tell council
+    and book (R23's line beside it); returns the subject and how many were revoked. Refuses
+    (``NotInForce``) when nothing matches."""
     if (handle is None) == (subject is None):
         raise ValueError("one of handle or subject")
-    now = utcnow()
-    query = sa.select(tokens.c.token_hash, tokens.c.role, tokens.c.subject).where(
-        tokens.c.revoked_at.is_(None), tokens.c.expires_at > now)
+    if handle is not None and (len(handle) != HANDLE or any(c not in "0123456789abcdef" for c in handle)):
+        raise NotInForce(GONE)
+    found = uow.tokens.matching(ctx.now, hash_prefix=handle, subject=subject)
+    # A handle is a prefix: two tokens sharing one (never seen at 48 bits) are refused, not both revoked.
+    if not found or (handle is not None and len(found) > 1):
+        raise NotInForce(GONE)
+    hashes = [token_hash for token_hash, _, _ in found]
+    uow.tokens.revoke(hashes, ctx.now)
+    role = found[0][1] if handle is not None else "*"
+    who = found[0][2]
+    details: dict[str, Any] = {"tokens": len(hashes)}
     if handle is not None:
-        if len(handle) != HANDLE or any(c not in "0123456789abcdef" for c in handle):
-            raise NotInForce(handle)
-        query = query.where(tokens.c.token_hash.like(handle + "%"))
-    else:
-        query = query.where(tokens.c.subject == subject)
-    with runtime.db.unit_of_work() as uow:
-        found = uow.session.execute(query).all()
-        # A handle is a prefix: two tokens sharing one (never seen at 48 bits) are refused, not both revoked.
-        if not found or (handle is not None and len(found) > 1):
-            raise NotInForce(handle or subject)
-        hashes = [r.token_hash for r in found]
-        uow.session.execute(tokens.update().where(tokens.c.token_hash.in_(hashes), tokens.c.revoked_at.is_(None))
-                            .values(revoked_at=now))
-        forget_tokens_on_commit(uow)
-        role = found[0].role if handle is not None else "*"
-        who = found[0].subject
-        details: dict[str, Any] = {"tokens": len(hashes)}
-        if handle is not None:
-            details["token"] = handle
-        org = runtime.orgs.get()
-        audit.record(uow, actor, "token.revoked", f"{role}:{who}", details, unit=token_unit(org, role, who))
-        for kind in (TokensRevoked, BookTokensRevoked):
-            uow.emit(kind(token_hashes=hashes, role=role, subject=who, by=actor.subject))
-        uow.commit()
+        details["token"] = handle
+    uow.audit([(actor, "token.revoked", f"{role}:{who}", token_unit(ctx.organisation, role, who), details)],
+              at=ctx.now)
+    for kind in (TokensRevoked, BookTokensRevoked):
+        uow.emit(kind(token_hashes=hashes, role=role, subject=who, by=actor.subject))
     return who, len(hashes)

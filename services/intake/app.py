@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(organisation_pages_bp)
     install_pages(app)
     # intake owns the sessions: it reads its own table where the others trust the edge's word.
-    app.extensions["sovang.session_lookup"] = lambda session_id: people.lookup(runtime, session_id)
+    # Its own unit of work, committed: a lookup renews the session's last use or ends an idle one.
+    app.extensions["sovang.session_lookup"] = lambda session_id: runtime.run(people.lookup, session_id)
     _install_purge(app, runtime)
     # After the purge: teardowns run last-registered first, so the request's unit of work gives
     # its connection back before the purge takes one of its own.

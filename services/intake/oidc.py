@@ -47,10 +47,11 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
 
 from services.intake import people
-from services.intake.api.session import address, set_cookie
+from services.intake.api.session import set_cookie
+from services.intake.requests import address, runtime, signing_in, write
 from shared.config import Settings
-from shared.problems import Problem
-from shared.runtime import Runtime
+from shared.problems import Problem, as_problem
+from shared.refusals import Refused as SignInRefused
 from shared.sessions import session_key
 from shared.web import oidc_offered, page, safe_next, signin_page
 
@@ -97,10 +98,6 @@ class Refused(Exception):
     def __init__(self, status: int, sentence: str, counts: bool = False) -> None:
         super().__init__(sentence)
         self.status, self.sentence, self.counts = status, sentence, counts
-
-
-def runtime() -> Runtime:
-    return current_app.extensions["sovang"]
 
 
 # -- the provider's metadata and keys ------------------------------------------------------------------
@@ -232,8 +229,7 @@ def callback() -> Response:
     """Where the provider sends the browser back: a session, or the sign-in page saying why not."""
     from services.intake import pages  # pages imports this module for the sign-in page
 
-    rt = runtime()
-    settings = rt.settings
+    settings = runtime().settings
     if not settings.oidc:
         abort(404)
     flow = _read_flow(settings)
@@ -241,14 +237,15 @@ def callback() -> Response:
     kept = flow.get("kept", "") if flow else ""
     try:
         subject = _subject(settings, flow)
-        done = people.sign_in_vouched(rt, subject, address(), METHOD, UNKNOWN.format(code=subject))
+        done = signing_in(people.sign_in_vouched, subject, address(), METHOD, UNKNOWN.format(code=subject))
     except Refused as exc:
         if exc.counts:  # a token refused counts against the address, as a wrong password does
-            people.count_failure(rt, "", address())
+            write(people.count_failure, "", address())
         resp = _back(settings, exc.status, exc.sentence, kept, target)
-    except Problem as exc:  # no such person, or the sign-in limits (429)
-        resp = _back(settings, exc.status, exc.detail, kept, target)
-        for k, v in exc.headers.items():
+    except (SignInRefused, Problem) as exc:  # no such person, the sign-in limits (429), no organisation
+        problem = as_problem(exc)
+        resp = _back(settings, problem.status, problem.detail, kept, target)
+        for k, v in problem.headers.items():
             resp.headers[k] = v
     else:
         resp = pages.signed_in_response(done, target, kept)

@@ -28,22 +28,23 @@ for a step already answered (or no longer awaited) is ignored, so nothing happen
 waits for the load before it to finish, so that two files never interleave their steps, unless
 that load has run for more than ``BUSY_MINUTES``: one of its messages was most likely parked, and
 its page then says where to look (the admin's parked messages; sent again, the load goes on).
+
+Use cases ``fn(uow, ctx, …)`` over intake's unit of work (``uow.org_loads``): the admin's page
+(``organisation_pages``) and the consumer of the verdicts (``worker``) commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import sqlalchemy as sa
-
 from services.intake import services
-from services.intake.orm import Base
+from services.intake.domain.org_load import ORDER, RUNNING, OrgLoad
+from services.intake.repository import Work
 from shared import audit
 from shared.context import Context
-from shared.db import Instant, UnitOfWork, utcnow
 from shared.ids import new_id
 from shared.messages import (
     CheckOrganisationBook,
@@ -54,11 +55,11 @@ from shared.messages import (
     OrganisationVerdict,
 )
 from shared.org import FORMAT, Organisation, OrgError, OrgRefused
-from shared.runtime import Runtime
+from shared.refusals import Invalid
 
-# The order of the command line (``sovang.orgload.ORDER``): council first, so that no round is
-# orphaned by the others going ahead; intake last.
-ORDER = ("council", "book", "intake")
+__all__ = ["BUSY_MINUTES", "MAX_FILE_BYTES", "ORDER", "RUNNING", "BadFile", "Started", "get", "read_file", "recent",
+           "start", "verdict"]
+
 LOAD_STEP = {"council": LoadOrganisationCouncil, "book": LoadOrganisationBook}
 CHECK_STEP = {"council": CheckOrganisationCouncil, "book": CheckOrganisationBook}
 # A load still running this recently keeps another file from starting; an older one is taken
@@ -66,28 +67,8 @@ CHECK_STEP = {"council": CheckOrganisationCouncil, "book": CheckOrganisationBook
 BUSY_MINUTES = 15
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
-# The load as a whole: checking → refused | loading → loaded | stopped.
-RUNNING = ("checking", "loading")
 
-org_loads = sa.Table(
-    "org_loads",
-    Base.metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("file", sa.String(200), nullable=False),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("document", sa.JSON, nullable=False),
-    sa.Column("requested_by", sa.String(64), nullable=False),
-    sa.Column("requested_at", Instant, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    # {service: {"state": checking|ready|refused|loading|loaded|load_refused, "problems": [...],
-    #  "changed": bool}}
-    sa.Column("steps", sa.JSON, nullable=False),
-    sa.Column("finished_at", Instant, nullable=True),
-    sa.Index("ix_org_loads_requested_at", "requested_at"),
-)
-
-
-class BadFile(ValueError):
+class BadFile(Invalid):
     """A file the page refuses beside its field; nothing written."""
 
 
@@ -129,124 +110,109 @@ def _why(doc: dict[str, Any], exc: OrgError) -> str:
     return f"Tệp tổ chức không hợp lệ: {exc}"
 
 
-def start(runtime: Runtime, admin: str, file: str, doc: dict[str, Any]) -> Started:
+def start(uow: Work, ctx: Context, admin: str, file: str, doc: dict[str, Any]) -> Started:
     """Keep the load of ``doc`` asked for by ``admin``, check it here and ask council and book
-    to check it. Raises ``BadFile`` when another file is being loaded."""
+    to check it. Refuses (``BadFile``) when another file is being loaded."""
     digest = Organisation.digest(doc)
     file = (file or "")[:200]
     org = Organisation.loadable(doc)
+    running = uow.org_loads.running_since(ctx.now - dt.timedelta(minutes=BUSY_MINUTES))
+    if running is not None and running.digest == digest:
+        return Started(running.id, new=False)
+    if running is not None:
+        raise BadFile(f"Tệp {running.file} đang được nạp; hãy chờ lần nạp đó xong rồi gửi tệp này.")
     # A check only, as council's and book's: intake checks again when it loads, last.
-    with runtime.db.unit_of_work() as uow:
-        problems = services.check_org(uow, runtime.context(uow), doc)
-        busy_since = utcnow() - dt.timedelta(minutes=BUSY_MINUTES)
-        running = uow.session.execute(
-            sa.select(org_loads.c.id, org_loads.c.digest, org_loads.c.file)
-            .where(org_loads.c.state.in_(RUNNING), org_loads.c.requested_at >= busy_since)
-            .order_by(org_loads.c.requested_at.desc())
-        ).first()
-        if running is not None and running.digest == digest:
-            return Started(running.id, new=False)
-        if running is not None:
-            raise BadFile(f"Tệp {running.file} đang được nạp; hãy chờ lần nạp đó xong rồi gửi tệp này.")
-        load_id = new_id()
-        steps = {
-            "intake": {"state": "refused" if problems else "ready", "problems": problems},
-            "council": {"state": "checking", "problems": []},
-            "book": {"state": "checking", "problems": []},
-        }
-        uow.session.execute(org_loads.insert().values(
-            id=load_id, file=file, digest=digest, document=doc, requested_by=admin, requested_at=utcnow(),
-            state="checking", steps=steps))
-        audit.record(uow, audit.Named("admin", admin), "org.load_requested", load_id, {
-            "file": file, "digest": digest, "province": org.province_code, "units": len(org.units),
-            "officers": len(org.officers)}, unit=org.province_code)
-        for cls in CHECK_STEP.values():
-            uow.emit(cls(load_id=load_id, digest=digest, document=doc, by=admin, file=file))
-        uow.commit()
-    return Started(load_id, new=True)
+    problems = services.check_org(uow, ctx, doc)
+    steps = {
+        "intake": {"state": "refused" if problems else "ready", "problems": problems},
+        "council": {"state": "checking", "problems": []},
+        "book": {"state": "checking", "problems": []},
+    }
+    load = OrgLoad(new_id(), file, digest, doc, admin, ctx.now, "checking", steps)
+    uow.org_loads.add(load)
+    uow.audit([(audit.Named("admin", admin), "org.load_requested", load.id, org.province_code, {
+        "file": file, "digest": digest, "province": org.province_code, "units": len(org.units),
+        "officers": len(org.officers)})], at=ctx.now)
+    for cls in CHECK_STEP.values():
+        uow.emit(cls(load_id=load.id, digest=digest, document=doc, by=admin, file=file))
+    return Started(load.id, new=True)
 
 
-def _locked(uow: UnitOfWork, load_id: str) -> Any:
-    return uow.session.execute(sa.select(org_loads).where(org_loads.c.id == load_id).with_for_update()).first()
+def _step(kind: Any, load: OrgLoad) -> Any:
+    return kind(load_id=load.id, digest=load.digest, document=load.document, by=load.requested_by, file=load.file)
 
 
-def verdict(runtime: Runtime, uow: UnitOfWork, msg: OrganisationVerdict) -> None:
+def verdict(uow: Work, ctx: Context, msg: OrganisationVerdict) -> None:
     """A service's answer to a step (consumer of ``intake.organisation_verdict``): record it and
     take the load one step further."""
-    row = _locked(uow, msg.load_id)
-    if row is None:
+    load = uow.org_loads.get(msg.load_id, lock=True)
+    if load is None:
         raise MessageError(f"{msg.TYPE}: no organisation load {msg.load_id}")
-    steps = {name: dict(step) for name, step in row.steps.items()}
+    steps = {name: dict(step) for name, step in load.steps.items()}
     step = steps[msg.service]
     awaited = "checking" if msg.step == "check" else "loading"
     if step["state"] != awaited:
         return  # an answer already taken (or no longer awaited): nothing twice
-    state, finished = row.state, None
-    admin = audit.Named("admin", row.requested_by)
+    state, finished = load.state, None
+    admin = audit.Named("admin", load.requested_by)
     if msg.step == "check":
         step.update(state="ready" if msg.ok else "refused", problems=list(msg.problems))
         if all(s["state"] != "checking" for s in steps.values()):
             if any(s["state"] == "refused" for s in steps.values()):
-                state, finished = "refused", utcnow()
-                audit.record(uow, admin, "org.load_refused", row.id, {
-                    "file": row.file, "digest": row.digest,
-                    "services": [name for name in ORDER if steps[name]["state"] == "refused"]})
+                state, finished = "refused", ctx.now
+                uow.audit([(admin, "org.load_refused", load.id, None, {
+                    "file": load.file, "digest": load.digest,
+                    "services": [name for name in ORDER if steps[name]["state"] == "refused"]})], at=ctx.now)
             else:
                 state = "loading"
                 steps[ORDER[0]]["state"] = "loading"
-                uow.emit(LOAD_STEP[ORDER[0]](load_id=row.id, digest=row.digest, document=row.document,
-                                             by=row.requested_by, file=row.file))
+                uow.emit(_step(LOAD_STEP[ORDER[0]], load))
     elif not msg.ok:
         step.update(state="load_refused", problems=list(msg.problems))
-        state, finished = "stopped", utcnow()
+        state, finished = "stopped", ctx.now
     else:
         step.update(state="loaded", changed=msg.changed, problems=[])
         following = ORDER[ORDER.index(msg.service) + 1]
         steps[following]["state"] = "loading"
         if following in LOAD_STEP:
-            uow.emit(LOAD_STEP[following](load_id=row.id, digest=row.digest, document=row.document,
-                                          by=row.requested_by, file=row.file))
+            uow.emit(_step(LOAD_STEP[following], load))
         else:
-            state, finished = _load_here(uow, runtime.context(uow), row, steps[following], admin)
+            state, finished = _load_here(uow, ctx, load, steps[following], admin)
     if state == "stopped":
-        audit.record(uow, admin, "org.load_stopped", row.id, {
-            "file": row.file, "digest": row.digest,
+        uow.audit([(admin, "org.load_stopped", load.id, None, {
+            "file": load.file, "digest": load.digest,
             "loaded": [name for name in ORDER if steps[name]["state"] == "loaded"],
-            "refused_by": next(name for name in ORDER if steps[name]["state"] == "load_refused")})
-    uow.session.execute(org_loads.update().where(org_loads.c.id == row.id).values(
-        state=state, steps=steps, finished_at=finished))
+            "refused_by": next(name for name in ORDER if steps[name]["state"] == "load_refused")})], at=ctx.now)
+    uow.org_loads.update(replace(load, state=state, steps=steps, finished_at=finished))
 
 
-def _load_here(uow: UnitOfWork, ctx: Context, row: Any, step: dict[str, Any],
+def _load_here(uow: Work, ctx: Context, load: OrgLoad, step: dict[str, Any],
                admin: audit.Named) -> tuple[str, dt.datetime]:
     """intake's own load, last, in the transaction that takes book's answer."""
     try:
-        changed = services.load_org(uow, ctx, row.document, actor=admin, details={"load": row.id, "file": row.file})
+        changed = services.load_org(uow, ctx, load.document, actor=admin,
+                                    details={"load": load.id, "file": load.file})
     except OrgRefused as refused:
         step.update(state="load_refused", problems=list(refused.problems))
-        return "stopped", utcnow()
+        return "stopped", ctx.now
     step.update(state="loaded", changed=changed, problems=[])
-    return "loaded", utcnow()
+    return "loaded", ctx.now
 
 
 # -- reading ------------------------------------------------------------------------------------
-def recent(runtime: Runtime, limit: int = 20) -> list[dict[str, Any]]:
-    with runtime.db.reading() as s:
-        rows = s.execute(sa.select(
-            org_loads.c.id, org_loads.c.file, org_loads.c.digest, org_loads.c.requested_by,
-            org_loads.c.requested_at, org_loads.c.state, org_loads.c.finished_at,
-        ).order_by(org_loads.c.requested_at.desc(), org_loads.c.id.desc()).limit(limit)).all()
-    return [r._asdict() for r in rows]
+def recent(uow: Work, ctx: Context, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest loads first, for the admin's page."""
+    return uow.org_loads.recent(limit)
 
 
-def get(runtime: Runtime, load_id: str) -> dict[str, Any] | None:
-    with runtime.db.reading() as s:
-        row = s.execute(sa.select(org_loads).where(org_loads.c.id == load_id)).first()
-    if row is None:
+def get(uow: Work, ctx: Context, load_id: str) -> dict[str, Any] | None:
+    """A load as its page shows it: without its document, with a summary of the organisation."""
+    load = uow.org_loads.get(load_id)
+    if load is None:
         return None
-    found = row._asdict()
-    org = Organisation.from_document(row.document)
-    found["summary"] = {"province": org.province_name, "units": len(org.units), "subunits": len(org.subunits),
-                        "officers": len(org.officers)}
-    del found["document"]
-    return found
+    org = Organisation.from_document(load.document)
+    return {"id": load.id, "file": load.file, "digest": load.digest, "requested_by": load.requested_by,
+            "requested_at": load.requested_at, "state": load.state, "steps": load.steps,
+            "finished_at": load.finished_at,
+            "summary": {"province": org.province_name, "units": len(org.units), "subunits": len(org.subunits),
+                        "officers": len(org.officers)}}

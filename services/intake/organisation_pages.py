@@ -7,14 +7,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, request
+from flask import Blueprint, Response, redirect, request
 
 from services.intake import organisation
+from services.intake.requests import write
 from shared import clock
 from shared.db import utcnow
+from shared.endpoint import read
 from shared.problems import Problem
 from shared.refusals import Refused
-from shared.runtime import Runtime
 from shared.web import acting, page, problem_page
 
 bp = Blueprint("intake_organisation_pages", __name__, template_folder="templates")
@@ -29,10 +30,6 @@ STATES = {
 }
 # Seconds between two refreshes of a load still running (a meta refresh: no script needed).
 REFRESH_SECONDS = 3
-
-
-def runtime() -> Runtime:
-    return current_app.extensions["sovang"]
 
 
 @bp.before_request
@@ -53,7 +50,7 @@ def _instant(value: Any) -> str:
 
 
 def _list(error: str | None = None, status: int = 200) -> Response:
-    return page("intake/organisation.html", status, loads=organisation.recent(runtime()), error=error,
+    return page("intake/organisation.html", status, loads=read(organisation.recent), error=error,
                 states=STATES, instant=_instant, max_mib=organisation.MAX_FILE_BYTES // (1024 * 1024))
 
 
@@ -76,9 +73,9 @@ def upload() -> Response:
     content = upload.stream.read(organisation.MAX_FILE_BYTES + 1)
     try:
         doc = organisation.read_file(content)
-        started = organisation.start(runtime(), who.subject, upload.filename, doc)
+        started = write(organisation.start, who.subject, upload.filename, doc)
     except organisation.BadFile as exc:
-        return _list(str(exc), 422)
+        return _list(exc.detail, 422)
     return redirect(f"/admin/organisation/{started.load_id}", code=303)
 
 
@@ -112,7 +109,7 @@ def load_page(load_id: str) -> Response:
     who = acting("admin")
     if isinstance(who, Response):
         return who
-    load = organisation.get(runtime(), load_id)
+    load = read(organisation.get, load_id)
     if load is None:
         raise Problem(404, "Không có lần nạp tổ chức này.")
     running = load["state"] in organisation.RUNNING

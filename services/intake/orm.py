@@ -158,3 +158,22 @@ class SigninFailure(Base):
         sa.Index("ix_signin_failures_subject_at", "subject", "at"),
         sa.Index("ix_signin_failures_address_at", "address", "at"),
     )
+
+
+# An organisation loaded from the admin's page, step by step per service (R25, ``organisation``).
+org_loads = sa.Table(
+    "org_loads",
+    Base.metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("file", sa.String(200), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", Instant, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # {service: {"state": checking|ready|refused|loading|loaded|load_refused, "problems": [...],
+    #  "changed": bool}}
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("finished_at", Instant, nullable=True),
+    sa.Index("ix_org_loads_requested_at", "requested_at"),
+)

@@ -14,19 +14,19 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, redirect, request
+from flask import Blueprint, Response, redirect, request
 from marshmallow import ValidationError
 
 from services.intake import access, oidc, people, schemas, services
-from services.intake.api.session import address, clear_cookie, set_cookie
+from services.intake.api.session import clear_cookie, set_cookie
 from services.intake.domain.scope import Actor
+from services.intake.requests import address, runtime, signing_in, write
 from shared import clock
 from shared.auth import Principal
 from shared.endpoint import answer_once, read, request_work
 from shared.idempotency import PLAIN, Keyed
-from shared.problems import Problem
+from shared.problems import Problem, as_problem
 from shared.refusals import Refused
-from shared.runtime import Runtime
 from shared.sessions import COOKIE, csrf_ok, person
 from shared.text import text_problem
 from shared.web import acting, page, problem_page, safe_next, signin_page, start_page
@@ -46,10 +46,6 @@ ROLE_NAMES = {"officer": "Cán bộ", "subunit_lead": "Đội trưởng", "counc
               "unit_secretary": "Thư ký đơn vị", "province_secretary": "Thư ký tỉnh", "press": "Báo chí",
               "admin": "Quản trị"}
 FIELDS = ("occurred_on", "kind", "relation", "title", "description", "place", "beneficiaries")
-
-
-def runtime() -> Runtime:
-    return current_app.extensions["sovang"]
 
 
 @bp.before_request
@@ -91,7 +87,7 @@ def home() -> Response:
     who = person()
     if who is None:
         cookie = request.cookies.get(COOKIE)
-        reason = people.why_ended(runtime(), cookie) if cookie else None
+        reason = read(people.why_ended, cookie) if cookie else None
         if request.args.get("why") == "signed_out":
             reason = people.ENDED["signed_out"]
         resp = _signin(reason=reason)
@@ -127,10 +123,11 @@ def sign_in() -> Response:
     if errors:
         return _signin(422, subject=subject if "subject" not in errors else "", errors=errors, kept=kept, next=target)
     try:
-        done = people.sign_in(runtime(), subject, password, address())
-    except Problem as exc:
-        resp = _signin(exc.status, subject=subject, error=exc.detail, kept=kept, next=target)
-        for k, v in exc.headers.items():
+        done = signing_in(people.sign_in, subject, password, address())
+    except (Problem, Refused) as exc:  # a wrong pair, too many tries, no organisation yet
+        problem = as_problem(exc)
+        resp = _signin(problem.status, subject=subject, error=problem.detail, kept=kept, next=target)
+        for k, v in problem.headers.items():
             resp.headers[k] = v
         return resp
     return signed_in_response(done, target, kept)
@@ -164,7 +161,7 @@ def sign_out() -> Response:
     if who is not None:
         if not csrf_ok(who):
             raise Problem(403, "Thiếu hoặc sai mã chống giả mạo (CSRF); hãy tải lại trang.")
-        people.sign_out(runtime(), request.cookies[COOKIE])
+        write(people.sign_out, request.cookies[COOKIE])
     resp = redirect("/?why=signed_out", code=303)
     clear_cookie(resp)
     return resp
@@ -416,8 +413,8 @@ def admin_page() -> Response:
 
 def _admin_view(done: str | None = None, errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
                 status: int = 200, token_error: str | None = None) -> Response:
-    held = access.in_force(runtime())
-    return page("intake/admin.html", status, people=people.people(runtime()), done=done, errors=errors or {},
+    held = read(access.in_force)
+    return page("intake/admin.html", status, people=read(people.people), done=done, errors=errors or {},
                 values=values or {}, tokens=held, token_subjects=sorted({t["subject"] for t in held}),
                 token_error=token_error, role_names=ROLE_NAMES,
                 instant=lambda v: clock.local(v).strftime("%H:%M %d/%m/%Y") if v is not None else "—")
@@ -434,7 +431,7 @@ def admin_tokens() -> Response:
     if not handle and not subject:
         return _admin_view(token_error="Hãy chọn mã hoặc chủ thể cần thu hồi.", status=422)
     try:
-        subject, n = access.revoke(runtime(), who, handle=handle, subject=subject)
+        subject, n = write(access.revoke, who, handle=handle, subject=subject)
     except access.NotInForce:
         return _admin_view(token_error="Mã này không còn hiệu lực (đã thu hồi hoặc hết hạn).", status=409)
     return redirect(f"/admin/?xong=token&ma={quote(subject)}&n={n}#ma-truy-cap", code=303)
@@ -448,7 +445,7 @@ def admin_submit() -> Response:
     action = request.form.get("action")
     subject = request.form.get("subject", "").strip()
     if action == "signout":
-        n = people.sign_out_everywhere(runtime(), subject, f"admin:{who.subject}")
+        n = write(people.sign_out_everywhere, f"admin:{who.subject}", subject)
         return redirect(f"/admin/?xong=signout&ma={quote(subject)}&n={n}", code=303)
     password = request.form.get("password", "")
     errors: dict[str, str] = {}
@@ -458,10 +455,9 @@ def admin_submit() -> Response:
         errors["password2"] = "Hai lần nhập mật khẩu không khớp."
     if not errors:
         try:
-            people.set_password(runtime(), subject, password, f"admin:{who.subject}")
+            write(people.set_password, f"admin:{who.subject}", subject, password)
         except people.PasswordRefused as exc:
-            field = "password" if "Mật khẩu" in str(exc) or "ký tự" in str(exc) else "subject"
-            errors[field] = str(exc)
+            errors[next(iter(exc.errors or {"subject": ()}))] = exc.detail
     if errors:
         return _admin_view(errors=errors, values={"subject": subject}, status=422)
     return redirect(f"/admin/?xong=password&ma={quote(subject)}", code=303)

@@ -19,16 +19,29 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.intake.domain.deed import Closure, Deed, Evidence, UnitMonth
+from services.intake.domain.org_load import RUNNING, OrgLoad
+from services.intake.domain.signin import StoredSession
 from services.intake.domain.text import search_needles, search_text
 from services.intake.orm import Deed as DeedRow
-from services.intake.orm import DeedEvidence, EvidenceFile, IntroductionClosure, UnitCarry
+from services.intake.orm import (
+    DeedEvidence,
+    EvidenceFile,
+    IntroductionClosure,
+    Password,
+    PersonSession,
+    SigninFailure,
+    UnitCarry,
+    org_loads,
+)
 from services.intake.orm import UnitMonth as UnitMonthRow
 from shared import audit
+from shared.auth import forget_tokens_on_commit
 from shared.db import UnitOfWork
 from shared.idempotency import purge
 from shared.messages import Message
+from shared.orgcopy import store_org
 from shared.outbox import outbox_rows
-from shared.tables import outbox
+from shared.tables import outbox, tokens
 
 deeds = DeedRow.__table__
 evidence_files = EvidenceFile.__table__
@@ -273,6 +286,9 @@ class Work(UnitOfWork):
     def __init__(self, db: Any) -> None:
         super().__init__(db)
         self.deeds = Deeds(self)
+        self.people = People(self)
+        self.org_loads = OrgLoads(self)
+        self.tokens = Tokens(self)
 
     def audit(self, lines: list[audit.Line], at: dt.datetime | None = None) -> None:
         """R23: lines of the audit record, in this transaction."""
@@ -294,6 +310,187 @@ class Work(UnitOfWork):
         self.session.connection().execute(_RECORD_ONE, params)
         self.emitted += 1
 
+    def keep_organisation(self, doc: dict[str, Any], actor: audit.Actor, details: dict[str, Any] | None) -> bool:
+        """intake's copy of the organisation (``shared.orgcopy``); False when it is the same."""
+        return store_org(self, doc, actor, details)
+
     def purge_answers(self, now: dt.datetime, ttl_hours: float) -> int:
         """Forget Idempotency-Key answers past their time (``shared.idempotency.purge``)."""
         return purge(self.session, now, ttl_hours)
+
+
+# -- people, their sessions and sign-in failures (R24) -------------------------------------------
+passwords = Password.__table__
+person_sessions = PersonSession.__table__
+signin_failures = SigninFailure.__table__
+
+
+def _stored(row: Any) -> StoredSession:
+    return StoredSession(row.id_hash, row.subject, row.role, row.csrf, row.created_at, row.last_seen_at,
+                         row.ended_at, row.ended_why)
+
+
+class People:
+    """Passwords (their hashes only), sessions (their ids' digests only) and failed sign-ins."""
+
+    def __init__(self, work: UnitOfWork) -> None:
+        self.work = work
+
+    @property
+    def _s(self) -> Session:
+        return self.work.session
+
+    # -- passwords -------------------------------------------------------------------------------
+    def password_hash(self, subject: str) -> str | None:
+        return self.work.reader.execute(
+            sa.select(passwords.c.hash).where(passwords.c.subject == subject)).scalar()
+
+    def set_password(self, subject: str, digest: str, at: dt.datetime, by: str) -> None:
+        """Set or replace the subject's password hash."""
+        changed = self._s.execute(passwords.update().where(passwords.c.subject == subject)
+                                  .values(hash=digest, set_at=at, set_by=by))
+        if not changed.rowcount:
+            self._s.execute(passwords.insert().values(subject=subject, hash=digest, set_at=at, set_by=by))
+
+    def rehash(self, subject: str, digest: str) -> None:
+        """The same password, hashed again with today's parameters."""
+        self._s.execute(passwords.update().where(passwords.c.subject == subject).values(hash=digest))
+
+    def with_passwords(self, live_since: dt.datetime) -> list[dict[str, Any]]:
+        """Every person with a password (subject, set_at) and how many sessions of theirs were used
+        since ``live_since`` and not ended (``sessions``), by subject."""
+        reader = self.work.reader
+        live = dict(reader.execute(
+            sa.select(person_sessions.c.subject, sa.func.count()).where(
+                person_sessions.c.ended_at.is_(None), person_sessions.c.last_seen_at > live_since
+            ).group_by(person_sessions.c.subject)).all())
+        rows = reader.execute(sa.select(passwords.c.subject, passwords.c.set_at).order_by(passwords.c.subject)).all()
+        return [{"subject": r.subject, "set_at": r.set_at, "sessions": live.get(r.subject, 0)} for r in rows]
+
+    # -- failed sign-ins -------------------------------------------------------------------------
+    def failures_since(self, subject: str, address: str, since: dt.datetime) -> tuple[int, int]:
+        """How many sign-ins of ``subject``, and from ``address``, failed after ``since``."""
+        counts = []
+        for column, value in ((signin_failures.c.subject, subject), (signin_failures.c.address, address)):
+            counts.append(int(self.work.reader.execute(
+                sa.select(sa.func.count()).select_from(signin_failures)
+                .where(column == value, signin_failures.c.at > since)).scalar() or 0))
+        return counts[0], counts[1]
+
+    def add_failure(self, subject: str, address: str, at: dt.datetime, forget_before: dt.datetime) -> None:
+        """Count a failure; those up to ``forget_before`` go as it comes (the table holds about
+        one window's worth)."""
+        self._s.execute(signin_failures.delete().where(signin_failures.c.at <= forget_before))
+        self._s.execute(signin_failures.insert().values(subject=subject[:64], address=address[:64], at=at))
+
+    def clear_failures(self, subject: str) -> None:
+        self._s.execute(signin_failures.delete().where(signin_failures.c.subject == subject))
+
+    # -- sessions --------------------------------------------------------------------------------
+    def add_session(self, session: StoredSession) -> None:
+        self._s.execute(person_sessions.insert().values(
+            id_hash=session.digest, subject=session.subject, role=session.role, csrf=session.csrf,
+            created_at=session.created_at, last_seen_at=session.last_seen_at))
+
+    def session(self, digest: str) -> StoredSession | None:
+        row = self.work.reader.execute(sa.select(person_sessions).where(person_sessions.c.id_hash == digest)).first()
+        return _stored(row) if row is not None else None
+
+    def touch(self, digest: str, at: dt.datetime) -> None:
+        self._s.execute(person_sessions.update().where(person_sessions.c.id_hash == digest).values(last_seen_at=at))
+
+    def set_role(self, digest: str, role: str) -> None:
+        self._s.execute(person_sessions.update().where(person_sessions.c.id_hash == digest).values(role=role))
+
+    def end(self, digest: str, why: str, at: dt.datetime) -> StoredSession | None:
+        """End the session if it is live: the session as ended, or None when it was not live."""
+        row = self._s.execute(person_sessions.update().where(
+            person_sessions.c.id_hash == digest, person_sessions.c.ended_at.is_(None)
+        ).values(ended_at=at, ended_why=why).returning(*person_sessions.c)).first()
+        return _stored(row) if row is not None else None
+
+    def end_all(self, subject: str, why: str, at: dt.datetime) -> int:
+        """End every live session of ``subject``; how many there were."""
+        result = self._s.execute(person_sessions.update().where(
+            person_sessions.c.subject == subject, person_sessions.c.ended_at.is_(None)
+        ).values(ended_at=at, ended_why=why))
+        return int(result.rowcount or 0)
+
+
+# -- organisation loads from the admin's page (R25) ----------------------------------------------
+def _org_load(row: Any) -> OrgLoad:
+    return OrgLoad(row.id, row.file, row.digest, row.document, row.requested_by, row.requested_at, row.state,
+                   {name: dict(step) for name, step in row.steps.items()}, row.finished_at)
+
+
+class OrgLoads:
+    """The loads of an organisation asked for on the admin's page, each with its steps."""
+
+    def __init__(self, work: UnitOfWork) -> None:
+        self.work = work
+
+    def running_since(self, since: dt.datetime) -> OrgLoad | None:
+        """The newest load still running that was asked for after ``since``."""
+        row = self.work.session.execute(
+            sa.select(org_loads).where(org_loads.c.state.in_(RUNNING), org_loads.c.requested_at >= since)
+            .order_by(org_loads.c.requested_at.desc())).first()
+        return _org_load(row) if row is not None else None
+
+    def add(self, load: OrgLoad) -> None:
+        self.work.session.execute(org_loads.insert().values(
+            id=load.id, file=load.file, digest=load.digest, document=load.document,
+            requested_by=load.requested_by, requested_at=load.requested_at, state=load.state, steps=load.steps,
+            finished_at=load.finished_at))
+
+    def get(self, load_id: str, *, lock: bool = False) -> OrgLoad | None:
+        """The load; ``lock``: and locked until the end of the transaction (its answers take turns)."""
+        query = sa.select(org_loads).where(org_loads.c.id == load_id)
+        session = self.work.session if lock else self.work.reader
+        row = session.execute(query.with_for_update() if lock else query).first()
+        return _org_load(row) if row is not None else None
+
+    def update(self, load: OrgLoad) -> None:
+        self.work.session.execute(org_loads.update().where(org_loads.c.id == load.id).values(
+            state=load.state, steps=load.steps, finished_at=load.finished_at))
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest loads first, without their documents."""
+        rows = self.work.reader.execute(sa.select(
+            org_loads.c.id, org_loads.c.file, org_loads.c.digest, org_loads.c.requested_by,
+            org_loads.c.requested_at, org_loads.c.state, org_loads.c.finished_at,
+        ).order_by(org_loads.c.requested_at.desc(), org_loads.c.id.desc()).limit(limit)).all()
+        return [r._asdict() for r in rows]
+
+
+# -- program tokens in intake's copy (R24) -------------------------------------------------------
+class Tokens:
+    """intake's copy of the program tokens, read and revoked from the admin's page."""
+
+    def __init__(self, work: UnitOfWork) -> None:
+        self.work = work
+
+    def in_force(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Tokens neither revoked nor expired at ``now``, by subject then issue."""
+        query = (sa.select(tokens.c.token_hash, tokens.c.role, tokens.c.subject, tokens.c.issued_at,
+                           tokens.c.expires_at, tokens.c.last_used_at)
+                 .where(tokens.c.revoked_at.is_(None), tokens.c.expires_at > now)
+                 .order_by(tokens.c.subject, tokens.c.issued_at))
+        return [dict(r) for r in self.work.reader.execute(query).mappings()]
+
+    def matching(self, now: dt.datetime, *, hash_prefix: str | None = None,
+                 subject: str | None = None) -> list[tuple[str, str, str]]:
+        """(hash, role, subject) of the tokens in force whose hash starts with ``hash_prefix``, or
+        of ``subject``."""
+        query = sa.select(tokens.c.token_hash, tokens.c.role, tokens.c.subject).where(
+            tokens.c.revoked_at.is_(None), tokens.c.expires_at > now)
+        if hash_prefix is not None:
+            query = query.where(tokens.c.token_hash.like(hash_prefix + "%"))
+        else:
+            query = query.where(tokens.c.subject == subject)
+        return [(r.token_hash, r.role, r.subject) for r in self.work.session.execute(query)]
+
+    def revoke(self, hashes: list[str], at: dt.datetime) -> None:
+        """Revoke them; this process forgets the tokens it keeps in memory (``shared.auth``)."""
+        self.work.session.execute(tokens.update().where(tokens.c.token_hash.in_(hashes), tokens.c.revoked_at.is_(None))
+                                  .values(revoked_at=at))
+        forget_tokens_on_commit(self.work)

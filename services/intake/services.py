@@ -37,7 +37,6 @@ from shared.messages import (
     ReopenIntroductions,
 )
 from shared.org import Organisation, OrgRefused
-from shared.orgcopy import store_org
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound, UnsupportedType
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def load_org(uow: Work, ctx: Context, doc: dict[str, Any], actor: audit.Actor = 
     found = _org_problems(uow, Organisation.loadable(doc))
     if found:
         raise OrgRefused(found)
-    return store_org(uow, doc, actor, details)
+    return uow.keep_organisation(doc, actor, details)
 
 
 # -- recording -----------------------------------------------------------------------------------

@@ -30,6 +30,6 @@ def create_worker(settings: Settings | None = None, runtime: Runtime | None = No
 
     @consumer(app, runtime, OrganisationVerdict)
     def organisation_verdict(uow: UnitOfWork, msg: OrganisationVerdict) -> None:
-        organisation.verdict(runtime, uow, msg)
+        organisation.verdict(uow, runtime.context(uow), msg)
 
     return app

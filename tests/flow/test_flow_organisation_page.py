@@ -22,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from services.intake import people
-from services.intake.organisation import BUSY_MINUTES, org_loads
+from services.intake.organisation import BUSY_MINUTES
+from services.intake.orm import org_loads
 from shared import clock
 from shared.audit import audit_log
 from shared.db import utcnow
@@ -47,7 +48,7 @@ FILE = "lam-dong-2025.json"
 
 def sign_in(flow: Flow, subject: str) -> Any:
     """intake's browser signed in as ``subject`` through the sign-in form (R24)."""
-    people.set_password(flow.runtimes["intake"], subject, PASSWORD, "test")
+    flow.runtimes["intake"].run(people.set_password, "test", subject, PASSWORD)
     client = flow.clients["intake"]
     r = client.post("/", data={"subject": subject, "password": PASSWORD, "next": ""})
     assert r.status_code == 303, r.get_data(as_text=True)

@@ -36,7 +36,7 @@ def test_a_token_revoked_on_the_admin_page_stops_everywhere_once_delivered(flow:
     admin = p.province_secretary  # the admin while SOVANG_ADMINS is unset
     program = flow.token("unit_secretary", p.secretary)  # a unit's own system
     kept = flow.token("province_secretary", p.province_secretary)
-    people.set_password(flow.runtimes["intake"], admin, PASSWORD, "test")
+    flow.runtimes["intake"].run(people.set_password, "test", admin, PASSWORD)
     browser = flow.clients["intake"]
     assert browser.post("/", data={"subject": admin, "password": PASSWORD, "next": ""}).status_code == 303
     html = browser.get("/admin/").get_data(as_text=True)
@@ -70,7 +70,7 @@ def test_every_token_of_a_subject_revoked_on_the_page_stops_everywhere(flow: Flo
     p = people_of(org_document)
     admin = p.province_secretary
     first, second = flow.token("unit_secretary", p.secretary), flow.token("officer", p.secretary)
-    people.set_password(flow.runtimes["intake"], admin, PASSWORD, "test")
+    flow.runtimes["intake"].run(people.set_password, "test", admin, PASSWORD)
     browser = flow.clients["intake"]
     browser.post("/", data={"subject": admin, "password": PASSWORD, "next": ""})
     html = browser.get("/admin/").get_data(as_text=True)

@@ -91,5 +91,5 @@ def make_site(settings: Settings, org_document: dict, subjects: tuple[str, ...] 
         REGISTRY[name].load_org(rt, org_document)
         rt.db.after_commit.clear()
     for subject in subjects:
-        people.set_password(runtimes["intake"], subject, PASSWORD, "test")
+        runtimes["intake"].run(people.set_password, "test", subject, PASSWORD)
     return Site(settings, runtimes, create_gateway(settings))

@@ -132,11 +132,11 @@ def test_signed_out_everywhere_stops_every_browser_at_the_next_request(site: Sit
     phone, desk = site.sign_in(SECRETARY, address="10.0.0.2"), site.sign_in(SECRETARY, address="10.0.0.3")
     raw_cookie = phone.get_cookie(COOKIE).value
     assert phone.get("/api/v1/deeds?limit=1").status_code == 200
-    assert people.sign_out_everywhere(site.runtimes["intake"], SECRETARY) == 2
+    assert site.runtimes["intake"].run(people.sign_out_everywhere, "cli", SECRETARY) == 2
     for c in (phone, desk):
         assert c.get("/api/v1/deeds?limit=1").status_code == 401      # intake
         assert c.get("/api/v1/rounds/x").status_code == 401            # council, through the edge
-    assert people.why_ended(site.runtimes["intake"], raw_cookie) == people.ENDED["everywhere"]
+    assert site.runtimes["intake"].run(people.why_ended, raw_cookie) == people.ENDED["everywhere"]
 
 
 def test_a_session_idle_too_long_has_expired(site: Site) -> None:
@@ -147,7 +147,7 @@ def test_a_session_idle_too_long_has_expired(site: Site) -> None:
         uow.session.execute(sa.update(PersonSession).values(last_seen_at=utcnow() - idle))
         uow.commit()
     assert c.get("/api/v1/session").status_code == 401
-    assert people.why_ended(site.runtimes["intake"], raw) == people.ENDED["idle"]
+    assert site.runtimes["intake"].run(people.why_ended, raw) == people.ENDED["idle"]
 
 
 def test_only_the_edge_can_say_who_is_signed_in(site: Site) -> None:
@@ -170,7 +170,7 @@ def test_only_the_edge_can_say_who_is_signed_in(site: Site) -> None:
 
 def test_a_new_password_ends_the_person_s_sessions(site: Site) -> None:
     c = site.sign_in(OFFICER)
-    people.set_password(site.runtimes["intake"], OFFICER, "một-mật-khẩu-mới", "admin")
+    site.runtimes["intake"].run(people.set_password, "admin", OFFICER, "một-mật-khẩu-mới")
     assert c.get("/api/v1/session").status_code == 401
     site.sign_in(OFFICER, "một-mật-khẩu-mới")
 
@@ -179,6 +179,6 @@ def test_a_password_must_be_long_enough_and_for_someone_of_the_organisation(site
     import pytest
 
     with pytest.raises(people.PasswordRefused):
-        people.set_password(site.runtimes["intake"], OFFICER, "ngắn", "test")
+        site.runtimes["intake"].run(people.set_password, "test", OFFICER, "ngắn")
     with pytest.raises(people.PasswordRefused):
-        people.set_password(site.runtimes["intake"], "CAH-XX-9999", PASSWORD, "test")
+        site.runtimes["intake"].run(people.set_password, "test", "CAH-XX-9999", PASSWORD)

@@ -107,6 +107,6 @@ def test_the_session_store_on_postgresql(pg_settings, org_document) -> None:  # 
     assert c.post("/api/v1/rounds", json={}).status_code == 403
     assert c.post("/api/v1/rounds", json={}, headers={"X-CSRF-Token": csrf}).status_code == 422
     assert site.client().post("/api/v1/session", json={"subject": SECRETARY, "password": "sai"}).status_code == 401
-    assert people.sign_out_everywhere(site.runtimes["intake"], SECRETARY) == 1
+    assert site.runtimes["intake"].run(people.sign_out_everywhere, "cli", SECRETARY) == 1
     assert c.get("/api/v1/rounds/x").status_code == 401
     site.close()

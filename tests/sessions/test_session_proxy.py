@@ -114,7 +114,7 @@ def edge(request: pytest.FixtureRequest, pg_settings: Settings, org_document: di
     for name, rt in runtimes.items():
         rt.migrate()
         REGISTRY[name].load_org(rt, org_document)
-    people.set_password(runtimes["intake"], MEMBER, PASSWORD, "test")
+    runtimes["intake"].run(people.set_password, "test", MEMBER, PASSWORD)
     for rt in runtimes.values():
         rt.db.dispose()
     pg_settings.home.mkdir(parents=True, exist_ok=True)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from services.intake import people
+from services.intake.requests import address, runtime, signing_in, write
 from shared.bodies import json_body
 from shared.problems import Problem
-from shared.runtime import Runtime
 from shared.sessions import COOKIE, HEADER, Person, csrf_ok, person
 from shared.text import text_problem
 
 bp = Blueprint("intake_session", __name__, url_prefix="/api/v1/session")
 
-
-def runtime() -> Runtime:
-    return current_app.extensions["sovang"]
+__all__ = ["address", "bp", "clear_cookie", "credentials", "set_cookie"]
 
 
 def set_cookie(resp: Response, session_id: str) -> None:
@@ -58,11 +56,6 @@ def credentials(data: dict[str, Any]) -> tuple[str, str]:
     return values["subject"].strip(), values["password"]
 
 
-def address() -> str:
-    """The client's address, as ProxyFix (``SOVANG_TRUSTED_PROXIES``) made it."""
-    return request.remote_addr or "?"
-
-
 def who_body(who: Person) -> dict[str, Any]:
     return {"subject": who.subject, "roles": list(who.roles), "role": who.role, "csrf_token": who.csrf,
             "idle_minutes": runtime().settings.session_idle_minutes}
@@ -78,7 +71,7 @@ def signed_in() -> Person:
 @bp.post("")
 def sign_in() -> Response:
     subject, password = credentials(json_body())
-    done = people.sign_in(runtime(), subject, password, address())
+    done = signing_in(people.sign_in, subject, password, address())
     resp = Response(status=204)
     set_cookie(resp, done.session_id)
     return resp
@@ -93,7 +86,7 @@ def sign_out() -> Response:
         return resp
     if not csrf_ok(who):
         raise Problem(403, "Thiếu hoặc sai mã chống giả mạo (CSRF) của phiên.")
-    people.sign_out(runtime(), request.cookies[COOKIE])
+    write(people.sign_out, request.cookies[COOKIE])
     resp = Response(status=204)
     clear_cookie(resp)
     return resp
@@ -114,7 +107,7 @@ def switch_role() -> Response:
     role = json_body().get("role")
     if not isinstance(role, str):
         raise Problem(422, "Thiếu vai trò.", errors={"role": ["Trường này là bắt buộc."]})
-    resp = jsonify(who_body(people.switch_role(runtime(), who, role)))
+    resp = jsonify(who_body(write(people.switch_role, who, role)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -127,7 +120,7 @@ def check() -> Response:
     resp.headers["Cache-Control"] = "no-store"
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        value = people.assertion(runtime(), cookie)
+        value = write(people.assertion, cookie)
         if value:
             resp.headers[HEADER] = value
     return resp
