@@ -147,8 +147,6 @@ def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[lis
     """The close use case's transaction (what ``services.close_round`` runs under its guard),
     in this process against the same database, rolled back each time."""
     from bench.profiles import RoundTrips, _ensure_pyinstrument, _save
-    from services.council import repository as repo
-    from services.council import services as council_services
     from services.council.app import build_runtime
     from services.council.closing import tally_round
     from services.council.config import config_of
@@ -168,8 +166,8 @@ def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[lis
                 if i == repeats:  # one more, profiled, not counted
                     stack.enter_context(profiler)
                 with rt.db.unit_of_work() as uow:
-                    row = repo.round_(uow.session, round_id)
-                    if not council_services._compare_and_set_closed(uow.session, round_id):
+                    row = uow.rounds.get(round_id)
+                    if not uow.rounds.close_if_open(round_id):
                         raise RuntimeError("round not open")
                     tally_round(uow, row, utcnow(), "bench", org, runoff_hours)
                     uow.session.flush()

@@ -45,6 +45,13 @@ NOT_YET_CONVERTED: tuple[str, ...] = ()
 # opened, held to the same rule, and never given the composition root (``Runtime``) instead.
 QUERIES = {"intake": ("repository.py",), "council": ("queries.py", "records.py", "page_queries.py"),
            "book": ("queries.py",)}
+# What a use case never imports either: SQL. Its statements live in the service's repository (or
+# query module), reached through the unit of work it is given, so that a fake one can stand in
+# (tests/<service>/fakes.py); the outbox's, inbox's and parked messages' tables are the unit of
+# work's, never read by a use case.
+PERSISTENCE = {"sqlalchemy", "shared.tables", "shared.columns"}
+SQL_FREE = {"intake": ("services.py",), "book": ("services.py",),
+            "council": ("services.py", "closing.py", "referral.py", "reorganisation.py", "revocation.py")}
 
 
 def edge_imports(root: Path, service: str, modules: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -72,6 +79,18 @@ def runtime_parameters(root: Path, service: str, modules: tuple[str, ...]) -> li
                 annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
                 if arg.arg == "runtime" or "Runtime" in annotation:
                     bad.append((str(path.relative_to(root)), f"{node.name}({arg.arg})"))
+    return bad
+
+
+def sql_imports(root: Path, service: str, modules: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The imports of SQL in ``modules``: SQLAlchemy, shared's tables, the service's own ``orm``."""
+    tables = {*PERSISTENCE, f"services.{service}.orm"}
+    bad = []
+    for module in modules:
+        path = root / "services" / service / module
+        for name in imports_of(path):
+            if any(name == t or name.startswith(t + ".") for t in tables):
+                bad.append((str(path.relative_to(root)), name))
     return bad
 
 
@@ -356,3 +375,19 @@ def test_intakes_use_cases_are_never_given_the_runtime() -> None:
     """Its people, tokens and organisation loads included: a use case gets a unit of work and a
     context, never the composition root."""
     assert not runtime_parameters(ROOT, "intake", USE_CASES["intake"])
+
+
+@pytest.mark.parametrize("service", sorted(SQL_FREE))
+def test_use_cases_run_no_sql_of_their_own(service: str) -> None:
+    assert not sql_imports(ROOT, service, SQL_FREE[service])
+
+
+def test_the_sql_checker_catches_tables_in_a_use_case(tmp_path: Path) -> None:
+    folder = tmp_path / "services" / "council"
+    folder.mkdir(parents=True)
+    (folder / "services.py").write_text(
+        "import sqlalchemy as sa\nfrom sqlalchemy.exc import IntegrityError\nfrom shared.tables import outbox\n"
+        "from shared import tables\nfrom services.council.orm import rounds\nfrom services.council import orm\n"
+        "from services.council.repository import Taken\nfrom shared import audit\n", "utf-8")
+    assert sorted(n for _, n in sql_imports(tmp_path, "council", ("services.py",))) == [
+        "services.council.orm", "services.council.orm.rounds", "shared.tables", "sqlalchemy", "sqlalchemy.exc"]

@@ -8,6 +8,7 @@ from services.council import MIGRATIONS, SERVICE, pages, secretary_pages
 from services.council.api.dossiers import bp as dossiers_bp
 from services.council.api.reports import bp as reports_bp
 from services.council.api.rounds import bp as rounds_bp
+from services.council.work import Work
 from shared.config import Settings
 from shared.endpoint import install_request_work
 from shared.runtime import Runtime, make_flask
@@ -15,7 +16,9 @@ from shared.web.wiring import install_pages
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
-    return Runtime.build(SERVICE, MIGRATIONS, settings)
+    runtime = Runtime.build(SERVICE, MIGRATIONS, settings)
+    runtime.db.work_type = Work  # every unit of work of the council's carries its repositories
+    return runtime
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

@@ -5,13 +5,10 @@ each selection causes. Called only by the one transaction whose compare-and-set 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Row
-
-from services.council import repository as repo
 from services.council.domain import ranking
+from services.council.domain.ballots import Vote
 from services.council.domain.decisions import decision_number
 from services.council.domain.rounds import (
     MONTHLY,
@@ -22,23 +19,17 @@ from services.council.domain.rounds import (
     RECOGNISING_FOR_UNIT,
     REFERRAL,
     RUNOFF,
+    Candidate,
     Round,
 )
-from services.council.domain.tally import Count, count_ballots
-from services.council.orm import (
-    candidate_results,
-    candidates,
-    decisions,
-    entitlements,
-    recognitions,
-    rounds,
-    tallies,
-)
+from services.council.domain.tally import Count, Tally, count_ballots
 from shared import clock
-from shared.db import UnitOfWork
 from shared.ids import new_id
 from shared.messages import DeedFateDecided, DossierSent, Inscribe, Message
 from shared.org import Organisation
+
+if TYPE_CHECKING:
+    from services.council.work import Work
 
 
 class Counted(NamedTuple):
@@ -57,14 +48,14 @@ class Counted(NamedTuple):
 class Closed(NamedTuple):
     """What closing a round counted and decided: ``queries.closed_result``'s arguments after the row."""
 
-    counted: list[tuple[Row, Counted]]
-    cast: list[Row]  # the votes (``orm.votes`` rows)
+    counted: list[tuple[Candidate, Counted]]
+    cast: list[Vote]
     decision: dict[str, str] | None
     runoff: str | None
     quota_met: bool | None
 
 
-def tally_round(uow: UnitOfWork, row: Round, now: dt.datetime, closed_by: str, org: Organisation,
+def tally_round(uow: Work, row: Round, now: dt.datetime, closed_by: str, org: Organisation,
                 runoff_hours: int) -> Closed:
     """Count, select, decide and record the consequences of one round that was just closed; returns
     what was counted and decided, from which the close request answers after its commit without
@@ -73,11 +64,10 @@ def tally_round(uow: UnitOfWork, row: Round, now: dt.datetime, closed_by: str, o
     The statements it runs do not grow with the number of candidates: each table gets its rows
     in one multi-row INSERT and the messages go to the outbox together (a provincial round has
     hundreds of candidates, and a statement per row made its close take seconds)."""
-    session = uow.session
-    cands = repo.candidates_of(session, row.id)
-    cast = repo.votes_of(session, row.id)
+    cands = uow.candidates.of(row.id)
+    cast = uow.ballots.votes(row.id)
     # R19: each vote is counted as the one-candidate ballot it is published as.
-    counts = count_ballots(repo.entitled_counts(session, row.id, [c.id for c in cands]),
+    counts = count_ballots(uow.candidates.entitled_counts(row.id, [c.id for c in cands]),
                            ({v.candidate_id: v.choice} for v in cast))
     passing = [
         ranking.Standing(c.id, counts[c.id].approve, counts[c.id].base(row.base))
@@ -96,20 +86,17 @@ def tally_round(uow: UnitOfWork, row: Round, now: dt.datetime, closed_by: str, o
         decision = _issue_decision(uow, row, now, org)
     runoff_id = _open_runoff(uow, row, cands, selection, now, runoff_hours) if selection.needs_runoff else None
     quota_met = bool(selected) if row.kind in RECOGNISING else None
-    session.execute(tallies.insert().values(
-        round_id=row.id, closed_at=now, closed_by=closed_by, voted=repo.voted_count(session, row),
-        quota_met=quota_met, decision_number=decision["number"] if decision else None,
-        decision_date=decision["date"] if decision else None, runoff_round_id=runoff_id,
-    ))
     counted = []
     for c in cands:
         n = counts[c.id]
         counted.append((c, Counted(n.approve, n.reject, n.abstain, n.entitled, n.base(row.base),
                                    c.id in passed, c.id in selected, c.id in tied)))
-    if counted:
-        session.execute(candidate_results.insert(), [
-            {"round_id": row.id, "candidate_id": c.id, **r._asdict()} for c, r in counted
-        ])
+    uow.outcomes.record(
+        Tally(round_id=row.id, closed_at=now, closed_by=closed_by, voted=uow.ballots.count(row),
+              quota_met=quota_met, decision_number=decision["number"] if decision else None,
+              decision_date=decision["date"] if decision else None, runoff_round_id=runoff_id),
+        [{"round_id": row.id, "candidate_id": c.id, **r._asdict()} for c, r in counted],
+    )
 
     chosen = [(c, _tally_of(row, counts[c.id])) for c in cands if c.id in selected]
     consequences = _record_selected(uow, row, chosen, decision, now)
@@ -133,11 +120,10 @@ def _tally_of(row: Round, n: Count) -> dict[str, Any]:
     }
 
 
-def _record_selected(uow: UnitOfWork, row: Round, chosen: list[tuple[Row, dict[str, Any]]],
+def _record_selected(uow: Work, row: Round, chosen: list[tuple[Candidate, dict[str, Any]]],
                      decision: dict[str, str] | None, now: dt.datetime) -> dict[str, list[Message]]:
     """Record what selection causes, by kind of round, for all the selected at once; returns the
     messages each selected candidate causes, in the order its consequences happen."""
-    session = uow.session
     out: dict[str, list[Message]] = {}
     if not chosen:
         return out
@@ -145,7 +131,7 @@ def _record_selected(uow: UnitOfWork, row: Round, chosen: list[tuple[Row, dict[s
         assert decision is not None
         # R8: recognised by the unit and inscribed in its golden book; R17a: a referral round's
         # deed likewise, in its own unit's book, under the provincial decision.
-        session.execute(recognitions.insert(), [
+        uow.recognitions.add([
             {"deed_id": c.deed_id, "unit": c.unit, "month": row.period, "round_id": row.id,
              "candidate_id": c.id, "deed": c.deed, "decision": decision, "tally": tally, "recognised_at": now}
             for c, tally in chosen
@@ -158,7 +144,7 @@ def _record_selected(uow: UnitOfWork, row: Round, chosen: list[tuple[Row, dict[s
     elif row.kind == QUARTERLY:
         # R11: the proposal dossier, frozen, sent to the provincial council as a message.
         deed_ids = [c.deed_id for c, _ in chosen]
-        recs = {r.deed_id: r for r in session.execute(sa.select(recognitions).where(recognitions.c.deed_id.in_(deed_ids)))}
+        recs = uow.recognitions.of(deed_ids)
         for c, tally in chosen:
             rec = recs.get(c.deed_id)
             out[c.id] = [
@@ -170,7 +156,7 @@ def _record_selected(uow: UnitOfWork, row: Round, chosen: list[tuple[Row, dict[s
                 ),
                 DeedFateDecided(deed_id=c.deed_id, status="proposed", round_id=row.id),
             ]
-        session.execute(recognitions.update().where(recognitions.c.deed_id.in_(deed_ids)).values(proposed_in=row.id))
+        uow.recognitions.proposed(deed_ids, row.id)
     else:
         # R14: inscribed in the provincial golden book.
         assert decision is not None
@@ -179,49 +165,40 @@ def _record_selected(uow: UnitOfWork, row: Round, chosen: list[tuple[Row, dict[s
     return out
 
 
-def _issue_decision(uow: UnitOfWork, row: Round, now: dt.datetime, org: Organisation) -> dict[str, str]:
+def _issue_decision(uow: Work, row: Round, now: dt.datetime, org: Organisation) -> dict[str, str]:
     """R8, R14: the next number of the issuing unit in the local year of the closing day. Two rounds
     of one unit closing at once race on the unique (issuer, year, seq): the loser retries."""
     day = clock.local(now).date()
-    last = uow.session.execute(
-        sa.select(sa.func.max(decisions.c.seq)).where(decisions.c.issuer == row.unit, decisions.c.year == day.year)
-    ).scalar()
-    seq = (last or 0) + 1
+    seq = uow.outcomes.last_decision(row.unit, day.year) + 1
     number = decision_number(seq, row.unit)
-    uow.session.execute(decisions.insert().values(
+    uow.outcomes.add_decision(
         number=number, issuer=row.unit, year=day.year, seq=seq, date=day.isoformat(), round_id=row.id, issued_at=now,
-    ))
+    )
     return {"number": number, "date": day.isoformat(), "issuer": row.unit, "issuer_name": org.unit_name(row.unit)}
 
 
-def _open_runoff(uow: UnitOfWork, row: Round, cands: list[Row], selection: ranking.Selection, now: dt.datetime,
+def _open_runoff(uow: Work, row: Round, cands: list[Candidate], selection: ranking.Selection, now: dt.datetime,
                  runoff_hours: int) -> str:
     """R13: a runoff among exactly the tied, for the places left, opened in the closing step."""
-    session = uow.session
     runoff_id = new_id()
     tied_ids = set(selection.tied)
     tied = [c for c in cands if c.id in tied_ids]
     # Only the tied's rolls: a provincial round's whole roll is every candidate times every member.
-    roll = repo.roll(session, row.id, tied_ids)
-    session.execute(rounds.insert().values(
+    roll = uow.candidates.roll(row.id, tied_ids)
+    uow.rounds.add(Round(
         id=runoff_id, natural_key=f"runoff:{row.id}", council=row.council, unit=row.unit, kind=RUNOFF,
         period=row.period, status=OPEN, opens_at=now, closes_at=now + dt.timedelta(hours=runoff_hours),
         created_at=now, opened_by="system", runoff_of=row.id, places=selection.places,
         threshold_percent=row.threshold_percent, base=row.base, cap=row.cap, open_ballots=row.open_ballots,
-        entitled=len(set().union(*(roll[c.id] for c in tied))), paper=False,
+        entitled=len(set().union(*(roll[c.id] for c in tied))), paper=False, paper_voters=None,
+        paper_ballots=None, recorded=None, referred_from=None,
     ))
-    candidate_rows: list[dict[str, Any]] = []
-    entitlement_rows: list[dict[str, Any]] = []
+    frozen: list[Candidate] = []
+    entitled: list[tuple[str, str]] = []
     for position, c in enumerate(tied):
         cid = new_id()
-        candidate_rows.append({
-            "id": cid, "round_id": runoff_id, "position": position, "deed_id": c.deed_id, "title": c.title,
-            "author": c.author, "unit": c.unit, "deed": c.deed, "dossier_id": c.dossier_id,
-        })
-        entitlement_rows.extend(
-            {"round_id": runoff_id, "member": member, "candidate_id": cid} for member in sorted(roll[c.id])
-        )
-    session.execute(candidates.insert(), candidate_rows)
-    if entitlement_rows:
-        session.execute(entitlements.insert(), entitlement_rows)
+        frozen.append(Candidate(id=cid, round_id=runoff_id, position=position, deed_id=c.deed_id, title=c.title,
+                                author=c.author, unit=c.unit, deed=c.deed, dossier_id=c.dossier_id))
+        entitled.extend((member, cid) for member in sorted(roll[c.id]))
+    uow.candidates.add(runoff_id, frozen, entitled)
     return runoff_id

@@ -14,15 +14,13 @@ here commits.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
-from services.council.domain.rounds import OPEN, OPENING, Round
-from services.council.orm import entitlements, rounds, voters
-from services.council.revocation import _entitled
 from shared import audit
-from shared.db import UnitOfWork
 from shared.org import Organisation
+
+if TYPE_CHECKING:
+    from services.council.work import Work
 
 KIND_NAMES = {
     "monthly": "tháng", "supplementary": "bổ sung", "quarterly": "quý", "provincial": "cấp tỉnh",
@@ -30,17 +28,11 @@ KIND_NAMES = {
 }
 
 
-def _open_rounds(session: Session, lock: bool = False) -> list[Round]:
-    query = sa.select(rounds).where(rounds.c.status.in_((OPENING, OPEN))).order_by(rounds.c.id)
-    if lock:
-        query = query.with_for_update()
-    return [Round(**r._mapping) for r in session.execute(query)]
-
-
-def problems(session: Session, new: Organisation, lock: bool = False) -> list[str]:
-    """Why ``new`` would orphan a round still open (empty when it would not), in Vietnamese."""
+def problems(repos: Any, new: Organisation, lock: bool = False) -> list[str]:
+    """Why ``new`` would orphan a round still open (empty when it would not), in Vietnamese;
+    ``repos``: a unit of work's repositories (its ``reading`` ones when it only checks)."""
     found = []
-    for r in _open_rounds(session, lock):
+    for r in repos.rounds.live(lock):
         what = f"phiên {KIND_NAMES.get(r.kind, r.kind)} {r.period} của hội đồng {r.council} đang mở"
         council = new.councils.get(r.council)
         if council is None:
@@ -55,29 +47,25 @@ def problems(session: Session, new: Organisation, lock: bool = False) -> list[st
     return found
 
 
-def apply_rolls(uow: UnitOfWork, new: Organisation) -> dict[str, int]:
+def apply_rolls(uow: Work, new: Organisation) -> dict[str, int]:
     """Take the members who left a council off its open rounds' rolls (those who have not voted);
     returns {round id: its new ``entitled``} for the rounds that changed, each recorded (R23)."""
-    session = uow.session
     changed: dict[str, int] = {}
-    for r in _open_rounds(session, lock=True):
+    for r in uow.rounds.live(lock=True):
         council = new.councils.get(r.council)
         if council is None or r.paper:
             continue
         members = set(council.members)
-        on_roll = set(session.execute(
-            sa.select(entitlements.c.member).where(entitlements.c.round_id == r.id).distinct()
-        ).scalars())
-        voted = set(session.execute(sa.select(voters.c.member).where(voters.c.round_id == r.id)).scalars())
+        on_roll = uow.candidates.on_roll(r.id)
+        voted = set(uow.ballots.voters(r.id))
         leaving = on_roll - members - voted
         if not leaving:
             continue
-        session.execute(entitlements.delete().where(
-            entitlements.c.round_id == r.id, entitlements.c.member.in_(sorted(leaving))))
-        entitled = _entitled(session, r.id)
-        session.execute(rounds.update().where(rounds.c.id == r.id).values(entitled=entitled))
+        uow.candidates.strike(r.id, leaving)
+        entitled = uow.candidates.waiting_for(r.id)
+        uow.rounds.change(r.id, entitled=entitled)
         changed[r.id] = entitled
         # R19, R20a: the line names neither the members who left nor whether they had voted.
-        audit.record(uow, audit.CLI, "round.roll_changed", r.id,
-                     {"council": r.council, "entitled_before": r.entitled, "entitled": entitled}, unit=r.unit)
+        uow.audit([(audit.CLI, "round.roll_changed", r.id, r.unit,
+                    {"council": r.council, "entitled_before": r.entitled, "entitled": entitled})])
     return changed

@@ -66,8 +66,8 @@ def answered(uow: UnitOfWork, round_id: str) -> str:
     write intake's answer."""
     started = time.monotonic()
     while True:
-        with uow.db.reading() as s:
-            status, unsent = services.opening_status(s, round_id)
+        with uow.db.unit_of_work() as look:  # its reader: a read of its own, never the writer's
+            status, unsent = services.opening_status(look, round_id)
         if status != OPENING:
             return status
         waited = time.monotonic() - started

@@ -10,20 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from services.council import queries, referral, reorganisation, revocation
-from services.council import repository as repo
 from services.council.closing import tally_round
 from services.council.config import config_of
-from services.council.domain.ballots import ballot_errors, paper_errors, split_ballot
+from services.council.domain.ballots import Vote, ballot_errors, paper_errors, split_ballot
 from services.council.domain.rounds import (
     CANCELLED,
     CLOSED,
@@ -34,6 +27,8 @@ from services.council.domain.rounds import (
     PROVINCIAL,
     QUARTERLY,
     SUPPLEMENTARY,
+    Candidate,
+    CouncilRules,
     PeriodError,
     Round,
     check_openable,
@@ -42,25 +37,14 @@ from services.council.domain.rounds import (
     latest_ended_quarter,
     parse_period,
 )
-from services.council.orm import (
-    ballot_requests,
-    candidates,
-    council_members,
-    councils,
-    dossiers,
-    entitlements,
-    recognitions,
-    rounds,
-    tallies,
-    tracked_deeds,
-    voters,
-    votes,
-)
+from services.council.domain.tally import Tally
+from services.council.repository import Taken
+from services.council.work import Work
 from shared import audit, clock
 from shared.auth import Principal
 from shared.clock import Month, Quarter
 from shared.context import Context
-from shared.db import UnitOfWork, utcnow
+from shared.db import utcnow
 from shared.ids import new_id, receipt
 from shared.messages import (
     CloseIntroductions,
@@ -73,9 +57,7 @@ from shared.messages import (
     ReopenIntroductions,
 )
 from shared.org import Council, Organisation, OrgRefused
-from shared.orgcopy import store_org
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound
-from shared.tables import inbox, outbox, parked_messages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,13 +67,13 @@ READER_ROLES = ("council_member", "unit_secretary", "province_secretary")
 
 
 # -- the organisation ----------------------------------------------------------------------------
-def check_org(uow: UnitOfWork, ctx: Context, doc: dict[str, Any]) -> list[str]:
+def check_org(uow: Work, ctx: Context, doc: dict[str, Any]) -> list[str]:
     """R25: why this organisation may not replace the loaded one here (it would orphan a round
     still open); empty when it may. Writes nothing."""
-    return reorganisation.problems(uow.reader, Organisation.loadable(doc))
+    return reorganisation.problems(uow.reading, Organisation.loadable(doc))
 
 
-def load_org(uow: UnitOfWork, ctx: Context, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
+def load_org(uow: Work, ctx: Context, doc: dict[str, Any], actor: audit.Actor = audit.CLI,
              details: dict[str, Any] | None = None) -> bool:
     """Store the organisation and derive the councils and their members; the same document again
     changes nothing (False). Open rounds keep the rules and rolls frozen when they opened, less
@@ -100,26 +82,18 @@ def load_org(uow: UnitOfWork, ctx: Context, doc: dict[str, Any], actor: audit.Ac
     on its R23 line."""
     org = Organisation.loadable(doc)
     # Checked again under the open rounds' locks, in the transaction that loads it.
-    found = reorganisation.problems(uow.session, org, lock=True)
+    found = reorganisation.problems(uow, org, lock=True)
     if found:
         raise OrgRefused(found)
-    if not store_org(uow, doc, actor, details):
+    if not uow.keep_organisation(doc, actor, details):
         return False
     flags = _open_ballot_flags(doc) | config_of(ctx).open_ballot_councils
-    uow.session.execute(council_members.delete())
-    uow.session.execute(councils.delete())
-    council_rows = [
-        {"code": c.code, "unit": c.unit, "secretary": c.secretary, "threshold_percent": c.threshold_percent,
-         "base": c.base, "cap": c.cap_per_quarter, "open_ballots": c.code in flags}
-        for c in org.councils.values()
-    ]
-    member_rows = [
-        {"council": c.code, "member": member} for c in org.councils.values() for member in sorted(set(c.members))
-    ]
-    if council_rows:
-        uow.session.execute(councils.insert(), council_rows)
-    if member_rows:
-        uow.session.execute(council_members.insert(), member_rows)
+    uow.councils.replace(
+        [CouncilRules(code=c.code, unit=c.unit, secretary=c.secretary, threshold_percent=c.threshold_percent,
+                      base=c.base, cap=c.cap_per_quarter, open_ballots=c.code in flags)
+         for c in org.councils.values()],
+        [(c.code, member) for c in org.councils.values() for member in sorted(set(c.members))],
+    )
     reorganisation.apply_rolls(uow, org)
     return True
 
@@ -137,38 +111,37 @@ def _org(ctx: Context) -> Organisation:
 
 
 # -- who may do what -----------------------------------------------------------------------------
-def _is_secretary(who: Principal, council: Row) -> bool:
-    role = "province_secretary" if council.cap is not None else "unit_secretary"
-    return who.role == role and who.subject == council.secretary
+def _is_secretary(who: Principal, council: CouncilRules) -> bool:
+    return council.led_by(who.role, who.subject)
 
 
-def _may_read(session: Session, who: Principal, council_code: str) -> bool:
+def _may_read(repos: Any, who: Principal, council_code: str) -> bool:
     """Members of the council, its secretary, and the province secretary (who oversees all)."""
     if who.role == "province_secretary":
         return True
-    council = repo.council(session, council_code)
+    council = repos.councils.get(council_code)
     if council is None:
         return False
     if who.role == "unit_secretary":
         return council.secretary == who.subject
     if who.role == "council_member":
-        return repo.is_member(session, council_code, who.subject)
+        return repos.councils.has_member(council_code, who.subject)
     return False
 
 
-def visible_councils(session: Session, who: Principal) -> list[str] | None:
+def visible_councils(repos: Any, who: Principal) -> list[str] | None:
     """The councils whose rounds ``who`` may list; None for all."""
     if who.role == "province_secretary":
         return None
     if who.role == "unit_secretary":
-        return repo.councils_of_secretary(session, who.subject)
+        return repos.councils.of_secretary(who.subject)
     if who.role == "council_member":
-        return repo.councils_of_member(session, who.subject)
+        return repos.councils.of_member(who.subject)
     return []
 
 
 # -- opening -------------------------------------------------------------------------------------
-def open_round(uow: UnitOfWork, ctx: Context, who: Principal, data: dict[str, Any],
+def open_round(uow: Work, ctx: Context, who: Principal, data: dict[str, Any],
                opened_by: str | None = None) -> str:
     """API.md ``POST /rounds``: a secretary opens a round of their council; candidates are frozen at
     opening (a monthly round freezes them when intake answers ``CloseIntroductions``). Returns the
@@ -181,7 +154,7 @@ def open_round(uow: UnitOfWork, ctx: Context, who: Principal, data: dict[str, An
     nothing introduced."""
     try:
         return _open_round(uow, ctx, who, data, opened_by)
-    except IntegrityError:
+    except Taken:
         # Two secretaries' requests at once: the other one opened it (unique natural key).
         raise Conflict(f"Hội đồng {data['council']} đã có phiên {data['kind']} cho kỳ {data['period']}.") from None
 
@@ -201,14 +174,12 @@ OPENING_WAIT_SECONDS = 5.0
 UNSENT_WAIT_SECONDS = 0.25
 
 
-def opening_status(session: Session, round_id: str) -> tuple[str, bool]:
+def opening_status(uow: Work, round_id: str) -> tuple[str, bool]:
     """A monthly round's status, and whether its ``CloseIntroductions`` still waits in the outbox
     (``runs.answered`` reads it until intake answered)."""
-    status = session.execute(sa.select(rounds.c.status).where(rounds.c.id == round_id)).scalar_one()
-    asked = outbox.c.envelope["payload"]["round_id"].as_string() == round_id
-    unsent = status == OPENING and session.execute(sa.select(outbox.c.id).where(
-        outbox.c.type == CloseIntroductions.TYPE, asked, outbox.c.sent_at.is_(None))).first() is not None
-    return status, unsent
+    rnd = uow.reading.rounds.get(round_id)
+    assert rnd is not None
+    return rnd.status, rnd.status == OPENING and uow.reading.rounds.asked_intake(round_id)
 
 
 # R12: a provincial round's candidates are the dossiers received for its quarter. A quarterly
@@ -229,26 +200,12 @@ class DossiersInFlight(Exception):
                         "đến Hội đồng cấp tỉnh; hãy mở phiên sau ít phút.")
 
 
-def dossiers_in_flight(session: Session, quarter: str) -> int:
-    """Dossiers of ``quarter`` a quarterly round has sent and the provincial council has not
-    received yet (nor given up on: a parked message is an operator's)."""
-    return session.execute(
-        sa.select(sa.func.count()).select_from(outbox).where(
-            outbox.c.type == DossierSent.TYPE,
-            outbox.c.envelope["payload"]["quarter"].as_string() == quarter,
-            ~sa.exists().where(inbox.c.message_id == outbox.c.message_id),
-            ~sa.exists().where(parked_messages.c.message_id == outbox.c.message_id),
-        )
-    ).scalar_one()
-
-
-def _open_round(uow: UnitOfWork, ctx: Context, who: Principal, data: dict[str, Any], opened_by: str | None) -> str:
+def _open_round(uow: Work, ctx: Context, who: Principal, data: dict[str, Any], opened_by: str | None) -> str:
     org = _org(ctx)
     cfg = config_of(ctx)
     now = ctx.now
     kind = data["kind"]
-    session = uow.session
-    council = repo.council(session, data["council"])
+    council = uow.councils.get(data["council"])
     if council is None:
         raise Invalid("Không có hội đồng này.", errors={"council": ["Không có hội đồng này."]})
     if not _is_secretary(who, council):
@@ -267,113 +224,99 @@ def _open_round(uow: UnitOfWork, ctx: Context, who: Principal, data: dict[str, A
         raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
     closes_at = closes_at or cfg.calendar.default_closes_at(kind, period, now)
     key = f"{council.code}:{kind}:{period}"
-    if repo.round_by_key(session, key) is not None:
+    if uow.rounds.by_key(key) is not None:
         raise Conflict(f"Hội đồng {council.code} đã có phiên {kind} cho kỳ {period}.")
-    if kind == PROVINCIAL and (pending := dossiers_in_flight(session, str(period))):
+    if kind == PROVINCIAL and (pending := uow.dossiers.in_flight(str(period))):
         raise DossiersInFlight(pending)  # before anything is written
-    deeds = _candidates_for(session, council, kind, period)
+    deeds = _candidates_for(uow, council, kind, period)
     if kind != MONTHLY and not deeds:
         raise Conflict(f"Không có ứng viên nào cho phiên {kind} kỳ {period}: phiên không được mở.")
     round_id = new_id()
-    session.execute(rounds.insert().values(
+    uow.rounds.add(Round(
         id=round_id, natural_key=key, council=council.code, unit=council.unit, kind=kind, period=str(period),
         status=OPENING if kind == MONTHLY else OPEN, opens_at=now, closes_at=closes_at, created_at=now,
-        opened_by=opened_by or f"{who.role}:{who.subject}", threshold_percent=council.threshold_percent, base=council.base,
-        cap=council.cap, open_ballots=council.open_ballots, entitled=len(repo.members(session, council.code)),
-        paper=False,
+        opened_by=opened_by or f"{who.role}:{who.subject}", runoff_of=None, places=None,
+        threshold_percent=council.threshold_percent, base=council.base, cap=council.cap,
+        open_ballots=council.open_ballots, entitled=len(uow.councils.members(council.code)), paper=False,
+        paper_voters=None, paper_ballots=None, recorded=None, referred_from=None,
     ))
     actor = audit.system("calendar") if opened_by == "calendar" else who
-    audit.record(uow, actor, "round.opened", round_id, {
+    uow.audit([(actor, "round.opened", round_id, council.unit, {
         "council": council.code, "kind": kind, "period": str(period), "closes_at": clock.isoformat(closes_at),
-        "candidates": None if kind == MONTHLY else len(deeds)}, unit=council.unit, at=now)
+        "candidates": None if kind == MONTHLY else len(deeds)})], at=now)
     if kind == MONTHLY:
         # API.md: intake closes the month to introductions and answers with the final list.
         uow.emit(CloseIntroductions(round_id=round_id, council=council.code, unit=council.unit, month=str(period)))
     else:
-        _freeze(session, round_id, council.code, deeds, org)
+        _freeze(uow, round_id, council.code, deeds, org)
     return round_id
 
 
-def _candidates_for(session: Session, council: Row, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
+def _candidates_for(uow: Work, council: CouncilRules, kind: str,
+                    period: Month | Quarter) -> list[tuple[dict, str | None]]:
     """The deeds a round of ``kind`` would put to the vote: (frozen copy, dossier id), never one
     whose recognition was revoked (R15a)."""
-    found = _eligible(session, council, kind, period)
-    gone = revocation.revoked(session, (deed["id"] for deed, _ in found))
+    found = _eligible(uow, council, kind, period)
+    gone = uow.recognitions.revoked(deed["id"] for deed, _ in found)
     return [(deed, dossier) for deed, dossier in found if deed["id"] not in gone]
 
 
-def _eligible(session: Session, council: Row, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
+def _eligible(uow: Work, council: CouncilRules, kind: str, period: Month | Quarter) -> list[tuple[dict, str | None]]:
     if kind == SUPPLEMENTARY:
         # R9: once, for a month whose round closed with its quota unmet, before the quarter's round.
-        monthly = repo.round_by_key(session, f"{council.code}:{MONTHLY}:{period}")
-        tally = repo.tally(session, monthly.id) if monthly is not None else None
+        monthly = uow.rounds.by_key(f"{council.code}:{MONTHLY}:{period}")
+        tally = uow.outcomes.tally(monthly.id) if monthly is not None else None
         if tally is None:
             raise Conflict(f"Phiên tháng {period} chưa đóng: chưa thể mở phiên bổ sung.")
         if tally.quota_met:
             raise Conflict(f"Tháng {period} đã đạt chỉ tiêu: không có phiên bổ sung.")
         assert isinstance(period, Month)
-        if repo.round_by_key(session, f"{council.code}:{QUARTERLY}:{period.quarter}") is not None:
+        if uow.rounds.by_key(f"{council.code}:{QUARTERLY}:{period.quarter}") is not None:
             raise Conflict(f"Phiên quý {period.quarter} đã mở: không còn mở phiên bổ sung cho tháng {period}.")
-        return [(c.deed, None) for c in repo.candidates_of(session, monthly.id)]
+        return [(c.deed, None) for c in uow.candidates.of(monthly.id)]
     if kind == QUARTERLY:
         # R11: the unit's deeds recognised in the quarter and not yet proposed.
         assert isinstance(period, Quarter)
-        months = [str(m) for m in period.months]
-        rows = session.execute(
-            sa.select(recognitions.c.deed)
-            .where(recognitions.c.unit == council.unit, recognitions.c.month.in_(months),
-                   recognitions.c.proposed_in.is_(None))
-            .order_by(recognitions.c.recognised_at, recognitions.c.deed_id)
-        ).scalars()
-        return [(deed, None) for deed in rows]
+        return [(deed, None) for deed in uow.recognitions.unproposed(council.unit, [str(m) for m in period.months])]
     if kind == PROVINCIAL:
         # R12: the dossiers received for the quarter.
-        rows = session.execute(
-            sa.select(dossiers.c.id, dossiers.c.deed).where(dossiers.c.quarter == str(period))
-            .order_by(dossiers.c.created_at, dossiers.c.id)
-        )
-        return [(r.deed, r.id) for r in rows]
+        return list(uow.dossiers.of_quarter(str(period)))
     return []
 
 
-def _freeze(session: Session, round_id: str, council_code: str, deeds: list[tuple[dict, str | None]],
+def _freeze(uow: Work, round_id: str, council_code: str, deeds: list[tuple[dict, str | None]],
             org: Organisation) -> None:
     """Candidates and voter roll, frozen (R17: members minus those recused per deed).
 
     Each table is written with one multi-row INSERT: a provincial round freezes hundreds of
     candidates and thousands of entitlements, and a statement per row made opening it slow."""
-    members = repo.members(session, council_code)
+    members = uow.councils.members(council_code)
     roll: set[str] = set()
-    candidate_rows: list[dict[str, Any]] = []
-    entitlement_rows: list[dict[str, Any]] = []
+    frozen: list[Candidate] = []
+    entitled: list[tuple[str, str]] = []
     for position, (deed, dossier_id) in enumerate(deeds):
         cid = new_id()
         author = dict(deed["author"])
-        candidate_rows.append({
-            "id": cid, "round_id": round_id, "position": position, "deed_id": deed["id"], "title": deed["title"],
-            "author": author, "unit": deed["unit"], "deed": deed, "dossier_id": dossier_id,
-        })
+        frozen.append(Candidate(id=cid, round_id=round_id, position=position, deed_id=deed["id"],
+                                title=deed["title"], author=author, unit=deed["unit"], deed=deed,
+                                dossier_id=dossier_id))
         collective = org.collective_members(author["collective"]) if author.get("collective") else set()
         for member in entitled_members(members, author, collective):
             roll.add(member)
-            entitlement_rows.append({"round_id": round_id, "member": member, "candidate_id": cid})
-    if candidate_rows:
-        session.execute(candidates.insert(), candidate_rows)
-    if entitlement_rows:
-        session.execute(entitlements.insert(), entitlement_rows)
-    session.execute(rounds.update().where(rounds.c.id == round_id).values(entitled=len(roll)))
+            entitled.append((member, cid))
+    uow.candidates.add(round_id, frozen, entitled)
+    uow.rounds.change(round_id, entitled=len(roll))
 
 
 # -- the handshake with intake (API.md) ----------------------------------------------------------
-def introductions_closed(uow: UnitOfWork, ctx: Context, msg: IntroductionsClosed) -> None:
+def introductions_closed(uow: Work, ctx: Context, msg: IntroductionsClosed) -> None:
     """intake closed the month and sent the final list: freeze it and open the round for ballots.
 
     A round with no candidate is not opened (API.md): one the secretary opened is cancelled and the
     month reopened to introductions (their request answers 409); one the calendar opened closes
     at once, empty, its quota unmet, and causes no message. A second delivery changes nothing (the round is no longer ``opening``)."""
     now = ctx.now
-    session = uow.session
-    row = repo.round_(session, msg.round_id, lock=True)
+    row = uow.rounds.get(msg.round_id, lock=True)
     if row is None or row.status != OPENING:
         log.info("introductions_closed for round %s in status %s: nothing to do",
                  msg.round_id, row.status if row else None)
@@ -385,78 +328,50 @@ def introductions_closed(uow: UnitOfWork, ctx: Context, msg: IntroductionsClosed
     # R5a: deeds of earlier months introduced after their own round opened are carried into this one.
     deeds = [d for d in msg.deeds if d["unit"] == row.unit and d["month"] <= row.period]
     # R15a: a revoked recognition is never put to the vote again.
-    gone = revocation.revoked(session, (d["id"] for d in deeds))
+    gone = uow.recognitions.revoked(d["id"] for d in deeds)
     deeds = [d for d in deeds if d["id"] not in gone]
     if not deeds and row.opened_by not in ("calendar", "system"):
         # API.md: a round with no candidate is 409, so a secretary's round that found none never
         # was: cancelled (its period free to open again, by the secretary or the calendar: this is
         # no R20a cancellation) and the month given back to introductions.
-        session.execute(rounds.update().where(rounds.c.id == row.id).values(
-            status=CANCELLED, natural_key=f"{row.natural_key}#empty:{row.id}", recorded=msg.recorded, entitled=0))
+        uow.rounds.change(row.id, status=CANCELLED, natural_key=f"{row.natural_key}#empty:{row.id}",
+                          recorded=msg.recorded, entitled=0)
         uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
-        audit.record(uow, audit.system("intake"), "round.cancelled", row.id,
-                     {"kind": row.kind, "period": row.period, "candidates": 0}, unit=row.unit, at=now)
+        uow.audit([(audit.system("intake"), "round.cancelled", row.id, row.unit,
+                    {"kind": row.kind, "period": row.period, "candidates": 0})], at=now)
         return
-    _track(session, ((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
+    uow.counts.track(((d["id"], d["unit"], d["month"]) for d in deeds), introduced=True)
     # R17a: what no member of the unit council may vote on goes to the provincial council, and
     # neither counts in nor holds up the unit's own round.
-    deeds, undecidable = referral.split_undecidable(session, row.council, deeds, org)
+    deeds, undecidable = referral.split_undecidable(uow, row.council, deeds, org)
     if undecidable:
         referral.refer(uow, row, undecidable, org, now, config_of(ctx).calendar.late_round_hours)
     if not deeds:
-        session.execute(rounds.update().where(rounds.c.id == row.id).values(
-            status=CLOSED, recorded=msg.recorded, entitled=0))
-        session.execute(tallies.insert().values(
-            round_id=row.id, closed_at=now, closed_by="empty", voted=0, quota_met=False,
-        ))
-        audit.record(uow, audit.system("intake"), "round.closed", row.id,
-                     {"closed_by": "empty", "candidates": 0, "quota_met": False}, unit=row.unit, at=now)
+        uow.rounds.change(row.id, status=CLOSED, recorded=msg.recorded, entitled=0)
+        uow.outcomes.record(Tally(round_id=row.id, closed_at=now, closed_by="empty", voted=0, quota_met=False), [])
+        uow.audit([(audit.system("intake"), "round.closed", row.id, row.unit,
+                    {"closed_by": "empty", "candidates": 0, "quota_met": False})], at=now)
         return
-    _freeze(session, row.id, row.council, [(d, None) for d in deeds], org)
-    session.execute(rounds.update().where(rounds.c.id == row.id).values(status=OPEN, recorded=msg.recorded))
-    audit.record(uow, audit.system("intake"), "round.candidates_frozen", row.id,
-                 {"candidates": len(deeds), "recorded": msg.recorded}, unit=row.unit, at=now)
+    _freeze(uow, row.id, row.council, [(d, None) for d in deeds], org)
+    uow.rounds.change(row.id, status=OPEN, recorded=msg.recorded)
+    uow.audit([(audit.system("intake"), "round.candidates_frozen", row.id, row.unit,
+                {"candidates": len(deeds), "recorded": msg.recorded})], at=now)
 
 
 # -- R10 counts ----------------------------------------------------------------------------------
-def _upsert(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do with rows already there (both databases speak ON CONFLICT)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _track(session: Session, deeds: Iterable[tuple[str, str, str]], introduced: bool) -> None:
-    """R10: each deed (id, unit, month) is counted once, whichever message told us of it first and
-    however often; "introduced" is learnt once and never unlearnt (messages arrive in any order).
-    One statement for any number of deeds: a batch of a thousand costs what one deed costs."""
-    rows = {
-        deed_id: {"deed_id": deed_id, "unit": unit, "month": month, "introduced": introduced}
-        for deed_id, unit, month in deeds
-    }
-    if not rows:
-        return
-    stmt = _upsert(session, tracked_deeds)
-    if introduced:
-        stmt = stmt.on_conflict_do_update(index_elements=[tracked_deeds.c.deed_id], set_={"introduced": True})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[tracked_deeds.c.deed_id])
-    session.execute(stmt, list(rows.values()))
-
-
-def deed_recorded(uow: UnitOfWork, msg: DeedRecorded) -> None:
+def deed_recorded(uow: Work, msg: DeedRecorded) -> None:
     """R10: one more deed recorded in that unit and month (the message of one deed, still understood
     when an outbox holds it)."""
-    _track(uow.session, [(msg.deed_id, msg.unit, msg.month)], introduced=False)
+    uow.counts.track([(msg.deed_id, msg.unit, msg.month)], introduced=False)
 
 
-def deeds_recorded(uow: UnitOfWork, msg: DeedsRecorded) -> None:
+def deeds_recorded(uow: Work, msg: DeedsRecorded) -> None:
     """R10: deeds recorded together in one unit and month; those already known (told by a
     ``DeedRecorded`` or an earlier copy of this message) are not counted again."""
-    _track(uow.session, ((deed_id, msg.unit, msg.month) for deed_id in msg.deed_ids), introduced=False)
+    uow.counts.track(((deed_id, msg.unit, msg.month) for deed_id in msg.deed_ids), introduced=False)
 
 
-def deed_revoked(uow: UnitOfWork, msg: DeedRevoked) -> None:
+def deed_revoked(uow: Work, msg: DeedRevoked) -> None:
     """R15a: a golden book revoked the deed's recognition: withdrawn from the rounds still open,
     never put to the vote again, counted as revoked (once, whatever the redeliveries)."""
     withdrawn = revocation.apply(uow, msg, utcnow())
@@ -464,29 +379,27 @@ def deed_revoked(uow: UnitOfWork, msg: DeedRevoked) -> None:
         log.info("deed %s withdrawn from rounds %s (R15a)", msg.deed_id, withdrawn)
 
 
-def deed_introduced(uow: UnitOfWork, msg: DeedIntroduced) -> None:
+def deed_introduced(uow: Work, msg: DeedIntroduced) -> None:
     """R10: one more deed introduced (counted once whatever the order the messages arrive in)."""
-    _track(uow.session, [(msg.deed_id, msg.unit, msg.month)], introduced=True)
+    uow.counts.track([(msg.deed_id, msg.unit, msg.month)], introduced=True)
 
 
 # -- ballots -------------------------------------------------------------------------------------
-def dossier_sent(uow: UnitOfWork, msg: DossierSent) -> None:
+def dossier_sent(uow: Work, msg: DossierSent) -> None:
     """R11, R12: the provincial council receives a unit's proposal dossier, once per deed."""
-    exists = uow.session.execute(sa.select(dossiers.c.id).where(dossiers.c.deed_id == msg.deed_id)).first()
-    if exists:
+    if uow.dossiers.received(msg.deed_id):
         return
-    if revocation.revoked(uow.session, [msg.deed_id]):
+    if uow.recognitions.revoked([msg.deed_id]):
         log.warning("dossier %s of deed %s refused: its recognition was revoked (R15a)", msg.dossier_id, msg.deed_id)
         return
-    uow.session.execute(dossiers.insert().values(
+    uow.dossiers.add(
         id=msg.dossier_id, deed_id=msg.deed_id, quarter=msg.quarter, unit=msg.unit,
         quarterly_round_id=msg.quarterly_round_id, deed=msg.deed, evidence=msg.evidence,
         monthly_decision=msg.monthly_decision, monthly_tally=msg.monthly_tally,
         quarterly_tally=msg.quarterly_tally, created_at=utcnow(),
-    ))
-    audit.record(uow, audit.system("council"), "dossier.received", msg.dossier_id,
-                 {"deed_id": msg.deed_id, "quarter": msg.quarter, "quarterly_round": msg.quarterly_round_id},
-                 unit=msg.unit)
+    )
+    uow.audit([(audit.system("council"), "dossier.received", msg.dossier_id, msg.unit,
+                {"deed_id": msg.deed_id, "quarter": msg.quarter, "quarterly_round": msg.quarterly_round_id})])
 
 
 def _open_for_ballots(row: Round, now: dt.datetime) -> None:
@@ -501,7 +414,7 @@ def _open_for_ballots(row: Round, now: dt.datetime) -> None:
         raise Conflict("Đã quá hạn bỏ phiếu của phiên.")
 
 
-def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str,
+def cast_ballot(uow: Work, ctx: Context, who: Principal, round_id: str,
                 choices: dict[str, str] | Callable[[], dict[str, str]]) -> dict[str, str]:
     """R18, R19: one final ballot per member per open round, on exactly the candidates the member
     is entitled to; who voted is stored apart from how, and the voter gets a random receipt.
@@ -510,13 +423,12 @@ def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str,
     judged only once the round is known to exist and the voter to be a member (404, 403 first)."""
     now = ctx.now
     try:
-        session = uow.session
-        row = repo.round_(session, round_id, lock=True)
+        row = uow.rounds.get(round_id, lock=True)
         if row is None:
             raise NotFound("Không có phiên bỏ phiếu này.")
         member = who.role == "council_member" and (
-            repo.is_member(session, row.council, who.subject)
-            or bool(repo.entitled_to(session, row.id, who.subject))
+            uow.councils.has_member(row.council, who.subject)
+            or bool(uow.candidates.entitled_to(row.id, who.subject))
         )
         if not member:
             raise Forbidden(f"Chỉ thành viên của {row.council} được bỏ phiếu trong phiên này.")
@@ -525,40 +437,38 @@ def cast_ballot(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str,
         _open_for_ballots(row, now)
         if row.paper:
             raise Conflict("Phiên này đã kiểm phiếu giấy: không nhận phiếu điện tử.")
-        if repo.has_voted(session, row.id, who.subject):
+        if uow.ballots.has_voted(row.id, who.subject):
             raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.")
         # R15a: a withdrawn candidate is voted on no more (entitled_to leaves it out).
-        entitled_to = repo.entitled_to(session, row.id, who.subject)
+        entitled_to = uow.candidates.entitled_to(row.id, who.subject)
         if not entitled_to:
             raise Conflict("Thành viên không có quyền bỏ phiếu cho ứng viên nào của phiên này (R17).")
         errors = ballot_errors(choices, entitled_to)
         if errors:
             raise Invalid("Phiếu phải có đúng một lựa chọn cho mỗi ứng viên mà thành viên được bỏ phiếu.",
                           errors={"choices": errors})
-        codes, rows = _split_ballots(session, row, [dict(choices)], who.subject if row.open_ballots else None)
+        codes, cast = _split_ballots(uow, row, [dict(choices)], who.subject if row.open_ballots else None)
         # R19: the ballot's votes and the mark that this member voted share this transaction
         # but nothing a reader of the tables could pair: no time, no serial id, no rowid, and
         # the reshuffle rewrites every row of the round in both tables in key order, so on
         # PostgreSQL they all carry this transaction's id and sit in key order (orm's notes).
         # One transaction is what makes it safe: the mark without the votes (a lost ballot) or
         # the votes without the mark (a second ballot) can never be committed.
-        session.execute(votes.insert(), rows)
-        session.execute(voters.insert().values(round_id=row.id, member=who.subject))
-        repo.reshuffle(session, row.id)
-    except IntegrityError:
+        uow.ballots.cast(row.id, cast, who.subject)
+    except Taken:
         # The same member casting twice at the same moment: the other ballot won.
         raise Conflict("Thành viên đã bỏ phiếu trong phiên này; phiếu đã bỏ là cuối cùng.") from None
     return {"receipt": codes[0]}
 
 
-def _split_ballots(session: Session, row: Round, papers: list[dict[str, str]],
-                   voter: str | None) -> tuple[list[str], list[dict[str, Any]]]:
+def _split_ballots(uow: Work, row: Round, papers: list[dict[str, str]],
+                   voter: str | None) -> tuple[list[str], list[Vote]]:
     """R19: fresh random receipts for ballots, and the rows of their votes, each under its own
     receipt derived from its ballot's; no vote receipt may repeat one already in the round (a
     ballot whose votes would collide gets another receipt). The ballots' receipts are not stored."""
-    taken = repo.vote_receipts(session, row.id)
+    taken = uow.ballots.receipts(row.id)
     codes: list[str] = []
-    rows: list[dict[str, Any]] = []
+    cast: list[Vote] = []
     for choices in papers:
         while True:
             code = receipt()
@@ -568,12 +478,12 @@ def _split_ballots(session: Session, row: Round, papers: list[dict[str, str]],
                 break
         taken |= mine
         codes.append(code)
-        rows.extend({"round_id": row.id, "receipt": r, "candidate_id": cid, "choice": choice, "voter": voter}
+        cast.extend(Vote(round_id=row.id, receipt=r, candidate_id=cid, choice=choice, voter=voter)
                     for r, cid, choice in split)
-    return codes, rows
+    return codes, cast
 
 
-def enter_paper_ballots(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str, voters_count: int,
+def enter_paper_ballots(uow: Work, ctx: Context, who: Principal, round_id: str, voters_count: int,
                         papers: list[dict[str, str]]) -> dict[str, Any]:
     """R19a, R20a: the secretary enters the counted paper ballots of a council that met in person;
     they must reconcile with the members who took a ballot and with the entitled. Entered again
@@ -581,44 +491,39 @@ def enter_paper_ballots(uow: UnitOfWork, ctx: Context, who: Principal, round_id:
     of its own, split into its votes as an electronic ballot is (R19); the answer is the votes as
     they will be published, never a ballot's votes together."""
     now = ctx.now
-    session = uow.session
-    row = repo.round_(session, round_id, lock=True)
+    row = uow.rounds.get(round_id, lock=True)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
-    council = repo.council(session, row.council)
+    council = uow.councils.get(row.council)
     if council is None or not _is_secretary(who, council):
         raise Forbidden(f"Chỉ thư ký của {row.council} được nhập phiếu giấy.")
     _open_for_ballots(row, now)
-    if not row.paper and repo.voted_count(session, row):
+    if not row.paper and uow.ballots.count(row):
         raise Conflict("Phiên đã có phiếu điện tử: không nhập phiếu giấy được nữa.")
-    errors = paper_errors(voters_count, papers, row.entitled, repo.entitled_counts(session, row.id))
+    errors = paper_errors(voters_count, papers, row.entitled, uow.candidates.entitled_counts(row.id))
     if errors:
         raise Invalid("Số phiếu không khớp (R19a).", errors=errors)
     if row.paper:
         # R20a: a corrected count replaces the old one whole.
-        session.execute(votes.delete().where(votes.c.round_id == row.id))
-    _, rows = _split_ballots(session, row, [dict(choices) for choices in papers], None)
-    if rows:
-        session.execute(votes.insert(), rows)
-    session.execute(rounds.update().where(rounds.c.id == row.id).values(
-        paper=True, paper_voters=voters_count, paper_ballots=len(papers)))
-    repo.reshuffle(session, row.id)
-    audit.record(uow, who, "round.paper_count", row.id,
-                 {"voters": voters_count, "ballots": len(papers), "replaces_earlier_count": bool(row.paper)},
-                 unit=row.unit, at=now)
-    published = sorted(({"receipt": r["receipt"], "choices": {r["candidate_id"]: r["choice"]}} for r in rows),
+        uow.ballots.drop_votes(row.id)
+    _, cast = _split_ballots(uow, row, [dict(choices) for choices in papers], None)
+    uow.rounds.change(row.id, paper=True, paper_voters=voters_count, paper_ballots=len(papers))
+    uow.ballots.cast(row.id, cast, None)
+    uow.audit([(who, "round.paper_count", row.id, row.unit,
+                {"voters": voters_count, "ballots": len(papers), "replaces_earlier_count": bool(row.paper)})], at=now)
+    published = sorted(({"receipt": v.receipt, "choices": {v.candidate_id: v.choice}} for v in cast),
                        key=lambda b: b["receipt"])
     return {"round": round_id, "voters": voters_count, "ballots": published}
 
 
 # -- the secretary runs the round (R20a) ----------------------------------------------------------
 # Each state change below is one use case, so that recording it (R23) is one line in one place.
-def _secretarys_round(session: Session, who: Principal, round_id: str, doing: str) -> Round:
+def _secretarys_round(uow: Work, who: Principal, round_id: str, doing: str) -> Round:
     """The round, locked, if ``who`` is its council's secretary (404, 403 otherwise)."""
-    row = repo.round_(session, round_id, lock=True)
+    row = uow.rounds.get(round_id, lock=True)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
-    council = repo.council(session, row.council)
+    council = uow.councils.get(row.council)
     if council is None or not _is_secretary(who, council):
         raise Forbidden(f"Chỉ thư ký của {row.council} được {doing}.")
     return row
@@ -631,25 +536,24 @@ def _still_live(row: Round) -> None:
         raise Conflict("Phiên đã bị huỷ; không thay đổi được nữa.")
 
 
-def move_deadline(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str, closes_at: dt.datetime) -> dict:
+def move_deadline(uow: Work, ctx: Context, who: Principal, round_id: str, closes_at: dt.datetime) -> dict:
     """R20a, API.md ``PATCH /rounds/{id}``: the secretary moves the deadline of a round still
     open (409 once closed or cancelled; 422 a deadline not in the future). A deadline already
     passed but not yet swept is past: the round closes at its sweep, as R20 says."""
     now = ctx.now
-    session = uow.session
-    row = _secretarys_round(session, who, round_id, "dời hạn đóng phiên")
+    row = _secretarys_round(uow, who, round_id, "dời hạn đóng phiên")
     _still_live(row)
     if row.closes_at <= now:
         raise Conflict("Đã quá hạn bỏ phiếu của phiên: phiên sẽ đóng, không dời hạn được nữa (R20).")
     if closes_at <= now:
         raise Invalid("Hạn đóng phiên phải ở tương lai.", errors={"closes_at": ["Phải ở tương lai."]})
-    session.execute(rounds.update().where(rounds.c.id == row.id).values(closes_at=closes_at))
-    audit.record(uow, who, "round.deadline_moved", row.id,
-                 {"from": clock.isoformat(row.closes_at), "to": clock.isoformat(closes_at)}, unit=row.unit, at=now)
+    uow.rounds.change(row.id, closes_at=closes_at)
+    uow.audit([(who, "round.deadline_moved", row.id, row.unit,
+                {"from": clock.isoformat(row.closes_at), "to": clock.isoformat(closes_at)})], at=now)
     return round_view(uow, round_id)
 
 
-def cancel_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> dict:
+def cancel_round(uow: Work, ctx: Context, who: Principal, round_id: str) -> dict:
     """R20a, API.md ``POST /rounds/{id}/cancel``: a round opened by mistake is cancelled before
     any ballot is cast (409 after one, paper or electronic, and once closed or cancelled). Its
     candidates go back as they were: the period's natural key is freed, so the same round can be
@@ -658,27 +562,24 @@ def cancel_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -
     recognitions and a provincial round's dossiers were never marked taken before a close, so
     they are free once the round is out of the way. Rounds the system opens for a close (runoffs)
     are part of that close and cannot be cancelled."""
-    session = uow.session
-    row = _secretarys_round(session, who, round_id, "huỷ phiên")
+    row = _secretarys_round(uow, who, round_id, "huỷ phiên")
     _still_live(row)
     if row.kind not in OPENABLE:
         raise Conflict("Phiên do hệ thống mở khi đóng một phiên khác (R13) không huỷ được.")
     if row.status == OPENING:
         raise Conflict("Phiên đang chờ danh sách ứng viên từ bộ phận tiếp nhận; hãy huỷ khi phiên đã mở.")
-    if row.paper or repo.voted_count(session, row):
+    if row.paper or uow.ballots.count(row):
         raise Conflict("Phiên đã có phiếu: không huỷ được nữa (R20a).")
-    done = session.execute(rounds.update().where(rounds.c.id == row.id, rounds.c.status == OPEN).values(
-        status=CANCELLED, natural_key=f"{row.natural_key}#cancelled:{row.id}"))
-    if done.rowcount != 1:
+    if not uow.rounds.cancel_if_open(row.id, f"{row.natural_key}#cancelled:{row.id}"):
         raise Conflict("Phiên vừa thay đổi trạng thái; hãy tải lại.")
     if row.kind == MONTHLY:
         uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
-    audit.record(uow, who, "round.cancelled", row.id, {"kind": row.kind, "period": row.period}, unit=row.unit)
+    uow.audit([(who, "round.cancelled", row.id, row.unit, {"kind": row.kind, "period": row.period})])
     return round_view(uow, round_id)
 
 
 # -- closing (R20) -------------------------------------------------------------------------------
-def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> dict:
+def close_round(uow: Work, ctx: Context, who: Principal, round_id: str) -> dict:
     """R20: the secretary closes a round early once every entitled member has voted, or at any time
     once its deadline has passed; exactly once (409 if already closed, the result unchanged).
     A decision number lost to a concurrent close raises ``IntegrityError``: its entrypoint runs
@@ -686,11 +587,10 @@ def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) ->
     now = ctx.now
     org = _org(ctx)
     cfg = config_of(ctx)
-    session = uow.session
-    row = repo.round_(session, round_id)
+    row = uow.rounds.get(round_id)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
-    council = repo.council(session, row.council)
+    council = uow.councils.get(row.council)
     if council is None or not _is_secretary(who, council):
         raise Forbidden(f"Chỉ thư ký của {row.council} được đóng phiên.")
     if row.status == CLOSED:
@@ -699,72 +599,57 @@ def close_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) ->
         raise Conflict("Phiên đã bị huỷ: không có gì để đóng.")
     if row.status == OPENING:
         raise Conflict("Phiên chưa mở: hội đồng đang chờ danh sách ứng viên.")
-    if now < row.closes_at and not row.paper and repo.voted_count(session, row) < row.entitled:
+    if now < row.closes_at and not row.paper and uow.ballots.count(row) < row.entitled:
         raise Conflict("Chưa đến hạn và còn thành viên có quyền chưa bỏ phiếu (R20).")
-    if not _compare_and_set_closed(session, row.id):
+    if not uow.rounds.close_if_open(row.id):
         raise Conflict("Phiên đã đóng; kết quả giữ nguyên.")
     closed = tally_round(uow, row, now, "secretary", org, cfg.calendar.runoff_hours)
     _audit_close(uow, who, row, closed, now)
     return queries.closed_result(row, *closed)
 
 
-def _audit_close(uow: UnitOfWork, who: audit.Actor, row: Round, closed: Any, now: dt.datetime) -> None:
+def _audit_close(uow: Work, who: audit.Actor, row: Round, closed: Any, now: dt.datetime) -> None:
     """R23 for a close: the close itself, the runoff it opened, and — R19 — that each member who
     voted did, stamped with the close rather than the ballot (no instant orders the voters or
     tells the secretary who had voted while the round was open, R20a), read from the voters
     table, which says nothing of choices."""
-    audit.record(uow, who, "round.closed", row.id, {
+    uow.audit([(who, "round.closed", row.id, row.unit, {
         "closed_by": "secretary" if who.role != audit.SYSTEM else "schedule",
         "decision": closed.decision, "runoff": closed.runoff, "quota_met": closed.quota_met,
         "selected": sum(1 for _, counted in closed.counted if counted.selected),
-    }, unit=row.unit, at=now)
+    })], at=now)
     if closed.runoff:
-        audit.record(uow, audit.system("council"), "round.opened", closed.runoff,
-                     {"council": row.council, "kind": "runoff", "period": row.period, "runoff_of": row.id},
-                     unit=row.unit, at=now)
-    members = uow.session.execute(
-        sa.select(voters.c.member).where(voters.c.round_id == row.id).order_by(voters.c.member)
-    ).scalars()
-    audit.record_many(uow, [(Principal("council_member", m), "ballot.cast", row.id, row.unit, {}) for m in members],
-                      at=now)
+        uow.audit([(audit.system("council"), "round.opened", closed.runoff, row.unit,
+                    {"council": row.council, "kind": "runoff", "period": row.period, "runoff_of": row.id})], at=now)
+    uow.audit([(Principal("council_member", m), "ballot.cast", row.id, row.unit, {})
+               for m in uow.ballots.voters(row.id)], at=now)
 
 
-def _compare_and_set_closed(session: Session, round_id: str, due_by: dt.datetime | None = None) -> bool:
-    """R20: the guarded transition open → closed; only one transaction ever sees it succeed."""
-    cond = [rounds.c.id == round_id, rounds.c.status == OPEN]
-    if due_by is not None:
-        cond.append(rounds.c.closes_at <= due_by)
-    return session.execute(rounds.update().where(*cond).values(status=CLOSED)).rowcount == 1
-
-
-def due_rounds(uow: UnitOfWork, ctx: Context) -> list[str]:
+def due_rounds(uow: Work, ctx: Context) -> list[str]:
     """R20: the open rounds past their deadline, the earliest first (the beat's sweep closes each
     with ``close_due``, so a beat that was down catches up)."""
-    return list(uow.reader.execute(
-        sa.select(rounds.c.id).where(rounds.c.status == OPEN, rounds.c.closes_at <= ctx.now)
-        .order_by(rounds.c.closes_at)
-    ).scalars())
+    return uow.reading.rounds.due(ctx.now)
 
 
-def close_due(uow: UnitOfWork, ctx: Context, round_id: str) -> bool:
+def close_due(uow: Work, ctx: Context, round_id: str) -> bool:
     """R20: close a round past its deadline, exactly once whatever the duplicate triggers and
     workers (False when another one did). As ``close_round``, ``IntegrityError`` asks for it again."""
-    if not _compare_and_set_closed(uow.session, round_id, due_by=ctx.now):
+    if not uow.rounds.close_if_open(round_id, due_by=ctx.now):
         return False
-    row = repo.round_(uow.session, round_id)
+    row = uow.rounds.get(round_id)
+    assert row is not None
     closed = tally_round(uow, row, ctx.now, "schedule", _org(ctx), config_of(ctx).calendar.runoff_hours)
     _audit_close(uow, audit.system("schedule"), row, closed, ctx.now)
     return True
 
 
-def forget_ballot_requests(uow: UnitOfWork, ctx: Context) -> int:
+def forget_ballot_requests(uow: Work, ctx: Context) -> int:
     """Drop the sealed Idempotency-Key answers of ballots once the idempotency window is over."""
-    return uow.session.execute(ballot_requests.delete().where(
-        ballot_requests.c.created_at < ctx.now - dt.timedelta(hours=ctx.settings.idempotency_ttl_hours))).rowcount
+    return uow.ballots.forget_answers(ctx.now - dt.timedelta(hours=ctx.settings.idempotency_ttl_hours))
 
 
 # -- R21: the calendar ---------------------------------------------------------------------------
-def due_openings(uow: UnitOfWork, ctx: Context, council: Council) -> list[tuple[Principal, dict[str, str]]]:
+def due_openings(uow: Work, ctx: Context, council: Council) -> list[tuple[Principal, dict[str, str]]]:
     """R21 (when ``SOVANG_CALENDAR`` is on): the rounds of ``council`` the calendar opens now, as
     (in the name of, ``open_round``'s data): after a month ends, a unit's monthly round; after a
     quarter's last monthly round closes, its quarterly round (if it has candidates); after the
@@ -773,7 +658,7 @@ def due_openings(uow: UnitOfWork, ctx: Context, council: Council) -> list[tuple[
     provincial one back)."""
     now = ctx.now
     org = ctx.organisation
-    s = uow.reader
+    s = uow.reading
     due: list[tuple[Principal, dict[str, str]]] = []
     month = latest_ended_month(now)
     quarter = latest_ended_quarter(now)
@@ -790,91 +675,77 @@ def due_openings(uow: UnitOfWork, ctx: Context, council: Council) -> list[tuple[
         if _month_settled(s, council.code, quarter.last_month):
             wanted.append((QUARTERLY, str(quarter)))
     for kind, period in wanted:
-        if repo.round_by_key(s, f"{council.code}:{kind}:{period}") is not None:
+        if s.rounds.by_key(f"{council.code}:{kind}:{period}") is not None:
             continue
-        if repo.cancelled_round(s, council.code, kind, period):
+        if s.rounds.cancelled_by_secretary(council.code, kind, period):
             # R20a: its secretary cancelled it; opening it anew is theirs to do.
             continue
         due.append((system, {"council": council.code, "kind": kind, "period": period}))
     return due
 
 
-def _month_settled(s: Session, council: str, month: Month) -> bool:
+def _month_settled(s: Any, council: str, month: Month) -> bool:
     """R21: the quarter's last monthly round (and its supplementary one, if any) has closed."""
-    monthly = repo.round_by_key(s, f"{council}:{MONTHLY}:{month}")
-    supplementary = repo.round_by_key(s, f"{council}:{SUPPLEMENTARY}:{month}")
+    monthly = s.rounds.by_key(f"{council}:{MONTHLY}:{month}")
+    supplementary = s.rounds.by_key(f"{council}:{SUPPLEMENTARY}:{month}")
     return monthly is not None and monthly.status == CLOSED and (supplementary is None or supplementary.status == CLOSED)
 
 
-def _quarterly_rounds_pending(s: Session, quarter: Quarter) -> bool:
-    return s.execute(
-        sa.select(sa.func.count()).select_from(rounds)
-        .where(rounds.c.kind == QUARTERLY, rounds.c.period == str(quarter), rounds.c.status.not_in((CLOSED, CANCELLED)))
-    ).scalar_one() > 0
+def _quarterly_rounds_pending(s: Any, quarter: Quarter) -> bool:
+    return s.rounds.quarterly_pending(str(quarter))
 
 
 # -- reading -------------------------------------------------------------------------------------
-def round_view(uow: UnitOfWork, round_id: str) -> dict:
+def round_view(uow: Work, round_id: str) -> dict:
     """The round as API.md shows it, as this transaction sees it."""
-    s = uow.reader
-    row = repo.round_(s, round_id)
+    s = uow.reading
+    row = s.rounds.get(round_id)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
-    return queries.round_view(s, row)
+    return s.views.round(row)
 
 
-def read_round(uow: UnitOfWork, ctx: Context, who: Principal, round_id: str) -> dict:
-    s = uow.reader
-    row = repo.round_(s, round_id)
+def read_round(uow: Work, ctx: Context, who: Principal, round_id: str) -> dict:
+    s = uow.reading
+    row = s.rounds.get(round_id)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
     if not _may_read(s, who, row.council):
         raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem phiên này.")
-    return queries.round_view(s, row)
+    return s.views.round(row)
 
 
-def list_rounds(uow: UnitOfWork, ctx: Context, who: Principal, filters: dict[str, str], limit: int,
+def list_rounds(uow: Work, ctx: Context, who: Principal, filters: dict[str, str], limit: int,
                 after: Any) -> list[dict]:
     """Up to ``limit + 1`` rounds ``who`` may see, oldest first, after the cursor's id."""
-    s = uow.reader
+    s = uow.reading
     visible = visible_councils(s, who)
-    query = sa.select(rounds)
-    if "council" in filters:
-        if visible is not None and filters["council"] not in visible:
-            raise Forbidden(f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
-        query = query.where(rounds.c.council == filters["council"])
-    elif visible is not None:
-        query = query.where(rounds.c.council.in_(visible))
-    for name in ("status", "period", "kind"):
-        if name in filters:
-            query = query.where(getattr(rounds.c, name) == filters[name])
-    if after is not None:
-        if not isinstance(after, str):
-            raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
-        query = query.where(rounds.c.id > after)
-    rows = s.execute(query.order_by(rounds.c.id).limit(limit + 1)).all()
-    return [queries.round_view(s, repo.as_round(r)) for r in rows]
+    if "council" in filters and visible is not None and filters["council"] not in visible:
+        raise Forbidden(f"Chỉ thành viên và thư ký của {filters['council']} được xem các phiên của hội đồng này.")
+    if after is not None and not isinstance(after, str):
+        raise Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ."]})
+    return [s.views.round(r) for r in s.rounds.page(visible, filters, limit + 1, after)]
 
 
-def read_result(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict:
+def read_result(uow: Work, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict:
     """Result: public once the round is closed; before, members and secretaries see it without counts."""
-    s = uow.reader
-    row = repo.round_(s, round_id)
+    s = uow.reading
+    row = s.rounds.get(round_id)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
     if row.status != CLOSED and not _may_read(s, who_of(), row.council):
         raise Forbidden(f"Chỉ thành viên và thư ký của {row.council} được xem kết quả trước khi phiên đóng.")
-    return queries.result_view(s, row)
+    return s.views.result(row)
 
 
-def minutes_data(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
+def minutes_data(uow: Work, ctx: Context, who_of: Callable[[], Principal], round_id: str) -> dict[str, Any]:
     """What the counting minutes (biên bản kiểm phiếu) of a closed round say. R16: they name every
     candidate, rejected ones too, so only the council's members, its secretary and the province
     secretary may read them, closed or not (401 without a token, 403 for anyone else)."""
     org = _org(ctx)
     who = who_of()
-    s = uow.reader
-    row = repo.round_(s, round_id)
+    s = uow.reading
+    row = s.rounds.get(round_id)
     if row is None:
         raise NotFound("Không có phiên bỏ phiếu này.")
     if not _may_read(s, who, row.council):
@@ -882,10 +753,10 @@ def minutes_data(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal],
                            "biên bản kiểm phiếu (R16).")
     if row.status != CLOSED:
         raise Conflict("Biên bản kiểm phiếu chỉ có khi phiên đã đóng.")
-    tally = repo.tally(s, round_id)
+    tally = s.outcomes.tally(round_id)
     return {
-        "round": queries.round_view(s, row),
-        "result": queries.result_view(s, row),
+        "round": s.views.round(row),
+        "result": s.views.result(row),
         "council_name": f"Hội đồng xét việc tốt vì Nhân dân {org.unit_name(row.unit)}",
         "unit_name": org.unit_name(row.unit),
         "threshold_percent": row.threshold_percent,
@@ -897,7 +768,7 @@ def minutes_data(uow: UnitOfWork, ctx: Context, who_of: Callable[[], Principal],
     }
 
 
-def monthly_report(uow: UnitOfWork, ctx: Context, who: Principal, month: str) -> list[dict[str, Any]]:
+def monthly_report(uow: Work, ctx: Context, who: Principal, month: str) -> list[dict[str, Any]]:
     """R10: the province secretary sees every unit, a unit secretary their own."""
     org = _org(ctx)
     if who.role == "province_secretary":
@@ -907,8 +778,8 @@ def monthly_report(uow: UnitOfWork, ctx: Context, who: Principal, month: str) ->
         if unit is None:
             raise Forbidden("Không phải thư ký của đơn vị nào.")
         units = [unit]
-    s = uow.reader
+    s = uow.reading
     if who.role == "province_secretary":
         # R25: a unit dissolved since keeps its rows for the months it had.
-        units += queries.units_with_month(s, month, exclude=set(units) | {org.province_code})
-    return queries.monthly_summary(s, units, month)
+        units += s.views.units_with_month(month, exclude=set(units) | {org.province_code})
+    return s.views.monthly_summary(units, month)

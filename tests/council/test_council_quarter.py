@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from services.council import DECLARATION, runs, services
+from services.council.repository import Dossiers
 from shared import clock
 from shared.clock import Month, Quarter
 from shared.ids import new_id
@@ -247,8 +248,8 @@ def test_r12_a_provincial_round_waits_for_the_dossiers_still_on_their_way(
     received = recognised_and_proposed(client, runtime, auth, "CATP-GN", 1, q)
     on_their_way = proposed_not_received(client, runtime, auth, "CAH-DM", 2, q)
     with runtime.db.reading() as s:
-        assert services.dossiers_in_flight(s, str(q)) == 2
-        assert services.dossiers_in_flight(s, str(Quarter(q.year - 1, q.q))) == 0
+        assert Dossiers(lambda: s).in_flight(str(q)) == 2
+        assert Dossiers(lambda: s).in_flight(str(Quarter(q.year - 1, q.q))) == 0
 
     # Who may not open it is told so at once, dossiers on their way or not.
     started = time.monotonic()
@@ -285,10 +286,10 @@ def test_r12_dossiers_on_their_way_are_counted_on_postgresql(pg_settings, org_do
             uow.emit_many(sent)
             uow.commit()
         with rt.db.reading() as s:
-            assert services.dossiers_in_flight(s, str(q)) == 2
-            assert services.dossiers_in_flight(s, str(Quarter(q.year - 1, q.q))) == 0
+            assert Dossiers(lambda: s).in_flight(str(q)) == 2
+            assert Dossiers(lambda: s).in_flight(str(Quarter(q.year - 1, q.q))) == 0
         assert deliver_dossiers(rt) == 2
         with rt.db.reading() as s:
-            assert services.dossiers_in_flight(s, str(q)) == 0
+            assert Dossiers(lambda: s).in_flight(str(q)) == 0
     finally:
         rt.db.dispose()

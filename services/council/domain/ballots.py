@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
 
 from services.council.domain.tally import CHOICES
 
@@ -67,3 +68,14 @@ def paper_errors(
                 f"Ứng viên {cid} có {n} lựa chọn nhưng chỉ {entitled_per_candidate[cid]} thành viên có quyền."
             )
     return errors
+
+
+@dataclass(frozen=True)
+class Vote:
+    """R19: one vote of a ballot, under its own receipt; ``voter`` only for an open-ballot council."""
+
+    round_id: str
+    receipt: str
+    candidate_id: str
+    choice: str
+    voter: str | None = None

@@ -150,3 +150,42 @@ class Round:
     paper_ballots: int | None  # R19a
     recorded: int | None
     referred_from: str | None  # R17a
+
+
+@dataclass(frozen=True)
+class CouncilRules:
+    """A council as the council keeps it from the organisation: its secretary, and the rules a
+    round freezes when it opens (R7 threshold and base, R12 the provincial cap, open ballots)."""
+
+    code: str
+    unit: str
+    secretary: str
+    threshold_percent: int
+    base: str
+    cap: int | None  # set for the provincial council only
+    open_ballots: bool
+
+    @property
+    def provincial(self) -> bool:
+        return self.cap is not None
+
+    def led_by(self, role: str, subject: str) -> bool:
+        """Whether the person is this council's secretary (the province's for its council)."""
+        return role == ("province_secretary" if self.provincial else "unit_secretary") and subject == self.secretary
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A deed put to a round, frozen at opening (R17: its voter roll kept beside it); ``withdrawn``
+    once its recognition was revoked while the round was open (R15a)."""
+
+    id: str
+    round_id: str
+    position: int
+    deed_id: str
+    title: str
+    author: dict
+    unit: str
+    deed: dict
+    dossier_id: str | None = None
+    withdrawn: bool = False

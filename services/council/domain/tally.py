@@ -8,6 +8,7 @@ included). A candidate with an empty base passes nothing: no one could approve i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -80,3 +81,18 @@ def count_ballots(entitled: Mapping[str, int], ballots: Iterable[Mapping[str, st
             raise TallyError(f"{count.cast} choices on {cid!r} but only {count.entitled} entitled members")
         counts[cid] = count
     return counts
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a round's close recorded (R20): when and by whom, how many voted, the quota (R9), the
+    decision (R8, R14) and the runoff it opened (R13)."""
+
+    round_id: str
+    closed_at: dt.datetime
+    closed_by: str
+    voted: int
+    quota_met: bool | None = None
+    decision_number: str | None = None
+    decision_date: str | None = None
+    runoff_round_id: str | None = None
