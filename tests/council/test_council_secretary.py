@@ -294,15 +294,18 @@ def _race(runtime: Runtime, rnd: dict[str, Any], sec: dict[str, str], tokens: li
     barrier = threading.Barrier(1 + len(tokens))
     statuses: dict[str, int] = {}
 
-    def run(name: str, call: Callable[[FlaskClient], Any]) -> None:
-        client = create_app(runtime=runtime).test_client()
+    def run(name: str, call: Callable[[FlaskClient], Any], client: FlaskClient) -> None:
         barrier.wait()
         statuses[name] = call(client).status_code
 
     calls: list[tuple[str, Callable[[FlaskClient], Any]]] = [
         ("cancel", lambda c: c.post(f"/api/v1/rounds/{rnd['id']}/cancel", headers=sec))]
     calls += [(f"ballot{i}", lambda c, t=t: vote(c, rnd, t, "approve")) for i, t in enumerate(tokens)]
-    threads = [threading.Thread(target=run, args=call) for call in calls]
+    # The apps are built here, one after the other: building them in the threads at once had
+    # werkzeug compile their routes concurrently, and CPython 3.11's ast.parse is not safe across
+    # threads ("AST constructor recursion depth mismatch"), which left the others at the barrier.
+    threads = [threading.Thread(target=run, args=(*call, create_app(runtime=runtime).test_client()))
+               for call in calls]
     for t in threads:
         t.start()
     for t in threads:
