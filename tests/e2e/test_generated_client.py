@@ -5,6 +5,7 @@ every answer, so a field the document gets wrong fails here."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import subprocess
@@ -50,6 +51,7 @@ def test_a_generated_client_walks_the_thin_path(system: System, tmp_path) -> Non
                           (("officer", "officer"), ("subunit_lead", "lead"), ("unit_secretary", "secretary")))
     members = system.tokens("council_member", dm["members"])
     pkg = _generate(system, tmp_path)
+    clients = contextlib.ExitStack()  # each client's connections closed at the end
     try:
         api = importlib.import_module("sovang_client.api")
         models = importlib.import_module("sovang_client.models")
@@ -61,7 +63,11 @@ def test_a_generated_client_walks_the_thin_path(system: System, tmp_path) -> Non
         assert api is not None
 
         def as_(token: str):  # noqa: ANN202
-            return pkg.AuthenticatedClient(base_url=system.base, token=token, raise_on_unexpected_status=True)
+            return clients.enter_context(
+                pkg.AuthenticatedClient(base_url=system.base, token=token, raise_on_unexpected_status=True))
+
+        def anyone():  # noqa: ANN202
+            return clients.enter_context(pkg.Client(base_url=system.base))
 
         today = dt.datetime.now(TZ).date()
         deed = intake["record_deed"].sync(client=as_(officer), body=models.DeedInput(
@@ -86,14 +92,15 @@ def test_a_generated_client_walks_the_thin_path(system: System, tmp_path) -> Non
         assert isinstance(result, models.RoundResult)
         assert result.candidates[0].passed and result.candidates[0].ratio == "7/7"
 
-        entries = poll(lambda: book["list_entries"].sync("CAH-DM", client=pkg.Client(base_url=system.base)),
+        entries = poll(lambda: book["list_entries"].sync("CAH-DM", client=anyone()),
                        lambda page: any(e.deed.id == deed.id for e in page.items))
         assert any(e.deed.id == deed.id for e in entries.items)
-        assert book["verify_book"].sync("CAH-DM", client=pkg.Client(base_url=system.base)).valid is True
+        assert book["verify_book"].sync("CAH-DM", client=anyone()).valid is True
         final = poll(lambda: intake["get_deed"].sync(deed.id, client=as_(officer)),
                      lambda d: d.status.value == "recognised")
         assert final.status.value == "recognised"
     finally:
+        clients.close()
         sys.path.remove(str(tmp_path))
         for name in [m for m in sys.modules if m == "sovang_client" or m.startswith("sovang_client.")]:
             del sys.modules[name]

@@ -40,17 +40,21 @@ def _libpq(url: str) -> dict[str, str]:
 
 def _state(settings: Settings, deed_ids: list[str], token: str) -> dict:
     """What a user sees of the system: every book's verification, every deed and its evidence."""
-    books = create_book_app(settings).test_client()
-    codes = [b["code"] for b in books.get("/api/v1/books?limit=200").get_json()["items"]]
-    verified = {code: books.get(f"/api/v1/books/{code}/verify").get_json() for code in codes}
-    intake = create_intake_app(settings).test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    deeds = {}
-    for deed_id in deed_ids:
-        deed = intake.get(f"/api/v1/deeds/{deed_id}", headers=headers).get_json()
-        files = [intake.get(f"/api/v1/deeds/{deed_id}/evidence/{e['sha256']}", headers=headers).data
-                 for e in deed["evidence"]]
-        deeds[deed_id] = (deed["title"], deed["status"], files)
+    apps = [create_book_app(settings), create_intake_app(settings)]
+    try:
+        books, intake = (app.test_client() for app in apps)
+        codes = [b["code"] for b in books.get("/api/v1/books?limit=200").get_json()["items"]]
+        verified = {code: books.get(f"/api/v1/books/{code}/verify").get_json() for code in codes}
+        headers = {"Authorization": f"Bearer {token}"}
+        deeds = {}
+        for deed_id in deed_ids:
+            deed = intake.get(f"/api/v1/deeds/{deed_id}", headers=headers).get_json()
+            files = [intake.get(f"/api/v1/deeds/{deed_id}/evidence/{e['sha256']}", headers=headers).data
+                     for e in deed["evidence"]]
+            deeds[deed_id] = (deed["title"], deed["status"], files)
+    finally:
+        for app in apps:  # their connections given back before the databases are dropped
+            app.extensions["sovang"].db.dispose()
     return {"books": verified, "deeds": deeds}
 
 

@@ -124,7 +124,8 @@ def test_a_forged_inscribe_pushed_on_the_broker_changes_nothing_and_is_parked(pg
         assert not {r["message_id"] for r in rows} & forged_ids
 
         # What the worker counted (its /metrics), and its log line about the genuine one.
-        exposition = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            exposition = answer.read().decode()
         assert 'sovang_messages_total{outcome="rejected",service="book",type="book.inscribe"} 3.0' in exposition
         assert 'sovang_messages_total{outcome="applied",service="book",type="book.inscribe"} 1.0' in exposition
         assert 'sovang_parked_messages{service="book"} 3.0' in exposition
