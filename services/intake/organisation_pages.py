@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, request
 
 from services.intake import organisation
-from services.intake.requests import write
+from services.intake.in_request import write
 from shared import clock
 from shared.db import utcnow
 from shared.endpoint import read

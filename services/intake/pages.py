@@ -20,7 +20,7 @@ from marshmallow import ValidationError
 from services.intake import access, oidc, people, schemas, services
 from services.intake.api.session import clear_cookie, set_cookie
 from services.intake.domain.scope import Actor
-from services.intake.requests import address, runtime, signing_in, write
+from services.intake.in_request import address, runtime, signing_in, write
 from shared import clock
 from shared.auth import Principal
 from shared.endpoint import answer_once, read, request_work

@@ -137,7 +137,7 @@ def test_a_wrong_pair_is_refused_alike_and_writes_nothing(uow, ctx, people_, who
         people.sign_in(uow, ctx, subject, password, HERE)
     assert isinstance(refused.value, Unauthenticated)
     assert (refused.value.detail, refused.value.subject) == (signin.WRONG_PAIR, subject)
-    # The count is the entrypoint's, after the attempt is rolled back (requests.signing_in).
+    # The count is the entrypoint's, after the attempt is rolled back (in_request.signing_in).
     assert not uow.people.sessions and not uow.people.failures and not uow.lines
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from services.intake import people
-from services.intake.requests import address, runtime, signing_in, write
+from services.intake.in_request import address, runtime, signing_in, write
 from shared.bodies import json_body
 from shared.problems import Problem
 from shared.sessions import COOKIE, HEADER, Person, csrf_ok, person
