@@ -59,9 +59,10 @@ def test_a_write_cut_off_mid_request_is_a_503_that_stores_nothing_then_recovers(
     armed = {"insert": True}
 
     def cut_off(conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        # The deed's INSERT is about to run: its connection is terminated by the server, as a
+        # The deed's INSERT is about to run (on PostgreSQL within the statement that also writes
+        # its message and its audit line): its connection is terminated by the server, as a
         # restart of PostgreSQL would (this test's own database only).
-        if armed["insert"] and statement.lstrip().upper().startswith("INSERT INTO") and "deeds" in statement:
+        if armed["insert"] and "INSERT INTO deeds " in statement:
             armed["insert"] = False
             pid = conn.connection.dbapi_connection.info.backend_pid
             with admin.connect() as c:
