@@ -222,6 +222,9 @@ class UnitOfWork:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.emitted = 0
+        # How many times it committed: the edge tells by it that a view committed before it
+        # answered (``shared.endpoint.answer_once``).
+        self.commits = 0
         self._session: Session | None = None
         self._read_session: Session | None = None
 
@@ -265,6 +268,7 @@ class UnitOfWork:
         emitted, self.emitted = self.emitted, 0
         if self._session is not None:
             self._session.commit()
+        self.commits += 1
         if self._read_session is not None:
             self._read_session.rollback()
         if emitted:

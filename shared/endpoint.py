@@ -25,6 +25,7 @@ transaction of the claim, the use case and the answer.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ from shared.problems import Problem
 from shared.refusals import Refused
 from shared.request_auth import principal
 
+log = logging.getLogger(__name__)
 _WORK = "sovang_work"
 # What makes a use case's context of the process's runtime and the request's unit of work.
 ContextOf = Callable[[Any, UnitOfWork], Context]
@@ -138,17 +140,41 @@ def answer_once(work: UnitOfWork, answers: Answers, keyed: Keyed, run: Callable[
         if time.monotonic() > deadline:
             raise in_use()
         time.sleep(0.05)
-    resp, refused = _run_answer(work, run)
+    commits = work.commits
+    try:
+        resp, refused = _run_answer(work, run)
+    except Exception:
+        _let_go(work, answers, keyed, committed=work.commits != commits)
+        raise
     if resp.status_code >= 500:
         work.rollback()
+        _let_go(work, answers, keyed, committed=work.commits != commits)
         return resp
-    if refused:
+    if refused and work.commits == commits:
         # Whatever the use case wrote went, its claim with it; the answer alone is kept.
         answers.keep_alone(work.session, keyed, _answer(resp))
     else:
+        # A refusal after the view committed (its claim with it, still pending) answers that claim.
         answers.keep(work.session, keyed, _answer(resp))
     work.commit()
     return resp
+
+
+def _let_go(work: UnitOfWork, answers: Answers, keyed: Keyed, committed: bool) -> None:
+    """A request that failed after its view committed (the council's monthly round, committed
+    before its answer waits for intake's) left its claim committed and pending: released here,
+    so that the key is free at once, not held up for ``PENDING_EXPIRES_SECONDS``; its retry is
+    answered as a new request would be. Nothing to do when nothing was committed: the claim went
+    with the rollback."""
+    if not committed:
+        return
+    try:
+        work.rollback()
+        answers.release(work.session, keyed)
+        work.commit()
+    except Exception:  # the database itself failing: the claim expires on its own
+        work.rollback()
+        log.warning("could not release an Idempotency-Key's claim after a failure", exc_info=True)
 
 
 def endpoint(*roles: str, idempotent: bool = False, read_only: bool = False, public: bool = False,

@@ -113,6 +113,28 @@ def test_a_month_with_nothing_introduced_is_answered_409_once_under_its_key(
     assert len(outbox_messages(runtime, "intake.reopen_introductions")) == 1
 
 
+
+def test_a_failure_after_the_monthly_rounds_early_commit_frees_its_key(client, runtime, secretary, monkeypatch):
+    """The monthly round and its key's claim are committed before the answer waits for intake's. A
+    failure after that commit releases the claim: the key's retry is answered at once as a new
+    request is (the round is there: 409, kept and replayed), not held up by a pending claim until
+    it expires (``PENDING_EXPIRES_SECONDS``)."""
+    def lost(uow: object, round_id: str) -> str:
+        raise RuntimeError("the wait for intake's answer failed")
+
+    monkeypatch.setattr(runs, "answered", lost)
+    body = {"council": COUNCIL, "kind": "monthly", "period": this_month()}
+    h = {**secretary, "Idempotency-Key": "fails-after-commit"}
+    assert client.post("/api/v1/rounds", json=body, headers=h).status_code == 500
+    assert len(outbox_messages(runtime, "intake.close_introductions")) == 1  # the round was committed
+    started = time.monotonic()
+    again = client.post("/api/v1/rounds", json=body, headers=h)
+    assert time.monotonic() - started < 5
+    assert again.status_code == 409 and "đã có phiên" in again.get_json()["detail"], again.get_json()
+    replayed = client.post("/api/v1/rounds", json=body, headers=h)
+    assert (replayed.status_code, replayed.data) == (409, again.data)
+    assert len(outbox_messages(runtime, "intake.close_introductions")) == 1
+
 # -- the rules on a unit of work held in memory (tests/council/fakes.py) ------------------------------
 # No database below: each use case runs on a FakeWork, as its entrypoint would call it, and what it
 # wrote, emitted and recorded is read back from the fake.
