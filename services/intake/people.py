@@ -38,7 +38,7 @@ from services.intake.domain.signin import (
 from services.intake.repository import Work
 from shared import audit
 from shared.context import Context
-from shared.refusals import Invalid, TooMany, Unauthenticated
+from shared.refusals import Invalid, TooMany, Unauthenticated, Unavailable
 from shared.sessions import Person, new_session_id, roles_of, session_digest, session_key, sign
 
 __all__ = ["ENDED", "MAX_PASSWORD", "MIN_PASSWORD", "NotSignedIn", "PasswordRefused", "SignedIn", "assertion",
@@ -77,7 +77,13 @@ def _limits(ctx: Context) -> Limits:
 
 
 def _unit(ctx: Context, role: str, subject: str) -> str | None:
-    return audit.unit_of(ctx.organisation, role, subject)
+    """R23: the unit a line about a person belongs to; none before any organisation is loaded
+    (``sovang user signout`` may end a person's sessions then)."""
+    try:
+        org = ctx.organisation
+    except Unavailable:
+        return None
+    return audit.unit_of(org, role, subject)
 
 
 def _actor(by: str) -> audit.Named:

@@ -30,7 +30,7 @@ from shared.messages import (
     TokensRevoked,
 )
 from shared.org import Organisation
-from shared.refusals import Invalid, TooMany, Unauthenticated
+from shared.refusals import Invalid, TooMany, Unauthenticated, Unavailable
 from shared.sessions import session_digest
 from tests.intake.conftest import People, people_of
 from tests.intake.fakes import FakeWork
@@ -237,6 +237,17 @@ def test_signing_out_everywhere_ends_every_live_session_and_counts_them(uow, ctx
                           {"why": "everywhere", "sessions": 1})]
     assert people.why_ended(uow, ctx, first.session_id) == signin.ENDED["signed_out"]
     assert people.people(uow, ctx) == [{"subject": people_.officer, "set_at": NOW, "sessions": 0}]
+
+
+def test_sessions_end_everywhere_before_any_organisation_is_loaded(uow, settings) -> None:
+    """The command line may end a person's sessions first: the line then names no unit."""
+
+    def none_loaded() -> Organisation:
+        raise Unavailable("Chưa nạp tổ chức (sovang org load).")
+
+    ctx = Context(settings, NOW, NOW.astimezone(TZ).date(), none_loaded)
+    assert people.sign_out_everywhere(uow, ctx, "cli", "CAH-XX-0001") == 0
+    assert uow.lines == [(audit.CLI, "session.ended", "CAH-XX-0001", None, {"why": "everywhere", "sessions": 0})]
 
 
 def test_a_person_switches_only_to_a_role_they_hold(uow, ctx, people_) -> None:
