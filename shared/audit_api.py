@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from shared import audit
-from shared.cursors import page, page_params
+from shared.bodies import page_params
+from shared.cursors import page
 from shared.request_auth import principal
 
 

@@ -1,16 +1,20 @@
 """What a request carries, read strictly (API.md "Common"): a JSON object body of bounded size in
-UTF-8, validated by a marshmallow schema, and no unstorable text in its path, query or keys (R4a)."""
+UTF-8, validated by a marshmallow schema, a list's ``limit`` and ``cursor`` (``shared.cursors``),
+and no unstorable text in its path, query or keys (R4a)."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 from flask import Flask, request
 from marshmallow import Schema, ValidationError
 
+from shared.cursors import MAX_LIMIT, CursorKind, decode_cursor
 from shared.problems import DETAILS, Problem
+from shared.refusals import Invalid
 from shared.text import text_problem
 from shared.validation import unstorable
 
@@ -106,3 +110,21 @@ def load(schema: Schema, data: Any) -> Any:
     if bad:
         raise Problem(422, "Một số trường không hợp lệ.", errors=bad)
     return loaded
+
+
+def page_params(default: int = 100, kind: CursorKind = None) -> tuple[int, Any | None]:
+    """(limit, decoded cursor) of a list request; ``kind`` (``str`` or ``int``) is the type of
+    the list's cursor (``decode_cursor``)."""
+    raw_limit = request.args.get("limit")
+    if raw_limit in (None, ""):
+        limit = default
+    elif re.fullmatch(r"[0-9]{1,4}", raw_limit):
+        limit = int(raw_limit)
+    else:
+        raise Invalid("limit phải là số nguyên.", errors={"limit": ["Phải là số nguyên."]})
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit phải từ 1 đến {MAX_LIMIT}.", errors={"limit": [f"Từ 1 đến {MAX_LIMIT}."]})
+    cursor = request.args.get("cursor")
+    if not cursor:
+        return limit, None
+    return limit, decode_cursor(cursor, kind)

@@ -11,30 +11,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
-
-from shared.problems import Problem
+from shared.refusals import Invalid
 from shared.text import text_problem
 
 MAX_LIMIT = 500
-
-
-def page_params(default: int = 100, kind: CursorKind = None) -> tuple[int, Any | None]:
-    """(limit, decoded cursor) of a list request; ``kind`` (``str`` or ``int``) is the type of
-    the list's cursor (``decode_cursor``)."""
-    raw_limit = request.args.get("limit")
-    if raw_limit in (None, ""):
-        limit = default
-    elif re.fullmatch(r"[0-9]{1,4}", raw_limit):
-        limit = int(raw_limit)
-    else:
-        raise Problem(422, "limit phải là số nguyên.", errors={"limit": ["Phải là số nguyên."]})
-    if not 1 <= limit <= MAX_LIMIT:
-        raise Problem(422, f"limit phải từ 1 đến {MAX_LIMIT}.", errors={"limit": [f"Từ 1 đến {MAX_LIMIT}."]})
-    cursor = request.args.get("cursor")
-    if not cursor:
-        return limit, None
-    return limit, decode_cursor(cursor, kind)
 
 
 # A cursor is an opaque token of one of four forms, each a pattern the OpenAPI document states,
@@ -72,8 +52,8 @@ def cursor_schema(kind: CursorKind = None) -> dict[str, Any]:
             "description": "Mã trang tiếp theo, lấy nguyên văn từ `next` của trang trước (không tự tạo)."}
 
 
-def _bad_cursor() -> Problem:
-    return Problem(422, "cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ: dùng nguyên văn `next` của trang trước."]})
+def _bad_cursor() -> Invalid:
+    return Invalid("cursor không hợp lệ.", errors={"cursor": ["Không hợp lệ: dùng nguyên văn `next` của trang trước."]})
 
 
 def encode_cursor(value: Any) -> str:

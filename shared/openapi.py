@@ -171,7 +171,7 @@ def health_paths() -> dict[str, dict[str, Any]]:
 
 
 def paging(kind: type | None = None, default: int = 100) -> list[dict[str, Any]]:
-    """``limit`` and ``cursor`` of a list (``shared.cursors.page_params``)."""
+    """``limit`` and ``cursor`` of a list (``shared.bodies.page_params``)."""
     return [
         {"in": "query", "name": "limit", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default}},

@@ -219,14 +219,6 @@ def test_use_cases_import_no_web_and_no_queue(service: str) -> None:
 # What no use case reaches even through the project's own modules: importing it loads no web
 # framework and no queue.
 WEB_AND_QUEUE = {"flask", "werkzeug", "celery", "kombu"}
-# Use-case modules that still reach one that way, each with the module it goes through; a pair
-# leaves this list when it no longer does (the test below says so).
-STILL_REACHING: dict[tuple[str, str], str] = {
-    # council's views of a round are dumped with its HTTP schemas (``queries`` → ``schemas``).
-    ("council", "services.py"): "services.council.schemas",
-    ("council", "queries.py"): "services.council.schemas",
-    ("council", "page_queries.py"): "services.council.schemas",
-}
 
 
 def module_file(root: Path, name: str) -> Path | None:
@@ -297,11 +289,6 @@ def test_queries_reach_no_web_and_no_queue_through_other_modules(service: str) -
 def reach_no_web_and_no_queue(service: str, modules: tuple[str, ...]) -> None:
     for module in modules:
         reached = reached_edges(ROOT, service, module)
-        if (service, module) in STILL_REACHING:
-            assert any(STILL_REACHING[service, module] in via for via in reached.values()), (
-                f"{service}/{module} no longer reaches the web through {STILL_REACHING[service, module]}: "
-                "take it out of STILL_REACHING")
-            continue
         assert not reached, f"services/{service}/{module} loads {reached} (through the modules named)"
 
 

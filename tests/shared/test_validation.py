@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from shared.cursors import decode_cursor, encode_cursor
 from shared.problems import Problem
+from shared.refusals import Invalid
 from shared.validation import by_index, flat_errors, unstorable
 
 
@@ -57,9 +58,9 @@ def test_cursors_are_typed_and_bounded() -> None:
         deep = "~" + base64.urlsafe_b64encode(b"[" * 1200).decode().rstrip("=")
         for token, kind in ((deep, None), ("CAH-DM", int), ("1" * 10, int), ("~" + "A" * 700, None), ("a b", str),
                             ("~" + base64.urlsafe_b64encode(b'"\\u0000"').decode(), str)):
-            with pytest.raises(Problem) as refused:
+            with pytest.raises(Invalid) as refused:
                 decode_cursor(token, kind)
-            assert refused.value.status == 422 and list(refused.value.errors) == ["cursor"]
+            assert Problem.of(refused.value).status == 422 and list(refused.value.errors) == ["cursor"]
 
 
 def test_a_list_of_keys_is_a_cursor_of_its_own_form() -> None:
@@ -67,5 +68,5 @@ def test_a_list_of_keys_is_a_cursor_of_its_own_form() -> None:
         token = encode_cursor(["2024-Q2", "CAH-DM", "0190c0de-0000-7000-8000-000000000000"])
         assert token.count("!") == 2
         assert decode_cursor(token, (str, str, str)) == token.split("!")
-        with pytest.raises(Problem):
+        with pytest.raises(Invalid):
             decode_cursor("a!b", (str, str, str))

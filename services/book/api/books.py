@@ -11,9 +11,9 @@ from services.book.schemas import RevocationSchema, book_out, entry_out, verdict
 from services.book.signing import keyring
 from services.book.work import Work
 from shared.auth import Principal
-from shared.bodies import json_body, load
+from shared.bodies import json_body, load, page_params
 from shared.context import Context
-from shared.cursors import encode_cursor, page, page_params
+from shared.cursors import encode_cursor, page
 from shared.endpoint import endpoint
 from shared.problems import Problem
 from shared.ratelimit import limit_render

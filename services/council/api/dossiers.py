@@ -7,8 +7,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from services.council import documents, records
 from shared.auth import Principal
+from shared.bodies import page_params
 from shared.context import Context
-from shared.cursors import page, page_params
+from shared.cursors import page
 from shared.db import UnitOfWork
 from shared.endpoint import endpoint
 

@@ -18,9 +18,9 @@ from services.council.api.sealed import BALLOTS
 from services.council.domain.rounds import CANCELLED, MONTHLY
 from services.council.schemas import BallotIn, MoveDeadlineIn, OpenRoundIn, PaperBallotsIn, RoundQuery
 from shared.auth import Principal
-from shared.bodies import json_body, load
+from shared.bodies import json_body, load, page_params
 from shared.context import Context
-from shared.cursors import ID, page, page_params
+from shared.cursors import ID, page
 from shared.db import UnitOfWork
 from shared.endpoint import Again, endpoint
 from shared.problems import Problem

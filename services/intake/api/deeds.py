@@ -16,9 +16,9 @@ from services.intake.domain.scope import Actor
 from services.intake.ratelimit import retry_after
 from services.intake.repository import Work
 from shared.auth import Principal
-from shared.bodies import bound_chunked_body, json_body, load
+from shared.bodies import bound_chunked_body, json_body, load, page_params
 from shared.context import Context
-from shared.cursors import ID, page, page_params
+from shared.cursors import ID, page
 from shared.endpoint import endpoint, request_work
 from shared.problems import Problem
 from shared.refusals import Refused
