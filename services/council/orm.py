@@ -72,6 +72,8 @@ rounds = sa.Table(
     sa.Column("recorded", sa.Integer, nullable=True),
     # R17a: the unit council whose undecidable deeds a referral round of the province decides.
     sa.Column("referred_from", S(40), nullable=True),
+    # API.md: cancelled because intake's answer held no candidate, not by its secretary (R20a).
+    sa.Column("found_empty", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_rounds_council_period", "council", "period"),
     sa.Index("ix_rounds_status_closes_at", "status", "closes_at"),
 )

@@ -104,7 +104,7 @@ def cancelled_round(session: Session, council_code: str, kind: str, period: str)
     that found no candidate, also cancelled, is not one: services.introductions_closed)."""
     return session.execute(sa.select(rounds.c.id).where(
         rounds.c.council == council_code, rounds.c.kind == kind, rounds.c.period == period,
-        rounds.c.status == "cancelled", rounds.c.natural_key.like("%#cancelled:%"),
+        rounds.c.status == "cancelled", rounds.c.found_empty.is_(False),
     ).limit(1)).first() is not None
 
 

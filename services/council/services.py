@@ -334,8 +334,8 @@ def introductions_closed(uow: Work, ctx: Context, msg: IntroductionsClosed) -> N
         # API.md: a round with no candidate is 409, so a secretary's round that found none never
         # was: cancelled (its period free to open again, by the secretary or the calendar: this is
         # no R20a cancellation) and the month given back to introductions.
-        uow.rounds.change(row.id, status=CANCELLED, natural_key=f"{row.natural_key}#empty:{row.id}",
-                          recorded=msg.recorded, entitled=0)
+        uow.rounds.change(row.id, status=CANCELLED, natural_key=f"{row.natural_key}#cancelled:{row.id}",
+                          found_empty=True, recorded=msg.recorded, entitled=0)
         uow.emit(ReopenIntroductions(round_id=row.id, unit=row.unit, month=row.period))
         uow.audit([(audit.system("intake"), "round.cancelled", row.id, row.unit,
                     {"kind": row.kind, "period": row.period, "candidates": 0})], at=now)

@@ -74,7 +74,7 @@ class FakeRounds:
 
     def cancelled_by_secretary(self, council_code: str, kind: str, period: str) -> bool:
         return any(r.council == council_code and r.kind == kind and r.period == period and r.status == CANCELLED
-                   and "#cancelled:" in r.natural_key for r in self.by_id.values())
+                   and not r.found_empty for r in self.by_id.values())
 
     def add(self, rnd: Round) -> None:
         if any(r.natural_key == rnd.natural_key for r in self.by_id.values()):  # the table's unique key

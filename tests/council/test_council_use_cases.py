@@ -15,6 +15,7 @@ import pytest
 
 from services.council import runs, services
 from services.council.domain.rounds import Round
+from services.council.repository import Rounds
 from shared.auth import Principal
 from shared.config import Settings
 from shared.context import Context
@@ -134,6 +135,21 @@ def test_a_failure_after_the_monthly_rounds_early_commit_frees_its_key(client, r
     replayed = client.post("/api/v1/rounds", json=body, headers=h)
     assert (replayed.status_code, replayed.data) == (409, again.data)
     assert len(outbox_messages(runtime, "intake.close_introductions")) == 1
+
+
+def test_r21_a_round_that_found_no_candidate_is_not_one_its_secretary_cancelled(client, runtime, secretary):
+    """API.md, R20a, R21: intake's empty answer cancels the round as ``found_empty`` and frees its
+    period, which the calendar may open again; a round its secretary cancels keeps it from that."""
+    empty = open_monthly(client, secretary, runtime, [])
+    assert empty["status"] == "cancelled"
+    with runtime.db.reading() as s:
+        assert Rounds(lambda: s).get(empty["id"]).found_empty is True
+        assert not Rounds(lambda: s).cancelled_by_secretary(COUNCIL, "monthly", this_month())
+    rnd = open_monthly(client, secretary, runtime, [deed_copy()])
+    assert client.post(f"/api/v1/rounds/{rnd['id']}/cancel", headers=secretary).status_code == 200
+    with runtime.db.reading() as s:
+        assert Rounds(lambda: s).get(rnd["id"]).found_empty is False
+        assert Rounds(lambda: s).cancelled_by_secretary(COUNCIL, "monthly", this_month())
 
 # -- the rules on a unit of work held in memory (tests/council/fakes.py) ------------------------------
 # No database below: each use case runs on a FakeWork, as its entrypoint would call it, and what it
@@ -292,7 +308,8 @@ def test_candidates_are_frozen_from_intakes_answer_with_the_recusals(uow, ctx):
 def test_a_secretarys_round_with_nothing_introduced_is_cancelled_and_the_month_reopened(uow, ctx):
     """API.md: a round with no candidate never was: cancelled under a key that frees the period."""
     rnd = monthly_round(uow, ctx, [])
-    assert rnd.status == "cancelled" and rnd.natural_key == f"{COUNCIL}:monthly:{MONTH}#empty:{rnd.id}"
+    assert (rnd.status, rnd.found_empty) == ("cancelled", True)
+    assert rnd.natural_key == f"{COUNCIL}:monthly:{MONTH}#cancelled:{rnd.id}"
     assert isinstance(uow.messages[-1], ReopenIntroductions)
     assert not uow.rounds.cancelled_by_secretary(COUNCIL, "monthly", MONTH)  # R21 may open it again
     again = services.open_round(uow, ctx, UNIT_SECRETARY, {"council": COUNCIL, "kind": "monthly", "period": MONTH})

@@ -150,6 +150,9 @@ class Round:
     paper_ballots: int | None  # R19a
     recorded: int | None
     referred_from: str | None  # R17a
+    # API.md: cancelled because intake's answer held no candidate: no R20a cancellation, so R21's
+    # calendar may open the period again.
+    found_empty: bool = False
 
 
 @dataclass(frozen=True)
