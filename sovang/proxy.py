@@ -193,6 +193,14 @@ class Upstream:
         sock.settimeout(self.timeout)
         return _Conn(sock), False
 
+    def close(self) -> None:
+        """Close the kept-alive connections the calling thread holds (each serving thread keeps
+        its own), rather than leaving their sockets to the garbage collector."""
+        idle = self._idle()
+        for conn in idle.values():
+            conn.close()
+        idle.clear()
+
     def _release(self, address: Address, conn: _Conn, reusable: bool) -> None:
         if not reusable:
             conn.close()

@@ -90,9 +90,12 @@ def upstreams() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def gateway(upstreams: dict[str, Any]) -> Client:
+def gateway(upstreams: dict[str, Any]) -> Iterator[Client]:
     routes = parse_routes([f"{name}=127.0.0.1:{port}" for name, (_, port) in upstreams.items()])
-    return Client(create_proxy(routes))
+    proxy = create_proxy(routes)
+    yield Client(proxy)
+    for upstream in proxy.apps.values():
+        upstream.close()
 
 
 def test_requests_reach_the_owner_of_their_prefix_as_sent(gateway: Client) -> None:
@@ -114,10 +117,11 @@ def test_requests_reach_the_owner_of_their_prefix_as_sent(gateway: Client) -> No
 
 
 def test_large_streamed_head_and_not_modified_answers_pass_intact(gateway: Client) -> None:
-    big = gateway.get("/api/v1/books/x/big")
-    assert big.status_code == 200 and big.data == bytes(range(256)) * 4096
-    stream = gateway.get("/api/v1/books/x/stream")
-    assert stream.data.decode() == "".join(f"dòng {i}\n" for i in range(5000))
+    # Passed on piece by piece: closing the answer gives its connection back, as a server does.
+    with gateway.get("/api/v1/books/x/big") as big:
+        assert big.status_code == 200 and big.data == bytes(range(256)) * 4096
+    with gateway.get("/api/v1/books/x/stream") as stream:
+        assert stream.data.decode() == "".join(f"dòng {i}\n" for i in range(5000))
     head = gateway.head("/api/v1/books/x")
     assert head.status_code == 200 and head.data == b""
     nm = gateway.get("/feeds/x/not-modified")
@@ -144,11 +148,13 @@ def test_kept_alive_connections_are_reused_and_a_stale_one_is_replaced(gateway: 
         replacement.server_close()
 
 
-def test_a_service_down_is_a_502_problem_and_oversize_is_413(upstreams: dict) -> None:
+def test_a_service_down_is_a_502_problem_and_oversize_is_413(upstreams: dict, request: pytest.FixtureRequest) -> None:
     dead = free_port()
     routes = parse_routes([f"intake=127.0.0.1:{dead}", f"council=127.0.0.1:{upstreams['council'][1]}",
                            f"book=127.0.0.1:{upstreams['book'][1]}"])
-    client = Client(create_proxy(routes))
+    proxy = create_proxy(routes)
+    request.addfinalizer(lambda: [upstream.close() for upstream in proxy.apps.values()])
+    client = Client(proxy)
     r = client.get("/api/v1/deeds")
     assert r.status_code == 502 and r.headers["Content-Type"] == "application/problem+json"
     assert "intake" in r.get_json()["detail"]
