@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import redis as redis_lib
@@ -53,9 +54,27 @@ def rows(db: Database) -> list:
         return list(s.execute(sa.select(outbox.c.message_id, outbox.c.sent_at, outbox.c.broker_run)).all())
 
 
+_opened: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_relays() -> Iterator[None]:
+    """The Celery apps and Redis clients of the relays a test made, closed after it."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def new_relay(service: str, db: Database, settings: Settings):  # noqa: ANN201
+    app = make_celery(service, settings)
+    relay = make_relay(app, db, settings)
+    _opened.extend([app, relay.confirmations.client])
+    return relay
+
+
 def relay_on(db: Database, settings: Settings, redis: RedisServer):
     s = settings.with_(broker_url=redis.url())
-    return make_relay(make_celery(db.service, s), db, s)
+    return new_relay(db.service, db, s)
 
 
 def test_a_restart_without_data_sends_again_what_the_broker_lost(scratch_db, sqlite_settings, own_redis):
@@ -148,6 +167,7 @@ def test_the_visibility_timeout_is_a_setting(sqlite_settings):
     opts = BrokerOptions.of(settings)
     assert (opts.visibility_timeout, opts.replay_hours) == (7, 48)
     app = make_celery("book", settings)
+    _opened.append(app)
     transport = app.conf.broker_transport_options
     assert transport["visibility_timeout"] == 7 and transport["unacked_restore_interval"] == 1
     assert app.conf.broker_connection_max_retries is None
@@ -189,12 +209,15 @@ def test_every_service_migrates_the_new_column_on_sqlite(sqlite_settings):
         rt.db.dispose()
 
 
-def test_several_relays_on_postgres_send_each_lost_row_once_more(pg_database, tmp_path, own_redis):
+def test_several_relays_on_postgres_send_each_lost_row_once_more(pg_database, tmp_path, own_redis, request):
     settings = Settings(home=tmp_path, database_url=pg_database, broker_url=own_redis.url())
-    rt = runtimes(settings)["intake"]
+    built = runtimes(settings)
+    for each in built.values():
+        request.addfinalizer(each.db.dispose)
+    rt = built["intake"]
     rt.migrate()
     emit(rt.db, 120)
-    relays = [make_relay(make_celery("intake", settings), rt.db, settings) for _ in range(3)]
+    relays = [new_relay("intake", rt.db, settings) for _ in range(3)]
     for r in relays:
         r.batch = 25
 
@@ -260,6 +283,7 @@ def test_a_brpop_answer_lost_in_a_reset_loses_the_message_and_the_relay_sends_it
     proxy = FaultProxy(("127.0.0.1", own_redis.port)).start()
     try:
         worker = redis_lib.Redis(host="127.0.0.1", port=proxy.port, socket_timeout=10, retry_on_error=[])
+        _opened.append(worker)
         worker.ping()
         got: list = []
 

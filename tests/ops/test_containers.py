@@ -94,10 +94,12 @@ def _http(port: int, method: str, path: str, body: dict | None = None, token: st
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
+    try:  # closed also when the edge is not answering yet (_wait asks again)
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+    finally:
+        conn.close()
     return r.status, data
 
 
