@@ -355,7 +355,7 @@ def spy_finish(procs: list[Any], name: str, note: str) -> str:
 # -- py-spy: one gunicorn worker of intake under wrk's load --------------------------------------
 def _library(where: str) -> str:
     """The library (or package of ours, or stdlib) of a py-spy frame's file, which py-spy names
-    relative to the import path (``psycopg/connection.py``, ``shared/http.py``, ``selectors.py``)."""
+    relative to the import path (``psycopg/connection.py``, ``shared/endpoint.py``, ``selectors.py``)."""
     where = where.split("site-packages/")[-1]
     top = where.split("/")[0].removesuffix(".py") if "/" in where else ""
     if top in ("shared", "services", "sovang", "bench"):

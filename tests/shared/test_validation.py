@@ -1,4 +1,4 @@
-"""The validation every service shares (shared/validation.py, shared/http.py): flat errors,
+"""The validation every service shares (shared/validation.py, shared/cursors.py): flat errors,
 Vietnamese defaults, patterns matched whole, bounded typed cursors."""
 
 from __future__ import annotations
