@@ -14,6 +14,7 @@ from services.book.domain.book import Book
 from services.book.domain.entries import REVOCATION, Entry
 from services.book.domain.witness import SignedHead
 from shared.org import Organisation
+from tests.fake_work import FakeUnitOfWork
 
 
 class FakeBooks:
@@ -108,34 +109,10 @@ class FakePublications:
         self.published.append(("certificate_revoked", code, seq))
 
 
-class FakeWork:
+class FakeWork(FakeUnitOfWork):
     """What a use case of the book is given as its unit of work."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.books = FakeBooks()
         self.publications = FakePublications()
-        self.messages: list[Any] = []
-        self.lines: list[tuple[Any, ...]] = []
-        self.organisation: dict[str, Any] | None = None
-        self.committed = False
-
-    def emit(self, message: Any) -> None:
-        self.messages.append(message)
-
-    def emit_many(self, messages: list[Any]) -> None:
-        self.messages.extend(messages)
-
-    def audit(self, lines: list[tuple[Any, ...]], at: dt.datetime | None = None) -> None:
-        self.lines.extend(lines)
-
-    def keep_organisation(self, doc: dict[str, Any], actor: Any, details: dict[str, Any] | None) -> bool:
-        if doc == self.organisation:
-            return False
-        self.organisation = doc
-        return True
-
-    def commit(self) -> None:  # an entrypoint's; a use case calling it is a fault the tests see
-        self.committed = True
-
-    def actions(self) -> list[str]:
-        return [line[1] for line in self.lines]

@@ -29,6 +29,7 @@ from services.council.domain.rounds import (
 )
 from services.council.domain.tally import Tally
 from services.council.repository import Taken
+from tests.fake_work import FakeUnitOfWork
 
 
 class FakeCouncils:
@@ -342,10 +343,11 @@ class FakeViews:
                 for u in units]
 
 
-class FakeWork:
+class FakeWork(FakeUnitOfWork):
     """What a use case of the council is given as its unit of work."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.councils = FakeCouncils()
         self.rounds = FakeRounds()
         self.candidates = FakeCandidates(self.rounds)
@@ -356,31 +358,3 @@ class FakeWork:
         self.counts = FakeCounts()
         self.views = FakeViews(self)
         self.reading = self
-        self.messages: list[Any] = []
-        self.lines: list[tuple[Any, ...]] = []
-        self.organisation: dict[str, Any] | None = None
-        self.committed = False
-
-    def emit(self, message: Any) -> None:
-        self.messages.append(message)
-
-    def emit_many(self, messages: list[Any]) -> None:
-        self.messages.extend(messages)
-
-    def audit(self, lines: list[tuple[Any, ...]], at: dt.datetime | None = None) -> None:
-        self.lines.extend(lines)
-
-    def keep_organisation(self, doc: dict[str, Any], actor: Any, details: dict[str, Any] | None) -> bool:
-        if doc == self.organisation:
-            return False
-        self.organisation = doc
-        return True
-
-    def commit(self) -> None:  # an entrypoint's; a use case calling it is a fault the tests see
-        self.committed = True
-
-    def actions(self) -> list[str]:
-        return [line[1] for line in self.lines]
-
-    def sent(self, kind: type) -> list[Any]:
-        return [m for m in self.messages if isinstance(m, kind)]

@@ -13,6 +13,7 @@ from services.intake.domain.deed import Closure, Deed, Evidence, UnitMonth
 from services.intake.domain.org_load import RUNNING, OrgLoad
 from services.intake.domain.signin import StoredSession
 from services.intake.domain.text import matches
+from tests.fake_work import FakeUnitOfWork
 
 
 class FakeDeeds:
@@ -223,27 +224,15 @@ class FakeTokens:
                 self.rows[h]["revoked_at"] = at
 
 
-class FakeWork:
+class FakeWork(FakeUnitOfWork):
     """What a use case of intake is given as its unit of work."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.deeds = FakeDeeds()
         self.people = FakePeople()
         self.org_loads = FakeOrgLoads()
         self.tokens = FakeTokens()
-        self.organisation: dict[str, Any] | None = None
-        self.messages: list[Any] = []
-        self.lines: list[tuple[Any, ...]] = []
-        self.committed = False
-
-    def emit(self, message: Any) -> None:
-        self.messages.append(message)
-
-    def emit_many(self, messages: list[Any]) -> None:
-        self.messages.extend(messages)
-
-    def audit(self, lines: list[tuple[Any, ...]], at: dt.datetime | None = None) -> None:
-        self.lines.extend(lines)
 
     def record(self, new: list[Any], messages: list[Any], lines: list[tuple[Any, ...]],
                at: dt.datetime | None = None) -> None:
@@ -257,9 +246,3 @@ class FakeWork:
         self.organisation = doc
         self.lines.append((actor, "org.loaded", "", None, details or {}))
         return True
-
-    def commit(self) -> None:  # an entrypoint's; a use case calling it is a fault the tests see
-        self.committed = True
-
-    def actions(self) -> list[str]:
-        return [line[1] for line in self.lines]
