@@ -33,7 +33,6 @@ from services.book.signing import keyring
 from services.book.work import Work
 from shared import audit, clock
 from shared.context import Context
-from shared.db import utcnow
 from shared.messages import DeedInscribed, DeedRevoked, Inscribe, RepublishPages
 from shared.org import Organisation, OrgRefused
 from shared.refusals import Conflict, Forbidden, Invalid, NotFound
@@ -87,7 +86,7 @@ def load_org(uow: Work, ctx: Context, doc: dict[str, Any], actor: audit.Actor = 
         raise OrgRefused(found)
     if not uow.keep_organisation(doc, actor, details):
         return False
-    now = utcnow().replace(microsecond=0)
+    now = ctx.now.replace(microsecond=0)
     publisher = uow.publications.of(org)
     for code, (name, kind) in books_of(org).items():
         book = uow.books.get(code)
