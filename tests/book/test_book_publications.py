@@ -10,6 +10,7 @@ import builtins
 import io
 import json
 import socket
+import threading
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -151,8 +152,18 @@ def test_a_hostile_deed_is_printed_as_text_and_the_renderer_fetches_nothing(runt
     def no_network(*args, **kwargs):
         raise AssertionError(f"the PDF renderer reached for the network: {args!r}")
 
+    # Only this thread renders: the book cache's listener thread keeps its own connection to the
+    # broker meanwhile, and must not be cut off half-way (its socket would be left open).
+    renderer = threading.get_ident()
+    real_connect = socket.socket.connect
+
+    def connect(sock, *args, **kwargs):
+        if threading.get_ident() != renderer:
+            return real_connect(sock, *args, **kwargs)
+        return no_network(*args)
+
     monkeypatch.setattr(builtins, "open", spy_open)
-    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     body = pdf.certificate(ctx, "Công an huyện Đắk Mil", item)
