@@ -91,7 +91,9 @@ class Run:
             value = fn(*args)
         except Exception as exc:  # one failed phase is reported, the others still run
             log.error("%s failed: %s", name, exc)
-            self.results.setdefault("failures", {})[name] = traceback.format_exc()[-3000:]
+            # Paths relative to the repository: the report is committed, the checkout's place is not.
+            where = str(Path(__file__).resolve().parent.parent) + "/"
+            self.results.setdefault("failures", {})[name] = traceback.format_exc().replace(where, "")[-3000:]
             value = None
         else:
             self.results[name] = value

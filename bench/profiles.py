@@ -263,7 +263,7 @@ def feed(settings: Any, book: str, requests: int = 300) -> dict[str, Any]:
     size = len(client.get(f"/feeds/{book}.atom").data)
     # The first request starts the cache's Redis subscriber: profile what a running process does
     # once it listens (the cache serving), not the start.
-    from services.book.api.common import CACHE
+    from services.book.publication.serving import CACHE
 
     cache = app.extensions.get(CACHE)
     deadline = time.monotonic() + 10
