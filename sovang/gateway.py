@@ -52,6 +52,13 @@ class Gateway:
         # bound for another service (shared.sessions).
         self.session_owner = SESSION_OWNER if SESSION_OWNER in apps else None
 
+    def close(self) -> None:
+        """Give back the database connections of the services' runtimes it was built with."""
+        for app in self.apps.values():
+            runtime = getattr(app, "extensions", {}).get("sovang")
+            if runtime is not None:
+                runtime.db.dispose()
+
     def owner(self, path: str) -> str | None:
         for prefix, name in self.routes:
             if prefix == "/":  # the sign-in page: that path alone, not a catch-all

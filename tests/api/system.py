@@ -39,8 +39,7 @@ class System:
         gateway's own."""
         for rt in self.runtimes.values():
             rt.db.dispose()
-        for app in self.gateway.apps.values():
-            app.extensions["sovang"].db.dispose()
+        self.gateway.close()
 
 
 def build_system(settings: Settings, org_document: dict) -> System:

@@ -52,8 +52,7 @@ class Site:
         gateway's own."""
         for rt in self.runtimes.values():
             rt.db.dispose()
-        for app in self.gateway.apps.values():
-            app.extensions["sovang"].db.dispose()
+        self.gateway.close()
 
     def sign_in(self, subject: str, password: str = PASSWORD, address: str = "10.0.0.1") -> Client:
         c = self.client(address)
