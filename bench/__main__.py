@@ -206,10 +206,30 @@ class Run:
     def only(self, stack: Stack, parts: list[str], repeat: int) -> None:
         p = self.plan
         people = self.setup(stack)
-        stack.stop("worker-noop")
+        if "celery_round_trip" not in parts:
+            stack.stop("worker-noop")
         author = next(o for o in people.unit_officers(LOAD_UNIT) if ("officer", o) in people.tokens)
         token = people.token("officer", author)
+        units = sorted(people.org.units)
+        quarters = iter([clock.Quarter(2026, q) for q in (1, 2, 3)])  # as the whole run: at most three
+        months = iter(latency.months_from("2021-09", 60))
+
+        def provincial() -> Any:
+            # As in the whole run: the book worker stopped, for the rest of this stack, so that the
+            # 500 inscriptions each provincial round causes do not run beside the closes.
+            stack.stop("worker-book")
+            return tally.provincial_rounds(people, stack.settings, [next(quarters)], p.rollback_repeats,
+                                           lambda: wait_quiet(stack.db, 900, ("book",)))
+
+        def close_to_feed() -> Any:
+            if "worker-book" not in stack.procs:
+                raise RuntimeError("close_to_feed after tally_provincial: the book worker is stopped")
+            return latency.close_to_feed(people, units, [next(months) for _ in range(p.close_months)], stack.db)
+
         run = {
+            "celery_round_trip": lambda: throughput.celery_round_trip(p.celery_samples),
+            "close_to_feed": close_to_feed,
+            "tally_provincial": provincial,
             "post_deeds": lambda: throughput.post_deeds(token, author, p.rounds, p.seconds, p.warmup, stack.pids,
                                                         stack.db.name),
             "post_deeds_without_key": lambda: throughput.post_deeds_without_key(token, author, p.rounds, p.seconds,
@@ -265,7 +285,7 @@ def year_checks(stack: Stack, people: Any) -> dict[str, Any]:
     return out
 
 
-ONLY_PARTS = ("post_deeds", "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds",
+ONLY_PARTS = ("celery_round_trip", "close_to_feed", "tally_provincial", "post_deeds", "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds",
               "profile_post_deeds_cpu", "spy_post_deeds")
 
 

@@ -128,12 +128,14 @@ class Stack:
             self.spawn(f"web-{svc}", processes.python_argv(
                 "web", svc, "--bind", f"127.0.0.1:{PORTS[svc]}", "--workers", str(WEB_WORKERS),
                 "--threads", str(WEB_THREADS)))
-            self.spawn(f"worker-{svc}", processes.python_argv(
-                "worker", svc, "--concurrency", str(WORKER_CONCURRENCY)))
+            self.start_worker(svc)
         self.spawn("beat", processes.python_argv("beat"))
         for svc in SERVICES:
             wait_http(PORTS[svc], "/healthz")
         wait_workers(len(SERVICES))
+
+    def start_worker(self, svc: str) -> None:
+        self.spawn(f"worker-{svc}", processes.python_argv("worker", svc, "--concurrency", str(WORKER_CONCURRENCY)))
 
     def start_bare(self) -> None:
         """The bare baselines: a Flask app under the same gunicorn settings."""

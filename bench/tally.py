@@ -95,7 +95,7 @@ def provincial_round(people: People, settings: Any, quarter: clock.Quarter, roll
         c.council.ok("POST", f"/api/v1/rounds/{rnd['id']}/ballots",
                      {"choices": {cid: choice(i, j, len(prov.members)) for i, cid in enumerate(cands)}},
                      token=people.token("council_member", member))
-    use_case, trips = _rolled_back_closes(settings, rnd["id"], rollback_repeats)
+    use_case, trips, collector_ms = _rolled_back_closes(settings, rnd["id"], rollback_repeats)
     t0 = time.perf_counter()
     result = c.council.ok("POST", f"/api/v1/rounds/{rnd['id']}/close", {}, token=psec)
     http_seconds = time.perf_counter() - t0
@@ -106,6 +106,7 @@ def provincial_round(people: People, settings: Any, quarter: clock.Quarter, roll
         "use_case_median_ms": statistics.median(use_case) * 1000,
         "use_case_runs_ms": [round(t * 1000, 1) for t in use_case],
         "round_trips": trips,
+        "use_case_collector_ms": collector_ms,
         "http_close_ms": http_seconds * 1000,
         "selected": sum(1 for r in result["candidates"] if r["selected"]),
         "passed": sum(1 for r in result["candidates"] if r["passed"]),
@@ -143,10 +144,11 @@ def _vote_round(people: People, c: Clients, council_code: str, kind: str, period
     return c.council.ok("POST", f"/api/v1/rounds/{rnd['id']}/close", {}, token=sec)
 
 
-def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[list[float], dict[str, float]]:
+def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[list[float], dict[str, float], list[float]]:
     """The close use case's transaction (what ``services.close_round`` runs under its guard),
-    in this process against the same database, rolled back each time."""
-    from bench.profiles import RoundTrips, _ensure_pyinstrument, _save
+    in this process against the same database, rolled back each time; with each run's time in the
+    garbage collector."""
+    from bench.profiles import CollectorTime, RoundTrips, _ensure_pyinstrument, _save
     from services.council.app import build_runtime
     from services.council.closing import tally_round
     from services.council.config import config_of
@@ -157,14 +159,17 @@ def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[lis
     runoff_hours = config_of(rt).calendar.runoff_hours
     trips = RoundTrips(rt.db.engine)
     profiler = _ensure_pyinstrument().Profiler(interval=0.0005)
-    times = []
+    times, collector_ms = [], []
+    collector = CollectorTime()
     try:
         for i in range(repeats + 1):
             trips.reset()
+            collector.reset()
             t0 = time.perf_counter()
             with contextlib.ExitStack() as stack:
                 if i == repeats:  # one more, profiled, not counted
                     stack.enter_context(profiler)
+                stack.enter_context(collector)
                 with rt.db.unit_of_work() as uow:
                     row = uow.rounds.get(round_id)
                     if not uow.rounds.close_if_open(round_id):
@@ -175,9 +180,10 @@ def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[lis
                 # leaving the unit of work without commit rolls it back: the round stays open
             if i < repeats:
                 times.append(elapsed)
+                collector_ms.append(round(sum(collector.ms.values()), 1))
         _save("provincial_close", profiler, f"closing a provincial round of 500 candidates x 25 ballots (the close "
                                             f"use case's transaction, rolled back), {elapsed * 1000:.0f} ms; "
                                             f"round trips: {trips.per(1)}")
     finally:
         rt.db.dispose()
-    return times, trips.per(1)
+    return times, trips.per(1), collector_ms
