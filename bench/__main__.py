@@ -247,7 +247,7 @@ class Run:
             for part in parts:
                 name = part if repeat == 1 else f"{part}#{i + 1}"
                 self.phase(name, run[part])
-                wait_quiet(stack.db, 900)
+                wait_quiet(stack.db, 900, () if "worker-book" in stack.procs else ("book",))
                 print(only_line(name, self.results.get(name)), flush=True)
 
     # -- stack B: the province-year ---------------------------------------------------------------
