@@ -152,11 +152,13 @@ def _rolled_back_closes(settings: Any, round_id: str, repeats: int) -> tuple[lis
     from services.council.app import build_runtime
     from services.council.closing import tally_round
     from services.council.config import config_of
+    from shared import heap
     from shared.db import utcnow
 
     rt = build_runtime(settings)
     org = rt.orgs.require()
     runoff_hours = config_of(rt).calendar.runoff_hours
+    heap.settle()  # as a service process does once started
     trips = RoundTrips(rt.db.engine)
     profiler = _ensure_pyinstrument().Profiler(interval=0.0005)
     times, collector_ms = [], []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services import REGISTRY
+from shared import heap
 from shared.config import SERVICES, Settings
 
 log = logging.getLogger("sovang")
@@ -343,6 +344,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "-P", args.pool, "-c", str(args.concurrency), "-l", settings.log_level,
     ]
+    heap.settle()  # before the pool forks: its children share what the parent set apart
     app.worker_main(argv)
     return 0
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 
+from shared import heap
 from shared.config import SERVICES, Settings
 from sovang import processes
 
@@ -57,6 +58,7 @@ def run_up(settings: Settings, host: str, port: int) -> int:
             )
         children.append(processes.spawn(processes.python_argv("beat"), logs / "beat.log", env))
         server = create_server(create_gateway(settings), host=host, port=port, threads=8, ident="sovang")
+        heap.settle()
         print(f"Sổ vàng đang chạy tại http://{host}:{port}  (SOVANG_HOME={home}; Ctrl-C để dừng)", flush=True)
         try:
             server.run()

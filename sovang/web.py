@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shared import heap
 from shared.config import Settings
+
+
+def _settle(worker: Any) -> None:
+    """gunicorn's ``post_worker_init``: the worker has loaded its app (``shared.heap``)."""
+    heap.settle()
 
 
 def gunicorn_settings(bind: str, workers: int, threads: int, access_log: bool = True) -> dict[str, Any]:
@@ -18,7 +24,10 @@ def gunicorn_settings(bind: str, workers: int, threads: int, access_log: bool = 
     Each worker listens on a socket of its own (``SO_REUSEPORT``), and the kernel spreads new
     connections across them. On one shared socket the worker that woke first took the kept-alive
     connections a client opened at once, often all of them: half the workers served everything,
-    at half the rate (a benchmark's runs fell into two groups, 2 900 and 7 000 requests/s)."""
+    at half the rate (a benchmark's runs fell into two groups, 2 900 and 7 000 requests/s).
+
+    Once a worker has loaded its app, what it holds is set apart from the garbage collector
+    (``shared.heap``)."""
     return {
         "bind": bind,
         "workers": workers,
@@ -26,6 +35,7 @@ def gunicorn_settings(bind: str, workers: int, threads: int, access_log: bool = 
         "threads": threads,
         "reuse_port": True,
         "accesslog": "-" if access_log else None,
+        "post_worker_init": _settle,
     }
 
 

@@ -22,7 +22,7 @@ from services.council.domain.rounds import (
     Candidate,
     Round,
 )
-from services.council.domain.tally import Count, Tally, count_ballots
+from services.council.domain.tally import Count, Tally, count_votes
 from shared import clock
 from shared.ids import new_id
 from shared.messages import DeedFateDecided, DossierSent, Inscribe, Message
@@ -67,8 +67,8 @@ def tally_round(uow: Work, row: Round, now: dt.datetime, closed_by: str, org: Or
     cands = uow.candidates.of(row.id)
     cast = uow.ballots.votes(row.id)
     # R19: each vote is counted as the one-candidate ballot it is published as.
-    counts = count_ballots(uow.candidates.entitled_counts(row.id, [c.id for c in cands]),
-                           ({v.candidate_id: v.choice} for v in cast))
+    counts = count_votes(uow.candidates.entitled_counts(row.id, [c.id for c in cands]),
+                         ((v.candidate_id, v.choice) for v in cast))
     passing = [
         ranking.Standing(c.id, counts[c.id].approve, counts[c.id].base(row.base))
         for c in cands

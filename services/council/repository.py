@@ -3,8 +3,9 @@ session, and the repositories built from them that ``work.Work`` carries. Nothin
 whoever opened the unit of work does.
 
 SQLAlchemy Core over the tables ``orm.py`` declares, as in the other services: a use case gets
-the domain's frozen dataclasses back (``Round``, ``Candidate``, ``Vote``, ``Tally``,
-``CouncilRules``), which a fake unit of work holds as easily (tests/council/fakes.py)."""
+the domain's immutable nouns back (the frozen dataclasses ``Round``, ``Candidate``, ``Tally``,
+``CouncilRules``; the named tuple ``Vote``), which a fake unit of work holds as easily
+(tests/council/fakes.py)."""
 
 from __future__ import annotations
 
@@ -169,9 +170,14 @@ def voted_count(session: Session, round_row: Round) -> int:
     ).scalar_one()
 
 
+VOTE_COLUMNS = [votes.c[name] for name in Vote._fields]
+
+
 def votes_of(session: Session, round_id: str) -> list[Row]:
-    """The round's votes in receipt order, which is random (R19)."""
-    return list(session.execute(sa.select(votes).where(votes.c.round_id == round_id).order_by(votes.c.receipt)))
+    """The round's votes in receipt order, which is random (R19); their columns are ``Vote``'s
+    fields, in order."""
+    return list(session.execute(sa.select(*VOTE_COLUMNS).where(votes.c.round_id == round_id)
+                                .order_by(votes.c.receipt)))
 
 
 def vote_receipts(session: Session, round_id: str) -> set[str]:
@@ -204,7 +210,7 @@ def reshuffle(session: Session, round_id: str) -> None:
 # -- the repositories a use case is given (``work.Work``) ---------------------------------------
 # Each is built over a function that returns the session it runs in: the unit of work's writer,
 # or its reader for the use cases that only read (``Work.reading``). What they return are the
-# domain's frozen dataclasses, never rows, so that a fake unit of work holds them as easily
+# domain's immutable nouns, never rows, so that a fake unit of work holds them as easily
 # (tests/council/fakes.py).
 Sessions = Callable[[], Session]
 
@@ -433,9 +439,9 @@ class Ballots:
             sa.select(voters.c.member).where(voters.c.round_id == round_id).order_by(voters.c.member)).scalars())
 
     def votes(self, round_id: str) -> list[Vote]:
-        # By position (the table's columns are Vote's fields, in order): a provincial close reads
-        # thousands of votes, and a row's mapping costs more than the vote it makes.
-        return [Vote(*r) for r in votes_of(self._s(), round_id)]
+        # By position (votes_of selects Vote's fields in order): a provincial close reads thousands
+        # of votes, and a row's mapping costs more than the vote it makes.
+        return [Vote._make(r) for r in votes_of(self._s(), round_id)]
 
     def receipts(self, round_id: str) -> set[str]:
         return vote_receipts(self._s(), round_id)
@@ -446,7 +452,7 @@ class Ballots:
         session = self._s()
         try:
             if cast:
-                session.execute(votes.insert(), [dataclasses.asdict(v) for v in cast])
+                session.execute(votes.insert(), [v._asdict() for v in cast])
             if voter is not None:
                 session.execute(voters.insert().values(round_id=round_id, member=voter))
         except IntegrityError:

@@ -180,6 +180,16 @@ class BallotOut(Schema):
     voter = fields.String(metadata={"description": "only for councils that vote by open ballot"})
 
 
+class AsBuilt(fields.List):
+    """A list whose items the code built already in their schema's shape, from strings alone
+    (``queries.closed_result``'s published votes): given out as it is. The nested schema still
+    describes the items in the OpenAPI document; dumping a provincial round's 12,500 votes one by
+    one through it took about 100 ms of every close and of every read of its result."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[Any] | None:
+        return None if value is None else list(value)
+
+
 class DecisionOut(Schema):
     number = fields.String()
     date = fields.String(metadata={"format": "date"})
@@ -191,7 +201,7 @@ class ResultOut(Schema):
     round = fields.String()
     status = fields.String(validate=validate.OneOf(STATUSES))
     candidates = fields.List(fields.Nested(CandidateResultOut))
-    ballots = fields.List(fields.Nested(BallotOut))
+    ballots = AsBuilt(fields.Nested(BallotOut))
     decision = fields.Nested(DecisionOut, allow_none=True)
     runoff = fields.String(allow_none=True)
     quota_met = fields.Boolean(allow_none=True)

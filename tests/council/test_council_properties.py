@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.council import runs, services
+from services.council.domain.ballots import split_ballot
 from services.council.domain.ranking import Standing, select
-from services.council.domain.tally import CHOICES, Count, count_ballots, passes
+from services.council.domain.tally import CHOICES, Count, count_ballots, count_votes, passes
 from shared.auth import Principal
 from shared.clock import Month
 from shared.config import Settings
@@ -37,6 +38,13 @@ def test_the_order_of_ballots_never_matters(ballots: list[dict[str, str]], rnd: 
     shuffled = list(ballots)
     rnd.shuffle(shuffled)
     assert count_ballots(entitled, ballots) == count_ballots(entitled, shuffled)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from("abcd"), choice), max_size=15))
+def test_r19_a_ballot_counts_the_same_as_the_votes_it_is_published_as(ballots: list[dict[str, str]]) -> None:
+    entitled = {c: 15 for c in "abcd"}
+    published = [vote for i, b in enumerate(ballots) for vote in split_ballot(f"{i:016x}", b)]
+    assert count_votes(entitled, ((cid, ch) for _receipt, cid, ch in published)) == count_ballots(entitled, ballots)
 
 
 counts = st.builds(

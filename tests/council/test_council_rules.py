@@ -20,7 +20,7 @@ from services.council.domain.rounds import (
     parse_period,
     recused,
 )
-from services.council.domain.tally import Count, TallyError, count_ballots, passes
+from services.council.domain.tally import Count, TallyError, count_ballots, count_votes, passes
 from shared.clock import TZ, Month, Quarter
 
 
@@ -103,6 +103,17 @@ def test_count_refuses_what_cannot_be_counted() -> None:
         count_ballots({"a": 2}, [{"a": "maybe"}])
     with pytest.raises(TallyError):
         count_ballots({"a": 1}, [{"a": "approve"}, {"a": "reject"}])
+
+
+def test_counting_votes_refuses_what_counting_ballots_refuses() -> None:
+    assert count_votes({"a": 2, "b": 1}, [("a", "approve"), ("b", "abstain"), ("a", "reject")]) == {
+        "a": Count(approve=1, reject=1, abstain=0, entitled=2), "b": Count(abstain=1, entitled=1)}
+    with pytest.raises(TallyError, match="unknown candidate"):
+        count_votes({"a": 2}, [("b", "approve")])
+    with pytest.raises(TallyError, match="unknown choice"):
+        count_votes({"a": 2}, [("a", "maybe")])
+    with pytest.raises(TallyError, match="only 1 entitled"):
+        count_votes({"a": 1}, [("a", "approve"), ("a", "reject")])
 
 
 # -- R13 --------------------------------------------------------------------------------------------

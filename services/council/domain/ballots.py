@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.council.domain.tally import CHOICES
 
@@ -70,9 +70,10 @@ def paper_errors(
     return errors
 
 
-@dataclass(frozen=True)
-class Vote:
-    """R19: one vote of a ballot, under its own receipt; ``voter`` only for an open-ballot council."""
+class Vote(NamedTuple):
+    """R19: one vote of a ballot, under its own receipt; ``voter`` only for an open-ballot council.
+    A named tuple, immutable like the other nouns but cheaper to make: a provincial close reads
+    every vote of its round (500 candidates × 25 members: 12,500)."""
 
     round_id: str
     receipt: str

@@ -66,14 +66,21 @@ def count_ballots(entitled: Mapping[str, int], ballots: Iterable[Mapping[str, st
     The order of the ballots never matters. A ballot naming an unknown candidate or choice, or more
     choices on a candidate than it has entitled members, is refused (R17, R19a).
     """
+    return count_votes(entitled, (choice for ballot in ballots for choice in ballot.items()))
+
+
+def count_votes(entitled: Mapping[str, int], votes: Iterable[tuple[str, str]]) -> dict[str, Count]:
+    """Count votes, each ``(candidate, choice)``: R19 publishes a ballot as its votes, one
+    candidate each, and a vote counts as the one-candidate ballot it is published as. Refused as
+    ``count_ballots`` refuses."""
     tallies = {cid: {APPROVE: 0, REJECT: 0, ABSTAIN: 0} for cid in entitled}
-    for ballot in ballots:
-        for cid, choice in ballot.items():
-            if cid not in tallies:
-                raise TallyError(f"unknown candidate {cid!r}")
-            if choice not in CHOICES:
-                raise TallyError(f"unknown choice {choice!r}")
-            tallies[cid][choice] += 1
+    for cid, choice in votes:
+        counted = tallies.get(cid)
+        if counted is None:
+            raise TallyError(f"unknown candidate {cid!r}")
+        if choice not in counted:
+            raise TallyError(f"unknown choice {choice!r}")
+        counted[choice] += 1
     counts = {}
     for cid, t in tallies.items():
         count = Count(t[APPROVE], t[REJECT], t[ABSTAIN], entitled[cid])
