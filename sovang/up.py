@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+from typing import Any
 
 from shared import heap
 from shared.config import SERVICES, Settings
@@ -26,6 +28,31 @@ class _Stop(Exception):
 
 def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop()
+
+
+def _serve_until_signalled(server: Any) -> None:
+    """Serve on a thread of its own until SIGTERM, SIGINT or SIGHUP; the main thread only waits.
+    A handler raising in the main thread while waitress ran there could land inside waitress's own
+    code (closing a connection just served), which took the exception for that connection's error
+    and served on: ``sovang up`` outlived its Ctrl-C."""
+    from waitress.wasyncore import close_all
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, request_stop)
+    serving = threading.Thread(target=server.run, name="sovang-web", daemon=True)
+    serving.start()
+    while serving.is_alive() and not stopping.wait(0.5):
+        pass
+    # The connections and the listening socket are closed by the serving thread itself, between
+    # two turns of its loop, which then ends for want of anything to watch.
+    server.trigger.pull_trigger(lambda: close_all(server._map))
+    serving.join(timeout=5)
+    server.task_dispatcher.shutdown()
 
 
 def run_up(settings: Settings, host: str, port: int) -> int:
@@ -60,10 +87,7 @@ def run_up(settings: Settings, host: str, port: int) -> int:
         server = create_server(create_gateway(settings), host=host, port=port, threads=8, ident="sovang")
         heap.settle()
         print(f"Sổ vàng đang chạy tại http://{host}:{port}  (SOVANG_HOME={home}; Ctrl-C để dừng)", flush=True)
-        try:
-            server.run()
-        finally:
-            server.close()
+        _serve_until_signalled(server)
     except _Stop:
         pass
     except KeyboardInterrupt:

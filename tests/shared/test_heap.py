@@ -39,7 +39,8 @@ def test_settling_sets_apart_what_is_alive_and_still_collects_what_comes_after(t
     gone = weakref.ref(after)
     del after
     gc.collect()
-    assert gone() is None and gc.get_freeze_count() == frozen
+    assert gone() is None
+    assert gc.get_freeze_count() <= frozen  # nothing set apart since (what was may have been freed)
 
 
 def test_each_gunicorn_worker_settles_once_its_app_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
