@@ -226,7 +226,23 @@ class Run:
                 raise RuntimeError("close_to_feed after tally_provincial: the book worker is stopped")
             return latency.close_to_feed(people, units, [next(months) for _ in range(p.close_months)], stack.db)
 
+        growth_months = iter(latency.months_from("2022-01", 60))
+
+        def close_to_feed_book() -> Any:
+            # A growth row of the whole run: the book of GROWTH_UNIT filled to 10 000 entries once,
+            # then close → feed samples into it.
+            if "worker-book" not in stack.procs:
+                raise RuntimeError("close_to_feed_book after tally_provincial: the book worker is stopped")
+            if not books_seeded:
+                books.seed_book(stack.settings, people, GROWTH_UNIT, 10_000)
+                books_seeded.append(True)
+                wait_quiet(stack.db, 900)
+            return latency.close_to_feed(people, [GROWTH_UNIT], [next(growth_months) for _ in range(p.book_samples)],
+                                         stack.db)
+
+        books_seeded: list[bool] = []
         run = {
+            "close_to_feed_book": close_to_feed_book,
             "celery_round_trip": lambda: throughput.celery_round_trip(p.celery_samples),
             "close_to_feed": close_to_feed,
             "tally_provincial": provincial,
@@ -285,7 +301,7 @@ def year_checks(stack: Stack, people: Any) -> dict[str, Any]:
     return out
 
 
-ONLY_PARTS = ("celery_round_trip", "close_to_feed", "tally_provincial", "post_deeds", "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds",
+ONLY_PARTS = ("celery_round_trip", "close_to_feed", "close_to_feed_book", "tally_provincial", "post_deeds", "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds",
               "profile_post_deeds_cpu", "spy_post_deeds")
 
 
