@@ -212,7 +212,7 @@ class Run:
         token = people.token("officer", author)
         units = sorted(people.org.units)
         quarters = iter([clock.Quarter(2026, q) for q in (1, 2, 3)])  # as the whole run: at most three
-        months = iter(latency.months_from("2021-09", 60))
+        months = iter(latency.months_from("2021-09", 60))  # each sample a month of its own, in every part
 
         def provincial() -> Any:
             # As in the whole run: the book worker stopped, for the rest of this stack, so that the
@@ -221,30 +221,24 @@ class Run:
             return tally.provincial_rounds(people, stack.settings, [next(quarters)], p.rollback_repeats,
                                            lambda: wait_quiet(stack.db, 900, ("book",)))
 
-        def close_to_feed() -> Any:
+        def into_books(of_units: list[str], samples: int) -> Any:
             if "worker-book" not in stack.procs:
-                raise RuntimeError("close_to_feed after tally_provincial: the book worker is stopped")
-            return latency.close_to_feed(people, units, [next(months) for _ in range(p.close_months)], stack.db)
+                raise RuntimeError("close → feed after tally_provincial: the book worker is stopped")
+            return latency.close_to_feed(people, of_units, [next(months) for _ in range(samples)], stack.db)
 
-        growth_months = iter(latency.months_from("2022-01", 60))
+        growth_book = []  # seeded once, at the first close_to_feed_book
 
         def close_to_feed_book() -> Any:
-            # A growth row of the whole run: the book of GROWTH_UNIT filled to 10 000 entries once,
-            # then close → feed samples into it.
-            if "worker-book" not in stack.procs:
-                raise RuntimeError("close_to_feed_book after tally_provincial: the book worker is stopped")
-            if not books_seeded:
-                books.seed_book(stack.settings, people, GROWTH_UNIT, 10_000)
-                books_seeded.append(True)
+            # A growth row of the whole run: close → feed samples into a book of 10 000 entries.
+            if not growth_book:
+                growth_book.append(books.seed_book(stack.settings, people, GROWTH_UNIT, 10_000))
                 wait_quiet(stack.db, 900)
-            return latency.close_to_feed(people, [GROWTH_UNIT], [next(growth_months) for _ in range(p.book_samples)],
-                                         stack.db)
+            return into_books([GROWTH_UNIT], p.book_samples)
 
-        books_seeded: list[bool] = []
         run = {
             "close_to_feed_book": close_to_feed_book,
             "celery_round_trip": lambda: throughput.celery_round_trip(p.celery_samples),
-            "close_to_feed": close_to_feed,
+            "close_to_feed": lambda: into_books(units, p.close_months),
             "tally_provincial": provincial,
             "post_deeds": lambda: throughput.post_deeds(token, author, p.rounds, p.seconds, p.warmup, stack.pids,
                                                         stack.db.name),
@@ -301,8 +295,9 @@ def year_checks(stack: Stack, people: Any) -> dict[str, Any]:
     return out
 
 
-ONLY_PARTS = ("celery_round_trip", "close_to_feed", "close_to_feed_book", "tally_provincial", "post_deeds", "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds",
-              "profile_post_deeds_cpu", "spy_post_deeds")
+ONLY_PARTS = ("celery_round_trip", "close_to_feed", "close_to_feed_book", "tally_provincial", "post_deeds",
+              "post_deeds_without_key", "post_deeds_floors", "profile_post_deeds", "profile_post_deeds_cpu",
+              "spy_post_deeds")
 
 
 def only_line(name: str, value: Any) -> str:

@@ -56,32 +56,27 @@ class RoundTrips:
 
 
 class CollectorTime:
-    """The time the cyclic garbage collector ran (``gc.callbacks``), by generation: a close that
+    """The time the cyclic garbage collector ran (``gc.callbacks``) while entered: a close that
     makes tens of thousands of objects in a process holding the organisation pays for full
     collections, which a profile charges to whatever allocated last."""
 
     def __init__(self) -> None:
-        self.ms = {0: 0.0, 1: 0.0, 2: 0.0}
-        self.runs = {0: 0, 1: 0, 2: 0}
+        self.ms = 0.0
         self._t0 = 0.0
 
     def _hook(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._t0 = time.perf_counter()
         else:
-            self.ms[info["generation"]] += (time.perf_counter() - self._t0) * 1000
-            self.runs[info["generation"]] += 1
+            self.ms += (time.perf_counter() - self._t0) * 1000
 
     def __enter__(self) -> CollectorTime:
+        self.ms = 0.0
         gc.callbacks.append(self._hook)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         gc.callbacks.remove(self._hook)
-
-    def reset(self) -> None:
-        self.ms = dict.fromkeys(self.ms, 0.0)
-        self.runs = dict.fromkeys(self.runs, 0)
 
 
 def _save(name: str, profiler: Any, note: str) -> str:
