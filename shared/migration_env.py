@@ -12,9 +12,12 @@ def run_migrations(target_metadata: sa.MetaData | None = None) -> None:
         _run(conn, target_metadata)
         return
     engine = sa.create_engine(context.config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as conn:
-        _run(conn, target_metadata)
-        conn.commit()
+    try:
+        with engine.connect() as conn:
+            _run(conn, target_metadata)
+            conn.commit()
+    finally:
+        engine.dispose()  # its pooled connection, left to the garbage collector, is a ResourceWarning
 
 
 def _run(conn: sa.Connection, target_metadata: sa.MetaData | None) -> None:
